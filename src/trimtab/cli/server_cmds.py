@@ -1,0 +1,108 @@
+"""Commands that run on the server's machine, not through the API: serve, db, demo."""
+
+from __future__ import annotations
+
+import os
+from typing import Annotated
+
+import typer
+
+from trimtab.cli.client import CliError
+from trimtab.cli.output import console
+from trimtab.settings import Settings
+
+db_app = typer.Typer(help="The store: migrations.", no_args_is_help=True)
+demo_app = typer.Typer(help="The demo workspace.", no_args_is_help=True)
+
+
+def _settings() -> Settings:
+    return Settings.from_env()
+
+
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8000,
+    log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+) -> None:
+    """Run the trimtab server (API, dashboard, ingest, SDK endpoints) on uvicorn."""
+    import uvicorn
+
+    from trimtab.domain import keys
+    from trimtab.domain.demo import DEMO_PROJECT
+    from trimtab.server.app import create_app, prepare_store
+    from trimtab.store.models import Project, ProjectKey
+
+    url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
+    # DSNs must name the address SDKs reach; unless told otherwise, that is where we listen.
+    settings = Settings.from_env(
+        **({} if os.environ.get("TRIMTAB_PUBLIC_URL") else {"public_url": url})
+    )
+    try:
+        store, credentials = prepare_store(settings)
+    except Exception as exc:
+        raise CliError(f"cannot open the store at {settings.database_url}: {exc}") from exc
+    console.print(f"trimtab serving on [bold]{url}[/bold]  (store: {store.dialect})")
+    if credentials.generated and credentials.admin_password:
+        console.print(
+            f"  dashboard login: [bold]admin[/bold] / [bold]{credentials.admin_password}[/bold]"
+            f"  (kept in {credentials.path})"
+        )
+        typer.echo(f"  CLI: export TRIMTAB_URL={url} TRIMTAB_TOKEN={credentials.admin_token}")
+    elif settings.admin_password:
+        console.print("  dashboard login: admin / the password in TRIMTAB_ADMIN_PASSWORD")
+    with store.read() as session:
+        from sqlalchemy import select
+
+        row = session.execute(
+            select(Project, ProjectKey)
+            .join(ProjectKey, ProjectKey.project_id == Project.id)
+            .where(Project.slug == DEMO_PROJECT, ProjectKey.revoked_at.is_(None))
+        ).first()
+        if row is not None:
+            dsn = keys.format_dsn(settings.public_url, row[1].public_key, row[0].id)
+            typer.echo(f"  demo project {DEMO_PROJECT!r} DSN: {dsn}")
+    app = create_app(settings, store=store)
+    uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False)
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply every pending migration."""
+    from trimtab.store import migrate
+    from trimtab.store.db import Store
+
+    settings = _settings()
+    store = Store(settings.database_url)
+    migrate.upgrade(store)
+    console.print(f"store at revision(s) {', '.join(sorted(migrate.current_revisions(store)))}")
+
+
+@db_app.command("current")
+def db_current() -> None:
+    """Show the applied and the latest migration revisions."""
+    from trimtab.store import migrate
+    from trimtab.store.db import Store
+
+    store = Store(_settings().database_url)
+    current = sorted(migrate.current_revisions(store))
+    heads = sorted(migrate.head_revisions())
+    console.print(f"applied: {', '.join(current) or '(none)'}\nlatest:  {', '.join(heads)}")
+    if current != heads:
+        raise CliError("migrations pending: run `trimtab db upgrade`")
+
+
+@demo_app.command("seed")
+def demo_seed() -> None:
+    """Seed the demo workspace (project `shop`, its services, flags and history) if absent."""
+    from trimtab.domain import demo
+    from trimtab.server.app import prepare_store
+
+    store, _ = prepare_store(_settings())
+    with store.write() as session:
+        report = demo.seed(session)
+    if report.created:
+        console.print(f"seeded demo project {report.project!r}:")
+        for note in report.notes:
+            console.print(f"  - {note}")
+    else:
+        console.print(f"demo project {report.project!r} already exists; nothing to do")

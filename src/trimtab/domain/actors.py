@@ -1,0 +1,71 @@
+"""Who is acting, and what they may do.
+
+Scopes: `admin` > `deploy` > `read` form a ladder (each includes the ones below it). The SDK
+scopes stand apart: `sdk-server` fetches rules and evaluates, `sdk-client` only evaluates for a
+browser; neither reads or changes anything through the API. A token bound to a project reaches
+only that project; one bound to an environment only that environment.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from trimtab.domain.errors import Forbidden
+
+SCOPES = ("admin", "deploy", "read", "sdk-server", "sdk-client")
+SDK_SCOPES = frozenset({"sdk-server", "sdk-client"})
+_LADDER = {"admin": 3, "deploy": 2, "read": 1}
+
+
+@dataclass(frozen=True)
+class Actor:
+    kind: str  # "token", "user" or "system"
+    name: str
+    scopes: frozenset[str]
+    project_id: int | None = None
+    environment_id: int | None = None
+    token_id: int | None = None
+    user_id: int | None = None
+    extra: dict[str, str] = field(default_factory=dict, compare=False)
+
+    @property
+    def label(self) -> str:
+        """How the actor appears in the audit log and the ledger: `token:ci-deploy`."""
+        return f"{self.kind}:{self.name}"
+
+    def has_scope(self, scope: str) -> bool:
+        if scope in _LADDER:
+            level = max((_LADDER.get(s, 0) for s in self.scopes), default=0)
+            return level >= _LADDER[scope]
+        return scope in self.scopes
+
+    def reaches_project(self, project_id: int) -> bool:
+        return self.project_id is None or self.project_id == project_id
+
+    def reaches_environment(self, environment_id: int) -> bool:
+        return self.environment_id is None or self.environment_id == environment_id
+
+    def require(
+        self,
+        scope: str,
+        *,
+        project_id: int | None = None,
+        environment_id: int | None = None,
+    ) -> None:
+        """Raise Forbidden unless this actor has `scope` on the project/environment given.
+
+        With no project given, the actor must not be bound to one: install-wide actions
+        (creating a project, listing every token) are for unbound tokens only.
+        """
+        if not self.has_scope(scope):
+            raise Forbidden(f"this needs the {scope!r} scope; the token has {sorted(self.scopes)}")
+        if project_id is None:
+            if self.project_id is not None:
+                raise Forbidden("this token is bound to one project and cannot act install-wide")
+        elif not self.reaches_project(project_id):
+            raise Forbidden("this token is not valid for this project")
+        if environment_id is not None and not self.reaches_environment(environment_id):
+            raise Forbidden("this token is not valid for this environment")
+
+
+SYSTEM = Actor(kind="system", name="trimtab", scopes=frozenset({"admin"}))

@@ -1,0 +1,11 @@
+"""The JSON API under /api/v1. Each concept has its own router module; this file joins them."""
+
+from fastapi import APIRouter
+
+from trimtab.server.api import audit, projects, tokens
+
+api_router = APIRouter(prefix="/api/v1")
+for module in (projects, tokens, audit):
+    api_router.include_router(module.router)
+
+__all__ = ["api_router"]

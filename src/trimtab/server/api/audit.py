@@ -1,0 +1,36 @@
+"""/api/v1/audit: read the audit log (it has no write endpoint: entries come with changes)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Query, Request
+
+from trimtab.domain import audit, projects
+from trimtab.domain.actors import Actor
+from trimtab.server.auth import current_actor, store_of
+
+router = APIRouter(tags=["audit"])
+
+
+@router.get("/audit")
+def list_audit(
+    request: Request,
+    project: str | None = Query(default=None, max_length=64),
+    action: str | None = Query(default=None, max_length=100),
+    limit: int = Query(default=100, ge=1, le=audit.MAX_LIST),
+    actor: Actor = Depends(current_actor),
+) -> list[dict[str, Any]]:
+    with store_of(request).read() as session:
+        project_id = None
+        if project is not None:
+            project_id = projects.get_project(session, actor, project).id
+        elif actor.project_id is not None:
+            project_id = actor.project_id
+            actor.require("read", project_id=project_id)
+        else:
+            actor.require("read")
+        entries = audit.list_entries(
+            session, project_id=project_id, action_prefix=action, limit=limit
+        )
+        return [audit.to_dict(e) for e in entries]

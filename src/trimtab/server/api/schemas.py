@@ -1,0 +1,33 @@
+"""Request bodies of the JSON API. Every field is bounded: no input is unlimited."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Name = Field(min_length=1, max_length=64)
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ProjectCreate(Body):
+    slug: str = Name
+    name: str | None = Field(default=None, max_length=200)
+    environments: list[str] | None = Field(default=None, max_length=50)
+
+
+class EnvironmentCreate(Body):
+    name: str = Name
+
+
+class TokenCreate(Body):
+    name: str = Field(min_length=1, max_length=200)
+    scopes: list[str] = Field(min_length=1, max_length=5)
+    project: str | None = Field(default=None, max_length=64)
+    environment: str | None = Field(default=None, max_length=64)
+
+
+class KeyCreate(Body):
+    name: str = Field(default="default", min_length=1, max_length=200)
+    rate_limit_per_minute: int | None = Field(default=None, ge=1, le=10_000_000)

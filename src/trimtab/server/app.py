@@ -1,0 +1,67 @@
+"""The ASGI application: one process serving the API, the dashboard and (later) ingest and SDKs.
+
+`create_app()` only wires surfaces together; what they do lives in `trimtab.domain`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+import trimtab
+from trimtab.domain.bootstrap import Credentials, bootstrap
+from trimtab.server import health
+from trimtab.server.api import api_router
+from trimtab.server.dashboard import views as dashboard
+from trimtab.server.errors import install_error_handlers
+from trimtab.server.limits import BodySizeLimit
+from trimtab.settings import Settings
+from trimtab.store import migrate
+from trimtab.store.db import Store
+
+log = logging.getLogger("trimtab.server")
+
+# Surfaces that bound their own (larger) bodies, e.g. Sentry ingest at /api/<id>/envelope/.
+SELF_LIMITED_PREFIXES: tuple[str, ...] = ()
+
+
+def prepare_store(settings: Settings) -> tuple[Store, Credentials]:
+    """Open the store, apply migrations and make sure the admin can get in."""
+    store = Store(settings.database_url)
+    migrate.upgrade(store)
+    return store, bootstrap(store, settings)
+
+
+def create_app(settings: Settings | None = None, store: Store | None = None) -> FastAPI:
+    settings = settings or Settings.from_env()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if store is None:
+            app.state.store, app.state.credentials = prepare_store(settings)
+        else:
+            app.state.store, app.state.credentials = store, bootstrap(store, settings)
+        try:
+            yield
+        finally:
+            if store is None:
+                app.state.store.dispose()
+
+    app = FastAPI(
+        title="trimtab",
+        version=trimtab.__version__,
+        lifespan=lifespan,
+        openapi_url="/api/v1/openapi.json",
+        docs_url="/api/v1/docs",
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    install_error_handlers(app)
+    app.add_middleware(BodySizeLimit, exempt_prefixes=SELF_LIMITED_PREFIXES)
+    app.include_router(health.router)
+    app.include_router(api_router)
+    dashboard.mount(app)
+    return app

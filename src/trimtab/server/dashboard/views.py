@@ -1,0 +1,128 @@
+"""The dashboard: server-rendered pages. Each view reads through the domain layer and renders.
+
+Login uses a double-submit CSRF cookie (there is no session yet to hold a token); after login,
+every form carries the session's CSRF token.
+"""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+
+from trimtab.domain import audit, keys, projects, users
+from trimtab.domain.errors import RateLimited, Unauthorized
+from trimtab.server.auth import SESSION_COOKIE, session_actor, store_of
+
+HERE = Path(__file__).parent
+LOGIN_CSRF_COOKIE = "trimtab_login_csrf"
+
+templates = Jinja2Templates(directory=str(HERE / "templates"))
+router = APIRouter(include_in_schema=False)
+
+
+def mount(app: FastAPI) -> None:
+    app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
+    app.include_router(router)
+
+
+def _secure(request: Request) -> bool:
+    return bool(request.app.state.settings.secure_cookies)
+
+
+def _login_page(request: Request, error: str | None = None, status: int = 200) -> Response:
+    token = secrets.token_urlsafe(24)
+    response = templates.TemplateResponse(
+        request, "login.html", {"csrf_token": token, "error": error}, status_code=status
+    )
+    response.set_cookie(
+        LOGIN_CSRF_COOKIE, token, httponly=True, samesite="strict", secure=_secure(request)
+    )
+    return response
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_form(request: Request) -> Response:
+    return _login_page(request)
+
+
+@router.post("/login")
+def login(
+    request: Request,
+    username: str = Form(max_length=150),
+    password: str = Form(max_length=users.MAX_PASSWORD_LENGTH),
+    csrf_token: str = Form(default="", max_length=100),
+) -> Response:
+    expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
+    if not expected or not secrets.compare_digest(expected, csrf_token):
+        return _login_page(request, "Your form expired; please try again.", 400)
+    remote = request.client.host if request.client else "unknown"
+    try:
+        # The failure row must be committed even though log_in raises, so the counting
+        # transaction is separate from the refusal.
+        with store_of(request).write() as session:
+            try:
+                new = users.log_in(session, username, password, remote)
+            except Unauthorized as exc:
+                failure: Unauthorized | None = exc
+            else:
+                failure = None
+        if failure is not None:
+            return _login_page(request, "Wrong username or password.", 401)
+    except RateLimited:
+        return _login_page(request, "Too many failed logins. Try again in 15 minutes.", 429)
+    response = RedirectResponse("/", status_code=303)
+    response.set_cookie(
+        SESSION_COOKIE,
+        new.cookie_value,
+        httponly=True,
+        samesite="lax",
+        secure=_secure(request),
+        max_age=int(users.SESSION_LIFETIME.total_seconds()),
+    )
+    response.delete_cookie(LOGIN_CSRF_COOKIE)
+    return response
+
+
+@router.post("/logout")
+def logout(request: Request, csrf_token: str = Form(default="", max_length=100)) -> Response:
+    resolved = session_actor(request)
+    if resolved is not None:
+        users.check_csrf(resolved[1], csrf_token)
+        with store_of(request).write() as session:
+            users.log_out(session, request.cookies.get(SESSION_COOKIE, ""))
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(SESSION_COOKIE)
+    return response
+
+
+@router.get("/", response_class=HTMLResponse)
+def overview(request: Request) -> Response:
+    resolved = session_actor(request)
+    if resolved is None:
+        return RedirectResponse("/login", status_code=303)
+    actor, csrf = resolved
+    settings = request.app.state.settings
+    with store_of(request).read() as session:
+        project_rows: list[dict[str, Any]] = []
+        for project in projects.list_projects(session, actor):
+            _, project_keys = keys.list_keys(session, actor, project.slug)
+            active = [k for k in project_keys if k.revoked_at is None]
+            row = projects.project_to_dict(project)
+            row["dsn"] = (
+                keys.format_dsn(settings.public_url, active[0].public_key, project.id)
+                if active
+                else None
+            )
+            project_rows.append(row)
+        recent = [audit.to_dict(e) for e in audit.list_entries(session, limit=15)]
+    return templates.TemplateResponse(
+        request,
+        "overview.html",
+        {"actor": actor, "csrf_token": csrf, "projects": project_rows, "audit": recent},
+    )

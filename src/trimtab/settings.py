@@ -1,0 +1,61 @@
+"""Server settings, read once from the environment.
+
+Every variable is documented in README.md; a test checks that each one named here is.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+# Every environment variable the server or CLI reads. The docs test walks this list.
+ENVIRONMENT_VARIABLES: dict[str, str] = {
+    "TRIMTAB_DATABASE_URL": "SQLAlchemy URL of the store; default SQLite in the data directory.",
+    "TRIMTAB_DATA_DIR": "Directory for the SQLite store and local credentials; default ./.trimtab",
+    "TRIMTAB_ADMIN_TOKEN": "An admin API token accepted from the first start.",
+    "TRIMTAB_ADMIN_PASSWORD": "Password of the dashboard user `admin`.",
+    "TRIMTAB_ORG": "Slug of the install's organization (used by sentry-cli); default `trimtab`.",
+    "TRIMTAB_PUBLIC_URL": "Base URL users and SDKs reach the server at; used in DSNs.",
+    "TRIMTAB_SECURE_COOKIES": "Set to 1 behind HTTPS so session cookies are marked Secure.",
+    "TRIMTAB_URL": "CLI: the server to talk to; default http://127.0.0.1:8000",
+    "TRIMTAB_TOKEN": "CLI: the API token to send.",
+    "TRIMTAB_TEST_POSTGRES_URL": "Tests: also run every store test on this PostgreSQL server.",
+}
+
+
+def _env_flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What a server process needs. Build with `Settings.from_env()`, or directly in tests."""
+
+    database_url: str
+    data_dir: Path = field(default_factory=lambda: Path(".trimtab"))
+    admin_token: str | None = None
+    admin_password: str | None = None
+    org_slug: str = "trimtab"
+    public_url: str = "http://127.0.0.1:8000"
+    secure_cookies: bool = False
+
+    @classmethod
+    def from_env(cls, **overrides: object) -> Settings:
+        data_dir = Path(os.environ.get("TRIMTAB_DATA_DIR", ".trimtab"))
+        database_url = os.environ.get("TRIMTAB_DATABASE_URL") or sqlite_url(data_dir)
+        values: dict[str, object] = {
+            "database_url": database_url,
+            "data_dir": data_dir,
+            "admin_token": os.environ.get("TRIMTAB_ADMIN_TOKEN") or None,
+            "admin_password": os.environ.get("TRIMTAB_ADMIN_PASSWORD") or None,
+            "org_slug": os.environ.get("TRIMTAB_ORG", "trimtab"),
+            "public_url": os.environ.get("TRIMTAB_PUBLIC_URL", "http://127.0.0.1:8000"),
+            "secure_cookies": _env_flag("TRIMTAB_SECURE_COOKIES"),
+        }
+        values.update(overrides)
+        return cls(**values)  # type: ignore[arg-type]
+
+
+def sqlite_url(data_dir: Path) -> str:
+    return f"sqlite:///{(data_dir / 'trimtab.db').resolve()}"

@@ -1,0 +1,23 @@
+"""All models, imported here so `Base.metadata` is complete for Alembic and tests.
+
+One module per concept; a new concept adds its module and one import line below.
+"""
+
+from trimtab.store.models.audit import AuditEntry
+from trimtab.store.models.auth import ApiToken, DashboardSession, LoginFailure, ProjectKey, User
+from trimtab.store.models.base import Base, utcnow
+from trimtab.store.models.tenancy import Environment, Organization, Project
+
+__all__ = [
+    "ApiToken",
+    "AuditEntry",
+    "Base",
+    "DashboardSession",
+    "Environment",
+    "LoginFailure",
+    "Organization",
+    "Project",
+    "ProjectKey",
+    "User",
+    "utcnow",
+]

@@ -1,0 +1,135 @@
+"""Fixtures: every store test runs on SQLite and, with TRIMTAB_TEST_POSTGRES_URL, on PostgreSQL.
+
+Each test gets a fresh, migrated database copied from a template made once per run: a file
+copy on SQLite, `CREATE DATABASE … TEMPLATE` on PostgreSQL. Nothing is mocked: the app under
+test talks to a real database.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from tests.support import ADMIN_PASSWORD, ADMIN_TOKEN, LiveServer, start_server
+from trimtab.server.app import create_app
+from trimtab.settings import Settings
+from trimtab.store import migrate
+from trimtab.store.db import Store, normalize_database_url
+
+POSTGRES_URL = os.environ.get("TRIMTAB_TEST_POSTGRES_URL")
+BACKENDS = ["sqlite", "postgres"]
+_counter = itertools.count()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # On CI the PostgreSQL half of the suite must run, never be skipped quietly.
+    if os.environ.get("CI") and not POSTGRES_URL:
+        raise pytest.UsageError("CI is set but TRIMTAB_TEST_POSTGRES_URL is not: .ci/run sets it")
+
+
+@pytest.fixture(scope="session")
+def _sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    store = Store(f"sqlite:///{path}")
+    migrate.upgrade(store)
+    with store.engine.connect() as connection:
+        connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    store.dispose()
+    return path
+
+
+def _pg_admin_url() -> str:
+    assert POSTGRES_URL
+    return normalize_database_url(POSTGRES_URL)
+
+
+def _pg_url_for(database: str) -> str:
+    return make_url(_pg_admin_url()).set(database=database).render_as_string(hide_password=False)
+
+
+def _pg_execute(sql: str) -> None:
+    engine = create_engine(_pg_admin_url(), isolation_level="AUTOCOMMIT")
+    with engine.connect() as connection:
+        connection.execute(text(sql))
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def _postgres_template() -> Iterator[str]:
+    name = f"trimtab_tpl_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    _pg_execute(f'CREATE DATABASE "{name}"')
+    store = Store(_pg_url_for(name))
+    migrate.upgrade(store)
+    store.dispose()
+    yield name
+    _pg_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, migrated database for one test."""
+    if request.param == "sqlite":
+        path = tmp_path / "trimtab.db"
+        shutil.copyfile(request.getfixturevalue("_sqlite_template"), path)
+        yield f"sqlite:///{path}"
+        return
+    if not POSTGRES_URL:
+        pytest.skip("set TRIMTAB_TEST_POSTGRES_URL to run the PostgreSQL half")
+    template = request.getfixturevalue("_postgres_template")
+    name = f"trimtab_t_{os.getpid()}_{next(_counter)}"
+    _pg_execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+    yield _pg_url_for(name)
+    _pg_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def store(database_url: str) -> Iterator[Store]:
+    s = Store(database_url)
+    yield s
+    s.dispose()
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    return Settings(
+        database_url=database_url,
+        data_dir=tmp_path / "data",
+        admin_token=ADMIN_TOKEN,
+        admin_password=ADMIN_PASSWORD,
+        public_url="http://testserver",
+    )
+
+
+@pytest.fixture
+def client(settings: Settings, store: Store) -> Iterator[TestClient]:
+    """An in-process client of the full app, authenticated as the bootstrap admin."""
+    app = create_app(settings, store=store)
+    with TestClient(app, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def anon_client(settings: Settings, store: Store) -> Iterator[TestClient]:
+    app = create_app(settings, store=store)
+    with TestClient(app) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def live_server(database_url: str, tmp_path: Path) -> Iterator[LiveServer]:
+    """A real `trimtab serve` process on a free port, on this test's database."""
+    server = start_server(database_url, tmp_path / "live")
+    yield server
+    server.stop()
+
+
+__all__ = ["ADMIN_PASSWORD", "ADMIN_TOKEN"]

@@ -1,0 +1,39 @@
+"""The schema the migrations build is the schema the models describe, on every backend."""
+
+from __future__ import annotations
+
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import text
+
+from trimtab.store import migrate
+from trimtab.store.db import Store
+from trimtab.store.models import Base
+
+
+def test_migrations__applied_to_fresh_store__match_models(store: Store) -> None:
+    with store.engine.connect() as connection:
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        differences = compare_metadata(context, Base.metadata)
+    assert differences == [], f"models and migrations disagree: {differences}"
+
+
+def test_migrations__fresh_store__is_current_and_upgrade_is_idempotent(store: Store) -> None:
+    assert migrate.is_current(store)
+    migrate.upgrade(store)
+    assert migrate.current_revisions(store) == set(migrate.head_revisions())
+
+
+def test_migrations__empty_database__is_not_current(tmp_path: object) -> None:
+    empty = Store(f"sqlite:///{tmp_path}/empty.db")
+    assert not migrate.is_current(empty)
+    migrate.upgrade(empty)
+    assert migrate.is_current(empty)
+
+
+def test_sqlite__connection__uses_wal_foreign_keys_and_busy_timeout(tmp_path: object) -> None:
+    s = Store(f"sqlite:///{tmp_path}/pragmas.db")
+    with s.engine.connect() as connection:
+        assert connection.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+        assert connection.execute(text("PRAGMA foreign_keys")).scalar() == 1
+        assert connection.execute(text("PRAGMA busy_timeout")).scalar() >= 5000

@@ -1,0 +1,112 @@
+"""Helpers shared by tests: free ports, a live `trimtab serve` process, running the CLI."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+ADMIN_TOKEN = "tt_test_admin_token_0123456789abcdef"
+ADMIN_PASSWORD = "correct horse battery staple"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class LiveServer:
+    url: str
+    process: subprocess.Popen[bytes]
+    env: dict[str, str]
+    log_path: Path
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def start_server(
+    database_url: str, data_dir: Path, extra_env: dict[str, str] | None = None
+) -> LiveServer:
+    """Start `python -m trimtab serve` on a free port and wait until /readyz answers 200."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "TRIMTAB_DATABASE_URL": database_url,
+        "TRIMTAB_DATA_DIR": str(data_dir),
+        "TRIMTAB_ADMIN_TOKEN": ADMIN_TOKEN,
+        "TRIMTAB_ADMIN_PASSWORD": ADMIN_PASSWORD,
+        **(extra_env or {}),
+    }
+    log_path = data_dir / f"server-{port}.log"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "trimtab",
+                "serve",
+                "--port",
+                str(port),
+                "--log-level",
+                "warning",
+            ],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    server = LiveServer(f"http://127.0.0.1:{port}", process, env, log_path)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"trimtab serve exited early:\n{server.log()}")
+        try:
+            if httpx.get(f"{server.url}/readyz", timeout=1).status_code == 200:
+                return server
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    server.stop()
+    raise RuntimeError(f"trimtab serve not ready in 30 s:\n{server.log()}")
+
+
+@dataclass
+class CliResult:
+    exit_code: int
+    stdout: str
+    stderr: str
+
+
+def run_cli(*args: str, url: str, token: str | None, timeout: float = 60) -> CliResult:
+    """Run the real `trimtab` CLI as a process, as a CI pipeline would."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TRIMTAB_")}
+    env["TRIMTAB_URL"] = url
+    if token:
+        env["TRIMTAB_TOKEN"] = token
+    env["COLUMNS"] = "200"
+    proc = subprocess.run(
+        [sys.executable, "-m", "trimtab", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    return CliResult(proc.returncode, proc.stdout, proc.stderr)
