@@ -19,7 +19,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from tests.support import ADMIN_PASSWORD, ADMIN_TOKEN, LiveServer, start_server
+from tests.support import ADMIN_PASSWORD, ADMIN_TOKEN, LiveServer, ThreadedServer, start_server
 from trimtab.server.app import create_app
 from trimtab.settings import Settings
 from trimtab.store import migrate
@@ -133,3 +133,12 @@ def live_server(database_url: str, tmp_path: Path) -> Iterator[LiveServer]:
 
 
 __all__ = ["ADMIN_PASSWORD", "ADMIN_TOKEN"]
+
+
+@pytest.fixture
+def threaded_server(settings: Settings, store: Store) -> Iterator[ThreadedServer]:
+    """The full app over real HTTP in this process; `threaded_server.app.state.store` is `store`."""
+    app = create_app(settings, store=store)
+    with ThreadedServer(app) as server:
+        server.app = app  # type: ignore[attr-defined]
+        yield server

@@ -1,1 +1,14 @@
+"""Background jobs. Each capability lists its jobs in its own module; `all_jobs()` joins them."""
 
+from __future__ import annotations
+
+from trimtab.jobs.scheduler import Job, Scheduler
+
+
+def all_jobs() -> list[Job]:
+    """A fresh list of every job the server runs (fresh: jobs carry per-run stats)."""
+    jobs: list[Job] = []
+    return jobs
+
+
+__all__ = ["Job", "Scheduler", "all_jobs"]

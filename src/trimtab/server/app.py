@@ -13,6 +13,7 @@ from fastapi import FastAPI
 
 import trimtab
 from trimtab.domain.bootstrap import Credentials, bootstrap
+from trimtab.jobs import Scheduler, all_jobs
 from trimtab.server import health
 from trimtab.server.api import api_router
 from trimtab.server.dashboard import views as dashboard
@@ -35,7 +36,10 @@ def prepare_store(settings: Settings) -> tuple[Store, Credentials]:
     return store, bootstrap(store, settings)
 
 
-def create_app(settings: Settings | None = None, store: Store | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None, store: Store | None = None, *, run_jobs: bool = True
+) -> FastAPI:
+    """The app. `run_jobs=False` leaves background jobs off (tests that drive jobs by hand)."""
     settings = settings or Settings.from_env()
 
     @asynccontextmanager
@@ -44,9 +48,13 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
             app.state.store, app.state.credentials = prepare_store(settings)
         else:
             app.state.store, app.state.credentials = store, bootstrap(store, settings)
+        scheduler = Scheduler(app.state.store, settings, all_jobs() if run_jobs else [])
+        app.state.scheduler = scheduler
+        scheduler.start()
         try:
             yield
         finally:
+            await scheduler.stop()
             if store is None:
                 app.state.store.dispose()
 

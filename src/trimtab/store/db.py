@@ -17,6 +17,8 @@ from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from trimtab.store.notify import LocalNotifier, bind_notifier
+
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 
 
@@ -73,10 +75,12 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 
 
 class Store:
-    """Owns the engine. `read()` and `write()` each give one transaction as a Session."""
+    """Owns the engine and the change notifier. `read()` and `write()` each give one
+    transaction as a Session; changes announced in a write are published when it commits."""
 
     def __init__(self, url: str, **engine_kwargs: Any) -> None:
         self.url = normalize_database_url(url)
+        self.notifier = LocalNotifier()
         self.engine = make_engine(self.url, **engine_kwargs)
         self.dialect = self.engine.dialect.name
         write_bind = self.engine.execution_options(sqlite_begin="IMMEDIATE")
@@ -91,8 +95,10 @@ class Store:
     @contextmanager
     def write(self) -> Iterator[Session]:
         """One write transaction: committed when the block ends, rolled back if it raises."""
-        with self._write_sessions() as session, session.begin():
-            yield session
+        with self._write_sessions() as session:
+            bind_notifier(session, self.notifier)
+            with session.begin():
+                yield session
 
     def ping(self) -> None:
         with self.engine.connect() as connection:

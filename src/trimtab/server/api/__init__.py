@@ -2,10 +2,11 @@
 
 from fastapi import APIRouter
 
+from trimtab.server import stream
 from trimtab.server.api import audit, projects, tokens
 
 api_router = APIRouter(prefix="/api/v1")
-for module in (projects, tokens, audit):
+for module in (projects, tokens, audit, stream):
     api_router.include_router(module.router)
 
 __all__ = ["api_router"]

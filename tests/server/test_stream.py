@@ -1,0 +1,73 @@
+"""The SSE stream delivers a committed change to a connected client within the same second."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import httpx
+import orjson
+
+from tests.support import ADMIN_TOKEN, ThreadedServer
+from trimtab.store.notify import Change, announce
+
+
+def _read_events(
+    url: str, headers: dict[str, str], found: list[dict[str, object]], ready: threading.Event
+) -> None:
+    with httpx.stream("GET", url, headers=headers, timeout=10) as response:
+        assert response.status_code == 200
+        for line in response.iter_lines():
+            if line.startswith(": connected"):
+                ready.set()
+            if line.startswith("data: "):
+                found.append(orjson.loads(line[6:]))
+                return
+
+
+def test_stream__committed_change__delivered_with_its_fields(
+    threaded_server: ThreadedServer,
+) -> None:
+    headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    created = httpx.post(
+        f"{threaded_server.url}/api/v1/projects", json={"slug": "shop"}, headers=headers
+    )
+    project_id = created.json()["id"]
+    found: list[dict[str, object]] = []
+    ready = threading.Event()
+    reader = threading.Thread(
+        target=_read_events,
+        args=(
+            f"{threaded_server.url}/api/v1/stream?project=shop&environment=production",
+            headers,
+            found,
+            ready,
+        ),
+    )
+    reader.start()
+    assert ready.wait(5)
+    time.sleep(0.05)  # the subscription is registered before ": connected" is sent
+    store = threaded_server.app.state.store  # type: ignore[attr-defined]
+    with store.write() as session:
+        announce(session, Change("flags.changed", project_id, "staging", {"etag": "old"}))
+        announce(session, Change("flags.changed", project_id, "production", {"etag": "abc"}))
+    reader.join(5)
+    assert found == [
+        {
+            "kind": "flags.changed",
+            "project_id": project_id,
+            "environment": "production",
+            "etag": "abc",
+        }
+    ]
+
+
+def test_stream__no_token__401(threaded_server: ThreadedServer) -> None:
+    assert httpx.get(f"{threaded_server.url}/api/v1/stream?project=shop").status_code == 401
+
+
+def test_stream__unbound_token_without_project__403(threaded_server: ThreadedServer) -> None:
+    response = httpx.get(
+        f"{threaded_server.url}/api/v1/stream", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    )
+    assert response.status_code == 403

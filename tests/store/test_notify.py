@@ -1,0 +1,44 @@
+"""Changes reach listeners only after their transaction commits."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from trimtab.store.db import Store
+from trimtab.store.notify import Change, announce
+
+
+async def test_announce__commit__delivered_once(store: Store) -> None:
+    subscription = store.notifier.subscribe(project_id=7)
+    await asyncio.to_thread(_write_and_announce, store, Change("flags.changed", 7, "production"))
+    change = await subscription.get(timeout=2)
+    assert change is not None and change.kind == "flags.changed" and change.seq > 0
+    assert await subscription.get(timeout=0.05) is None
+
+
+async def test_announce__rollback__never_delivered(store: Store) -> None:
+    subscription = store.notifier.subscribe()
+
+    def fail() -> None:
+        with store.write() as session:
+            announce(session, Change("flags.changed", 1))
+            raise RuntimeError("refused")
+
+    with pytest.raises(RuntimeError):
+        await asyncio.to_thread(fail)
+    assert await subscription.get(timeout=0.1) is None
+
+
+async def test_subscription__other_project__filtered(store: Store) -> None:
+    mine = store.notifier.subscribe(project_id=1)
+    await asyncio.to_thread(_write_and_announce, store, Change("flags.changed", 2))
+    assert await mine.get(timeout=0.1) is None
+    mine.close()
+    assert store.notifier.subscriber_count == 0
+
+
+def _write_and_announce(store: Store, change: Change) -> None:
+    with store.write() as session:
+        announce(session, change)
