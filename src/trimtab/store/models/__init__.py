@@ -6,6 +6,7 @@ One module per concept; a new concept adds its module and one import line below.
 from trimtab.store.models.audit import AuditEntry
 from trimtab.store.models.auth import ApiToken, DashboardSession, LoginFailure, ProjectKey, User
 from trimtab.store.models.base import Base, utcnow
+from trimtab.store.models.errors import ErrorRollup, Event, Issue, IssueFacet, IssueUser
 from trimtab.store.models.tenancy import Environment, Organization, Project
 
 __all__ = [
@@ -14,6 +15,11 @@ __all__ = [
     "Base",
     "DashboardSession",
     "Environment",
+    "ErrorRollup",
+    "Event",
+    "Issue",
+    "IssueFacet",
+    "IssueUser",
     "LoginFailure",
     "Organization",
     "Project",

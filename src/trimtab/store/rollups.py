@@ -1,0 +1,121 @@
+"""Error counts per minute per dimension: written by ingest, read by verdicts and flag guards.
+
+Dimensions are short strings built only by the functions below, so writers and readers agree:
+`total`, `release:<r>`, `flag:<key>=<result>`, `dependency:<name>`, `issue:<id>`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from trimtab.store.models import ErrorRollup
+
+TOTAL = "total"
+_MAX_PART = 200
+
+
+def release(name: str) -> str:
+    return f"release:{name[:_MAX_PART]}"
+
+
+def flag(key: str, result: object) -> str:
+    """`result` is what the flag evaluated to (True/False, a variant name, a value)."""
+    text = ("on" if result else "off") if isinstance(result, bool) else str(result)
+    return f"flag:{key[:64]}={text[:64]}"
+
+
+def dependency(name: str) -> str:
+    return f"dependency:{name[:64]}"
+
+
+def issue(issue_id: int) -> str:
+    return f"issue:{issue_id}"
+
+
+def minute_of(moment: datetime) -> datetime:
+    return moment.replace(second=0, microsecond=0)
+
+
+def add_counts(
+    session: Session,
+    project_id: int,
+    environment: str | None,
+    moment: datetime,
+    counts: Mapping[str, int],
+) -> None:
+    """Add `counts` (dimension -> events) to the minute containing `moment`, upserting."""
+    if not counts:
+        return
+    minute = minute_of(moment)
+    rows = [
+        {
+            "project_id": project_id,
+            "environment": environment or "",
+            "dimension": dimension,
+            "minute": minute,
+            "count": n,
+        }
+        for dimension, n in counts.items()
+    ]
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    statement = insert(ErrorRollup).values(rows)
+    statement = statement.on_conflict_do_update(
+        index_elements=["project_id", "environment", "dimension", "minute"],
+        set_={"count": ErrorRollup.count + statement.excluded.count},
+    )
+    session.execute(statement)
+
+
+def count_between(
+    session: Session,
+    project_id: int,
+    dimension: str,
+    start: datetime,
+    end: datetime,
+    environment: str | None = None,
+) -> int:
+    """Events under `dimension` with start <= minute < end."""
+    query = select(func.coalesce(func.sum(ErrorRollup.count), 0)).where(
+        ErrorRollup.project_id == project_id,
+        ErrorRollup.dimension == dimension,
+        ErrorRollup.minute >= minute_of(start),
+        ErrorRollup.minute < end,
+    )
+    if environment is not None:
+        query = query.where(ErrorRollup.environment == environment)
+    return int(session.scalar(query) or 0)
+
+
+def hourly_counts(
+    session: Session,
+    project_id: int,
+    dimension: str,
+    start: datetime,
+    end: datetime,
+    environment: str | None = None,
+) -> list[int]:
+    """Events per hour from `start` (truncated to the hour) until `end`, zero-filled."""
+    first_hour = start.replace(minute=0, second=0, microsecond=0)
+    seconds = (end - first_hour).total_seconds()
+    hours = min(max(0, math.ceil(seconds / 3600)), 24 * 366)
+    buckets = [0] * hours
+    query = select(ErrorRollup.minute, ErrorRollup.count).where(
+        ErrorRollup.project_id == project_id,
+        ErrorRollup.dimension == dimension,
+        ErrorRollup.minute >= first_hour,
+        ErrorRollup.minute < end,
+    )
+    if environment is not None:
+        query = query.where(ErrorRollup.environment == environment)
+    for minute, n in session.execute(query):
+        index = int((minute - first_hour) / timedelta(hours=1))
+        if 0 <= index < hours:
+            buckets[index] += n
+    return buckets
