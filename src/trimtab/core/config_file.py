@@ -1,0 +1,531 @@
+"""``trimtab.toml``: a project's services, dependencies, window and freezes, as code.
+
+::
+
+    [project]
+    name = "shop"
+
+    [stabilization]
+    days = 7                                  # 1-14
+    environments = { staging = 1 }            # optional per-environment lengths
+
+    [[services]]
+    name = "billing-api"
+    command = "./deploy.sh {service} {version} {env}"
+    health = { url = "https://billing.example/health", expect_status = 200, retries = 5 }
+
+    [[services]]
+    name = "pay-library"
+    manual = true                             # another team deploys it and confirms
+
+    [[services]]
+    name = "web-front"
+    command = "make deploy VERSION={version} ENV={env}"
+    depends_on = ["billing-api", "pay-library"]
+    downtime = true
+
+    [[freezes]]
+    name = "weekends"
+    cron = "0 18 * * 5"                       # or a named schedule: cron = "weekends"
+    duration = "62h"
+    timezone = "Asia/Seoul"
+    reason = "nobody on call"
+
+    [[freezes]]
+    name = "year-end"
+    start = 2026-12-24                        # a date, a local or an offset datetime
+    end = 2026-12-26                          # a date as end means: through that day
+    timezone = "Asia/Seoul"
+
+``parse_config`` reads the text and reports *every* problem at once, each with its TOML path
+(``services[2].health.url: must be http(s)``), in one ``ConfigError``. ``diff_config`` compares
+the desired config with what the server has and returns the changes ``trimtab apply`` prints and
+then applies, in an order that never leaves a dependency on a missing service.
+"""
+
+from __future__ import annotations
+
+import difflib
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from typing import Any, Literal
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from trimtab.core.commands import CommandError, check_name, template_placeholders
+from trimtab.core.cron import DurationError, parse_duration
+from trimtab.core.planning import DependencyCycleError, find_cycle, plan_waves
+from trimtab.core.windows import (
+    DEFAULT_WINDOW_DAYS,
+    MAX_WINDOW_DAYS,
+    MIN_WINDOW_DAYS,
+    Freeze,
+    WindowError,
+)
+
+__all__ = [
+    "Change",
+    "ConfigError",
+    "DiffError",
+    "HealthCheck",
+    "Problem",
+    "ProjectConfig",
+    "ServiceConfig",
+    "diff_config",
+    "parse_config",
+]
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with the file, at a TOML path."""
+
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.message}"
+
+
+class ConfigError(ValueError):
+    """The file is not valid; ``problems`` lists everything wrong with it."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+        super().__init__("trimtab.toml is not valid:\n" + "\n".join(f"  {p}" for p in problems))
+
+
+class DiffError(ValueError):
+    """The two configs cannot be compared (they describe different projects)."""
+
+
+@dataclass(frozen=True)
+class HealthCheck:
+    """An HTTP check run after a deploy step: ``retries`` more tries, ``interval_s`` apart."""
+
+    url: str
+    expect_status: int = 200
+    retries: int = 3
+    interval_s: float = 5.0
+    timeout_s: float = 5.0
+
+
+@dataclass(frozen=True)
+class ServiceConfig:
+    """A service: deployed by ``command`` (a template) or by hand (``manual``)."""
+
+    name: str
+    command: str | None = None
+    manual: bool = False
+    depends_on: tuple[str, ...] = ()
+    health: HealthCheck | None = None
+    downtime: bool = False
+
+    def as_dict(self) -> dict[str, object]:
+        """A JSON-ready form, the shape ``Change.before``/``after`` use."""
+        return {
+            "name": self.name,
+            "command": self.command,
+            "manual": self.manual,
+            "depends_on": list(self.depends_on),
+            "health": None if self.health is None else vars(self.health).copy(),
+            "downtime": self.downtime,
+        }
+
+
+@dataclass(frozen=True)
+class ProjectConfig:
+    """Everything a ``trimtab.toml`` declares for one project."""
+
+    name: str
+    stabilization_days: int = DEFAULT_WINDOW_DAYS
+    stabilization_environments: tuple[tuple[str, int], ...] = ()
+    services: tuple[ServiceConfig, ...] = ()
+    freezes: tuple[Freeze, ...] = ()
+
+    def graph(self) -> dict[str, frozenset[str]]:
+        """The dependency graph in the form core.planning takes."""
+        return {s.name: frozenset(s.depends_on) for s in self.services}
+
+
+_TOP = ("project", "stabilization", "services", "freezes")
+_PROJECT = ("name",)
+_STABILIZATION = ("days", "environments")
+_SERVICE = ("name", "command", "manual", "depends_on", "health", "downtime")
+_HEALTH = ("url", "expect_status", "retries", "interval_s", "timeout_s")
+_FREEZE = ("name", "reason", "cron", "duration", "timezone", "start", "end", "environments")
+
+
+class _Checker:
+    """Collects problems so the user sees all of them in one run."""
+
+    def __init__(self) -> None:
+        self.problems: list[Problem] = []
+
+    def add(self, path: str, message: str) -> None:
+        self.problems.append(Problem(path, message))
+
+    def table(self, data: object, path: str, keys: tuple[str, ...]) -> dict[str, Any]:
+        if not isinstance(data, dict):
+            self.add(path, "must be a table")
+            return {}
+        for key in data:
+            if key not in keys:
+                close = difflib.get_close_matches(key, keys, n=1)
+                hint = f"; did you mean {close[0]!r}?" if close else f"; known: {', '.join(keys)}"
+                self.add(f"{path}.{key}" if path else key, f"unknown key{hint}")
+        return data
+
+    def name(self, value: object, path: str) -> str | None:
+        if not isinstance(value, str):
+            self.add(path, "is required and must be a string")
+            return None
+        try:
+            return check_name("name", value)
+        except CommandError:
+            self.add(path, f"{value!r} must be 1-128 letters, digits or . _ + - (not first '-')")
+            return None
+
+    def integer(self, value: object, path: str, low: int, high: int) -> int | None:
+        if isinstance(value, bool) or not isinstance(value, int):
+            self.add(path, "must be a whole number")
+            return None
+        if not low <= value <= high:
+            self.add(path, f"must be from {low} to {high}, got {value}")
+            return None
+        return value
+
+    def number(self, value: object, path: str, high: float) -> float | None:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            self.add(path, "must be a number")
+            return None
+        if not 0 < value <= high:
+            self.add(path, f"must be above 0 and at most {high:g}, got {value}")
+            return None
+        return float(value)
+
+    def flag(self, value: object, path: str) -> bool:
+        if not isinstance(value, bool):
+            self.add(path, "must be true or false")
+            return False
+        return value
+
+    def names(self, value: object, path: str) -> tuple[str, ...]:
+        if not isinstance(value, list):
+            self.add(path, "must be a list of names")
+            return ()
+        out = [self.name(v, f"{path}[{i}]") for i, v in enumerate(value)]
+        return tuple(sorted({n for n in out if n is not None}))
+
+
+def _health(c: _Checker, data: object, path: str) -> HealthCheck | None:
+    if not isinstance(data, dict):
+        c.add(path, "must be a table: { url = 'https://...', expect_status = 200 }")
+        return None
+    table = c.table(data, path, _HEALTH)
+    url = table.get("url")
+    if url is None:
+        c.add(f"{path}.url", "is required: the http(s) URL to check after a deploy")
+        return None
+    if not isinstance(url, str) or urlsplit(url).scheme not in ("http", "https"):
+        c.add(f"{path}.url", "must be http(s), e.g. 'https://billing.example/health'")
+        return None
+    if not urlsplit(url).hostname:
+        c.add(f"{path}.url", "must name a host, e.g. 'https://billing.example/health'")
+        return None
+    defaults = HealthCheck(url)
+    status = c.integer(
+        table.get("expect_status", defaults.expect_status), f"{path}.expect_status", 100, 599
+    )
+    retries = c.integer(table.get("retries", defaults.retries), f"{path}.retries", 0, 100)
+    interval = c.number(table.get("interval_s", defaults.interval_s), f"{path}.interval_s", 3600)
+    timeout = c.number(table.get("timeout_s", defaults.timeout_s), f"{path}.timeout_s", 300)
+    if status is None or retries is None or interval is None or timeout is None:
+        return None
+    return HealthCheck(url, status, retries, interval, timeout)
+
+
+def _service(c: _Checker, data: object, path: str) -> ServiceConfig | None:
+    if not isinstance(data, dict):
+        c.add(path, "must be a table: [[services]] with name = ...")
+        return None
+    before = len(c.problems)
+    table = c.table(data, path, _SERVICE)
+    name = c.name(table.get("name"), f"{path}.name")
+    manual = c.flag(table.get("manual", False), f"{path}.manual")
+    command = table.get("command")
+    if command is not None:
+        if not isinstance(command, str):
+            c.add(f"{path}.command", "must be a string")
+            command = None
+        else:
+            try:
+                template_placeholders(command)
+            except CommandError as exc:
+                c.add(f"{path}.command", str(exc))
+    if manual and command is not None:
+        c.add(path, "give either command or manual = true, not both")
+    elif not manual and "command" not in table:
+        c.add(path, "needs a command (e.g. './deploy.sh {version} {env}') or manual = true")
+    depends_on = c.names(table.get("depends_on", []), f"{path}.depends_on")
+    health = _health(c, table["health"], f"{path}.health") if "health" in table else None
+    downtime = c.flag(table.get("downtime", False), f"{path}.downtime")
+    if name is None or len(c.problems) > before:
+        return None
+    return ServiceConfig(name, command, manual, depends_on, health, downtime)
+
+
+def _moment(c: _Checker, value: object, path: str, zone: ZoneInfo, is_end: bool) -> datetime | None:
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            c.add(path, f"{value!r} is not a date or datetime (ISO 8601)")
+            return None
+    if isinstance(value, datetime):
+        return value if value.tzinfo is not None else value.replace(tzinfo=zone)
+    if isinstance(value, date):
+        # A date as the end means "through that day": people write the last frozen day.
+        day = value + timedelta(days=1) if is_end else value
+        return datetime.combine(day, time(), tzinfo=zone)
+    c.add(path, "must be a date or datetime, e.g. 2026-12-24 or 2026-12-24T18:00:00+09:00")
+    return None
+
+
+def _freeze(c: _Checker, data: object, path: str) -> Freeze | None:
+    if not isinstance(data, dict):
+        c.add(path, "must be a table: [[freezes]] with name = ...")
+        return None
+    before = len(c.problems)
+    table = c.table(data, path, _FREEZE)
+    name = table.get("name")
+    if not isinstance(name, str) or not name.strip():
+        c.add(f"{path}.name", "is required and must be a non-empty string")
+        name = None
+    reason = table.get("reason", "")
+    if not isinstance(reason, str):
+        c.add(f"{path}.reason", "must be a string")
+        reason = ""
+    tz_name = table.get("timezone", "UTC")
+    zone = ZoneInfo("UTC")
+    try:
+        zone = ZoneInfo(tz_name) if isinstance(tz_name, str) else ZoneInfo("")
+    except (ZoneInfoNotFoundError, ValueError):
+        c.add(f"{path}.timezone", f"unknown timezone {tz_name!r}: use e.g. 'Asia/Seoul'")
+    environments = c.names(table.get("environments", []), f"{path}.environments")
+    duration: timedelta | None = None
+    if "duration" in table:
+        raw = table["duration"]
+        try:
+            duration = parse_duration(raw if isinstance(raw, str) else "")
+        except DurationError as exc:
+            c.add(f"{path}.duration", str(exc))
+    cron = table.get("cron")
+    one_off = "start" in table or "end" in table
+    if cron is not None and one_off:
+        c.add(path, "give either cron (+ duration) or start and end, not both")
+    elif cron is None and not one_off:
+        c.add(
+            path,
+            "needs cron + duration (or a named schedule like cron = 'weekends') or start + end",
+        )
+    elif one_off and ("start" not in table or "end" not in table):
+        c.add(path, "a one-off freeze needs both start and end")
+    elif one_off and "duration" in table:
+        c.add(f"{path}.duration", "only goes with cron; a one-off freeze ends at its end")
+    elif cron is not None and not isinstance(cron, str):
+        c.add(f"{path}.cron", "must be a string such as '0 18 * * 5' or 'weekends'")
+    if name is None or len(c.problems) > before:
+        return None
+    try:
+        if cron is not None:
+            return Freeze.recurring(name, cron, duration, str(tz_name), reason, environments)
+        start = _moment(c, table["start"], f"{path}.start", zone, is_end=False)
+        end = _moment(c, table["end"], f"{path}.end", zone, is_end=True)
+        if start is None or end is None:
+            return None
+        return Freeze(name, reason, start, end, timezone=str(tz_name), environments=environments)
+    except WindowError as exc:
+        c.add(f"{path}.cron" if cron is not None else path, str(exc))
+        return None
+
+
+def _stabilization(c: _Checker, data: object) -> tuple[int, tuple[tuple[str, int], ...]]:
+    table = c.table(data, "stabilization", _STABILIZATION)
+    days = c.integer(
+        table.get("days", DEFAULT_WINDOW_DAYS),
+        "stabilization.days",
+        MIN_WINDOW_DAYS,
+        MAX_WINDOW_DAYS,
+    )
+    per_env: dict[str, int] = {}
+    envs = table.get("environments", {})
+    if not isinstance(envs, dict):
+        c.add("stabilization.environments", "must be a table of environment = days")
+        envs = {}
+    for env, value in envs.items():
+        path = f"stabilization.environments.{env}"
+        if c.name(env, path) is not None:
+            checked = c.integer(value, path, MIN_WINDOW_DAYS, MAX_WINDOW_DAYS)
+            if checked is not None:
+                per_env[env] = checked
+    return days or DEFAULT_WINDOW_DAYS, tuple(sorted(per_env.items()))
+
+
+def _check_graph(c: _Checker, services: list[tuple[int, ServiceConfig]]) -> None:
+    index = {s.name: i for i, s in services}
+    for i, s in services:
+        for dep in s.depends_on:
+            if dep == s.name:
+                c.add(f"services[{i}].depends_on", f"{s.name!r} cannot depend on itself")
+            elif dep not in index:
+                c.add(
+                    f"services[{i}].depends_on",
+                    f"unknown service {dep!r}; declare it in [[services]]",
+                )
+    graph = {s.name: {d for d in s.depends_on if d in index} for _, s in services}
+    cycle = find_cycle(graph)
+    if cycle is not None and len(cycle) > 2:
+        c.add(f"services[{index[cycle[0]]}].depends_on", str(DependencyCycleError(cycle)))
+
+
+def parse_config(text: str) -> ProjectConfig:
+    """Parse and validate a ``trimtab.toml``; raise ConfigError listing every problem."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError([Problem("(file)", f"not valid TOML: {exc}")]) from exc
+    c = _Checker()
+    c.table(data, "", _TOP)
+    project = c.table(data.get("project"), "project", _PROJECT) if "project" in data else {}
+    name = c.name(project.get("name"), "project.name")
+    days, per_env = _stabilization(c, data.get("stabilization", {}))
+
+    services: list[tuple[int, ServiceConfig]] = []
+    seen: dict[str, int] = {}
+    raw_services = data.get("services", [])
+    if not isinstance(raw_services, list):
+        c.add("services", "must be an array of tables: [[services]]")
+        raw_services = []
+    for i, raw in enumerate(raw_services):
+        service = _service(c, raw, f"services[{i}]")
+        if service is None:
+            continue
+        if service.name in seen:
+            c.add(
+                f"services[{i}].name",
+                f"duplicate service {service.name!r} (also services[{seen[service.name]}])",
+            )
+            continue
+        seen[service.name] = i
+        services.append((i, service))
+    _check_graph(c, services)
+
+    freezes: list[Freeze] = []
+    raw_freezes = data.get("freezes", [])
+    if not isinstance(raw_freezes, list):
+        c.add("freezes", "must be an array of tables: [[freezes]]")
+        raw_freezes = []
+    for i, raw in enumerate(raw_freezes):
+        freeze = _freeze(c, raw, f"freezes[{i}]")
+        if freeze is not None:
+            if any(f.name == freeze.name for f in freezes):
+                c.add(f"freezes[{i}].name", f"duplicate freeze {freeze.name!r}")
+            else:
+                freezes.append(freeze)
+
+    if c.problems or name is None:
+        raise ConfigError(c.problems)
+    return ProjectConfig(name, days, per_env, tuple(s for _, s in services), tuple(freezes))
+
+
+@dataclass(frozen=True)
+class Change:
+    """One step of ``trimtab apply``. For an update, before/after hold only changed fields."""
+
+    kind: Literal["create", "update", "delete"]
+    target: str  # "project shop", "stabilization", "service web-front", "freeze weekends"
+    before: dict[str, object] | None = None
+    after: dict[str, object] | None = None
+    fields: tuple[str, ...] = field(default=())
+
+    def describe(self) -> str:
+        """One line for the terminal: ``+ service web-front``, ``~ service x: downtime: ...``."""
+        if self.kind == "create":
+            return f"+ {self.target}"
+        if self.kind == "delete":
+            return f"- {self.target}"
+        assert self.before is not None and self.after is not None
+        parts = [f"{k}: {self.before[k]!r} -> {self.after[k]!r}" for k in self.fields]
+        return f"~ {self.target}: " + "; ".join(parts)
+
+
+def _update(
+    target: str, before: Mapping[str, object], after: Mapping[str, object]
+) -> Change | None:
+    changed = tuple(k for k in after if before.get(k) != after[k])
+    if not changed:
+        return None
+    return Change(
+        "update",
+        target,
+        {k: before.get(k) for k in changed},
+        {k: after[k] for k in changed},
+        changed,
+    )
+
+
+def _stab_dict(config: ProjectConfig) -> dict[str, object]:
+    return {
+        "days": config.stabilization_days,
+        "environments": dict(config.stabilization_environments),
+    }
+
+
+def diff_config(desired: ProjectConfig, current: ProjectConfig | None) -> list[Change]:
+    """The changes that turn ``current`` (the server's state, None if the project is new) into
+    ``desired``.
+
+    Order: the project, its window, services created or updated dependencies first, services
+    deleted dependents first (after the updates that drop dependencies on them), then freezes.
+    """
+    if current is not None and current.name != desired.name:
+        raise DiffError(
+            f"trimtab.toml describes project {desired.name!r} but the server's is {current.name!r}"
+        )
+    base = current or ProjectConfig(desired.name)
+    changes: list[Change] = []
+    if current is None:
+        changes.append(Change("create", f"project {desired.name}", None, {"name": desired.name}))
+    stab = _update("stabilization", _stab_dict(base), _stab_dict(desired))
+    if stab is not None:
+        changes.append(stab)
+
+    have = {s.name: s for s in base.services}
+    want = {s.name: s for s in desired.services}
+    for wave in plan_waves(desired.graph(), want):
+        for name in wave:
+            after = want[name].as_dict()
+            if name not in have:
+                changes.append(Change("create", f"service {name}", None, after))
+            elif (update := _update(f"service {name}", have[name].as_dict(), after)) is not None:
+                changes.append(update)
+    gone = set(have) - set(want)
+    for wave in reversed(plan_waves(base.graph(), gone)) if gone else []:
+        for name in wave:
+            changes.append(Change("delete", f"service {name}", have[name].as_dict(), None))
+
+    have_f = {f.name: f for f in base.freezes}
+    want_f = {f.name: f for f in desired.freezes}
+    for name in sorted(set(have_f) | set(want_f)):
+        if name not in want_f:
+            changes.append(Change("delete", f"freeze {name}", have_f[name].as_dict(), None))
+        elif name not in have_f:
+            changes.append(Change("create", f"freeze {name}", None, want_f[name].as_dict()))
+        elif (
+            update := _update(f"freeze {name}", have_f[name].as_dict(), want_f[name].as_dict())
+        ) is not None:
+            changes.append(update)
+    return changes
