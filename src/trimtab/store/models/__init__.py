@@ -7,6 +7,7 @@ from trimtab.store.models.audit import AuditEntry
 from trimtab.store.models.auth import ApiToken, DashboardSession, LoginFailure, ProjectKey, User
 from trimtab.store.models.base import Base, utcnow
 from trimtab.store.models.errors import ErrorRollup, Event, Issue, IssueFacet, IssueUser
+from trimtab.store.models.notifications import Notification
 from trimtab.store.models.tenancy import Environment, Organization, Project
 
 __all__ = [
@@ -21,6 +22,7 @@ __all__ = [
     "IssueFacet",
     "IssueUser",
     "LoginFailure",
+    "Notification",
     "Organization",
     "Project",
     "ProjectKey",

@@ -1,0 +1,42 @@
+"""Queue a notification for people, inside the caller's transaction (see the outbox model)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from trimtab.store.models import Notification
+
+KINDS = frozenset(
+    {
+        "issue.new",
+        "issue.regressed",
+        "issue.spike",
+        "release.verdict",
+        "flag.auto_off",
+        "flag.fallback",
+        "deploy.refused",
+        "deploy.failed",
+    }
+)
+
+
+def notify(
+    session: Session,
+    project_id: int,
+    kind: str,
+    title: str,
+    body: dict[str, Any],
+    *,
+    environment: str | None = None,
+) -> Notification:
+    """Queue `kind` for delivery; nothing is sent if the caller's transaction rolls back."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown notification kind {kind!r}")
+    notification = Notification(
+        project_id=project_id, kind=kind, environment=environment, title=title[:300], body=body
+    )
+    session.add(notification)
+    session.flush()
+    return notification
