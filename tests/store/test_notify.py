@@ -42,3 +42,36 @@ async def test_subscription__other_project__filtered(store: Store) -> None:
 def _write_and_announce(store: Store, change: Change) -> None:
     with store.write() as session:
         announce(session, change)
+
+
+async def test_announce__other_node_on_postgres__delivered_on_commit_only(
+    store: Store, database_url: str
+) -> None:
+    if store.dialect != "postgresql":
+        pytest.skip("one node only on SQLite: LISTEN/NOTIFY is PostgreSQL's")
+    other_node = Store(database_url)
+    other_node.start_listening()
+    try:
+        relay = other_node._relay
+        assert relay is not None and await asyncio.to_thread(relay.listening.wait, 5)
+        subscription = other_node.notifier.subscribe(project_id=3)
+
+        def fail() -> None:
+            with store.write() as session:
+                announce(session, Change("flags.changed", 3, "production", {"etag": "lost"}))
+                raise RuntimeError("rolled back")
+
+        with pytest.raises(RuntimeError):
+            await asyncio.to_thread(fail)
+        change = Change("flags.changed", 3, "production", {"etag": '"7-2"'})
+        await asyncio.to_thread(_write_and_announce, store, change)
+        received = await subscription.get(timeout=5)
+        assert received is not None
+        assert (received.kind, received.environment, received.data) == (
+            "flags.changed",
+            "production",
+            {"etag": '"7-2"'},
+        )
+        assert await subscription.get(timeout=0.2) is None
+    finally:
+        other_node.dispose()

@@ -48,6 +48,7 @@ def create_app(
             app.state.store, app.state.credentials = prepare_store(settings)
         else:
             app.state.store, app.state.credentials = store, bootstrap(store, settings)
+        app.state.store.start_listening()
         scheduler = Scheduler(app.state.store, settings, all_jobs() if run_jobs else [])
         app.state.scheduler = scheduler
         scheduler.start()

@@ -18,6 +18,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from trimtab.store.notify import LocalNotifier, bind_notifier
+from trimtab.store.notify_pg import PostgresRelay
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 
@@ -83,6 +84,10 @@ class Store:
         self.notifier = LocalNotifier()
         self.engine = make_engine(self.url, **engine_kwargs)
         self.dialect = self.engine.dialect.name
+        self._relay: PostgresRelay | None = None
+        if self.dialect == "postgresql":
+            self._relay = PostgresRelay(self.notifier, self.url)
+            self.notifier.relay = self._relay.relay
         write_bind = self.engine.execution_options(sqlite_begin="IMMEDIATE")
         self._read_sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._write_sessions = sessionmaker(write_bind, expire_on_commit=False)
@@ -104,5 +109,12 @@ class Store:
         with self.engine.connect() as connection:
             connection.execute(text("SELECT 1"))
 
+    def start_listening(self) -> None:
+        """Hear changes announced by other nodes (PostgreSQL); a no-op on SQLite (one node)."""
+        if self._relay is not None:
+            self._relay.start()
+
     def dispose(self) -> None:
+        if self._relay is not None:
+            self._relay.stop()
         self.engine.dispose()

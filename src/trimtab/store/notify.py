@@ -14,7 +14,8 @@ from __future__ import annotations
 import asyncio
 import itertools
 import threading
-from collections.abc import AsyncIterator
+import uuid
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -85,6 +86,12 @@ class LocalNotifier:
         self._lock = threading.Lock()
         self._subscribers: set[Subscription] = set()
         self._seq = itertools.count(1)
+        # Identifies this process among the nodes sharing one database, so a node ignores the
+        # echo of its own changes coming back through PostgreSQL.
+        self.node_id = uuid.uuid4().hex[:16]
+        # Set by a cross-node relay (PostgreSQL LISTEN/NOTIFY): called inside the announcing
+        # transaction, so other nodes hear of the change exactly when it commits.
+        self.relay: Callable[[Session, Change], None] | None = None
 
     def subscribe(self, project_id: int | None = None) -> Subscription:
         subscription = Subscription(self, asyncio.get_running_loop(), project_id)
@@ -118,8 +125,11 @@ def bind_notifier(session: Session, notifier: LocalNotifier) -> None:
 
 
 def announce(session: Session, change: Change) -> None:
-    """Publish `change` once the session's transaction commits."""
+    """Publish `change` once the session's transaction commits (on every node)."""
     session.info.setdefault(_PENDING_KEY, []).append(change)
+    notifier: LocalNotifier | None = session.info.get(_NOTIFIER_KEY)
+    if notifier is not None and notifier.relay is not None:
+        notifier.relay(session, change)
 
 
 @event.listens_for(Session, "after_commit")
