@@ -10,7 +10,7 @@ import math
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -83,13 +83,8 @@ def count_between(
 ) -> int:
     """Events under `dimension` with start <= minute < end."""
     query = select(func.coalesce(func.sum(ErrorRollup.count), 0)).where(
-        ErrorRollup.project_id == project_id,
-        ErrorRollup.dimension == dimension,
-        ErrorRollup.minute >= minute_of(start),
-        ErrorRollup.minute < end,
+        *_window(project_id, dimension, minute_of(start), end, environment)
     )
-    if environment is not None:
-        query = query.where(ErrorRollup.environment == environment)
     return int(session.scalar(query) or 0)
 
 
@@ -107,15 +102,24 @@ def hourly_counts(
     hours = min(max(0, math.ceil(seconds / 3600)), 24 * 366)
     buckets = [0] * hours
     query = select(ErrorRollup.minute, ErrorRollup.count).where(
-        ErrorRollup.project_id == project_id,
-        ErrorRollup.dimension == dimension,
-        ErrorRollup.minute >= first_hour,
-        ErrorRollup.minute < end,
+        *_window(project_id, dimension, first_hour, end, environment)
     )
-    if environment is not None:
-        query = query.where(ErrorRollup.environment == environment)
     for minute, n in session.execute(query):
         index = int((minute - first_hour) / timedelta(hours=1))
         if 0 <= index < hours:
             buckets[index] += n
     return buckets
+
+
+def _window(
+    project_id: int, dimension: str, start: datetime, end: datetime, environment: str | None
+) -> list[ColumnElement[bool]]:
+    conditions = [
+        ErrorRollup.project_id == project_id,
+        ErrorRollup.dimension == dimension,
+        ErrorRollup.minute >= start,
+        ErrorRollup.minute < end,
+    ]
+    if environment is not None:
+        conditions.append(ErrorRollup.environment == environment)
+    return conditions
