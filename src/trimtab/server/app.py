@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -14,6 +15,7 @@ from fastapi import FastAPI
 import trimtab
 from trimtab.domain.bootstrap import Credentials, bootstrap
 from trimtab.jobs import Scheduler, all_jobs
+from trimtab.runner.local import LocalRunner
 from trimtab.server import health
 from trimtab.server.api import api_router
 from trimtab.server.dashboard import views as dashboard
@@ -51,9 +53,14 @@ def create_app(
         scheduler = Scheduler(app.state.store, settings, all_jobs() if run_jobs else [])
         app.state.scheduler = scheduler
         scheduler.start()
+        runner = LocalRunner(app.state.store, settings)
+        app.state.runner = runner
+        if settings.runner_enabled:
+            runner.start()
         try:
             yield
         finally:
+            await asyncio.to_thread(runner.stop)
             await scheduler.stop()
             if store is None:
                 app.state.store.dispose()

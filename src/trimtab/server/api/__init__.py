@@ -3,10 +3,29 @@
 from fastapi import APIRouter
 
 from trimtab.server import stream
-from trimtab.server.api import audit, projects, tokens
+from trimtab.server.api import (
+    audit,
+    deploys,
+    freezes,
+    maintenance,
+    projects,
+    releases,
+    services,
+    tokens,
+)
 
 api_router = APIRouter(prefix="/api/v1")
-for module in (projects, tokens, audit, stream):
+for module in (
+    projects,
+    tokens,
+    audit,
+    stream,
+    services,
+    releases,
+    deploys,
+    freezes,
+    maintenance,
+):
     api_router.include_router(module.router)
 
 __all__ = ["api_router"]
