@@ -59,7 +59,16 @@ def _ledger(server: LiveServer, env: str) -> list[dict[str, Any]]:
 
 def _deploy(server: LiveServer, release: str, env: str, *extra: str) -> Any:
     return run_cli(
-        "deploy", "start", release, "-p", "shop", "-e", env, *extra, url=server.url, token=ADMIN_TOKEN
+        "deploy",
+        "start",
+        release,
+        "-p",
+        "shop",
+        "-e",
+        env,
+        *extra,
+        url=server.url,
+        token=ADMIN_TOKEN,
     )
 
 
@@ -88,9 +97,12 @@ def test_release__three_services__deploy_in_order_then_rollback_in_reverse(
     front = rows[("web-front", "2.0.0")]
     for backend in ("billing-api", "pay-library"):
         assert rows[(backend, "2.0.0")]["finished_at"] <= front["started_at"]
-    assert "health check" in _cli(
-        live_server, "deploy", "status", str(front["run_id"]), "-p", "shop"
-    )["steps"][-1]["output_tail"]
+    assert (
+        "health check"
+        in _cli(live_server, "deploy", "status", str(front["run_id"]), "-p", "shop")["steps"][-1][
+            "output_tail"
+        ]
+    )
 
     undo = run_cli(
         "rollback", "--release", "shop@2.0.0", "-p", "shop", "-e", "staging",
