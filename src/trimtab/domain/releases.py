@@ -162,3 +162,22 @@ def release_detail(session: Session, actor: Actor, slug: str, version: str) -> d
     detail["deploys"] = [ledger.deploy_to_dict(d) for d in ledger.release_deploys(session, release)]
     detail["windows"] = [window_to_dict(w) for w in windows]
     return detail
+
+
+def set_commits(
+    session: Session, actor: Actor, release: Release, commits: list[dict[str, Any]]
+) -> None:
+    """Replace the release's commits (what `sentry-cli releases set-commits` sends)."""
+    actor.require("deploy", project_id=release.project_id)
+    before = len(release.commits or [])
+    release.commits = commits[:1000]
+    audit.record(
+        session,
+        actor,
+        "release.set_commits",
+        target_type="release",
+        target_id=release.version,
+        project_id=release.project_id,
+        before={"commits": before},
+        after={"commits": len(release.commits)},
+    )

@@ -16,7 +16,7 @@ import trimtab
 from trimtab.domain.bootstrap import Credentials, bootstrap
 from trimtab.jobs import Scheduler, all_jobs
 from trimtab.runner.local import LocalRunner
-from trimtab.server import health, sdk_assets
+from trimtab.server import health, sdk_assets, sentry_api
 from trimtab.server.api import api_router
 from trimtab.server.dashboard import views as dashboard
 from trimtab.server.errors import install_error_handlers
@@ -79,5 +79,6 @@ def create_app(
     app.include_router(health.router)
     app.include_router(api_router)
     app.include_router(sdk_assets.router)
+    app.include_router(sentry_api.router)
     dashboard.mount(app)
     return app
