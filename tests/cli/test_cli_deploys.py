@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from tests.support import ADMIN_TOKEN, LiveServer, run_cli
@@ -18,11 +19,19 @@ def _cli(server: LiveServer, *args: str, token: str = ADMIN_TOKEN) -> Any:
     return json.loads(result.stdout)
 
 
+def _api(server: LiveServer, method: str, path: str, body: Any = None) -> Any:
+    # Setup goes through the API directly: the CLI processes are kept for what is under test.
+    headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    response = httpx.request(method, f"{server.url}/api/v1{path}", json=body, headers=headers)
+    assert response.status_code < 300, response.text
+    return response.json()
+
+
 def _shop(server: LiveServer, log: Path, *, web_front_health: str = "/healthz") -> None:
-    _cli(server, "project", "create", "shop")
+    _api(server, "POST", "/projects", {"slug": "shop"})
     command = f"echo {{service}} {{version}} {{env}} >> {log}"
-    _cli(server, "service", "create", "billing-api", "-p", "shop", "--command", command)
-    _cli(server, "service", "create", "pay-library", "-p", "shop", "--command", command)
+    for name in ("billing-api", "pay-library"):
+        _api(server, "POST", "/projects/shop/services", {"name": name, "command": command})
     _cli(
         server,
         "service",
@@ -46,14 +55,12 @@ def _shop(server: LiveServer, log: Path, *, web_front_health: str = "/healthz") 
 
 
 def _release(server: LiveServer, version: str, number: str) -> None:
-    services = [f"--service={s}={number}" for s in ("billing-api", "pay-library", "web-front")]
-    _cli(server, "release", "create", version, "-p", "shop", *services)
+    services = dict.fromkeys(("billing-api", "pay-library", "web-front"), number)
+    _api(server, "POST", "/projects/shop/releases", {"version": version, "services": services})
 
 
 def _ledger(server: LiveServer, env: str) -> list[dict[str, Any]]:
-    rows = []
-    for service in ("billing-api", "pay-library", "web-front"):
-        rows += _cli(server, "history", service, "-p", "shop", "-e", env)
+    rows = _api(server, "GET", f"/projects/shop/deploys?environment={env}")
     return sorted(rows, key=lambda r: r["id"])
 
 
@@ -166,7 +173,8 @@ def test_deploy_start__inside_window__refused_then_override_with_reason_both_aud
     live_server: LiveServer, tmp_path: Path
 ) -> None:
     _shop(live_server, tmp_path / "deploys.log")
-    _release(live_server, "shop@1.0.0", "1.0.0")
+    services = [f"--service={s}=1.0.0" for s in ("billing-api", "pay-library", "web-front")]
+    _cli(live_server, "release", "create", "shop@1.0.0", "-p", "shop", *services)
     _release(live_server, "shop@1.0.1", "1.0.1")
     assert _deploy(live_server, "shop@1.0.0", "production").exit_code == 0
 

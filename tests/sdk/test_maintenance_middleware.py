@@ -11,10 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 from starlette.testclient import TestClient
 
-from tests.support import ADMIN_TOKEN, LiveServer, run_cli
+from tests.support import ADMIN_TOKEN, ThreadedServer, run_cli
 from trimtab.sdk.maintenance import (
     MaintenanceMiddleware,
     MaintenanceWatcher,
@@ -59,42 +58,41 @@ def _wait(predicate: Callable[[], bool], what: str, timeout: float = 10) -> None
         time.sleep(0.05)
 
 
-def _cli(server: LiveServer, *args: str) -> None:
-    result = run_cli(*args, url=server.url, token=ADMIN_TOKEN)
-    assert result.exit_code == 0, result.stderr + result.stdout
-
-
-@pytest.mark.live
 def test_downtime_step__middleware_503_with_retry_after_while_it_runs__200_after(
-    live_server: LiveServer, tmp_path: Path
+    threaded_server: ThreadedServer, tmp_path: Path
 ) -> None:
     started, go = tmp_path / "started", tmp_path / "go"
-    _cli(live_server, "project", "create", "shop")
-    _cli(live_server, "service", "create", "billing-api", "-p", "shop", "--command", "true")
+    headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    api = f"{threaded_server.url}/api/v1"
     hold = f"touch {started}; while [ ! -f {go} ]; do sleep 0.05; done"
-    _cli(
-        live_server, "service", "create", "web-front", "-p", "shop", "--command", hold,
-        "--depends-on", "billing-api", "--downtime",
-    )  # fmt: skip
-    _cli(
-        live_server, "release", "create", "shop@2.3.0", "-p", "shop",
-        "--service", "billing-api=1.8.0", "--service", "web-front=2.3.0",
-    )  # fmt: skip
-    watcher = MaintenanceWatcher(live_server.url, "shop", "staging", ttl_s=0.1)
+    for path, body in (
+        ("/projects", {"slug": "shop"}),
+        ("/projects/shop/services", {"name": "billing-api", "command": "true"}),
+        (
+            "/projects/shop/services",
+            {"name": "web-front", "command": hold, "depends_on": ["billing-api"], "downtime": True},
+        ),
+        (
+            "/projects/shop/releases",
+            {"version": "shop@2.3.0", "services": {"billing-api": "1.8.0", "web-front": "2.3.0"}},
+        ),
+    ):
+        assert httpx.post(api + path, json=body, headers=headers).status_code == 201
+    watcher = MaintenanceWatcher(threaded_server.url, "shop", "staging", ttl_s=0.1)
     asgi = TestClient(
         MaintenanceMiddleware(
             _asgi_app, watcher=watcher, bypass_secret="s3cret", allow_networks=["10.0.0.0/8"]
         )
     )
     wsgi = WSGIMaintenanceMiddleware(_wsgi_app, watcher=watcher, bypass_secret="s3cret")
-    public = f"{live_server.url}/api/v1/maintenance/shop/staging"
+    public = f"{threaded_server.url}/api/v1/maintenance/shop/staging"
     try:
         assert asgi.get("/movies").status_code == 200
         assert httpx.get(public).json()["active"] is False
 
         result = run_cli(
             "--json", "deploy", "start", "shop@2.3.0", "-p", "shop", "-e", "staging",
-            "--no-follow", url=live_server.url, token=ADMIN_TOKEN,
+            "--no-follow", url=threaded_server.url, token=ADMIN_TOKEN,
         )  # fmt: skip
         assert result.exit_code == 0, result.stderr
         _wait(started.exists, "the downtime step to start")

@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import ADMIN_TOKEN, LiveServer, run_cli
+from tests.support import ADMIN_TOKEN, ThreadedServer, run_cli
 
 SENTRY_CLI = Path(sys.executable).parent / "sentry-cli"
 
 
-def _sentry(server: LiveServer, cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def _sentry(server: ThreadedServer, cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {
         **os.environ,
         "SENTRY_URL": server.url,
@@ -39,13 +39,13 @@ def _git_repo(path: Path) -> None:
         subprocess.run(command, cwd=path, env=env, check=True)
 
 
-@pytest.mark.live
 @pytest.mark.skipif(not SENTRY_CLI.exists(), reason="sentry-cli is a dev dependency")
 def test_sentry_cli__release_new_commits_finalize_deploy__in_ledger_with_window(
-    live_server: LiveServer, tmp_path: Path
+    threaded_server: ThreadedServer, tmp_path: Path
 ) -> None:
     assert (
-        run_cli("project", "create", "shop", url=live_server.url, token=ADMIN_TOKEN).exit_code == 0
+        run_cli("project", "create", "shop", url=threaded_server.url, token=ADMIN_TOKEN).exit_code
+        == 0
     )
     _git_repo(tmp_path)
     for args in (
@@ -54,14 +54,14 @@ def test_sentry_cli__release_new_commits_finalize_deploy__in_ledger_with_window(
         ("releases", "finalize", "shop@2.3.0"),
         ("releases", "deploys", "shop@2.3.0", "new", "-e", "production"),
     ):
-        result = _sentry(live_server, tmp_path, *args)
+        result = _sentry(threaded_server, tmp_path, *args)
         assert result.returncode == 0, f"{args}: {result.stdout}{result.stderr}"
-    listed = _sentry(live_server, tmp_path, "releases", "list")
+    listed = _sentry(threaded_server, tmp_path, "releases", "list")
     assert listed.returncode == 0 and "shop@2.3.0" in listed.stdout
 
     shown = run_cli(
         "--json", "release", "show", "shop@2.3.0", "-p", "shop",
-        url=live_server.url, token=ADMIN_TOKEN,
+        url=threaded_server.url, token=ADMIN_TOKEN,
     )  # fmt: skip
     release = json.loads(shown.stdout)
     assert release["finalized_at"] is not None
@@ -72,6 +72,6 @@ def test_sentry_cli__release_new_commits_finalize_deploy__in_ledger_with_window(
     assert release["windows"][0]["open"] is True
     history = run_cli(
         "--json", "history", "shop", "-p", "shop", "-e", "production",
-        url=live_server.url, token=ADMIN_TOKEN,
+        url=threaded_server.url, token=ADMIN_TOKEN,
     )  # fmt: skip
     assert [r["release"] for r in json.loads(history.stdout)] == ["shop@2.3.0"]
