@@ -12,7 +12,16 @@ from typing import Annotated
 import typer
 
 import trimtab
-from trimtab.cli import deploys, maintenance, projects, releases, server_cmds, services, tokens
+from trimtab.cli import (
+    config,
+    deploys,
+    maintenance,
+    projects,
+    releases,
+    server_cmds,
+    services,
+    tokens,
+)
 from trimtab.cli.client import CliError
 from trimtab.cli.context import state
 from trimtab.cli.output import err_console
@@ -67,6 +76,8 @@ app.command("status")(deploys.status_command)
 app.command("history")(deploys.history_command)
 app.add_typer(maintenance.maintenance_app, name="maintenance")
 app.add_typer(maintenance.freeze_app, name="freeze")
+app.command("apply")(config.apply_command)
+app.command("dora")(config.dora_command)
 app.command("serve")(server_cmds.serve)
 app.add_typer(server_cmds.db_app, name="db")
 app.add_typer(server_cmds.demo_app, name="demo")

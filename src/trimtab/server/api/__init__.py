@@ -5,6 +5,7 @@ from fastapi import APIRouter
 from trimtab.server import stream
 from trimtab.server.api import (
     audit,
+    config,
     deploys,
     freezes,
     maintenance,
@@ -25,6 +26,7 @@ for module in (
     deploys,
     freezes,
     maintenance,
+    config,
 ):
     api_router.include_router(module.router)
 
