@@ -6,7 +6,7 @@ so pages and middleware learn of it within a second.
 from __future__ import annotations
 
 import math
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -119,6 +119,11 @@ def turn_on(
     env = projects.get_environment(session, project, environment)
     actor.require("deploy", project_id=project.id, environment_id=env.id)
     now = utcnow()
+    # A time without an offset is read as UTC, never as the server's local time.
+    if starts_at is not None and starts_at.tzinfo is None:
+        starts_at = starts_at.replace(tzinfo=UTC)
+    if expected_end is not None and expected_end.tzinfo is None:
+        expected_end = expected_end.replace(tzinfo=UTC)
     start = starts_at or now
     if start > now + MAX_AHEAD:
         raise InvalidInput("maintenance can be scheduled at most a year ahead")
