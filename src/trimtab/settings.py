@@ -18,6 +18,8 @@ ENVIRONMENT_VARIABLES: dict[str, str] = {
     "TRIMTAB_ORG": "Slug of the install's organization (used by sentry-cli); default `trimtab`.",
     "TRIMTAB_PUBLIC_URL": "Base URL users and SDKs reach the server at; used in DSNs.",
     "TRIMTAB_SECURE_COOKIES": "Set to 1 behind HTTPS so session cookies are marked Secure.",
+    "TRIMTAB_RUNNER": "Set to 0 on a node that must not run deploy commands; default 1.",
+    "TRIMTAB_DEPLOY_TIMEOUT": "Seconds a deploy command may run before it is killed; default 1800.",
     "TRIMTAB_URL": "CLI: the server to talk to; default http://127.0.0.1:8000",
     "TRIMTAB_TOKEN": "CLI: the API token to send.",
     "TRIMTAB_TEST_POSTGRES_URL": "Tests: also run every store test on this PostgreSQL server.",
@@ -39,6 +41,8 @@ class Settings:
     org_slug: str = "trimtab"
     public_url: str = "http://127.0.0.1:8000"
     secure_cookies: bool = False
+    runner_enabled: bool = True
+    deploy_timeout_s: float = 1800.0
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -52,6 +56,8 @@ class Settings:
             "org_slug": os.environ.get("TRIMTAB_ORG", "trimtab"),
             "public_url": os.environ.get("TRIMTAB_PUBLIC_URL", "http://127.0.0.1:8000"),
             "secure_cookies": _env_flag("TRIMTAB_SECURE_COOKIES"),
+            "runner_enabled": os.environ.get("TRIMTAB_RUNNER", "1").strip() != "0",
+            "deploy_timeout_s": float(os.environ.get("TRIMTAB_DEPLOY_TIMEOUT", "1800")),
         }
         values.update(overrides)
         return cls(**values)  # type: ignore[arg-type]

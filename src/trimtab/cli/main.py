@@ -12,7 +12,16 @@ from typing import Annotated
 import typer
 
 import trimtab
-from trimtab.cli import projects, server_cmds, tokens
+from trimtab.cli import (
+    config,
+    deploys,
+    maintenance,
+    projects,
+    releases,
+    server_cmds,
+    services,
+    tokens,
+)
 from trimtab.cli.client import CliError
 from trimtab.cli.context import state
 from trimtab.cli.output import err_console
@@ -59,6 +68,16 @@ app.add_typer(projects.env_app, name="env")
 app.add_typer(projects.key_app, name="key")
 app.add_typer(tokens.token_app, name="token")
 app.command("audit")(tokens.audit_command)
+app.add_typer(services.service_app, name="service")
+app.add_typer(releases.release_app, name="release")
+app.add_typer(deploys.deploy_app, name="deploy")
+app.command("rollback")(deploys.rollback_command)
+app.command("status")(deploys.status_command)
+app.command("history")(deploys.history_command)
+app.add_typer(maintenance.maintenance_app, name="maintenance")
+app.add_typer(maintenance.freeze_app, name="freeze")
+app.command("apply")(config.apply_command)
+app.command("dora")(config.dora_command)
 app.command("serve")(server_cmds.serve)
 app.add_typer(server_cmds.db_app, name="db")
 app.add_typer(server_cmds.demo_app, name="demo")

@@ -5,9 +5,10 @@ A *graph* maps every service of a project to the names of the services it depend
 must appear as a key, even with no dependencies; a dependency on a name that is not a key is an
 unknown service.
 
-A *release* deploys a subset of those services. Dependencies on services outside the release
-are treated as satisfied: those services are already running their current version and this
-release does not touch them, so nothing in it has to wait for them.
+A *release* deploys a subset of those services. Order follows dependencies *transitively*, also
+through services outside the release: with ``db <- api <- front``, a release of ``db`` and
+``front`` deploys ``db`` first, because ``front`` reaches ``db`` through the running ``api``. A
+service outside the release is not deployed itself and nothing waits for it.
 
 Exceptions (all subclasses of ``PlanningError``, itself a ``ValueError``):
 
@@ -101,9 +102,9 @@ def find_cycle(graph: Graph) -> list[str] | None:
 def plan_waves(graph: Graph, release_services: Iterable[str]) -> list[list[str]]:
     """Order the services of a release into deploy waves, dependencies first.
 
-    Each wave is a sorted list of services that may deploy together: every dependency of a
-    service in wave *n* that is part of the release sits in an earlier wave, and each service
-    sits in the earliest wave it can. Dependencies outside the release count as satisfied.
+    Each wave is a sorted list of services that may deploy together: every service of the
+    release that a service in wave *n* depends on, directly or through other services (in the
+    release or not), sits in an earlier wave, and each service sits in the earliest wave it can.
 
     The whole project graph must be a DAG, not only the release's part of it: a cycle means the
     stored graph is broken, and planning around it would hide that. Raises
@@ -121,7 +122,7 @@ def plan_waves(graph: Graph, release_services: Iterable[str]) -> list[list[str]]
     if cycle is not None:
         raise DependencyCycleError(cycle)
 
-    waiting = {s: set(graph[s]) & wanted for s in wanted}
+    waiting = {s: _reachable(graph, s) & wanted for s in wanted}
     waves: list[list[str]] = []
     while waiting:
         ready = sorted(s for s, deps in waiting.items() if not deps)
@@ -132,6 +133,18 @@ def plan_waves(graph: Graph, release_services: Iterable[str]) -> list[list[str]]
         for deps in waiting.values():
             deps.difference_update(ready)
     return waves
+
+
+def _reachable(graph: Graph, start: str) -> set[str]:
+    """Every service ``start`` depends on, directly or transitively (the graph is acyclic)."""
+    seen: set[str] = set()
+    stack = list(graph[start])
+    while stack:
+        node = stack.pop()
+        if node not in seen:
+            seen.add(node)
+            stack.extend(graph[node])
+    return seen
 
 
 def rollback_order(waves: list[list[str]]) -> list[list[str]]:

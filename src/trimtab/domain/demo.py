@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from trimtab.domain import projects
 from trimtab.domain.actors import Actor
+from trimtab.domain.deploy_demo import seed_releases
 from trimtab.store.models import Project
 
 DEMO_PROJECT = "shop"
@@ -38,7 +39,7 @@ def _seed_project(session: Session, report: SeedReport) -> Project:
 
 SeedStep = Callable[[Session, Project, SeedReport], None]
 # Later capabilities append their steps here (services, flags, releases, error reports).
-SEED_STEPS: list[SeedStep] = []
+SEED_STEPS: list[SeedStep] = [seed_releases]
 
 
 def seed(session: Session) -> SeedReport:

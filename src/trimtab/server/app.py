@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -14,7 +15,8 @@ from fastapi import FastAPI
 import trimtab
 from trimtab.domain.bootstrap import Credentials, bootstrap
 from trimtab.jobs import Scheduler, all_jobs
-from trimtab.server import health
+from trimtab.runner.local import LocalRunner
+from trimtab.server import health, sdk_assets, sentry_api
 from trimtab.server.api import api_router
 from trimtab.server.dashboard import views as dashboard
 from trimtab.server.errors import install_error_handlers
@@ -52,9 +54,14 @@ def create_app(
         scheduler = Scheduler(app.state.store, settings, all_jobs() if run_jobs else [])
         app.state.scheduler = scheduler
         scheduler.start()
+        runner = LocalRunner(app.state.store, settings)
+        app.state.runner = runner
+        if settings.runner_enabled:
+            runner.start()
         try:
             yield
         finally:
+            await asyncio.to_thread(runner.stop)
             await scheduler.stop()
             if store is None:
                 app.state.store.dispose()
@@ -72,5 +79,7 @@ def create_app(
     app.add_middleware(BodySizeLimit, exempt_prefixes=SELF_LIMITED_PREFIXES)
     app.include_router(health.router)
     app.include_router(api_router)
+    app.include_router(sdk_assets.router)
+    app.include_router(sentry_api.router)
     dashboard.mount(app)
     return app

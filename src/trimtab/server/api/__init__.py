@@ -3,10 +3,31 @@
 from fastapi import APIRouter
 
 from trimtab.server import stream
-from trimtab.server.api import audit, projects, tokens
+from trimtab.server.api import (
+    audit,
+    config,
+    deploys,
+    freezes,
+    maintenance,
+    projects,
+    releases,
+    services,
+    tokens,
+)
 
 api_router = APIRouter(prefix="/api/v1")
-for module in (projects, tokens, audit, stream):
+for module in (
+    projects,
+    tokens,
+    audit,
+    stream,
+    services,
+    releases,
+    deploys,
+    freezes,
+    maintenance,
+    config,
+):
     api_router.include_router(module.router)
 
 __all__ = ["api_router"]

@@ -6,7 +6,18 @@ One module per concept; a new concept adds its module and one import line below.
 from trimtab.store.models.audit import AuditEntry
 from trimtab.store.models.auth import ApiToken, DashboardSession, LoginFailure, ProjectKey, User
 from trimtab.store.models.base import Base, utcnow
+from trimtab.store.models.deploys import (
+    Deploy,
+    DeployRun,
+    FreezeRule,
+    Release,
+    Service,
+    ServiceDependency,
+    StabilizationSetting,
+    StabilizationWindow,
+)
 from trimtab.store.models.errors import ErrorRollup, Event, Issue, IssueFacet, IssueUser
+from trimtab.store.models.maintenance import MaintenanceNotice
 from trimtab.store.models.notifications import Notification
 from trimtab.store.models.tenancy import Environment, Organization, Project
 
@@ -15,17 +26,26 @@ __all__ = [
     "AuditEntry",
     "Base",
     "DashboardSession",
+    "Deploy",
+    "DeployRun",
     "Environment",
     "ErrorRollup",
     "Event",
+    "FreezeRule",
     "Issue",
     "IssueFacet",
     "IssueUser",
     "LoginFailure",
+    "MaintenanceNotice",
     "Notification",
     "Organization",
     "Project",
     "ProjectKey",
+    "Release",
+    "Service",
+    "ServiceDependency",
+    "StabilizationSetting",
+    "StabilizationWindow",
     "User",
     "utcnow",
 ]

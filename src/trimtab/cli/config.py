@@ -1,0 +1,56 @@
+"""`trimtab apply` (trimtab.toml → server) and `trimtab dora`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from trimtab.cli.client import CliError
+from trimtab.cli.context import state
+from trimtab.cli.output import console, emit
+
+
+def apply_command(
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Option("--file", "-f", help="The config file.")] = Path(
+        "trimtab.toml"
+    ),
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Apply without asking.")] = False,
+) -> None:
+    """Show what trimtab.toml changes on the server, then apply it (admin token)."""
+    s = state(ctx)
+    try:
+        text = file.read_text()
+    except OSError as exc:
+        raise CliError(f"cannot read {file}: {exc}") from exc
+    client = s.client()
+    plan = client.post("/api/v1/config/diff", {"toml": text})
+    if not plan["changes"]:
+        emit(plan, as_json=True) if s.as_json else console.print("up to date: nothing to apply")
+        return
+    if not s.as_json:
+        for line in plan["changes"]:
+            console.print(line, markup=False, highlight=False)
+    if not yes and not typer.confirm("Apply these changes?"):
+        raise typer.Exit(1)
+    result = client.post("/api/v1/config/apply", {"toml": text})
+    if s.as_json:
+        emit(result, as_json=True)
+    else:
+        console.print(f"applied {len(result['changes'])} change(s) to {result['project']}")
+
+
+def dora_command(
+    ctx: typer.Context,
+    project: Annotated[str, typer.Option("--project", "-p", help="Project slug.")],
+    env: Annotated[str, typer.Option("--env", "-e")] = "production",
+    days: Annotated[int, typer.Option(min=1, max=365)] = 30,
+) -> None:
+    """DORA figures from the ledger: frequency, lead time, failure rate, time to restore."""
+    s = state(ctx)
+    emit(
+        s.client().get(f"/api/v1/projects/{project}/dora", environment=env, days=days),
+        as_json=s.as_json,
+    )

@@ -1,0 +1,277 @@
+"""`trimtab deploy`, `trimtab rollback`, `trimtab status`, `trimtab history`.
+
+`deploy start` and `rollback` return from the server at once with a run id; the CLI then follows
+the run by polling its status, drawing one progress bar per step and printing new output lines,
+and exits non-zero if the run fails.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated, Any
+
+import typer
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+from trimtab.cli.client import ApiClient
+from trimtab.cli.context import state
+from trimtab.cli.output import console, emit, print_json
+
+deploy_app = typer.Typer(help="Deploy a release in dependency order.", no_args_is_help=True)
+ProjectOpt = Annotated[str, typer.Option("--project", "-p", help="Project slug.")]
+EnvOpt = Annotated[str, typer.Option("--env", "-e", help="Environment.")]
+POLL_S = 0.3
+FINISHED = ("success", "failed")
+STEP_DONE = ("success", "failed", "skipped")
+
+
+def _step_label(step: dict[str, Any]) -> str:
+    kind = "rollback " if step.get("rollback_of") else ""
+    return f"wave {step['wave'] + 1}  {kind}{step['service']} {step['version']}  [{step['result']}]"
+
+
+def follow(client: ApiClient, project: str, run_id: int, *, as_json: bool) -> dict[str, Any]:
+    """Poll the run until it ends; show progress and live output unless printing JSON."""
+    path = f"/api/v1/projects/{project}/runs/{run_id}"
+    if as_json:
+        while (run := client.get(path))["state"] not in FINISHED:
+            time.sleep(POLL_S)
+        return dict(run)
+    printed: dict[int, str] = {}
+    hinted: set[int] = set()
+    columns = (
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=console, transient=False) as progress:
+        tasks: dict[int, Any] = {}
+        while True:
+            run = client.get(path)
+            for step in run["steps"]:
+                sid = step["id"]
+                if sid not in tasks:
+                    tasks[sid] = progress.add_task(_step_label(step), total=1)
+                done = step["result"] in STEP_DONE
+                progress.update(tasks[sid], description=_step_label(step), completed=int(done))
+                text = step.get("output_tail") or ""
+                old = printed.get(sid, "")
+                new = text[len(old) :] if text.startswith(old) else text
+                for line in new.splitlines():
+                    progress.console.print(f"  {step['service']} | {line}", markup=False)
+                printed[sid] = text
+                if step["result"] == "waiting_confirm" and sid not in hinted:
+                    hinted.add(sid)
+                    progress.console.print(
+                        f"  {step['service']} is deployed by hand: when it is done, run\n"
+                        f"    trimtab deploy confirm {run_id} --service {step['service']} "
+                        f"--project {project}"
+                    )
+            if run["state"] in FINISHED:
+                return dict(run)
+            time.sleep(POLL_S)
+
+
+def _finish(client: ApiClient, project: str, run: dict[str, Any], as_json: bool) -> None:
+    """Report the end of a run; exit non-zero if it failed, naming the way back."""
+    if as_json:
+        print_json(run)
+    if run["state"] == "success":
+        if not as_json:
+            console.print(f"[green]run #{run['id']} succeeded[/green]")
+        return
+    if not as_json:
+        console.print(f"[red]run #{run['id']} failed: {run['error']}[/red]")
+    undo = run.get("rollback_run_id")
+    if undo:
+        if not as_json:
+            console.print(f"rolling back the finished steps: run #{undo}")
+        follow(client, project, undo, as_json=as_json)
+    elif run["kind"] == "release" and any(s["result"] == "success" for s in run["steps"]):
+        console.print(
+            "To roll back the finished steps:\n"
+            f"  trimtab rollback --release {run['release']} --project {project} "
+            f"--env {run['environment']}",
+            highlight=False,
+        )
+    raise typer.Exit(1)
+
+
+@deploy_app.command("plan")
+def deploy_plan(ctx: typer.Context, release: str, project: ProjectOpt, env: EnvOpt) -> None:
+    """Show the waves a deploy of RELEASE would run, and whether it may go now."""
+    s = state(ctx)
+    plan = s.client().get(f"/api/v1/projects/{project}/releases/{release}/plan", environment=env)
+    if s.as_json:
+        print_json(plan)
+        return
+    console.print(f"[bold]{plan['release']}[/bold] → {plan['environment']}")
+    for index, wave in enumerate(plan["waves"]):
+        console.print(f"wave {index + 1}: {', '.join(wave)}")
+    emit(
+        plan["steps"],
+        as_json=False,
+        columns=["wave", "service", "version", "command", "manual", "downtime", "health_url"],
+    )
+    for refusal in plan["refusals"]:
+        console.print(f"[yellow]{refusal}[/yellow]", highlight=False)
+
+
+@deploy_app.command("start")
+def deploy_start(
+    ctx: typer.Context,
+    release: str,
+    project: ProjectOpt,
+    env: EnvOpt,
+    override: Annotated[
+        bool, typer.Option(help="Deploy inside a stabilization window or freeze.")
+    ] = False,
+    reason: Annotated[str | None, typer.Option(help="Why (required with --override).")] = None,
+    yes: Annotated[
+        bool, typer.Option("--yes", "-y", help="Roll finished steps back if a step fails.")
+    ] = False,
+    follow_run: Annotated[
+        bool, typer.Option("--follow/--no-follow", help="Follow progress until the end.")
+    ] = True,
+) -> None:
+    """Deploy RELEASE wave by wave; stops at the first failed step."""
+    s = state(ctx)
+    client = s.client()
+    body = {
+        "release": release,
+        "environment": env,
+        "override": override,
+        "reason": reason,
+        "auto_rollback": yes,
+    }
+    run = client.post(f"/api/v1/projects/{project}/runs", body)
+    if not follow_run:
+        emit(run if s.as_json else {"run": run["id"], "state": run["state"]}, as_json=s.as_json)
+        return
+    if not s.as_json:
+        note = " (override: " + str(reason) + ")" if run["overridden"] else ""
+        console.print(f"run #{run['id']}: {release} → {env}{note}", highlight=False)
+    _finish(client, project, follow(client, project, run["id"], as_json=s.as_json), s.as_json)
+
+
+@deploy_app.command("status")
+def deploy_status(
+    ctx: typer.Context,
+    project: ProjectOpt,
+    run_id: Annotated[int | None, typer.Argument(help="A run id; default: recent runs.")] = None,
+    env: Annotated[str | None, typer.Option("--env", "-e")] = None,
+) -> None:
+    """Show a deploy run with its steps, or the recent runs."""
+    s = state(ctx)
+    client = s.client()
+    if run_id is None:
+        runs = client.get(f"/api/v1/projects/{project}/runs", environment=env)
+        emit(
+            runs,
+            as_json=s.as_json,
+            columns=["id", "kind", "release", "environment", "state", "actor", "created_at"],
+        )
+        return
+    run = client.get(f"/api/v1/projects/{project}/runs/{run_id}")
+    if s.as_json:
+        print_json(run)
+        return
+    console.print(f"run #{run['id']} {run['kind']} {run['release'] or ''} → {run['environment']}")
+    console.print(f"state: {run['state']}  by {run['actor']}", highlight=False)
+    if run["overridden"]:
+        console.print(f"[yellow]overrode a window/freeze: {run['override_reason']}[/yellow]")
+    emit(
+        run["steps"],
+        as_json=False,
+        columns=["wave", "service", "version", "result", "started_at", "finished_at"],
+    )
+
+
+@deploy_app.command("confirm")
+def deploy_confirm(
+    ctx: typer.Context,
+    run_id: int,
+    project: ProjectOpt,
+    service: Annotated[str | None, typer.Option(help="Which waiting step.")] = None,
+    failed: Annotated[bool, typer.Option(help="It did not work: fail the step.")] = False,
+    note: Annotated[str | None, typer.Option(help="Recorded with the step.")] = None,
+) -> None:
+    """Confirm a manual step was deployed (or --failed); the run goes on."""
+    s = state(ctx)
+    body = {"service": service, "ok": not failed, "note": note}
+    run = s.client().post(f"/api/v1/projects/{project}/runs/{run_id}/confirm", body)
+    emit(run if s.as_json else {"run": run["id"], "state": run["state"]}, as_json=s.as_json)
+
+
+def rollback_command(
+    ctx: typer.Context,
+    project: ProjectOpt,
+    env: EnvOpt,
+    service: Annotated[str | None, typer.Argument(help="The service to roll back.")] = None,
+    to: Annotated[str | None, typer.Option("--to", help="Version to restore.")] = None,
+    release: Annotated[str | None, typer.Option(help="Undo this whole release.")] = None,
+    follow_run: Annotated[bool, typer.Option("--follow/--no-follow")] = True,
+) -> None:
+    """Redeploy the previous version of SERVICE (or --to V), or undo --release R in reverse
+    dependency order."""
+    s = state(ctx)
+    client = s.client()
+    body = {"environment": env, "service": service, "to": to, "release": release}
+    run = client.post(f"/api/v1/projects/{project}/rollbacks", body)
+    if not follow_run:
+        emit(run if s.as_json else {"run": run["id"], "state": run["state"]}, as_json=s.as_json)
+        return
+    if not s.as_json:
+        console.print(f"rollback run #{run['id']}: waves {run['waves']}", highlight=False)
+    _finish(client, project, follow(client, project, run["id"], as_json=s.as_json), s.as_json)
+
+
+def status_command(
+    ctx: typer.Context,
+    project: ProjectOpt,
+    env: Annotated[str | None, typer.Option("--env", "-e")] = None,
+) -> None:
+    """What runs where: version, release, who deployed it and when."""
+    s = state(ctx)
+    emit(
+        s.client().get(f"/api/v1/projects/{project}/status", environment=env),
+        as_json=s.as_json,
+        columns=[
+            "environment",
+            "service",
+            "version",
+            "release",
+            "deployed_by",
+            "deployed_at",
+            "in_flight",
+        ],
+    )
+
+
+def history_command(
+    ctx: typer.Context,
+    service: str,
+    project: ProjectOpt,
+    env: Annotated[str | None, typer.Option("--env", "-e")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=1000)] = 50,
+) -> None:
+    """A service's ledger, newest first."""
+    s = state(ctx)
+    rows = s.client().get(
+        f"/api/v1/projects/{project}/deploys", service=service, environment=env, limit=limit
+    )
+    emit(
+        rows,
+        as_json=s.as_json,
+        columns=[
+            "id",
+            "environment",
+            "version",
+            "release",
+            "result",
+            "actor",
+            "finished_at",
+            "rollback_of",
+        ],
+    )

@@ -1,0 +1,171 @@
+"""The local runner: a thread in the server process that runs deploy steps.
+
+It follows the step protocol of `trimtab.domain.runs` (claim, report output, finish), so an
+agent on another host can do the same job later through the API. A step runs its rendered
+command with the shell, with TRIMTAB_* variables describing the step, under a timeout; then its
+health check. The output's tail is written to the ledger while the command runs, so
+`deploy status` shows it live. Never called from an HTTP request: a deploy can take minutes.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import subprocess
+import threading
+import time
+from collections import deque
+from typing import IO
+
+import httpx
+
+from trimtab.domain import runs
+from trimtab.domain.runs import StepTicket
+from trimtab.settings import Settings
+from trimtab.store.db import Store
+
+log = logging.getLogger("trimtab.runner")
+
+FLUSH_INTERVAL_S = 0.5
+KEEP_LINES = 400
+
+
+class OutputTail:
+    """The last lines of a command's output, safe to append from a reader thread."""
+
+    def __init__(self) -> None:
+        self._lines: deque[str] = deque(maxlen=KEEP_LINES)
+        self._lock = threading.Lock()
+        self.changed = False
+
+    def add(self, line: str) -> None:
+        with self._lock:
+            self._lines.append(line if line.endswith("\n") else line + "\n")
+            self.changed = True
+
+    def text(self) -> str:
+        with self._lock:
+            self.changed = False
+            return runs.tail("".join(self._lines))
+
+
+def _pump(stream: IO[bytes], out: OutputTail) -> None:
+    for raw in iter(stream.readline, b""):
+        out.add(raw.decode("utf-8", errors="replace"))
+    stream.close()
+
+
+def check_health(health: dict[str, object], out: OutputTail, stop: threading.Event) -> bool:
+    """GET the URL until it answers the expected status: 1 try plus `retries` more."""
+    url = str(health["url"])
+    expect = int(str(health["expect_status"]))
+    retries = int(str(health["retries"]))
+    interval = float(str(health["interval_s"]))
+    timeout = float(str(health["timeout_s"]))
+    with httpx.Client(timeout=timeout, follow_redirects=False) as client:
+        for attempt in range(retries + 1):
+            try:
+                status = client.get(url).status_code
+                out.add(f"[trimtab] health check {url}: {status} (want {expect})")
+                if status == expect:
+                    return True
+            except httpx.HTTPError as exc:
+                out.add(f"[trimtab] health check {url}: {type(exc).__name__}: {exc}")
+            if attempt < retries and stop.wait(interval):
+                return False
+    return False
+
+
+class LocalRunner:
+    def __init__(self, store: Store, settings: Settings, poll_s: float = 1.0) -> None:
+        self.store = store
+        self.settings = settings
+        self.poll_s = poll_s
+        self.name = f"local:{socket.gethostname()}:{os.getpid()}"
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._loop, name="trimtab-runner", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 10) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def wake(self) -> None:
+        """Look for work now (a run was started in this process) instead of at the next poll."""
+        self._wake.set()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                worked = self.run_one()
+            except Exception:  # a broken step must not stop the runner for the next one
+                log.exception("runner failed")
+                worked = False
+            if not worked:
+                self._wake.wait(self.poll_s)
+                self._wake.clear()
+
+    def run_one(self) -> bool:
+        """Claim and run one step; False if there was nothing to claim."""
+        with self.store.read() as session:
+            if not runs.claimable(session):
+                return False
+        with self.store.write() as session:
+            ticket = runs.claim_next_step(session, self.name)
+        if ticket is None:
+            return False
+        out = OutputTail()
+        ok = self._execute(ticket, out)
+        with self.store.write() as session:
+            runs.finish_step(session, self.name, ticket.deploy_id, ok, out.text())
+        return True
+
+    def _flush(self, ticket: StepTicket, out: OutputTail) -> None:
+        if out.changed:
+            with self.store.write() as session:
+                runs.report_output(session, self.name, ticket.deploy_id, out.text())
+
+    def _execute(self, ticket: StepTicket, out: OutputTail) -> bool:
+        out.add(f"[trimtab] $ {ticket.command}")
+        env = {**os.environ, **ticket.environ}
+        process = subprocess.Popen(
+            ticket.command,
+            shell=True,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,  # its own process group, so a timeout kills children too
+        )
+        assert process.stdout is not None
+        reader = threading.Thread(target=_pump, args=(process.stdout, out), daemon=True)
+        reader.start()
+        deadline = time.monotonic() + self.settings.deploy_timeout_s
+        code: int | None = None
+        while code is None:
+            try:
+                code = process.wait(timeout=FLUSH_INTERVAL_S)
+            except subprocess.TimeoutExpired:
+                if time.monotonic() > deadline or self._stop.is_set():
+                    os.killpg(process.pid, signal.SIGKILL)
+                    code = process.wait()
+                    out.add(f"[trimtab] killed after {self.settings.deploy_timeout_s:g} s")
+                    reader.join(2)
+                    return False
+                self._flush(ticket, out)
+        reader.join(5)
+        out.add(f"[trimtab] exit code {code}")
+        if code != 0:
+            return False
+        if ticket.health is not None:
+            self._flush(ticket, out)
+            return check_health(ticket.health, out, self._stop)
+        return True

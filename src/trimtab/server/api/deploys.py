@@ -1,0 +1,147 @@
+"""/api/v1/projects/{slug}/…: deploy plans and runs, confirms, rollbacks, the ledger."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Query, Request
+
+from trimtab.domain import deploys, ledger, rollbacks, runs
+from trimtab.domain.actors import Actor
+from trimtab.server.api.deploy_schemas import RollbackStart, RunStart, StepConfirm
+from trimtab.server.auth import current_actor, store_of
+
+router = APIRouter(tags=["deploys"])
+EnvQuery = Query(default=None, max_length=64)
+
+
+def _wake_runner(request: Request) -> None:
+    runner = getattr(request.app.state, "runner", None)
+    if runner is not None:
+        runner.wake()
+
+
+@router.get("/projects/{slug}/releases/{version}/plan")
+def plan(
+    slug: str,
+    version: str,
+    request: Request,
+    environment: str = Query(max_length=64),
+    actor: Actor = Depends(current_actor),
+) -> dict[str, Any]:
+    with store_of(request).read() as session:
+        return deploys.plan(session, actor, slug, version, environment)
+
+
+@router.post("/projects/{slug}/runs", status_code=202)
+def start_run(
+    slug: str, body: RunStart, request: Request, actor: Actor = Depends(current_actor)
+) -> dict[str, Any]:
+    """Start deploying a release; returns at once, the runner does the work."""
+    store = store_of(request)
+    try:
+        with store.write() as session:
+            run = deploys.start(
+                session,
+                actor,
+                slug,
+                body.release,
+                body.environment,
+                override=body.override,
+                reason=body.reason,
+                auto_rollback=body.auto_rollback,
+            )
+            result = runs.run_to_dict(session, run)
+    except deploys.DeployRefused as refused:
+        with store.write() as session:
+            deploys.record_refusal(session, actor, slug, refused)
+        raise
+    _wake_runner(request)
+    return result
+
+
+@router.get("/projects/{slug}/runs")
+def list_runs(
+    slug: str,
+    request: Request,
+    environment: str | None = EnvQuery,
+    limit: int = Query(default=20, ge=1, le=200),
+    actor: Actor = Depends(current_actor),
+) -> Any:
+    with store_of(request).read() as session:
+        return [
+            {k: v for k, v in runs.run_to_dict(session, r).items() if k != "steps"}
+            for r in runs.list_runs(session, actor, slug, environment, limit)
+        ]
+
+
+@router.get("/projects/{slug}/runs/{run_id}")
+def get_run(
+    slug: str, run_id: int, request: Request, actor: Actor = Depends(current_actor)
+) -> dict[str, Any]:
+    with store_of(request).read() as session:
+        _, run = runs.get_run(session, actor, slug, run_id)
+        return runs.run_to_dict(session, run)
+
+
+@router.post("/projects/{slug}/runs/{run_id}/confirm")
+def confirm(
+    slug: str,
+    run_id: int,
+    body: StepConfirm,
+    request: Request,
+    actor: Actor = Depends(current_actor),
+) -> dict[str, Any]:
+    with store_of(request).write() as session:
+        run = runs.confirm_step(
+            session, actor, slug, run_id, body.service, ok=body.ok, note=body.note
+        )
+        result = runs.run_to_dict(session, run)
+    _wake_runner(request)
+    return result
+
+
+@router.post("/projects/{slug}/rollbacks", status_code=202)
+def start_rollback(
+    slug: str, body: RollbackStart, request: Request, actor: Actor = Depends(current_actor)
+) -> dict[str, Any]:
+    with store_of(request).write() as session:
+        run = rollbacks.rollback(
+            session,
+            actor,
+            slug,
+            body.environment,
+            service=body.service,
+            to_version=body.to,
+            release=body.release,
+        )
+        result = runs.run_to_dict(session, run)
+    _wake_runner(request)
+    return result
+
+
+@router.get("/projects/{slug}/status")
+def status(
+    slug: str,
+    request: Request,
+    environment: str | None = EnvQuery,
+    actor: Actor = Depends(current_actor),
+) -> Any:
+    with store_of(request).read() as session:
+        return ledger.status(session, actor, slug, environment)
+
+
+@router.get("/projects/{slug}/deploys")
+def history(
+    slug: str,
+    request: Request,
+    service: str | None = Query(default=None, max_length=64),
+    environment: str | None = EnvQuery,
+    limit: int = Query(default=100, ge=1, le=1000),
+    actor: Actor = Depends(current_actor),
+) -> Any:
+    with store_of(request).read() as session:
+        rows = ledger.history(
+            session, actor, slug, service=service, environment=environment, limit=limit
+        )
+        return [ledger.deploy_to_dict(d) for d in rows]

@@ -1,0 +1,66 @@
+"""Maintenance notices: the public JSON that pages and middleware read, and the switches."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from starlette.responses import JSONResponse
+
+from trimtab.domain import maintenance
+from trimtab.domain.actors import Actor
+from trimtab.server.api.deploy_schemas import MaintenanceOn
+from trimtab.server.auth import current_actor, store_of
+
+router = APIRouter(tags=["maintenance"])
+
+
+@router.get("/maintenance/{slug}/{environment}")
+def public_notice(slug: str, environment: str, request: Request) -> JSONResponse:
+    """No authentication: what any visitor's page may show. Cached briefly; any origin."""
+    with store_of(request).read() as session:
+        state = maintenance.public_state_by_slug(session, slug[:64], environment[:64])
+    headers = {"Access-Control-Allow-Origin": "*", "Cache-Control": "public, max-age=5"}
+    return JSONResponse(state, headers=headers)
+
+
+@router.get("/projects/{slug}/maintenance/{environment}")
+def maintenance_status(
+    slug: str, environment: str, request: Request, actor: Actor = Depends(current_actor)
+) -> dict[str, Any]:
+    with store_of(request).read() as session:
+        return maintenance.status(session, actor, slug, environment)
+
+
+@router.post("/projects/{slug}/maintenance/{environment}", status_code=201)
+def maintenance_on(
+    slug: str,
+    environment: str,
+    body: MaintenanceOn,
+    request: Request,
+    actor: Actor = Depends(current_actor),
+) -> dict[str, Any]:
+    with store_of(request).write() as session:
+        maintenance.turn_on(
+            session,
+            actor,
+            slug,
+            environment,
+            message=body.message,
+            starts_at=body.starts_at,
+            expected_end=body.expected_end,
+        )
+        return maintenance.status(session, actor, slug, environment)
+
+
+@router.delete("/projects/{slug}/maintenance/{environment}")
+def maintenance_off(
+    slug: str,
+    environment: str,
+    request: Request,
+    notice_id: int | None = Query(default=None, alias="id"),
+    actor: Actor = Depends(current_actor),
+) -> dict[str, Any]:
+    with store_of(request).write() as session:
+        maintenance.turn_off(session, actor, slug, environment, notice_id=notice_id)
+        return maintenance.status(session, actor, slug, environment)
