@@ -7,6 +7,15 @@ from trimtab.store.models.audit import AuditEntry
 from trimtab.store.models.auth import ApiToken, DashboardSession, LoginFailure, ProjectKey, User
 from trimtab.store.models.base import Base, utcnow
 from trimtab.store.models.errors import ErrorRollup, Event, Issue, IssueFacet, IssueUser
+from trimtab.store.models.flags import (
+    Flag,
+    FlagConfig,
+    FlagEvaluationStat,
+    FlagSchedule,
+    FlagSetRevision,
+    Segment,
+    UnleashClientRegistration,
+)
 from trimtab.store.models.notifications import Notification
 from trimtab.store.models.tenancy import Environment, Organization, Project
 
@@ -18,6 +27,11 @@ __all__ = [
     "Environment",
     "ErrorRollup",
     "Event",
+    "Flag",
+    "FlagConfig",
+    "FlagEvaluationStat",
+    "FlagSchedule",
+    "FlagSetRevision",
     "Issue",
     "IssueFacet",
     "IssueUser",
@@ -26,6 +40,8 @@ __all__ = [
     "Organization",
     "Project",
     "ProjectKey",
+    "Segment",
+    "UnleashClientRegistration",
     "User",
     "utcnow",
 ]
