@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
@@ -168,3 +168,23 @@ def test_record_evaluations__two_reports__add_up_and_keep_latest_time(shop: Stor
         {"on": 4, "off": 2},
         late,
     )
+
+
+def test_stale_flags__40_days_later__fully_on_and_idle_flags_named(shop: Store) -> None:
+    from trimtab.domain import flag_reports
+
+    with shop.write() as session:
+        on = {"production": {"enabled": True}}
+        flags.create_flag(session, ADMIN, "shop", "legacy-search", environments=on)
+        flags.create_flag(session, ADMIN, "shop", "page", environments=on)
+        flags.rollout(session, ADMIN, "shop", "page", "production", 25)
+        project = projects.get_project(session, ADMIN, "shop")
+        later = datetime.now(UTC) + timedelta(days=40)
+        flags.record_evaluations(session, project.id, "production", {"page": {"on": 1}}, later)
+    with shop.read() as session:
+        report = flag_reports.stale_flags(
+            session, ADMIN, "shop", days=30, environment="production", now=later
+        )
+    assert [(r["key"], r["reasons"]) for r in report] == [
+        ("legacy-search", ["never evaluated in 30 days", "fully on for 40 days"])
+    ]

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from trimtab.jobs.flags import flag_jobs
 from trimtab.jobs.scheduler import Job, Scheduler
 
 
 def all_jobs() -> list[Job]:
     """A fresh list of every job the server runs (fresh: jobs carry per-run stats)."""
     jobs: list[Job] = []
+    jobs.extend(flag_jobs())
     return jobs
 
 
