@@ -18,6 +18,8 @@ ENVIRONMENT_VARIABLES: dict[str, str] = {
     "TRIMTAB_ORG": "Slug of the install's organization (used by sentry-cli); default `trimtab`.",
     "TRIMTAB_PUBLIC_URL": "Base URL users and SDKs reach the server at; used in DSNs.",
     "TRIMTAB_SECURE_COOKIES": "Set to 1 behind HTTPS so session cookies are marked Secure.",
+    "TRIMTAB_SDK_RATE_LIMIT": "Requests per second one SDK token may make to OFREP and the Unleash "
+    "endpoints, per server process; default 10000.",
     "TRIMTAB_URL": "CLI: the server to talk to; default http://127.0.0.1:8000",
     "TRIMTAB_TOKEN": "CLI: the API token to send.",
     "TRIMTAB_TEST_POSTGRES_URL": "Tests: also run every store test on this PostgreSQL server.",
@@ -39,6 +41,7 @@ class Settings:
     org_slug: str = "trimtab"
     public_url: str = "http://127.0.0.1:8000"
     secure_cookies: bool = False
+    sdk_rate_limit: int = 10_000
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -52,6 +55,7 @@ class Settings:
             "org_slug": os.environ.get("TRIMTAB_ORG", "trimtab"),
             "public_url": os.environ.get("TRIMTAB_PUBLIC_URL", "http://127.0.0.1:8000"),
             "secure_cookies": _env_flag("TRIMTAB_SECURE_COOKIES"),
+            "sdk_rate_limit": int(os.environ.get("TRIMTAB_SDK_RATE_LIMIT") or 10_000),
         }
         values.update(overrides)
         return cls(**values)  # type: ignore[arg-type]

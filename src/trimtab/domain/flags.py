@@ -16,6 +16,7 @@ core.evaluation's shape, archived flags left out, with the revision as ETag.
 from __future__ import annotations
 
 import importlib
+import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -227,6 +228,21 @@ def _insert_ignore(session: Session, model: Any, values: dict[str, Any]) -> None
     session.execute(insert(model).values(**values).on_conflict_do_nothing())
 
 
+def ensure_revision_row(session: Session, project_id: int, environment_id: int) -> None:
+    """Create the environment's revision row (revision 0, a fresh stream channel) if missing."""
+    _insert_ignore(
+        session,
+        FlagSetRevision,
+        {
+            "environment_id": environment_id,
+            "project_id": project_id,
+            "revision": 0,
+            "reason": "",
+            "channel": secrets.token_urlsafe(24),
+        },
+    )
+
+
 def bump_revision(session: Session, project_id: int, environment: str | None, reason: str) -> None:
     """New revision (and ETag) for one environment, or all of the project's, announced as
     `flags.changed` once the transaction commits."""
@@ -237,11 +253,7 @@ def bump_revision(session: Session, project_id: int, environment: str | None, re
     else:
         envs = [_environment_by_name(session, project_id, environment)]
     for env in envs:
-        _insert_ignore(
-            session,
-            FlagSetRevision,
-            {"environment_id": env.id, "project_id": project_id, "revision": 0, "reason": ""},
-        )
+        ensure_revision_row(session, project_id, env.id)
         # One UPDATE … SET revision = revision + 1: concurrent writers queue on the row lock.
         session.execute(
             update(FlagSetRevision)

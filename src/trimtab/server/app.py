@@ -14,10 +14,11 @@ from fastapi import FastAPI
 import trimtab
 from trimtab.domain.bootstrap import Credentials, bootstrap
 from trimtab.jobs import Scheduler, all_jobs
-from trimtab.server import health
+from trimtab.server import health, ofrep, unleash_api
 from trimtab.server.api import api_router
 from trimtab.server.dashboard import views as dashboard
 from trimtab.server.errors import install_error_handlers
+from trimtab.server.flag_cache import FlagRuntime
 from trimtab.server.limits import BodySizeLimit
 from trimtab.settings import Settings
 from trimtab.store import migrate
@@ -51,9 +52,12 @@ def create_app(
         scheduler = Scheduler(app.state.store, settings, all_jobs() if run_jobs else [])
         app.state.scheduler = scheduler
         scheduler.start()
+        app.state.flag_runtime = FlagRuntime(app.state.store, settings.sdk_rate_limit)
+        await app.state.flag_runtime.start()
         try:
             yield
         finally:
+            await app.state.flag_runtime.stop()
             await scheduler.stop()
             if store is None:
                 app.state.store.dispose()
@@ -71,5 +75,7 @@ def create_app(
     app.add_middleware(BodySizeLimit, exempt_prefixes=SELF_LIMITED_PREFIXES)
     app.include_router(health.router)
     app.include_router(api_router)
+    # Evaluation surfaces: plain Starlette routes, no dependency injection on the hot path.
+    app.router.routes.extend([*ofrep.routes, *unleash_api.routes])
     dashboard.mount(app)
     return app

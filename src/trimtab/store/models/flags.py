@@ -102,6 +102,9 @@ class FlagSetRevision(Base):
     revision: Mapped[int] = mapped_column(BigInteger, default=0)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     reason: Mapped[str] = mapped_column(String(300), default="")
+    # An unguessable name for the environment's OFREP change stream, so browsers (EventSource
+    # cannot send headers) subscribe by URL without the SDK token appearing in it or in logs.
+    channel: Mapped[str] = mapped_column(String(64), default="")
 
 
 class FlagSchedule(Base):

@@ -236,6 +236,7 @@ def upgrade() -> None:
             "updated_at", trimtab.store.models.base.UTCDateTime(timezone=True), nullable=False
         ),
         sa.Column("reason", sa.String(length=300), nullable=False),
+        sa.Column("channel", sa.String(length=64), nullable=False),
         sa.ForeignKeyConstraint(
             ["environment_id"],
             ["environments.id"],
