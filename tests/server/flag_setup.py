@@ -45,6 +45,12 @@ def server_cases(*, unleash: bool = False) -> list[Any]:
             or expect.get("error_code") not in (None, "TARGETING_KEY_MISSING")
             or not all(_valid_key(f["key"]) for f in flags)
             or (unleash and case.get("unleash", True) is False)
+            # The API refuses a prerequisite that is not a flag (the core treats it as off).
+            or any(
+                p["flag"] not in {f["key"] for f in flags}
+                for f in flags
+                for p in f.get("prerequisites") or []
+            )
         ):
             continue
         chosen.append(param)
