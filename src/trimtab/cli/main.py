@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 
 import trimtab
-from trimtab.cli import flags, projects, server_cmds, tokens
+from trimtab.cli import dependencies, flags, projects, server_cmds, tokens
 from trimtab.cli.client import CliError
 from trimtab.cli.context import state
 from trimtab.cli.output import err_console
@@ -59,6 +59,9 @@ app.add_typer(projects.env_app, name="env")
 app.add_typer(projects.key_app, name="key")
 app.add_typer(tokens.token_app, name="token")
 app.add_typer(flags.flag_app, name="flag")
+flags.flag_app.command("guard")(dependencies.flag_guard)
+flags.flag_app.command("unguard")(dependencies.flag_unguard)
+app.add_typer(dependencies.dependency_app, name="dependency")
 app.command("audit")(tokens.audit_command)
 app.command("serve")(server_cmds.serve)
 app.add_typer(server_cmds.db_app, name="db")

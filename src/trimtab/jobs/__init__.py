@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from trimtab.jobs.dependencies import dependency_jobs
 from trimtab.jobs.flags import flag_jobs
 from trimtab.jobs.scheduler import Job, Scheduler
 
@@ -10,6 +11,7 @@ def all_jobs() -> list[Job]:
     """A fresh list of every job the server runs (fresh: jobs carry per-run stats)."""
     jobs: list[Job] = []
     jobs.extend(flag_jobs())
+    jobs.extend(dependency_jobs())
     return jobs
 
 

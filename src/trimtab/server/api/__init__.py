@@ -3,11 +3,12 @@
 from fastapi import APIRouter
 
 from trimtab.server import stream
-from trimtab.server.api import audit, projects, tokens
+from trimtab.server.api import audit, projects, sdk, tokens
+from trimtab.server.api import dependencies as dependency_api
 from trimtab.server.api import flags as flag_api
 
 api_router = APIRouter(prefix="/api/v1")
-for module in (projects, tokens, audit, stream, flag_api):
+for module in (projects, tokens, audit, stream, flag_api, sdk, dependency_api):
     api_router.include_router(module.router)
 
 __all__ = ["api_router"]

@@ -6,6 +6,13 @@ One module per concept; a new concept adds its module and one import line below.
 from trimtab.store.models.audit import AuditEntry
 from trimtab.store.models.auth import ApiToken, DashboardSession, LoginFailure, ProjectKey, User
 from trimtab.store.models.base import Base, utcnow
+from trimtab.store.models.dependencies import (
+    Dependency,
+    DependencyReportBucket,
+    DependencyTransition,
+    FlagEvaluationBucket,
+    FlagGuard,
+)
 from trimtab.store.models.errors import ErrorRollup, Event, Issue, IssueFacet, IssueUser
 from trimtab.store.models.flags import (
     Flag,
@@ -24,12 +31,17 @@ __all__ = [
     "AuditEntry",
     "Base",
     "DashboardSession",
+    "Dependency",
+    "DependencyReportBucket",
+    "DependencyTransition",
     "Environment",
     "ErrorRollup",
     "Event",
     "Flag",
     "FlagConfig",
+    "FlagEvaluationBucket",
     "FlagEvaluationStat",
+    "FlagGuard",
     "FlagSchedule",
     "FlagSetRevision",
     "Issue",
