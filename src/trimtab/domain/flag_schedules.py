@@ -207,7 +207,7 @@ def apply_due(store: Store, now: datetime | None = None) -> int:
     for schedule_id in due:
         try:
             with store.write() as session:
-                if _apply_one(session, schedule_id, now):
+                if apply_step(session, schedule_id, now):
                     applied += 1
         except DomainError as exc:
             # The change was refused (flag archived, variant gone…): record why, stop retrying.
@@ -220,7 +220,8 @@ def apply_due(store: Store, now: datetime | None = None) -> int:
     return applied
 
 
-def _apply_one(session: Session, schedule_id: int, now: datetime) -> bool:
+def apply_step(session: Session, schedule_id: int, now: datetime) -> bool:
+    """Apply one schedule if it is still pending (in the caller's transaction)."""
     schedule = session.get(FlagSchedule, schedule_id)
     if schedule is None or schedule.status != "pending":
         return False  # another node or a cancel got there first
