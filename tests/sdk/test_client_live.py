@@ -212,3 +212,34 @@ def test_probe_failing__bound_flag_falls_back_then_returns_after_recovery(
         assert wait_for(lambda: serving(client) == "STATIC", 10)
     finally:
         upstream.close()
+
+
+@pytest.mark.live
+def test_guarded_flag__errors_spike__turned_off_and_pushed_to_the_sdk(
+    threaded_server: ThreadedServer, admin: httpx.Client, clients: list[FlagClient]
+) -> None:
+    from trimtab.domain import projects
+    from trimtab.domain.actors import SYSTEM
+    from trimtab.jobs.dependencies import run_guard_checks
+    from trimtab.store import rollups
+    from trimtab.store.models import utcnow
+
+    secret = sdk_project(admin)
+    make_flag(admin, "new-payment-page")
+    body = {"environment": "production", "max_errors": 100, "window_s": 600}
+    response = admin.put("/api/v1/projects/shop/flags/new-payment-page/guard", json=body)
+    assert response.status_code == 200, response.text
+    client = FlagClient(threaded_server.url, secret)
+    clients.append(client)
+    assert client.wait_until_ready(5)
+    assert wait_for(lambda: client.stream_connected, 5)
+    store = threaded_server.app.state.store  # type: ignore[attr-defined]
+    with store.write() as session:  # what ingest writes for error reports tagged flag=on
+        project = projects.get_project(session, SYSTEM, "shop")
+        dimension = rollups.flag("new-payment-page", True)
+        rollups.add_counts(session, project.id, "production", utcnow(), {dimension: 150})
+    run_guard_checks(store, threaded_server.app.state.settings)  # type: ignore[attr-defined]
+    assert wait_for(lambda: client.evaluate("new-payment-page", True, KR).reason == "DISABLED", 2)
+    [guard] = admin.get("/api/v1/projects/shop/guards").json()
+    assert guard["tripped_at"] is not None
+    assert "150 errors with new-payment-page on" in guard["tripped_reason"]
