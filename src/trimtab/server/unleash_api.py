@@ -33,7 +33,7 @@ from trimtab.core.flags.values import parse_datetime
 from trimtab.core.unleash import context_from_unleash
 from trimtab.domain import flags
 from trimtab.domain.errors import DomainError, Forbidden, InvalidInput
-from trimtab.server.flag_cache import CompiledSet, FlagRuntime, SdkCaller, runtime_of
+from trimtab.server.flag_cache import CompiledSet, SdkCaller, runtime_of
 from trimtab.server.ofrep import authenticate, flag_set, with_cors
 from trimtab.store.models import UnleashClientRegistration, utcnow
 
