@@ -169,7 +169,7 @@ def test_client__evaluations__counted_per_flag_and_variant(tmp_path: Path) -> No
     for _ in range(3):
         client.bool_value("kill", False)
     client.bool_value("missing", False)
-    assert client._counts == {("kill", "on"): 3}
+    assert client.evaluation_counts() == {"kill": {"on": 3}}
 
 
 def test_client__save_bootstrap__round_trips_through_a_new_client(tmp_path: Path) -> None:
@@ -224,3 +224,28 @@ def test_sdk_import__pulls_in_no_server_module() -> None:
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_client__evaluations_from_many_threads__counted_exactly(tmp_path: Path) -> None:
+    import threading
+
+    client = offline(bootstrap(tmp_path, [KILL, PAGE]))
+
+    def work() -> None:
+        for i in range(5000):
+            client.bool_value("kill", False)
+            client.evaluate("new-payment-page", False, {"targetingKey": f"u{i}", "country": "US"})
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert client.evaluation_counts() == {
+        "kill": {"on": 20000},
+        "new-payment-page": {"off": 20000},
+    }
+    by_flag, marks = client._counter.collect()
+    client._counter.commit(marks)
+    assert client.evaluation_counts() == {}  # reported; finished threads' counters dropped
+    assert client._counter._threads == []

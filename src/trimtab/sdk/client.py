@@ -24,6 +24,7 @@ from trimtab.core.evaluation import CompiledFlag, Reason, evaluate
 from trimtab.sdk.breaker import BreakerPolicy
 from trimtab.sdk.errors import ConfigurationError
 from trimtab.sdk.guard import DependencyTracker, Guard, guarded
+from trimtab.sdk.metrics import COUNT, EvaluationCounter
 from trimtab.sdk.ruleset import (
     EMPTY,
     MAX_DOCUMENT_BYTES,
@@ -48,7 +49,7 @@ METRICS_PATH = "/api/v1/sdk/metrics"
 STREAM_READ_TIMEOUT_S = 40.0
 BACKOFF_FIRST_S = 0.5
 BACKOFF_MAX_S = 30.0
-MAX_COUNTED_KEYS = 10_000
+_ERROR = Reason.ERROR
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,8 +139,8 @@ class FlagClient:
         self._tracker = DependencyTracker(breaker, on_state_change=self._breaker_changed)
         self._local_open: frozenset[str] = frozenset()
         self._snapshot = _Snapshot(EMPTY, frozenset())
-        self._counts: dict[tuple[str, str], int] = {}
-        self._counts_lock = threading.Lock()
+        self._counter = EvaluationCounter()
+        self._local = self._counter.local
         self._counts_since = datetime.now(UTC)
         self._fetch_lock = threading.Lock()
         self._stop = threading.Event()
@@ -179,11 +180,12 @@ class FlagClient:
                 message = f"flag {key!r} not found"
                 return FlagDetails(key, default, None, Reason.ERROR, "FLAG_NOT_FOUND", message)
             result = evaluate(flag, context, snapshot.unhealthy, snapshot.flags, expected_type)
-            if result.reason == Reason.ERROR:
+            if result.reason is _ERROR:
                 return FlagDetails(
                     key, default, None, result.reason, result.error_code, result.error_message
                 )
-            self._count(key, result.variant)
+            if self.metrics_interval:
+                self._count(key, result)
             return FlagDetails(key, result.value, result.variant, result.reason)
         except Exception as exc:  # the promise: evaluation never raises into the application
             return FlagDetails(key, default, None, Reason.ERROR, "GENERAL", str(exc))
@@ -196,9 +198,18 @@ class FlagClient:
             if flag is None or flag.type != "boolean":
                 return default
             result = evaluate(flag, context, snapshot.unhealthy, snapshot.flags)
-            if result.reason == Reason.ERROR:
+            if result.reason is _ERROR:
                 return default
-            self._count(key, result.variant)
+            if self.metrics_interval:
+                # The counting of _count, inlined: this is the hottest path of the SDK.
+                try:
+                    counts = self._local.counts
+                except AttributeError:
+                    counts = self._counter.register()
+                entry = counts.get(id(result))
+                if entry is None:
+                    entry = self._counter.add(counts, key, result)
+                entry[COUNT] += 1
             return result.value is True
         except Exception:
             return default
@@ -220,15 +231,20 @@ class FlagClient:
         """The flag's JSON value (shared: copy before changing it), or `default`."""
         return self.evaluate(key, default, context, expected_type="json").value
 
-    def _count(self, key: str, variant: str | None) -> None:
-        if self.metrics_interval:
-            entry = (key, variant or "")
-            with self._counts_lock:
-                counts = self._counts
-                if entry in counts:
-                    counts[entry] += 1
-                elif len(counts) < MAX_COUNTED_KEYS:
-                    counts[entry] = 1
+    def _count(self, key: str, result: Any) -> None:
+        # Lock-free: each thread counts into its own dict (see sdk/metrics.py).
+        try:
+            counts = self._local.counts
+        except AttributeError:
+            counts = self._counter.register()
+        entry = counts.get(id(result))
+        if entry is None:
+            entry = self._counter.add(counts, key, result)
+        entry[COUNT] += 1
+
+    def evaluation_counts(self) -> dict[str, dict[str, int]]:
+        """Evaluations not reported yet, `{flag: {variant: n}}`."""
+        return self._counter.collect()[0]
 
     # -- dependency guards --
 
@@ -520,22 +536,15 @@ class FlagClient:
             log.debug("trimtab: final flush failed: %s", exc)
 
     def _send_metrics(self, timeout: float | None = None) -> None:
-        with self._counts_lock:
-            counts, self._counts = self._counts, {}
-            start, self._counts_since = self._counts_since, datetime.now(UTC)
-        if not counts:
+        by_flag, marks = self._counter.collect()
+        if not by_flag:
             return
-        by_flag: dict[str, dict[str, int]] = {}
-        for (key, variant), n in counts.items():
-            by_flag.setdefault(key, {})[variant] = n
-        end = self._counts_since
+        start, end = self._counts_since, datetime.now(UTC)
         body = {"start": start.isoformat(), "end": end.isoformat(), "counts": by_flag}
-        if not self._post(METRICS_PATH, body, timeout):
-            with self._counts_lock:  # keep them for the next try
-                for entry, n in counts.items():
-                    if entry in self._counts or len(self._counts) < MAX_COUNTED_KEYS:
-                        self._counts[entry] = self._counts.get(entry, 0) + n
-                self._counts_since = start
+        # Unsent counts stay unreported and go with the next report.
+        if self._post(METRICS_PATH, body, timeout):
+            self._counter.commit(marks)
+            self._counts_since = end
 
     def _send_dependency_reports(self, timeout: float | None = None) -> None:
         for report in self._tracker.drain():
