@@ -245,7 +245,7 @@ def test_client__evaluations_from_many_threads__counted_exactly(tmp_path: Path) 
         "kill": {"on": 20000},
         "new-payment-page": {"off": 20000},
     }
-    by_flag, marks = client._counter.collect()
+    _, marks = client._counter.collect()
     client._counter.commit(marks)
     assert client.evaluation_counts() == {}  # reported; finished threads' counters dropped
     assert client._counter._threads == []
