@@ -65,7 +65,9 @@ def test_openfeature_ofrep_provider__json_cases__agree_with_the_core(
             assert details.error_code == ErrorCode.TARGETING_KEY_MISSING, name
         else:
             assert details.error_code is None, (name, details.error_message)
-            assert json.dumps(details.value) == json.dumps(expect["value"]), name
+            assert json.dumps(details.value, sort_keys=True) == json.dumps(
+                expect["value"], sort_keys=True
+            ), name  # JSONB does not keep key order
             assert details.variant == expect["variant"], name
             assert details.reason == ofrep_reason(expect["reason"]), name
         checked += 1
