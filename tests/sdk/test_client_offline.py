@@ -6,13 +6,15 @@ import json
 import logging
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.core.test_evaluation import load_cases
-from trimtab.sdk import ConfigurationError, FlagClient
+from trimtab.sdk import BreakerPolicy, ConfigurationError, DependencyUnavailable, FlagClient
 
 KILL = {"key": "kill", "enabled": True}
 PAGE = {
@@ -227,8 +229,6 @@ def test_sdk_import__pulls_in_no_server_module() -> None:
 
 
 def test_client__evaluations_from_many_threads__counted_exactly(tmp_path: Path) -> None:
-    import threading
-
     client = offline(bootstrap(tmp_path, [KILL, PAGE]))
 
     def work() -> None:
@@ -249,3 +249,27 @@ def test_client__evaluations_from_many_threads__counted_exactly(tmp_path: Path) 
     client._counter.commit(marks)
     assert client.evaluation_counts() == {}  # reported; finished threads' counters dropped
     assert client._counter._threads == []
+
+
+def test_client__guarded_dependency_breaker_opens__bound_flag_falls_back_in_this_process(
+    tmp_path: Path,
+) -> None:
+    policy = BreakerPolicy(consecutive_failures=2, open_s=0.2)
+    client = offline(bootstrap(tmp_path, [PAGE]), breaker=policy)
+    kr = {"targetingKey": "user-1", "country": "KR"}
+    normal = client.evaluate("new-payment-page", None, kr).reason
+    for _ in range(2):
+        with pytest.raises(TimeoutError), client.guard("billing-api"):
+            raise TimeoutError
+    assert client.dependency_states() == {"billing-api": "open"}
+    assert client.unhealthy_dependencies == {"billing-api"}
+    assert client.evaluate("new-payment-page", True, kr).reason == "FALLBACK"
+    with pytest.raises(DependencyUnavailable), client.guard("billing-api"):
+        pass
+    # Half-open lets the code path behind the flag send its trial call.
+    time.sleep(0.25)
+    client._refresh_local_open()  # the background thread does this at the deadline
+    assert client.evaluate("new-payment-page", None, kr).reason == normal
+    with client.guard("billing-api"):
+        pass
+    assert client.dependency_states() == {"billing-api": "closed"}
