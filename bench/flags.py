@@ -479,7 +479,8 @@ def markdown(local: list[dict[str, Any]], flips: dict[str, float], ofrep: dict[s
         f"**{ofrep['per_second']:,.0f} evaluations/s** ({ofrep['ok']:,} OK, "
         f"{ofrep['errors']} errors in {ofrep['seconds']:.1f} s). Target: >= 5,000/s. "
         f"For scale, the same load generator gets {ofrep['healthz_per_second']:,.0f} requests/s "
-        "from `GET /healthz` on that process (no auth, no body): the floor of a request there.",
+        "from `GET /healthz` (the app's simplest FastAPI route, sync, no auth) on that process: "
+        "the two cores, shared with the load generator and other work, are the limit here.",
         "<!-- bench:flags:end -->",
     ]
     return "\n".join(lines)
