@@ -93,7 +93,10 @@ class FlagClient:
         report_interval: seconds between dependency-guard reports.
         timeout: seconds for each HTTP request.
         breaker: when guarded dependencies' circuits open (see `BreakerPolicy`).
-        start: start the background thread now (else call `start()`).
+        start: start the background threads now (else call `start()`).
+
+    One client per process, shared by every thread and task. Threads do not survive `fork()`:
+    in a pre-forking server (gunicorn with preload), create the client in each worker.
     """
 
     def __init__(
