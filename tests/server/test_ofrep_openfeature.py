@@ -1,6 +1,7 @@
 """The real `openfeature-sdk` with the real `openfeature-provider-ofrep`, pointed at a server over
 HTTP, agrees with the JSON evaluation cases: each case's flags are created through the API and
-evaluated through the provider."""
+evaluated through the provider. Providers are set with `set_provider_and_wait`: plain
+`set_provider` initializes in a thread, and an evaluation before READY gets the code default."""
 
 from __future__ import annotations
 
@@ -57,7 +58,7 @@ def test_openfeature_ofrep_provider__json_cases__agree_with_the_core(
             headers_factory=lambda token=token: {"Authorization": f"Bearer {token}"},
         )
         domain = f"case-{checked}"
-        api.set_provider(provider, domain)
+        api.set_provider_and_wait(provider, domain)
         client = api.get_client(domain)
         details = _details(client, flag, expect.get("value"), _context(case["context"]))
         name = param.id
@@ -81,7 +82,7 @@ def test_openfeature_ofrep_provider__unknown_flag__code_default_with_flag_not_fo
     case = {"flag": {"key": "present", "enabled": True}, "context": {}}
     _, token = put_case_on_server(threaded_server.url, case)
     provider = OFREPProvider(threaded_server.url, headers_factory=lambda: {"X-API-Key": token})
-    api.set_provider(provider, "unknown-flag")
+    api.set_provider_and_wait(provider, "unknown-flag")
     details = api.get_client("unknown-flag").get_boolean_details("absent", True)
     assert (details.value, details.error_code) == (True, ErrorCode.FLAG_NOT_FOUND)
     present = api.get_client("unknown-flag").get_boolean_details("present", False)
@@ -95,7 +96,7 @@ def test_openfeature_ofrep_provider__bad_token__code_default(
 ) -> None:
     headers = {"Authorization": header} if header else {}
     provider = OFREPProvider(threaded_server.url, headers_factory=lambda: headers)
-    api.set_provider(provider, "bad-token")
+    api.set_provider_and_wait(provider, "bad-token")
     details = api.get_client("bad-token").get_boolean_details("anything", True)
     assert details.value is True
     assert details.error_code == ErrorCode.GENERAL

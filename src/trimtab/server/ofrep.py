@@ -280,6 +280,8 @@ CORS_HEADERS = {
     "Access-Control-Max-Age": "600",
 }
 
+_CORS_RAW = [(name.lower().encode(), value.encode()) for name, value in CORS_HEADERS.items()]
+
 
 def with_cors(endpoint: Endpoint) -> Endpoint:
     """Answer CORS preflights and add the CORS headers to every response of `endpoint`."""
@@ -288,7 +290,7 @@ def with_cors(endpoint: Endpoint) -> Endpoint:
         if request.method == "OPTIONS":
             return Response(status_code=204, headers=CORS_HEADERS)
         response = await endpoint(request)
-        response.headers.update(CORS_HEADERS)
+        response.raw_headers.extend(_CORS_RAW)  # cheaper than MutableHeaders on the hot path
         return response
 
     wrapped.__name__ = endpoint.__name__
