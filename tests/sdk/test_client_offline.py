@@ -273,3 +273,13 @@ def test_client__guarded_dependency_breaker_opens__bound_flag_falls_back_in_this
     with client.guard("billing-api"):
         pass
     assert client.dependency_states() == {"billing-api": "closed"}
+
+
+async def test_client__in_an_event_loop__async_helpers_and_guard_work(tmp_path: Path) -> None:
+    async with offline(bootstrap(tmp_path, [KILL])) as client:
+        assert await client.wait_until_ready_async(0.1)
+        assert client.bool_value("kill", False) is True  # no I/O: safe in the loop
+        async with client.guard("billing-api"):
+            pass
+        assert client.dependency_states() == {"billing-api": "closed"}
+    assert client._stop.is_set()
