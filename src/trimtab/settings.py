@@ -20,6 +20,8 @@ ENVIRONMENT_VARIABLES: dict[str, str] = {
     "TRIMTAB_SECURE_COOKIES": "Set to 1 behind HTTPS so session cookies are marked Secure.",
     "TRIMTAB_RUNNER": "Set to 0 on a node that must not run deploy commands; default 1.",
     "TRIMTAB_DEPLOY_TIMEOUT": "Seconds a deploy command may run before it is killed; default 1800.",
+    "TRIMTAB_SDK_RATE_LIMIT": "Requests per second one SDK token may make to OFREP and the Unleash "
+    "endpoints, per server process; default 10000.",
     "TRIMTAB_URL": "CLI: the server to talk to; default http://127.0.0.1:8000",
     "TRIMTAB_TOKEN": "CLI: the API token to send.",
     "TRIMTAB_TEST_POSTGRES_URL": "Tests: also run every store test on this PostgreSQL server.",
@@ -43,6 +45,7 @@ class Settings:
     secure_cookies: bool = False
     runner_enabled: bool = True
     deploy_timeout_s: float = 1800.0
+    sdk_rate_limit: int = 10_000
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -58,6 +61,7 @@ class Settings:
             "secure_cookies": _env_flag("TRIMTAB_SECURE_COOKIES"),
             "runner_enabled": os.environ.get("TRIMTAB_RUNNER", "1").strip() != "0",
             "deploy_timeout_s": float(os.environ.get("TRIMTAB_DEPLOY_TIMEOUT", "1800")),
+            "sdk_rate_limit": int(os.environ.get("TRIMTAB_SDK_RATE_LIMIT") or 10_000),
         }
         values.update(overrides)
         return cls(**values)  # type: ignore[arg-type]

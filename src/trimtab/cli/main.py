@@ -14,7 +14,9 @@ import typer
 import trimtab
 from trimtab.cli import (
     config,
+    dependencies,
     deploys,
+    flags,
     maintenance,
     projects,
     releases,
@@ -67,6 +69,10 @@ app.add_typer(projects.project_app, name="project")
 app.add_typer(projects.env_app, name="env")
 app.add_typer(projects.key_app, name="key")
 app.add_typer(tokens.token_app, name="token")
+app.add_typer(flags.flag_app, name="flag")
+flags.flag_app.command("guard")(dependencies.flag_guard)
+flags.flag_app.command("unguard")(dependencies.flag_unguard)
+app.add_typer(dependencies.dependency_app, name="dependency")
 app.command("audit")(tokens.audit_command)
 app.add_typer(services.service_app, name="service")
 app.add_typer(releases.release_app, name="release")

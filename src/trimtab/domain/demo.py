@@ -42,6 +42,24 @@ SeedStep = Callable[[Session, Project, SeedReport], None]
 SEED_STEPS: list[SeedStep] = [seed_releases]
 
 
+def _seed_flags(session: Session, project: Project, report: SeedReport) -> None:
+    from trimtab.domain.flag_demo import seed_flags  # flag_demo refers back to SeedReport
+
+    seed_flags(session, project, report)
+
+
+SEED_STEPS.append(_seed_flags)
+
+
+def _seed_dependencies(session: Session, project: Project, report: SeedReport) -> None:
+    from trimtab.domain.dependency_demo import seed_dependencies
+
+    seed_dependencies(session, project, report)
+
+
+SEED_STEPS.append(_seed_dependencies)
+
+
 def seed(session: Session) -> SeedReport:
     existing = session.scalars(select(Project).where(Project.slug == DEMO_PROJECT)).first()
     if existing is not None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from trimtab.jobs.dependencies import dependency_jobs
+from trimtab.jobs.flags import flag_jobs
 from trimtab.jobs.scheduler import Job, Scheduler
 
 
@@ -11,6 +13,8 @@ def all_jobs() -> list[Job]:
 
     jobs: list[Job] = []
     jobs += verdicts.jobs()
+    jobs.extend(flag_jobs())
+    jobs.extend(dependency_jobs())
     return jobs
 
 

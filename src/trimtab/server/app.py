@@ -16,10 +16,11 @@ import trimtab
 from trimtab.domain.bootstrap import Credentials, bootstrap
 from trimtab.jobs import Scheduler, all_jobs
 from trimtab.runner.local import LocalRunner
-from trimtab.server import health, sdk_assets, sentry_api
+from trimtab.server import health, ofrep, sdk_assets, sentry_api, unleash_api
 from trimtab.server.api import api_router
 from trimtab.server.dashboard import views as dashboard
 from trimtab.server.errors import install_error_handlers
+from trimtab.server.flag_cache import FlagRuntime
 from trimtab.server.limits import BodySizeLimit
 from trimtab.settings import Settings
 from trimtab.store import migrate
@@ -58,9 +59,12 @@ def create_app(
         app.state.runner = runner
         if settings.runner_enabled:
             runner.start()
+        app.state.flag_runtime = FlagRuntime(app.state.store, settings.sdk_rate_limit)
+        await app.state.flag_runtime.start()
         try:
             yield
         finally:
+            await app.state.flag_runtime.stop()
             await asyncio.to_thread(runner.stop)
             await scheduler.stop()
             if store is None:
@@ -81,5 +85,8 @@ def create_app(
     app.include_router(api_router)
     app.include_router(sdk_assets.router)
     app.include_router(sentry_api.router)
+    # Evaluation surfaces: plain Starlette routes, no dependency injection on the hot path, and
+    # first in the routing table: matching the API's routes first costs more than evaluating.
+    app.router.routes[0:0] = [*ofrep.routes, *unleash_api.routes]
     dashboard.mount(app)
     return app

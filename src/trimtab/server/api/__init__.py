@@ -11,9 +11,12 @@ from trimtab.server.api import (
     maintenance,
     projects,
     releases,
+    sdk,
     services,
     tokens,
 )
+from trimtab.server.api import dependencies as dependency_api
+from trimtab.server.api import flags as flag_api
 
 api_router = APIRouter(prefix="/api/v1")
 for module in (
@@ -27,6 +30,9 @@ for module in (
     freezes,
     maintenance,
     config,
+    flag_api,
+    sdk,
+    dependency_api,
 ):
     api_router.include_router(module.router)
 

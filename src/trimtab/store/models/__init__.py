@@ -6,6 +6,13 @@ One module per concept; a new concept adds its module and one import line below.
 from trimtab.store.models.audit import AuditEntry
 from trimtab.store.models.auth import ApiToken, DashboardSession, LoginFailure, ProjectKey, User
 from trimtab.store.models.base import Base, utcnow
+from trimtab.store.models.dependencies import (
+    Dependency,
+    DependencyReportBucket,
+    DependencyTransition,
+    FlagEvaluationBucket,
+    FlagGuard,
+)
 from trimtab.store.models.deploys import (
     Deploy,
     DeployRun,
@@ -17,6 +24,15 @@ from trimtab.store.models.deploys import (
     StabilizationWindow,
 )
 from trimtab.store.models.errors import ErrorRollup, Event, Issue, IssueFacet, IssueUser
+from trimtab.store.models.flags import (
+    Flag,
+    FlagConfig,
+    FlagEvaluationStat,
+    FlagSchedule,
+    FlagSetRevision,
+    Segment,
+    UnleashClientRegistration,
+)
 from trimtab.store.models.maintenance import MaintenanceNotice
 from trimtab.store.models.notifications import Notification
 from trimtab.store.models.tenancy import Environment, Organization, Project
@@ -26,11 +42,21 @@ __all__ = [
     "AuditEntry",
     "Base",
     "DashboardSession",
+    "Dependency",
+    "DependencyReportBucket",
+    "DependencyTransition",
     "Deploy",
     "DeployRun",
     "Environment",
     "ErrorRollup",
     "Event",
+    "Flag",
+    "FlagConfig",
+    "FlagEvaluationBucket",
+    "FlagEvaluationStat",
+    "FlagGuard",
+    "FlagSchedule",
+    "FlagSetRevision",
     "FreezeRule",
     "Issue",
     "IssueFacet",
@@ -42,10 +68,12 @@ __all__ = [
     "Project",
     "ProjectKey",
     "Release",
+    "Segment",
     "Service",
     "ServiceDependency",
     "StabilizationSetting",
     "StabilizationWindow",
+    "UnleashClientRegistration",
     "User",
     "utcnow",
 ]

@@ -1,0 +1,83 @@
+"""Jobs for dependency health and guarded flags.
+
+- `dependency-health` (every second): runs the checks that are due — each dependency has its
+  own interval — probing first, outside any transaction, several probes at once.
+- `flag-guards`: checks every active guarded flag and turns off those whose errors spiked.
+- `dependency-prune`: drops SDK report buckets and evaluation minutes older than a day.
+"""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+
+import httpx
+
+from trimtab.domain import dependency_health, guards
+from trimtab.domain.dependencies import prune_reports
+from trimtab.jobs.scheduler import Job
+from trimtab.settings import Settings
+from trimtab.store.db import Store
+from trimtab.store.models import Dependency, FlagGuard, utcnow
+
+log = logging.getLogger("trimtab.jobs")
+MAX_PARALLEL_PROBES = 8
+RETENTION = timedelta(days=1)
+
+
+def run_dependency_checks(store: Store, settings: Settings) -> None:
+    """Run every due check."""
+    with store.read() as session:
+        due = dependency_health.due_for_check(session, utcnow())
+    if not due:
+        return
+    results: dict[int, dependency_health.ProbeResult] = {}
+    probes = [(dep_id, url, status, timeout) for dep_id, url, status, timeout in due if url]
+    if probes:
+        with (
+            httpx.Client(follow_redirects=False) as client,
+            ThreadPoolExecutor(min(MAX_PARALLEL_PROBES, len(probes))) as pool,
+        ):
+            futures = {
+                dep_id: pool.submit(dependency_health.probe, url, status, timeout, client)
+                for dep_id, url, status, timeout in probes
+            }
+            results = {dep_id: future.result() for dep_id, future in futures.items()}
+    for dep_id, *_ in due:
+        # One transaction per dependency: one failing check must not hold back the others.
+        try:
+            with store.write() as session:
+                dependency = session.get(Dependency, dep_id)
+                if dependency is not None:
+                    dependency_health.check(session, dependency, utcnow(), results.get(dep_id))
+        except Exception:
+            log.exception("dependency check %s failed", dep_id)
+
+
+def run_guard_checks(store: Store, settings: Settings) -> None:
+    """Check every active guard, turning off the flags whose errors spiked."""
+    with store.read() as session:
+        ids = guards.active_guard_ids(session)
+    for guard_id in ids:
+        try:
+            with store.write() as session:
+                guard = session.get(FlagGuard, guard_id)
+                if guard is not None:
+                    guards.check_guard(session, guard, utcnow())
+        except Exception:
+            log.exception("flag guard %s failed", guard_id)
+
+
+def prune(store: Store, settings: Settings) -> None:
+    with store.write() as session:
+        prune_reports(session, utcnow() - RETENTION)
+        guards.prune_exposure(session, utcnow() - RETENTION)
+
+
+def dependency_jobs() -> list[Job]:
+    return [
+        Job("dependency-health", 1.0, run_dependency_checks),
+        Job("flag-guards", 15.0, run_guard_checks),
+        Job("dependency-prune", 3600.0, prune),
+    ]

@@ -1,0 +1,337 @@
+"""/api/v1/projects/{slug}/flags…: define, configure, flip, kill, roll out, schedule, archive;
+segments; the stale-flag report.
+
+Definitions (create, variants, rules, segments, archive) need an admin token; on / off / kill /
+rollout / schedules are operational and a deploy token may do them (see domain.flags).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import Field
+
+from trimtab.domain import flag_reports, flag_schedules, flags, segments
+from trimtab.domain.actors import Actor
+from trimtab.server.api.schemas import Body
+from trimtab.server.auth import current_actor, store_of
+
+router = APIRouter(tags=["flags"])
+
+Key = Field(min_length=1, max_length=128)
+Reason = Field(default=None, max_length=flags.MAX_REASON)
+JsonList = Field(default=None, max_length=1000)
+
+
+class FlagCreate(Body):
+    key: str = Key
+    type: str = Field(default="boolean", max_length=16)
+    description: str = Field(default="", max_length=1000)
+    owner: str = Field(default="", max_length=200)
+    tags: list[str] | None = Field(default=None, max_length=flags.MAX_TAGS)
+    variants: dict[str, Any] | None = Field(default=None, max_length=flags.MAX_VARIANTS)
+    default_variant: str | None = Field(default=None, max_length=128)
+    off_variant: str | None = Field(default=None, max_length=128)
+    environments: dict[str, dict[str, Any]] | None = Field(default=None, max_length=50)
+
+
+class FlagUpdate(Body):
+    description: str | None = Field(default=None, max_length=1000)
+    owner: str | None = Field(default=None, max_length=200)
+    tags: list[str] | None = Field(default=None, max_length=flags.MAX_TAGS)
+    variants: dict[str, Any] | None = Field(default=None, max_length=flags.MAX_VARIANTS)
+
+
+class ConfigUpdate(Body):
+    """Only the fields given change; `fallback: null` removes the fallback."""
+
+    enabled: bool | None = None
+    default_variant: str | None = Field(default=None, max_length=128)
+    off_variant: str | None = Field(default=None, max_length=128)
+    rules: list[dict[str, Any]] | None = JsonList
+    prerequisites: list[dict[str, Any]] | None = Field(default=None, max_length=50)
+    fallback: dict[str, Any] | None = None
+    salt: str | None = Field(default=None, min_length=1, max_length=200)
+    reason: str | None = Reason
+
+
+class ReasonBody(Body):
+    reason: str | None = Reason
+
+
+class KillBody(Body):
+    reason: str = Field(min_length=1, max_length=flags.MAX_REASON)
+
+
+class RolloutBody(Body):
+    percentage: float = Field(ge=0, le=100)
+    rule_id: str = Field(default=flags.ROLLOUT_RULE, min_length=1, max_length=64)
+    variant: str | None = Field(default=None, max_length=128)
+    stickiness: str | None = Field(default=None, min_length=1, max_length=200)
+    reason: str | None = Reason
+
+
+class ScheduleCreate(Body):
+    environment: str = Field(min_length=1, max_length=64)
+    kind: str = Field(max_length=16)
+    at: str | None = Field(default=None, max_length=64)
+    percentage: float | None = Field(default=None, ge=0, le=100)
+    steps: list[dict[str, Any]] | None = Field(default=None, max_length=flag_schedules.MAX_STEPS)
+    rule_id: str = Field(default=flags.ROLLOUT_RULE, min_length=1, max_length=64)
+    reason: str | None = Reason
+
+
+class SegmentPut(Body):
+    constraints: list[dict[str, Any]] = Field(max_length=segments.MAX_CONSTRAINTS)
+    description: str = Field(default="", max_length=1000)
+
+
+def _summary(flag: Any, configs: dict[str, Any]) -> dict[str, Any]:
+    view = flags.definition_to_dict(flag)
+    view["environments"] = {
+        name: {"enabled": row.enabled, "rollout": flags.rollout_percentage({"rules": row.rules})}
+        for name, row in configs.items()
+    }
+    return view
+
+
+@router.get("/projects/{slug}/flags")
+def list_flags(
+    slug: str,
+    request: Request,
+    tag: str | None = Query(default=None, max_length=64),
+    archived: bool = False,
+    actor: Actor = Depends(current_actor),
+) -> list[dict[str, Any]]:
+    with store_of(request).read() as session:
+        _, listed = flags.list_flags(session, actor, slug, include_archived=archived, tag=tag)
+        return [_summary(flag, configs) for flag, configs in listed]
+
+
+@router.post("/projects/{slug}/flags", status_code=201)
+def create_flag(
+    slug: str, body: FlagCreate, request: Request, actor: Actor = Depends(current_actor)
+) -> dict[str, Any]:
+    with store_of(request).write() as session:
+        flags.create_flag(
+            session,
+            actor,
+            slug,
+            body.key,
+            flag_type=body.type,
+            description=body.description,
+            owner=body.owner,
+            tags=body.tags,
+            variants=body.variants,
+            default_variant=body.default_variant,
+            off_variant=body.off_variant,
+            environments=body.environments,
+        )
+        return flags.flag_detail(session, actor, slug, body.key)
+
+
+@router.get("/projects/{slug}/flags/{key}")
+def show_flag(slug: str, key: str, request: Request, actor: Actor = Depends(current_actor)) -> Any:
+    with store_of(request).read() as session:
+        return flags.flag_detail(session, actor, slug, key)
+
+
+@router.patch("/projects/{slug}/flags/{key}")
+def update_flag(
+    slug: str, key: str, body: FlagUpdate, request: Request, actor: Actor = Depends(current_actor)
+) -> Any:
+    with store_of(request).write() as session:
+        flags.update_definition(
+            session,
+            actor,
+            slug,
+            key,
+            description=body.description,
+            owner=body.owner,
+            tags=body.tags,
+            variants=body.variants,
+        )
+        return flags.flag_detail(session, actor, slug, key)
+
+
+@router.put("/projects/{slug}/flags/{key}/environments/{env}")
+def set_config(
+    slug: str,
+    key: str,
+    env: str,
+    body: ConfigUpdate,
+    request: Request,
+    actor: Actor = Depends(current_actor),
+) -> Any:
+    changes = {name: getattr(body, name) for name in body.model_fields_set if name != "reason"}
+    with store_of(request).write() as session:
+        flags.set_config(session, actor, slug, key, env, changes, reason=body.reason)
+        return flags.flag_detail(session, actor, slug, key)
+
+
+def _flip(request: Request, actor: Actor, slug: str, key: str, env: str, **kwargs: Any) -> Any:
+    with store_of(request).write() as session:
+        flags.set_enabled(session, actor, slug, key, env, **kwargs)
+        return flags.flag_detail(session, actor, slug, key)
+
+
+@router.post("/projects/{slug}/flags/{key}/environments/{env}/on")
+def turn_on(
+    slug: str,
+    key: str,
+    env: str,
+    request: Request,
+    body: ReasonBody | None = None,
+    actor: Actor = Depends(current_actor),
+) -> Any:
+    reason = body.reason if body else None
+    return _flip(request, actor, slug, key, env, enabled=True, reason=reason)
+
+
+@router.post("/projects/{slug}/flags/{key}/environments/{env}/off")
+def turn_off(
+    slug: str,
+    key: str,
+    env: str,
+    request: Request,
+    body: ReasonBody | None = None,
+    actor: Actor = Depends(current_actor),
+) -> Any:
+    reason = body.reason if body else None
+    return _flip(request, actor, slug, key, env, enabled=False, reason=reason)
+
+
+@router.post("/projects/{slug}/flags/{key}/environments/{env}/kill")
+def kill(
+    slug: str,
+    key: str,
+    env: str,
+    body: KillBody,
+    request: Request,
+    actor: Actor = Depends(current_actor),
+) -> Any:
+    with store_of(request).write() as session:
+        flags.kill(session, actor, slug, key, env, body.reason)
+        return flags.flag_detail(session, actor, slug, key)
+
+
+@router.post("/projects/{slug}/flags/{key}/environments/{env}/rollout")
+def rollout(
+    slug: str,
+    key: str,
+    env: str,
+    body: RolloutBody,
+    request: Request,
+    actor: Actor = Depends(current_actor),
+) -> Any:
+    percentage = int(body.percentage) if body.percentage.is_integer() else body.percentage
+    with store_of(request).write() as session:
+        flags.rollout(
+            session,
+            actor,
+            slug,
+            key,
+            env,
+            percentage,
+            rule_id=body.rule_id,
+            variant=body.variant,
+            stickiness=body.stickiness,
+            reason=body.reason,
+        )
+        return flags.flag_detail(session, actor, slug, key)
+
+
+@router.post("/projects/{slug}/flags/{key}/archive")
+def archive(slug: str, key: str, request: Request, actor: Actor = Depends(current_actor)) -> Any:
+    with store_of(request).write() as session:
+        flags.archive_flag(session, actor, slug, key)
+        return flags.flag_detail(session, actor, slug, key)
+
+
+@router.post("/projects/{slug}/flags/{key}/restore")
+def restore(slug: str, key: str, request: Request, actor: Actor = Depends(current_actor)) -> Any:
+    with store_of(request).write() as session:
+        flags.archive_flag(session, actor, slug, key, restore=True)
+        return flags.flag_detail(session, actor, slug, key)
+
+
+@router.get("/projects/{slug}/flags/{key}/schedules")
+def list_schedules(
+    slug: str,
+    key: str,
+    request: Request,
+    pending: bool = False,
+    actor: Actor = Depends(current_actor),
+) -> Any:
+    with store_of(request).read() as session:
+        return flag_schedules.list_schedules(session, actor, slug, key, pending_only=pending)
+
+
+@router.post("/projects/{slug}/flags/{key}/schedules", status_code=201)
+def create_schedule(
+    slug: str,
+    key: str,
+    body: ScheduleCreate,
+    request: Request,
+    actor: Actor = Depends(current_actor),
+) -> Any:
+    with store_of(request).write() as session:
+        schedule = flag_schedules.create_schedule(
+            session,
+            actor,
+            slug,
+            key,
+            body.environment,
+            body.kind,
+            at=body.at,
+            percentage=body.percentage,
+            steps=body.steps,
+            rule_id=body.rule_id,
+            reason=body.reason,
+        )
+        return flag_schedules.schedule_to_dict(schedule, key, body.environment)
+
+
+@router.delete("/projects/{slug}/flags/{key}/schedules/{schedule_id}")
+def cancel_schedule(
+    slug: str, key: str, schedule_id: int, request: Request, actor: Actor = Depends(current_actor)
+) -> Any:
+    with store_of(request).write() as session:
+        return flag_schedules.cancel_schedule(session, actor, slug, key, schedule_id)
+
+
+@router.get("/projects/{slug}/stale-flags")
+def stale_flags(
+    slug: str,
+    request: Request,
+    days: int = Query(default=30, ge=1, le=flag_reports.MAX_DAYS),
+    env: str | None = Query(default=None, max_length=64),
+    actor: Actor = Depends(current_actor),
+) -> Any:
+    with store_of(request).read() as session:
+        return flag_reports.stale_flags(session, actor, slug, days=days, environment=env)
+
+
+@router.get("/projects/{slug}/segments")
+def list_segments(slug: str, request: Request, actor: Actor = Depends(current_actor)) -> Any:
+    with store_of(request).read() as session:
+        return segments.list_segments(session, actor, slug)
+
+
+@router.put("/projects/{slug}/segments/{name}")
+def put_segment(
+    slug: str, name: str, body: SegmentPut, request: Request, actor: Actor = Depends(current_actor)
+) -> Any:
+    with store_of(request).write() as session:
+        return segments.put_segment(
+            session, actor, slug, name, body.constraints, description=body.description
+        )
+
+
+@router.delete("/projects/{slug}/segments/{name}")
+def delete_segment(
+    slug: str, name: str, request: Request, actor: Actor = Depends(current_actor)
+) -> Any:
+    with store_of(request).write() as session:
+        return segments.delete_segment(session, actor, slug, name)

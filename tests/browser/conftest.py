@@ -1,0 +1,140 @@
+"""Browser tests: headless Chromium driven by Playwright, with JavaScript packages installed from
+the npm registry at test time into a cache directory (never committed).
+
+`npm_modules(["@scope/pkg", ...])` installs packages once per set and returns the node_modules
+path; `bundle(entry_js, node_modules)` bundles an entry file for the browser with esbuild (which
+`npm_modules` installs alongside when asked). Tests are marked `browser` and skipped only when
+/usr/bin/chromium is missing and CI is not set: on CI they must run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import threading
+from collections.abc import Iterator
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support import free_port
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+NPM_CACHE = Path(__file__).parent / ".npm-cache"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if CHROMIUM.exists() or os.environ.get("CI"):
+        return
+    skip = pytest.mark.skip(reason="no /usr/bin/chromium (browser tests run on CI)")
+    for item in items:
+        if "browser" in item.keywords:
+            item.add_marker(skip)
+
+
+def npm_modules(packages: list[str], cache_dir: Path = NPM_CACHE) -> Path:
+    """Install `packages` from the npm registry into a cached directory; its node_modules."""
+    if shutil.which("npm") is None:
+        pytest.fail("npm is needed for the browser tests")
+    wanted = sorted(packages)
+    name = hashlib.sha256("\n".join(wanted).encode()).hexdigest()[:16]
+    target = cache_dir / name
+    marker = target / ".installed"
+    if marker.exists() and marker.read_text() == "\n".join(wanted):
+        return target / "node_modules"
+    target.mkdir(parents=True, exist_ok=True)
+    (target / "package.json").write_text('{"private": true}\n')
+    subprocess.run(
+        [
+            "npm",
+            "install",
+            "--no-audit",
+            "--no-fund",
+            "--loglevel=error",
+            "--cache",
+            str(cache_dir / "_npm"),
+            *wanted,
+        ],
+        cwd=target,
+        check=True,
+        timeout=600,
+    )
+    marker.write_text("\n".join(wanted))
+    return target / "node_modules"
+
+
+def bundle(entry: Path, node_modules: Path, out: Path) -> Path:
+    """Bundle `entry` (an ES module) and its imports into one browser script with esbuild."""
+    esbuild = node_modules / ".bin" / "esbuild"
+    # Fed on stdin so imports resolve from the install directory, wherever the entry lives.
+    subprocess.run(
+        [
+            str(esbuild),
+            "--bundle",
+            "--format=iife",
+            f"--sourcefile={entry.name}",
+            f"--outfile={out}",
+        ],
+        input=entry.read_bytes(),
+        cwd=node_modules.parent,
+        check=True,
+        timeout=120,
+    )
+    return out
+
+
+class StaticSite:
+    """A directory served over HTTP on its own port (another origin than trimtab's)."""
+
+    def __init__(self, root: Path) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        handler = partial(_QuietHandler, directory=str(root))
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", self.port), handler)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+class _QuietHandler(SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def static_site(tmp_path: Path) -> Iterator[tuple[Path, StaticSite]]:
+    root = tmp_path / "site"
+    root.mkdir()
+    site = StaticSite(root)
+    yield root, site
+    site.close()
+
+
+@pytest.fixture
+def chromium_page() -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page()
+            yield page
+        finally:
+            browser.close()

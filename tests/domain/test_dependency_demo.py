@@ -1,0 +1,35 @@
+"""The demo seed tells the dependencies' part of the story."""
+
+from __future__ import annotations
+
+from trimtab.domain import demo, dependencies, guards
+from trimtab.domain.actors import Actor
+from trimtab.store.db import Store
+from trimtab.store.models import Organization
+
+ADMIN = Actor("user", "alice", frozenset({"admin"}))
+
+
+def test_demo_seed__dependencies__bound_to_the_payment_page_with_yesterdays_outage(
+    store: Store,
+) -> None:
+    with store.write() as session:
+        session.add(Organization(slug="acme", name="acme"))
+        session.flush()
+        assert demo.seed(session).created
+    with store.read() as session:
+        listed = {d["name"]: d for d in dependencies.list_dependencies(session, ADMIN, "shop")}
+        billing = dependencies.dependency_detail(session, ADMIN, "shop", "billing-api")
+        [guard] = guards.list_guards(session, ADMIN, "shop")
+    assert set(listed) == {"billing-api", "pay-library"}
+    assert all(d["state"] == "healthy" for d in listed.values())
+    assert listed["billing-api"]["flags"] == ["new-payment-page"]
+    assert [(h["from"], h["to"]) for h in billing["history"]] == [
+        ("unhealthy", "healthy"),
+        ("healthy", "unhealthy"),
+    ]
+    assert (guard["flag"], guard["environment"], guard["max_errors"]) == (
+        "new-payment-page",
+        "production",
+        200,
+    )

@@ -1,0 +1,138 @@
+"""/api/v1/sdk: rule sets with ETags, evaluation metrics, dependency guard reports."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from tests.sdk.live import make_flag, sdk_project, token
+from trimtab.store.db import Store
+from trimtab.store.models import Dependency, DependencyReportBucket, FlagEvaluationBucket
+
+
+def sdk(client: TestClient, secret: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {secret}"}
+
+
+def test_sdk_flags__sdk_server_token__rule_set_with_etag_then_304(client: TestClient) -> None:
+    secret = sdk_project(client)
+    make_flag(
+        client, "new-payment-page", fallback={"variant": "off", "dependencies": ["billing-api"]}
+    )
+    response = client.get("/api/v1/sdk/flags", headers=sdk(client, secret))
+    assert response.status_code == 200
+    body = response.json()
+    assert body["project"] == "shop" and body["environment"] == "production"
+    assert body["etag"] == response.headers["etag"]
+    assert body["stream"] == "/api/v1/stream"
+    assert body["unhealthy"] == []
+    [flag] = body["flags"]
+    assert flag["key"] == "new-payment-page" and flag["enabled"] is True
+    again = client.get(
+        "/api/v1/sdk/flags", headers={**sdk(client, secret), "If-None-Match": body["etag"]}
+    )
+    assert again.status_code == 304
+    assert again.headers["etag"] == body["etag"]
+
+
+def test_sdk_flags__flag_flipped__new_etag(client: TestClient) -> None:
+    secret = sdk_project(client)
+    make_flag(client, "kill")
+    first = client.get("/api/v1/sdk/flags", headers=sdk(client, secret)).json()["etag"]
+    path = "/api/v1/projects/shop/flags/kill/environments/production/kill"
+    assert client.post(path, json={"reason": "incident"}).status_code == 200
+    response = client.get(
+        "/api/v1/sdk/flags", headers={**sdk(client, secret), "If-None-Match": first}
+    )
+    assert response.status_code == 200
+    assert response.json()["etag"] != first
+    assert response.json()["flags"][0]["enabled"] is False
+
+
+def test_sdk_flags__client_and_api_tokens__403(client: TestClient) -> None:
+    sdk_project(client)
+    browser = token(client, ["sdk-client"], "shop", "production")
+    reader = token(client, ["read"], "shop", None)
+    for secret in (browser, reader):
+        response = client.get("/api/v1/sdk/flags", headers=sdk(client, secret))
+        assert response.status_code == 403, response.text
+    assert client.get("/api/v1/sdk/flags").status_code == 403  # the admin: no environment
+
+
+def test_sdk_flags__no_token__401(anon_client: TestClient) -> None:
+    assert anon_client.get("/api/v1/sdk/flags").status_code == 401
+
+
+def test_sdk_metrics__counts__recorded_as_evaluations_and_exposure(
+    client: TestClient, store: Store
+) -> None:
+    secret = sdk_project(client)
+    make_flag(client, "kill")
+    now = datetime.now(UTC)
+    body = {
+        "start": (now - timedelta(seconds=60)).isoformat(),
+        "end": now.isoformat(),
+        "counts": {"kill": {"on": 40, "off": 2}},
+    }
+    response = client.post("/api/v1/sdk/metrics", json=body, headers=sdk(client, secret))
+    assert response.status_code == 202, response.text
+    shown = client.get("/api/v1/projects/shop/flags/kill").json()
+    assert shown["environments"]["production"]["evaluations"] == 42
+    with store.read() as session:
+        rows = session.scalars(select(FlagEvaluationBucket)).all()
+        assert sorted((r.variant, r.count) for r in rows) == [("off", 2), ("on", 40)]
+
+
+def test_sdk_metrics__bad_counts__422_and_nothing_written(client: TestClient, store: Store) -> None:
+    secret = sdk_project(client)
+    now = datetime.now(UTC).isoformat()
+    for counts in ({"kill": {"on": -1}}, {"kill": {"on": "many"}}, {"kill": 3}):
+        body = {"start": now, "end": now, "counts": counts}
+        response = client.post("/api/v1/sdk/metrics", json=body, headers=sdk(client, secret))
+        assert response.status_code == 422, response.text
+    with store.read() as session:
+        assert session.scalars(select(FlagEvaluationBucket)).all() == []
+
+
+def test_sdk_dependency_report__unknown_name__registered_and_counted(
+    client: TestClient, store: Store
+) -> None:
+    secret = sdk_project(client)
+    body = {"successes": 3, "failures": 5, "timeouts": 1, "state": "open", "window_s": 10}
+    path = "/api/v1/sdk/dependencies/billing-api/report"
+    response = client.post(path, json=body, headers=sdk(client, secret))
+    assert response.status_code == 202, response.text
+    assert client.post(path, json=body, headers=sdk(client, secret)).status_code == 202
+    with store.read() as session:
+        dependency = session.scalars(select(Dependency)).one()
+        assert dependency.name == "billing-api"
+        [bucket] = session.scalars(select(DependencyReportBucket)).all()
+        assert (bucket.successes, bucket.failures, bucket.timeouts) == (6, 10, 2)
+        assert (bucket.open_reports, bucket.reports) == (2, 2)
+
+
+def test_sdk_dependency_report__bad_input__422(client: TestClient) -> None:
+    secret = sdk_project(client)
+    headers = sdk(client, secret)
+    bad = [
+        ("billing-api", {"state": "exploded"}),
+        ("billing-api", {"failures": -1}),
+        ("billing-api", {"extra": 1}),
+        ("Billing API", {}),
+    ]
+    for name, body in bad:
+        response = client.post(
+            f"/api/v1/sdk/dependencies/{name}/report", json=body, headers=headers
+        )
+        assert response.status_code == 422, (name, body, response.text)
+
+
+def test_sdk_dependency_report__non_sdk_token__403(client: TestClient) -> None:
+    sdk_project(client)
+    reader = token(client, ["read"], "shop", None)
+    response = client.post(
+        "/api/v1/sdk/dependencies/billing-api/report", json={}, headers=sdk(client, reader)
+    )
+    assert response.status_code == 403
