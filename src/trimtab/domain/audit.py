@@ -53,7 +53,8 @@ def list_entries(
     since: datetime | None = None,
     limit: int = 100,
 ) -> list[AuditEntry]:
-    query = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(min(max(limit, 1), MAX_LIST))
+    query = select(AuditEntry).order_by(AuditEntry.at.desc(), AuditEntry.id.desc())
+    query = query.limit(min(max(limit, 1), MAX_LIST))
     if project_id is not None:
         query = query.where(AuditEntry.project_id == project_id)
     if action_prefix:
