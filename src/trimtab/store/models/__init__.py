@@ -8,6 +8,7 @@ from trimtab.store.models.auth import ApiToken, DashboardSession, LoginFailure, 
 from trimtab.store.models.base import Base, utcnow
 from trimtab.store.models.errors import ErrorRollup, Event, Issue, IssueFacet, IssueUser
 from trimtab.store.models.notifications import Notification
+from trimtab.store.models.release_health import HealthBucket, HealthSession
 from trimtab.store.models.tenancy import Environment, Organization, Project
 
 __all__ = [
@@ -18,6 +19,8 @@ __all__ = [
     "Environment",
     "ErrorRollup",
     "Event",
+    "HealthBucket",
+    "HealthSession",
     "Issue",
     "IssueFacet",
     "IssueUser",
