@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 
 import trimtab
-from trimtab.cli import projects, server_cmds, tokens
+from trimtab.cli import health, projects, server_cmds, tokens
 from trimtab.cli.client import CliError
 from trimtab.cli.context import state
 from trimtab.cli.output import err_console
@@ -59,6 +59,7 @@ app.add_typer(projects.env_app, name="env")
 app.add_typer(projects.key_app, name="key")
 app.add_typer(tokens.token_app, name="token")
 app.command("audit")(tokens.audit_command)
+app.command("health")(health.health_command)
 app.command("serve")(server_cmds.serve)
 app.add_typer(server_cmds.db_app, name="db")
 app.add_typer(server_cmds.demo_app, name="demo")

@@ -30,7 +30,7 @@ from trimtab.core.sessions import CrashFreeRates, SessionAggregate, SessionUpdat
 from trimtab.domain import projects
 from trimtab.domain.actors import Actor
 from trimtab.domain.errors import InvalidInput
-from trimtab.store.models import Environment, HealthBucket, HealthSession
+from trimtab.store.models import Environment, HealthBucket, HealthSession, Project
 
 __all__ = [
     "ReleaseHealth",
@@ -39,6 +39,7 @@ __all__ = [
     "hourly_health",
     "record_sessions",
     "release_health",
+    "release_series",
 ]
 
 _CHUNK = 500  # rows per INSERT: well under SQLite's bound-parameter limit
@@ -463,7 +464,30 @@ def release_health(
     environment: str | None = None,
     release: str | None = None,
 ) -> list[ReleaseHealth]:
-    """The API's view: the actor must read the project (and the environment, if bound)."""
+    """The API's list: the actor must read the project (and the environment, if bound)."""
+    project, environment = _reach(session, actor, slug, environment)
+    return health_for_project(session, project.id, environment=environment, release=release)
+
+
+def release_series(
+    session: Session,
+    actor: Actor,
+    slug: str,
+    release: str,
+    *,
+    environment: str | None,
+    hours: int,
+    now: datetime,
+) -> list[ReleaseHealth]:
+    """The API's hourly series for one release: `hours` buckets, the current hour last."""
+    project, environment = _reach(session, actor, slug, environment)
+    start = hour_of(now) - timedelta(hours=hours - 1)
+    return hourly_health(session, project.id, release, environment, start, now)
+
+
+def _reach(
+    session: Session, actor: Actor, slug: str, environment: str | None
+) -> tuple[Project, str | None]:
     project = projects.get_project(session, actor, slug)
     if environment is not None:
         env = projects.get_environment(session, project, environment)
@@ -472,7 +496,7 @@ def release_health(
         # A token bound to one environment sees that environment only.
         bound = session.get(Environment, actor.environment_id)
         environment = bound.name if bound is not None else ""
-    return health_for_project(session, project.id, environment=environment, release=release)
+    return project, environment
 
 
 def _earliest(a: datetime | None, b: datetime | None) -> datetime | None:

@@ -3,10 +3,11 @@
 from fastapi import APIRouter
 
 from trimtab.server import stream
-from trimtab.server.api import audit, projects, tokens
+from trimtab.server.api import audit, projects, release_health, tokens
 
 api_router = APIRouter(prefix="/api/v1")
-for module in (projects, tokens, audit, stream):
+# release_health before any `/releases/{version}` route, which would otherwise match "health".
+for module in (release_health, projects, tokens, audit, stream):
     api_router.include_router(module.router)
 
 __all__ = ["api_router"]
