@@ -18,10 +18,25 @@ ENVIRONMENT_VARIABLES: dict[str, str] = {
     "TRIMTAB_ORG": "Slug of the install's organization (used by sentry-cli); default `trimtab`.",
     "TRIMTAB_PUBLIC_URL": "Base URL users and SDKs reach the server at; used in DSNs.",
     "TRIMTAB_SECURE_COOKIES": "Set to 1 behind HTTPS so session cookies are marked Secure.",
+    "TRIMTAB_INGEST_RATE_LIMIT": "Default events per minute per DSN key (0: no limit).",
+    "TRIMTAB_INGEST_QUEUE": "Events waiting to be stored before ingest answers 503; default 2000.",
     "TRIMTAB_URL": "CLI: the server to talk to; default http://127.0.0.1:8000",
     "TRIMTAB_TOKEN": "CLI: the API token to send.",
     "TRIMTAB_TEST_POSTGRES_URL": "Tests: also run every store test on this PostgreSQL server.",
 }
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be a whole number, not {raw!r}") from None
+    if value < 0:
+        raise ValueError(f"{name} must be 0 or more, not {value}")
+    return value
 
 
 def _env_flag(name: str) -> bool:
@@ -39,6 +54,8 @@ class Settings:
     org_slug: str = "trimtab"
     public_url: str = "http://127.0.0.1:8000"
     secure_cookies: bool = False
+    ingest_rate_limit: int = 0
+    ingest_queue: int = 2000
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -52,6 +69,8 @@ class Settings:
             "org_slug": os.environ.get("TRIMTAB_ORG", "trimtab"),
             "public_url": os.environ.get("TRIMTAB_PUBLIC_URL", "http://127.0.0.1:8000"),
             "secure_cookies": _env_flag("TRIMTAB_SECURE_COOKIES"),
+            "ingest_rate_limit": _env_int("TRIMTAB_INGEST_RATE_LIMIT", 0),
+            "ingest_queue": _env_int("TRIMTAB_INGEST_QUEUE", 2000),
         }
         values.update(overrides)
         return cls(**values)  # type: ignore[arg-type]

@@ -14,7 +14,7 @@ from fastapi import FastAPI
 import trimtab
 from trimtab.domain.bootstrap import Credentials, bootstrap
 from trimtab.jobs import Scheduler, all_jobs
-from trimtab.server import health
+from trimtab.server import health, ingest
 from trimtab.server.api import api_router
 from trimtab.server.dashboard import views as dashboard
 from trimtab.server.errors import install_error_handlers
@@ -27,6 +27,7 @@ log = logging.getLogger("trimtab.server")
 
 # Surfaces that bound their own (larger) bodies, e.g. Sentry ingest at /api/<id>/envelope/.
 SELF_LIMITED_PREFIXES: tuple[str, ...] = ()
+SELF_LIMITED_PATTERN = ingest.INGEST_PATH_PATTERN
 
 
 def prepare_store(settings: Settings) -> tuple[Store, Credentials]:
@@ -49,6 +50,8 @@ def create_app(
         else:
             app.state.store, app.state.credentials = store, bootstrap(store, settings)
         app.state.store.start_listening()
+        app.state.ingest = ingest.IngestService(app.state.store, settings)
+        await app.state.ingest.start()
         scheduler = Scheduler(app.state.store, settings, all_jobs() if run_jobs else [])
         app.state.scheduler = scheduler
         scheduler.start()
@@ -56,6 +59,7 @@ def create_app(
             yield
         finally:
             await scheduler.stop()
+            await app.state.ingest.stop()
             if store is None:
                 app.state.store.dispose()
 
@@ -69,7 +73,11 @@ def create_app(
     )
     app.state.settings = settings
     install_error_handlers(app)
-    app.add_middleware(BodySizeLimit, exempt_prefixes=SELF_LIMITED_PREFIXES)
+    app.add_middleware(
+        BodySizeLimit, exempt_prefixes=SELF_LIMITED_PREFIXES, exempt_pattern=SELF_LIMITED_PATTERN
+    )
+    # Ingest first: the hottest routes are matched before any other.
+    app.router.routes[0:0] = list(ingest.routes())
     app.include_router(health.router)
     app.include_router(api_router)
     dashboard.mount(app)
