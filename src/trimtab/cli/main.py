@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 
 import trimtab
-from trimtab.cli import health, projects, server_cmds, tokens
+from trimtab.cli import health, issues, projects, server_cmds, tokens
 from trimtab.cli.client import CliError
 from trimtab.cli.context import state
 from trimtab.cli.output import err_console
@@ -58,6 +58,8 @@ app.add_typer(projects.project_app, name="project")
 app.add_typer(projects.env_app, name="env")
 app.add_typer(projects.key_app, name="key")
 app.add_typer(tokens.token_app, name="token")
+app.add_typer(issues.issues_app, name="issues")
+app.add_typer(issues.events_app, name="events")
 app.command("audit")(tokens.audit_command)
 app.command("health")(health.health_command)
 app.command("serve")(server_cmds.serve)
