@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 
 import trimtab
-from trimtab.cli import health, issues, projects, server_cmds, tokens
+from trimtab.cli import alerts, health, issues, projects, server_cmds, tokens
 from trimtab.cli.client import CliError
 from trimtab.cli.context import state
 from trimtab.cli.output import err_console
@@ -62,6 +62,7 @@ app.add_typer(issues.issues_app, name="issues")
 app.add_typer(issues.events_app, name="events")
 app.command("audit")(tokens.audit_command)
 app.command("health")(health.health_command)
+app.add_typer(alerts.alert_app, name="alert")
 app.command("serve")(server_cmds.serve)
 app.add_typer(server_cmds.db_app, name="db")
 app.add_typer(server_cmds.demo_app, name="demo")

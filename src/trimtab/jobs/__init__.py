@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from trimtab.jobs.alerts import alert_jobs
 from trimtab.jobs.scheduler import Job, Scheduler
 
 
 def all_jobs() -> list[Job]:
     """A fresh list of every job the server runs (fresh: jobs carry per-run stats)."""
     jobs: list[Job] = []
+    jobs.extend(alert_jobs())
     return jobs
 
 

@@ -3,6 +3,7 @@
 One module per concept; a new concept adds its module and one import line below.
 """
 
+from trimtab.store.models.alerts import AlertDelivery, AlertRule, AlertTarget, SpikeMark
 from trimtab.store.models.audit import AuditEntry
 from trimtab.store.models.auth import ApiToken, DashboardSession, LoginFailure, ProjectKey, User
 from trimtab.store.models.base import Base, utcnow
@@ -12,6 +13,9 @@ from trimtab.store.models.release_health import HealthBucket, HealthSession
 from trimtab.store.models.tenancy import Environment, Organization, Project
 
 __all__ = [
+    "AlertDelivery",
+    "AlertRule",
+    "AlertTarget",
     "ApiToken",
     "AuditEntry",
     "Base",
@@ -29,6 +33,7 @@ __all__ = [
     "Organization",
     "Project",
     "ProjectKey",
+    "SpikeMark",
     "User",
     "utcnow",
 ]
