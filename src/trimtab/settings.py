@@ -20,6 +20,8 @@ ENVIRONMENT_VARIABLES: dict[str, str] = {
     "TRIMTAB_SECURE_COOKIES": "Set to 1 behind HTTPS so session cookies are marked Secure.",
     "TRIMTAB_INGEST_RATE_LIMIT": "Default events per minute per DSN key (0: no limit).",
     "TRIMTAB_INGEST_QUEUE": "Events waiting to be stored before ingest answers 503; default 2000.",
+    "TRIMTAB_RETENTION_DAYS": "Days stored events (and sessions, rollups) are kept; default 90.",
+    "TRIMTAB_MAX_EVENTS_PER_ISSUE": "Stored events kept per issue, newest first; default 10000.",
     "TRIMTAB_URL": "CLI: the server to talk to; default http://127.0.0.1:8000",
     "TRIMTAB_TOKEN": "CLI: the API token to send.",
     "TRIMTAB_TEST_POSTGRES_URL": "Tests: also run every store test on this PostgreSQL server.",
@@ -56,6 +58,8 @@ class Settings:
     secure_cookies: bool = False
     ingest_rate_limit: int = 0
     ingest_queue: int = 2000
+    retention_days: int = 90  # 0: keep forever
+    max_events_per_issue: int = 10_000  # 0: no cap
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -71,6 +75,8 @@ class Settings:
             "secure_cookies": _env_flag("TRIMTAB_SECURE_COOKIES"),
             "ingest_rate_limit": _env_int("TRIMTAB_INGEST_RATE_LIMIT", 0),
             "ingest_queue": _env_int("TRIMTAB_INGEST_QUEUE", 2000),
+            "retention_days": _env_int("TRIMTAB_RETENTION_DAYS", 90),
+            "max_events_per_issue": _env_int("TRIMTAB_MAX_EVENTS_PER_ISSUE", 10_000),
         }
         values.update(overrides)
         return cls(**values)  # type: ignore[arg-type]

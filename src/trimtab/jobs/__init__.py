@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from trimtab.jobs.alerts import alert_jobs
+from trimtab.jobs.retention import retention_jobs
 from trimtab.jobs.scheduler import Job, Scheduler
 
 
@@ -10,6 +11,7 @@ def all_jobs() -> list[Job]:
     """A fresh list of every job the server runs (fresh: jobs carry per-run stats)."""
     jobs: list[Job] = []
     jobs.extend(alert_jobs())
+    jobs.extend(retention_jobs())
     return jobs
 
 
