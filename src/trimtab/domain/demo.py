@@ -40,6 +40,11 @@ SeedStep = Callable[[Session, Project, SeedReport], None]
 # Later capabilities append their steps here (services, flags, releases, error reports).
 SEED_STEPS: list[SeedStep] = []
 
+# Imported here, after SeedStep exists; each capability's seed lives in its own module.
+from trimtab.domain.demo_errors import seed_error_reports  # noqa: E402
+
+SEED_STEPS.append(seed_error_reports)
+
 
 def seed(session: Session) -> SeedReport:
     existing = session.scalars(select(Project).where(Project.slug == DEMO_PROJECT)).first()

@@ -17,6 +17,7 @@ from trimtab.jobs import Scheduler, all_jobs
 from trimtab.server import health, ingest
 from trimtab.server.api import api_router
 from trimtab.server.dashboard import views as dashboard
+from trimtab.server.dashboard import views_issues as dashboard_issues
 from trimtab.server.errors import install_error_handlers
 from trimtab.server.limits import BodySizeLimit
 from trimtab.settings import Settings
@@ -81,4 +82,5 @@ def create_app(
     app.include_router(health.router)
     app.include_router(api_router)
     dashboard.mount(app)
+    app.include_router(dashboard_issues.router)
     return app
