@@ -25,13 +25,13 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select, tuple_
+from sqlalchemy import Table, func, select, tuple_
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -58,6 +58,7 @@ __all__ = [
 ]
 
 DEPENDENCY_TAG = "dependency"
+_EVENTS: Table = Event.__table__  # type: ignore[assignment]
 _IN_CHUNK = 400  # bound on values in one IN (...) list
 _FACET_KEY_MAX = 64
 _FACET_VALUE_MAX = 200
@@ -73,6 +74,10 @@ class PreparedEvent:
     fields: EventFields
     grouping: GroupingResult
     received_at: datetime
+    # Worked out in the request, so the single writer thread only writes:
+    facets: tuple[tuple[str, str], ...] = ()
+    dimensions: tuple[str, ...] = ()  # rollup dimensions, all but issue(id)
+    user_hash: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,7 +125,37 @@ def prepare_event(
     """Group and index one parsed event (pure: no database)."""
     fields = extract_fields(event, received_at, client_ip)
     event_id = fields.event_id or _hex_id(fallback_event_id) or uuid.uuid4().hex
-    return PreparedEvent(project_id, event_id, payload, fields, group_event(event), received_at)
+    return PreparedEvent(
+        project_id,
+        event_id,
+        payload,
+        fields,
+        group_event(event),
+        received_at,
+        facets=_facets_of(fields),
+        dimensions=_dimensions_of(fields),
+        user_hash=user_digest(fields.user_key) if fields.user_key else None,
+    )
+
+
+def _facets_of(fields: EventFields) -> tuple[tuple[str, str], ...]:
+    out: dict[str, str] = {"level": fields.level}
+    if fields.release:
+        out["release"] = fields.release
+    if fields.environment:
+        out["environment"] = fields.environment
+    for key, value in fields.tags:
+        out.setdefault(key[:_FACET_KEY_MAX], value[:_FACET_VALUE_MAX])
+    return tuple(out.items())
+
+
+def _dimensions_of(fields: EventFields) -> tuple[str, ...]:
+    dimensions = [rollups.TOTAL]
+    if fields.release:
+        dimensions.append(rollups.release(fields.release))
+    dimensions.extend(rollups.flag(flag.flag, flag.result) for flag in fields.flags)
+    dimensions.extend(rollups.dependency(v) for k, v in fields.tags if k == DEPENDENCY_TAG)
+    return tuple(dimensions)
 
 
 def _hex_id(raw: str | None) -> str | None:
@@ -163,7 +198,8 @@ def store_events(session: Session, events: Sequence[PreparedEvent]) -> list[Stor
         results[(prepared.project_id, prepared.event_id)] = issue.id
         rows.append(_event_row(prepared, issue.id))
     if rows:
-        session.execute(insert(Event), rows)
+        # Core, not the ORM's bulk path: the same executemany for a fraction of the overhead.
+        session.connection().execute(_EVENTS.insert(), rows)
     _count_users(session, fresh, issues)
     _upsert_facets(session, fresh, issues)
     _add_rollups(session, fresh, issues)
@@ -324,7 +360,7 @@ def _event_row(prepared: PreparedEvent, issue_id: int) -> dict[str, Any]:
         "level": fields.level,
         "environment": fields.environment,
         "release": fields.release,
-        "user_key": user_digest(fields.user_key) if fields.user_key else None,
+        "user_key": prepared.user_hash,
         "payload": compress_payload(prepared.payload),
         "payload_size": len(prepared.payload),
     }
@@ -335,9 +371,9 @@ def _count_users(
 ) -> None:
     pairs: dict[tuple[int, str], Issue] = {}
     for prepared in events:
-        if prepared.fields.user_key:
+        if prepared.user_hash:
             issue = issues[(prepared.project_id, prepared.grouping.fingerprint)]
-            pairs.setdefault((issue.id, user_digest(prepared.fields.user_key)), issue)
+            pairs.setdefault((issue.id, prepared.user_hash), issue)
     if not pairs:
         return
     keys = list(pairs)
@@ -353,57 +389,39 @@ def _count_users(
     statement = _upsert(session, IssueUser).on_conflict_do_nothing(
         index_elements=["issue_id", "user_key"]
     )
-    session.execute(statement, [{"issue_id": i, "user_key": u} for i, u in new])
+    session.connection().execute(statement, [{"issue_id": i, "user_key": u} for i, u in new])
     for key in new:
         issue = pairs[key]
         issue.user_count = (issue.user_count or 0) + 1
-    session.flush()
-
-
-def _facets_of(prepared: PreparedEvent) -> dict[str, str]:
-    fields = prepared.fields
-    out: dict[str, str] = {"level": fields.level}
-    if fields.release:
-        out["release"] = fields.release
-    if fields.environment:
-        out["environment"] = fields.environment
-    for key, value in fields.tags:
-        out.setdefault(key[:_FACET_KEY_MAX], value[:_FACET_VALUE_MAX])
-    return out
 
 
 def _upsert_facets(
     session: Session, events: Sequence[PreparedEvent], issues: Mapping[tuple[int, str], Issue]
 ) -> None:
-    counts: dict[tuple[int, str, str], list[Any]] = {}
+    # First/last seen of a facet are when trimtab received it (one time per batch): cheap, and
+    # what "when did this release first show this issue" needs.
+    counts: Counter[tuple[int, str, str]] = Counter()
     for prepared in events:
         issue_id = issues[(prepared.project_id, prepared.grouping.fingerprint)].id
-        at = prepared.fields.timestamp
-        for key, value in _facets_of(prepared).items():
-            entry = counts.get((issue_id, key, value))
-            if entry is None:
-                counts[(issue_id, key, value)] = [1, at, at]
-            else:
-                entry[0] += 1
-                entry[1] = min(entry[1], at)
-                entry[2] = max(entry[2], at)
+        counts.update((issue_id, key, value) for key, value in prepared.facets)
     if not counts:
         return
-    statement = _upsert(session, IssueFacet)
+    moment = max(prepared.received_at for prepared in events)
+    table = IssueFacet.__table__
+    statement = _upsert(session, table)
+    greatest = func.max if session.get_bind().dialect.name == "sqlite" else func.greatest
     statement = statement.on_conflict_do_update(
         index_elements=["issue_id", "key", "value"],
         set_={
-            "count": IssueFacet.count + statement.excluded.count,
-            "last_seen": func.max(IssueFacet.last_seen, statement.excluded.last_seen)
-            if session.get_bind().dialect.name == "sqlite"
-            else func.greatest(IssueFacet.last_seen, statement.excluded.last_seen),
+            "count": table.c.count + statement.excluded.count,
+            "last_seen": greatest(table.c.last_seen, statement.excluded.last_seen),
         },
     )
     rows = [
-        {"issue_id": i, "key": k, "value": v, "count": n, "first_seen": first, "last_seen": last}
-        for (i, k, v), (n, first, last) in sorted(counts.items())
+        {"issue_id": i, "key": k, "value": v, "count": n, "first_seen": moment, "last_seen": moment}
+        for (i, k, v), n in sorted(counts.items())
     ]
-    session.execute(statement, rows)
+    session.connection().execute(statement, rows)
 
 
 def _add_rollups(
@@ -411,25 +429,31 @@ def _add_rollups(
 ) -> None:
     # Counted at the minute trimtab received the event: verdicts and flag guards ask "how many
     # errors arrived in the last N minutes", and a device with a wrong clock must not hide one.
-    groups: dict[tuple[int, str, datetime], dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    # The same upsert as `rollups.add_counts`, as one executemany for the whole batch.
+    counts: Counter[tuple[int, str, str, datetime]] = Counter()
     for prepared in events:
-        fields = prepared.fields
+        head = (prepared.project_id, prepared.fields.environment or "")
         minute = rollups.minute_of(prepared.received_at)
-        counts = groups[(prepared.project_id, fields.environment or "", minute)]
-        counts[rollups.TOTAL] += 1
-        counts[rollups.issue(issues[(prepared.project_id, prepared.grouping.fingerprint)].id)] += 1
-        if fields.release:
-            counts[rollups.release(fields.release)] += 1
-        for flag in fields.flags:
-            counts[rollups.flag(flag.flag, flag.result)] += 1
-        for key, value in fields.tags:
-            if key == DEPENDENCY_TAG:
-                counts[rollups.dependency(value)] += 1
-    for (project_id, environment, minute), counts in sorted(groups.items()):
-        rollups.add_counts(session, project_id, environment, minute, dict(sorted(counts.items())))
+        issue_id = issues[(prepared.project_id, prepared.grouping.fingerprint)].id
+        counts[(*head, rollups.issue(issue_id), minute)] += 1
+        for dimension in prepared.dimensions:
+            counts[(*head, dimension, minute)] += 1
+    if not counts:
+        return
+    table = ErrorRollup.__table__
+    statement = _upsert(session, table)
+    statement = statement.on_conflict_do_update(
+        index_elements=["project_id", "environment", "dimension", "minute"],
+        set_={"count": table.c.count + statement.excluded.count},
+    )
+    rows = [
+        {"project_id": p, "environment": e, "dimension": d, "minute": m, "count": n}
+        for (p, e, d, m), n in sorted(counts.items())
+    ]
+    session.connection().execute(statement, rows)
 
 
-def _upsert(session: Session, model: type[Any]) -> Any:
+def _upsert(session: Session, model: Any) -> Any:
     dialect = session.get_bind().dialect.name
     return (pg_insert if dialect == "postgresql" else sqlite_insert)(model)
 
