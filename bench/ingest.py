@@ -504,6 +504,7 @@ def start_bugsink(workdir: Path) -> Target:
     conf.write_text(text)
     env["DJANGO_SETTINGS_MODULE"] = "bugsink_conf"
     env["PYTHONPATH"] = str(home)
+    (home / "data").mkdir(exist_ok=True)
     manage = [bugsink_bin("bugsink-manage")]
     for args in (["migrate", "-v0"], ["migrate", "snappea", "--database=snappea", "-v0"]):
         subprocess.run(manage + args, check=True, env=env, cwd=home, capture_output=True)
@@ -516,7 +517,7 @@ def start_bugsink(workdir: Path) -> Target:
         " password='admin')\n"
         "team = Team.objects.create(name='bench')\n"
         "project = Project.objects.create(name='bench', team=team)\n"
-        "print(project.id, project.sentry_key)\n"
+        "print(project.id, project.sentry_key.hex)\n"
     )
     made = subprocess.run(
         [*manage, "shell", "-c", script],

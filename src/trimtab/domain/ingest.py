@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, func, select, tuple_
+from sqlalchemy import func, select, tuple_
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -42,8 +42,8 @@ from trimtab.core.sessions import SessionAggregate, SessionUpdate
 from trimtab.domain.issue_status import after_event
 from trimtab.domain.notifications import notify
 from trimtab.domain.release_health import record_sessions
-from trimtab.store import rollups
-from trimtab.store.models import ErrorRollup, Event, Issue, IssueFacet, IssueUser
+from trimtab.store import bulk, rollups
+from trimtab.store.models import ErrorRollup, Issue, IssueUser
 from trimtab.store.notify import Change, announce
 from trimtab.store.payloads import compress_payload
 
@@ -58,7 +58,6 @@ __all__ = [
 ]
 
 DEPENDENCY_TAG = "dependency"
-_EVENTS: Table = Event.__table__  # type: ignore[assignment]
 _IN_CHUNK = 400  # bound on values in one IN (...) list
 _FACET_KEY_MAX = 64
 _FACET_VALUE_MAX = 200
@@ -192,14 +191,13 @@ def store_events(session: Session, events: Sequence[PreparedEvent]) -> list[Stor
     session.flush()  # new issues get their ids
 
     results = dict(known)
-    rows: list[dict[str, Any]] = []
+    rows: list[tuple[Any, ...]] = []
+    moment = bulk.moment(session)
     for prepared in fresh:
         issue = issues[(prepared.project_id, prepared.grouping.fingerprint)]
         results[(prepared.project_id, prepared.event_id)] = issue.id
-        rows.append(_event_row(prepared, issue.id))
-    if rows:
-        # Core, not the ORM's bulk path: the same executemany for a fraction of the overhead.
-        session.connection().execute(_EVENTS.insert(), rows)
+        rows.append(_event_row(prepared, issue.id, moment))
+    bulk.insert_events(session, rows)
     _count_users(session, fresh, issues)
     _upsert_facets(session, fresh, issues)
     _add_rollups(session, fresh, issues)
@@ -228,10 +226,7 @@ def _known_event_ids(
     known: dict[tuple[int, str], int] = {}
     for project_id, ids in by_project.items():
         for chunk in _chunks(ids):
-            query = select(Event.event_id, Event.issue_id).where(
-                Event.project_id == project_id, Event.event_id.in_(chunk)
-            )
-            for event_id, issue_id in session.execute(query):
+            for event_id, issue_id in bulk.known_event_ids(session, project_id, chunk).items():
                 known[(project_id, event_id)] = issue_id
     return known
 
@@ -349,21 +344,21 @@ def _transition(
         regressed.setdefault(issue.id, (issue, prepared.fields.release))
 
 
-def _event_row(prepared: PreparedEvent, issue_id: int) -> dict[str, Any]:
+def _event_row(prepared: PreparedEvent, issue_id: int, moment: Any) -> tuple[Any, ...]:
     fields = prepared.fields
-    return {
-        "project_id": prepared.project_id,
-        "issue_id": issue_id,
-        "event_id": prepared.event_id,
-        "received_at": prepared.received_at,
-        "timestamp": fields.timestamp,
-        "level": fields.level,
-        "environment": fields.environment,
-        "release": fields.release,
-        "user_key": prepared.user_hash,
-        "payload": compress_payload(prepared.payload),
-        "payload_size": len(prepared.payload),
-    }
+    return (
+        prepared.project_id,
+        issue_id,
+        prepared.event_id,
+        moment(prepared.received_at),
+        moment(fields.timestamp),
+        fields.level,
+        fields.environment,
+        fields.release,
+        prepared.user_hash,
+        compress_payload(prepared.payload),
+        len(prepared.payload),
+    )
 
 
 def _count_users(
@@ -406,22 +401,8 @@ def _upsert_facets(
         counts.update((issue_id, key, value) for key, value in prepared.facets)
     if not counts:
         return
-    moment = max(prepared.received_at for prepared in events)
-    table = IssueFacet.__table__
-    statement = _upsert(session, table)
-    greatest = func.max if session.get_bind().dialect.name == "sqlite" else func.greatest
-    statement = statement.on_conflict_do_update(
-        index_elements=["issue_id", "key", "value"],
-        set_={
-            "count": table.c.count + statement.excluded.count,
-            "last_seen": greatest(table.c.last_seen, statement.excluded.last_seen),
-        },
-    )
-    rows = [
-        {"issue_id": i, "key": k, "value": v, "count": n, "first_seen": moment, "last_seen": moment}
-        for (i, k, v), n in sorted(counts.items())
-    ]
-    session.connection().execute(statement, rows)
+    at = bulk.moment(session)(max(prepared.received_at for prepared in events))
+    bulk.upsert_facets(session, [(i, k, v, n, at, at) for (i, k, v), n in sorted(counts.items())])
 
 
 def _add_rollups(
@@ -438,19 +419,10 @@ def _add_rollups(
         counts[(*head, rollups.issue(issue_id), minute)] += 1
         for dimension in prepared.dimensions:
             counts[(*head, dimension, minute)] += 1
-    if not counts:
-        return
-    table = ErrorRollup.__table__
-    statement = _upsert(session, table)
-    statement = statement.on_conflict_do_update(
-        index_elements=["project_id", "environment", "dimension", "minute"],
-        set_={"count": table.c.count + statement.excluded.count},
+    moment = bulk.moment(session)
+    bulk.upsert_rollups(
+        session, [(p, e, d, moment(m), n) for (p, e, d, m), n in sorted(counts.items())]
     )
-    rows = [
-        {"project_id": p, "environment": e, "dimension": d, "minute": m, "count": n}
-        for (p, e, d, m), n in sorted(counts.items())
-    ]
-    session.connection().execute(statement, rows)
 
 
 def _upsert(session: Session, model: Any) -> Any:
