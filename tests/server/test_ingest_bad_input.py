@@ -251,3 +251,10 @@ def test_ingest__cors_preflight__allows_browser_sdks(client: TestClient) -> None
     assert response.status_code == 200
     assert response.headers["access-control-allow-origin"] == "*"
     assert "x-sentry-auth" in response.headers["access-control-allow-headers"].lower()
+
+
+def test_ingest__get__405_naming_post(client: TestClient) -> None:
+    response = client.get("/api/1/envelope/")
+    assert response.status_code == 405
+    assert response.json()["error"] == "method_not_allowed"
+    assert "POST" in response.headers["allow"]

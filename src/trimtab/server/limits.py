@@ -1,12 +1,10 @@
 """Request body limits, enforced while the body streams in (Content-Length can lie or be absent).
 
-Surfaces with their own, larger limits (Sentry ingest) are listed in `exempt_prefixes` or
-match `exempt_pattern`, and bound their bodies themselves.
+Surfaces with their own, larger limits (Sentry ingest) are listed in `exempt_prefixes` and
+bound their bodies themselves.
 """
 
 from __future__ import annotations
-
-import re
 
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -20,24 +18,14 @@ class BodyTooLarge(Exception):
 
 class BodySizeLimit:
     def __init__(
-        self,
-        app: ASGIApp,
-        max_bytes: int = DEFAULT_MAX_BODY,
-        exempt_prefixes: tuple[str, ...] = (),
-        exempt_pattern: str | None = None,
+        self, app: ASGIApp, max_bytes: int = DEFAULT_MAX_BODY, exempt_prefixes: tuple[str, ...] = ()
     ) -> None:
         self.app = app
         self.max_bytes = max_bytes
         self.exempt_prefixes = exempt_prefixes
-        # Sentry ingest lives at /api/<project id>/envelope/, which no prefix can name alone.
-        self.exempt_pattern = re.compile(exempt_pattern) if exempt_pattern else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if (
-            scope["type"] != "http"
-            or scope["path"].startswith(self.exempt_prefixes)
-            or (self.exempt_pattern is not None and self.exempt_pattern.match(scope["path"]))
-        ):
+        if scope["type"] != "http" or scope["path"].startswith(self.exempt_prefixes):
             await self.app(scope, receive, send)
             return
         for name, value in scope.get("headers", []):
