@@ -751,11 +751,12 @@ def write_docs(results: dict[str, Any], args: argparse.Namespace) -> None:
     ]
     if "bugsink" in results:
         g = results["bugsink"]
+        cpu_ratio = (g.get("cpu_ms_per_event") or 0) / (t.get("cpu_ms_per_event") or 1e-9)
         lines.append(
             f"Ratios trimtab / Bugsink: acknowledged "
             f"{t['burst']['acked_per_s'] / g['burst']['acked_per_s']:.1f}x, stored and grouped "
             f"{t['stored_per_s'] / max(g['stored_per_s'], 1e-9):.1f}x, server CPU per event "
-            f"{(g.get('cpu_ms_per_event') or 0) / max(t.get('cpu_ms_per_event') or 1e-9, 1e-9):.1f}x"
+            f"{cpu_ratio:.1f}x"
             " less. Bugsink ran as its "
             "single-server guide sets it up (gunicorn, min(cores, 4) workers, the snappea "
             "worker digesting in the background); its stored rate counts rows in its database."
