@@ -258,3 +258,33 @@ def test_ingest__get__405_naming_post(client: TestClient) -> None:
     assert response.status_code == 405
     assert response.json()["error"] == "method_not_allowed"
     assert "POST" in response.headers["allow"]
+
+
+def test_ingest__session_items__counted_in_release_health_with_the_event(
+    client: TestClient, store: Store
+) -> None:
+    from datetime import UTC, datetime
+
+    from trimtab.domain import release_health
+
+    pid, key = _project(client)
+    now = datetime.now(UTC).isoformat()
+    attrs = {"release": "shop@1.0.0", "environment": "production"}
+    crashed = {"sid": uuid.uuid4().hex, "did": "u1", "init": True, "status": "crashed"}
+    event = _event()
+    items = [
+        orjson.dumps({"event_id": event["event_id"]}),
+        b'{"type":"event"}',
+        orjson.dumps(event),
+        b'{"type":"session"}',
+        orjson.dumps({**crashed, "started": now, "attrs": attrs}),
+        b'{"type":"sessions"}',
+        orjson.dumps({"aggregates": [{"started": now, "exited": 3}], "attrs": attrs}),
+        b'{"type":"session"}',
+        b'{"sid": "no attrs: dropped, not an error"}',
+    ]
+    response = _post(client, pid, b"\n".join(items), _auth(key))
+    assert response.status_code == 200 and response.json() == {"id": event["event_id"]}
+    with store.read() as session:
+        (health,) = release_health.health_for_project(session, pid)
+    assert (health.release, health.sessions, health.crashed) == ("shop@1.0.0", 4, 1)
