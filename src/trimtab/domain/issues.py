@@ -47,6 +47,7 @@ SORTS: dict[str, Any] = {
 }
 TOP_VALUES = 10
 TOP_KEYS = 50
+MAX_FACET_ROWS = 5000
 ISSUES_CHANGED = "issues.changed"
 
 
@@ -141,10 +142,12 @@ def issue_detail(session: Session, issue: Issue) -> dict[str, Any]:
     project = session.get(Project, issue.project_id)
     assert project is not None  # the foreign key guarantees it
     out = issue_to_dict(issue, project)
+    # Bounded: a tag with a value per event (a request id) must not load a million rows.
     facets = session.scalars(
         select(IssueFacet)
         .where(IssueFacet.issue_id == issue.id)
-        .order_by(IssueFacet.key, IssueFacet.count.desc(), IssueFacet.value)
+        .order_by(IssueFacet.count.desc(), IssueFacet.key, IssueFacet.value)
+        .limit(MAX_FACET_ROWS)
     )
     by_key: dict[str, list[dict[str, Any]]] = {}
     for facet in facets:
