@@ -728,7 +728,7 @@ def write_docs(results: dict[str, Any], args: argparse.Namespace) -> None:
         f"{time.strftime('%Y-%m-%d')}. Command: `python bench/ingest.py "
         f"{' '.join(sys.argv[1:])}`. The machine was shared with other work: load average "
         f"{results['load_before']:.1f} before the run, {results['load_after']:.1f} after it "
-        "(on 2 cores), so absolute rates are low; server CPU per event is the steadier figure.",
+        "(on 2 cores); server CPU per event is the figure least moved by neighbours.",
         "",
         f"Events: made by the real sentry-sdk ({results['raw_kb']:.1f} KB raw each: 22 in-app "
         "frames with locals and context lines, 20 breadcrumbs, device/os/runtime/browser "
