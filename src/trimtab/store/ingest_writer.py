@@ -77,10 +77,16 @@ class IngestWriter(Generic[J, R]):
         max_queue: int = 2000,
         max_batch: int = 500,
         name: str = "trimtab-ingest-writer",
+        checkpoint_every: int = 200,
     ) -> None:
         self.store = store
         self.write = write
         self.max_batch = max_batch
+        # SQLite: fold the write-ahead log back into the database while the writer is idle,
+        # instead of letting a commit do it (SQLite's auto-checkpoint runs inside the commit
+        # that crosses its threshold, and every request of that batch would wait for it).
+        self.checkpoint_every = checkpoint_every if store.dialect == "sqlite" else 0
+        self._since_checkpoint = 0
         self.stats = WriterStats()
         self._queue: queue.Queue[_Pending[J]] = queue.Queue(max_queue)
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
@@ -140,6 +146,21 @@ class IngestWriter(Generic[J, R]):
                     break
                 batch.append(item)
             self._write(batch)
+            self._since_checkpoint += len(batch)
+            if (
+                self.checkpoint_every
+                and self._since_checkpoint >= self.checkpoint_every
+                and self._queue.empty()
+            ):
+                self._checkpoint()
+
+    def _checkpoint(self) -> None:
+        self._since_checkpoint = 0
+        try:
+            with self.store.engine.connect() as connection:
+                connection.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
+        except Exception:  # a checkpoint is an optimisation; SQLite will do it itself later
+            log.warning("ingest: WAL checkpoint failed", exc_info=True)
 
     def _write(self, batch: list[_Pending[J]]) -> None:
         started = time.monotonic()
