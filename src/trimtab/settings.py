@@ -22,10 +22,27 @@ ENVIRONMENT_VARIABLES: dict[str, str] = {
     "TRIMTAB_DEPLOY_TIMEOUT": "Seconds a deploy command may run before it is killed; default 1800.",
     "TRIMTAB_SDK_RATE_LIMIT": "Requests per second one SDK token may make to OFREP and the Unleash "
     "endpoints, per server process; default 10000.",
+    "TRIMTAB_INGEST_RATE_LIMIT": "Default events per minute per DSN key (0: no limit).",
+    "TRIMTAB_INGEST_QUEUE": "Events waiting to be stored before ingest answers 503; default 2000.",
+    "TRIMTAB_RETENTION_DAYS": "Days stored events (and sessions, rollups) are kept; default 90.",
+    "TRIMTAB_MAX_EVENTS_PER_ISSUE": "Stored events kept per issue, newest first; default 10000.",
     "TRIMTAB_URL": "CLI: the server to talk to; default http://127.0.0.1:8000",
     "TRIMTAB_TOKEN": "CLI: the API token to send.",
     "TRIMTAB_TEST_POSTGRES_URL": "Tests: also run every store test on this PostgreSQL server.",
 }
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be a whole number, not {raw!r}") from None
+    if value < 0:
+        raise ValueError(f"{name} must be 0 or more, not {value}")
+    return value
 
 
 def _env_flag(name: str) -> bool:
@@ -46,6 +63,10 @@ class Settings:
     runner_enabled: bool = True
     deploy_timeout_s: float = 1800.0
     sdk_rate_limit: int = 10_000
+    ingest_rate_limit: int = 0
+    ingest_queue: int = 2000
+    retention_days: int = 90  # 0: keep forever
+    max_events_per_issue: int = 10_000  # 0: no cap
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -62,6 +83,10 @@ class Settings:
             "runner_enabled": os.environ.get("TRIMTAB_RUNNER", "1").strip() != "0",
             "deploy_timeout_s": float(os.environ.get("TRIMTAB_DEPLOY_TIMEOUT", "1800")),
             "sdk_rate_limit": int(os.environ.get("TRIMTAB_SDK_RATE_LIMIT") or 10_000),
+            "ingest_rate_limit": _env_int("TRIMTAB_INGEST_RATE_LIMIT", 0),
+            "ingest_queue": _env_int("TRIMTAB_INGEST_QUEUE", 2000),
+            "retention_days": _env_int("TRIMTAB_RETENTION_DAYS", 90),
+            "max_events_per_issue": _env_int("TRIMTAB_MAX_EVENTS_PER_ISSUE", 10_000),
         }
         values.update(overrides)
         return cls(**values)  # type: ignore[arg-type]

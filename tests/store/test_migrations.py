@@ -37,3 +37,8 @@ def test_sqlite__connection__uses_wal_foreign_keys_and_busy_timeout(tmp_path: ob
         assert connection.execute(text("PRAGMA journal_mode")).scalar() == "wal"
         assert connection.execute(text("PRAGMA foreign_keys")).scalar() == 1
         assert connection.execute(text("PRAGMA busy_timeout")).scalar() >= 5000
+
+
+def test_migrations__history__has_exactly_one_head() -> None:
+    # Feature branches may add parallel heads; a merge revision must join them before release.
+    assert len(migrate.head_revisions()) == 1, sorted(migrate.head_revisions())

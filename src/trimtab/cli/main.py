@@ -13,10 +13,13 @@ import typer
 
 import trimtab
 from trimtab.cli import (
+    alerts,
     config,
     dependencies,
     deploys,
     flags,
+    health,
+    issues,
     maintenance,
     projects,
     releases,
@@ -84,6 +87,10 @@ app.add_typer(maintenance.maintenance_app, name="maintenance")
 app.add_typer(maintenance.freeze_app, name="freeze")
 app.command("apply")(config.apply_command)
 app.command("dora")(config.dora_command)
+app.add_typer(issues.issues_app, name="issues")
+app.add_typer(issues.events_app, name="events")
+app.command("health")(health.health_command)
+app.add_typer(alerts.alert_app, name="alert")
 app.command("serve")(server_cmds.serve)
 app.add_typer(server_cmds.db_app, name="db")
 app.add_typer(server_cmds.demo_app, name="demo")

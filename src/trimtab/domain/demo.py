@@ -59,6 +59,11 @@ def _seed_dependencies(session: Session, project: Project, report: SeedReport) -
 
 SEED_STEPS.append(_seed_dependencies)
 
+# Imported here, after SeedStep exists; each capability's seed lives in its own module.
+from trimtab.domain.demo_errors import seed_error_reports  # noqa: E402
+
+SEED_STEPS.append(seed_error_reports)
+
 
 def seed(session: Session) -> SeedReport:
     existing = session.scalars(select(Project).where(Project.slug == DEMO_PROJECT)).first()

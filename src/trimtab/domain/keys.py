@@ -14,6 +14,11 @@ from trimtab.domain.actors import Actor
 from trimtab.domain.errors import InvalidInput, NotFound
 from trimtab.domain.projects import get_project
 from trimtab.store.models import Project, ProjectKey, utcnow
+from trimtab.store.notify import Change, announce
+
+# Announced when a key is created or revoked, so ingest drops its cached copy at once (on
+# every node, through the change fan-out) instead of honouring a revoked key for a while.
+KEYS_CHANGED = "keys.changed"
 
 
 def format_dsn(public_url: str, public_key: str, project_id: int) -> str:
@@ -44,6 +49,7 @@ def create_key(
         raise InvalidInput("rate limit must be between 1 and 10,000,000 events per minute")
     key = add_key(session, project, name.strip())
     key.rate_limit_per_minute = rate_limit_per_minute
+    announce(session, Change(KEYS_CHANGED, project.id, data={"public_key": key.public_key}))
     audit.record(
         session,
         actor,
@@ -77,6 +83,7 @@ def revoke_key(session: Session, actor: Actor, project_slug: str, public_key: st
         raise NotFound(f"project {project.slug!r} has no key {public_key!r}")
     if key.revoked_at is None:
         key.revoked_at = utcnow()
+        announce(session, Change(KEYS_CHANGED, project.id, data={"public_key": key.public_key}))
         audit.record(
             session,
             actor,

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from trimtab.jobs.alerts import alert_jobs
 from trimtab.jobs.dependencies import dependency_jobs
 from trimtab.jobs.flags import flag_jobs
+from trimtab.jobs.retention import retention_jobs
 from trimtab.jobs.scheduler import Job, Scheduler
 
 
@@ -15,6 +17,8 @@ def all_jobs() -> list[Job]:
     jobs += verdicts.jobs()
     jobs.extend(flag_jobs())
     jobs.extend(dependency_jobs())
+    jobs.extend(alert_jobs())
+    jobs.extend(retention_jobs())
     return jobs
 
 

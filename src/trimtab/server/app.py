@@ -16,9 +16,10 @@ import trimtab
 from trimtab.domain.bootstrap import Credentials, bootstrap
 from trimtab.jobs import Scheduler, all_jobs
 from trimtab.runner.local import LocalRunner
-from trimtab.server import health, ofrep, sdk_assets, sentry_api, unleash_api
+from trimtab.server import health, ingest, ofrep, sdk_assets, sentry_api, unleash_api
 from trimtab.server.api import api_router
 from trimtab.server.dashboard import views as dashboard
+from trimtab.server.dashboard import views_issues as dashboard_issues
 from trimtab.server.errors import install_error_handlers
 from trimtab.server.flag_cache import FlagRuntime
 from trimtab.server.limits import BodySizeLimit
@@ -28,7 +29,8 @@ from trimtab.store.db import Store
 
 log = logging.getLogger("trimtab.server")
 
-# Surfaces that bound their own (larger) bodies, e.g. Sentry ingest at /api/<id>/envelope/.
+# Surfaces that bound their own (larger) bodies. (Sentry ingest never reaches the limit
+# middleware: `ingest.IngestShortcut` answers it first.)
 SELF_LIMITED_PREFIXES: tuple[str, ...] = ()
 
 
@@ -52,6 +54,8 @@ def create_app(
         else:
             app.state.store, app.state.credentials = store, bootstrap(store, settings)
         app.state.store.start_listening()
+        app.state.ingest = ingest.IngestService(app.state.store, settings)
+        await app.state.ingest.start()
         scheduler = Scheduler(app.state.store, settings, all_jobs() if run_jobs else [])
         app.state.scheduler = scheduler
         scheduler.start()
@@ -67,6 +71,7 @@ def create_app(
             await app.state.flag_runtime.stop()
             await asyncio.to_thread(runner.stop)
             await scheduler.stop()
+            await app.state.ingest.stop()
             if store is None:
                 app.state.store.dispose()
 
@@ -81,6 +86,9 @@ def create_app(
     app.state.settings = settings
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, exempt_prefixes=SELF_LIMITED_PREFIXES)
+    # Added last, so outermost: Sentry ingest skips the API's middlewares and routing, and
+    # bounds its own bodies (server/ingest.py).
+    app.add_middleware(ingest.IngestShortcut)
     app.include_router(health.router)
     app.include_router(api_router)
     app.include_router(sdk_assets.router)
@@ -89,4 +97,5 @@ def create_app(
     # first in the routing table: matching the API's routes first costs more than evaluating.
     app.router.routes[0:0] = [*ofrep.routes, *unleash_api.routes]
     dashboard.mount(app)
+    app.include_router(dashboard_issues.router)
     return app

@@ -4,12 +4,15 @@ from fastapi import APIRouter
 
 from trimtab.server import stream
 from trimtab.server.api import (
+    alerts,
     audit,
     config,
     deploys,
     freezes,
+    issues,
     maintenance,
     projects,
+    release_health,
     releases,
     sdk,
     services,
@@ -19,7 +22,9 @@ from trimtab.server.api import dependencies as dependency_api
 from trimtab.server.api import flags as flag_api
 
 api_router = APIRouter(prefix="/api/v1")
+# release_health before `releases`: its `/releases/{version}` would otherwise match "health".
 for module in (
+    release_health,
     projects,
     tokens,
     audit,
@@ -33,6 +38,8 @@ for module in (
     flag_api,
     sdk,
     dependency_api,
+    issues,
+    alerts,
 ):
     api_router.include_router(module.router)
 

@@ -3,6 +3,7 @@
 One module per concept; a new concept adds its module and one import line below.
 """
 
+from trimtab.store.models.alerts import AlertDelivery, AlertRule, AlertTarget, SpikeMark
 from trimtab.store.models.audit import AuditEntry
 from trimtab.store.models.auth import ApiToken, DashboardSession, LoginFailure, ProjectKey, User
 from trimtab.store.models.base import Base, utcnow
@@ -35,9 +36,13 @@ from trimtab.store.models.flags import (
 )
 from trimtab.store.models.maintenance import MaintenanceNotice
 from trimtab.store.models.notifications import Notification
+from trimtab.store.models.release_health import HealthBucket, HealthSession
 from trimtab.store.models.tenancy import Environment, Organization, Project
 
 __all__ = [
+    "AlertDelivery",
+    "AlertRule",
+    "AlertTarget",
     "ApiToken",
     "AuditEntry",
     "Base",
@@ -58,6 +63,8 @@ __all__ = [
     "FlagSchedule",
     "FlagSetRevision",
     "FreezeRule",
+    "HealthBucket",
+    "HealthSession",
     "Issue",
     "IssueFacet",
     "IssueUser",
@@ -71,6 +78,7 @@ __all__ = [
     "Segment",
     "Service",
     "ServiceDependency",
+    "SpikeMark",
     "StabilizationSetting",
     "StabilizationWindow",
     "UnleashClientRegistration",

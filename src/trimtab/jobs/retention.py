@@ -1,0 +1,84 @@
+"""The retention job: prune in small batches, one short transaction each, so that ingest (which
+needs the same write lock on SQLite) waits at most one batch. A run stops after a time budget;
+what is left is picked up by the next run."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from functools import partial
+
+from sqlalchemy.orm import Session
+
+from trimtab.domain import retention
+from trimtab.jobs.scheduler import Job
+from trimtab.settings import Settings
+from trimtab.store.db import Store
+from trimtab.store.models import utcnow
+
+INTERVAL_S = 300.0
+RUN_BUDGET_S = 30.0
+PAUSE_S = 0.005  # between batches: let a waiting writer take the lock
+
+
+@dataclass
+class RetentionReport:
+    old_events: int = 0
+    excess_events: int = 0
+    series_rows: int = 0
+    finished: bool = True  # False when the budget ran out with work left
+    issues_checked: list[int] = field(default_factory=list)
+
+
+def prune(
+    store: Store,
+    settings: Settings,
+    *,
+    now: datetime | None = None,
+    budget_s: float = RUN_BUDGET_S,
+    batch: int = retention.BATCH,
+) -> RetentionReport:
+    now = now or utcnow()
+    deadline = time.monotonic() + budget_s
+    report = RetentionReport()
+
+    def drain(step: Callable[[Session], int]) -> int:
+        total = 0
+        while True:
+            if time.monotonic() > deadline:
+                report.finished = False
+                return total
+            with store.write() as session:
+                removed = step(session)
+            total += removed
+            if removed < batch:
+                return total
+            time.sleep(PAUSE_S)
+
+    if settings.retention_days > 0:
+        cutoff = now - timedelta(days=settings.retention_days)
+        report.old_events = drain(lambda s: retention.prune_old_events(s, cutoff, batch))
+        report.series_rows = drain(lambda s: retention.prune_old_series(s, cutoff, batch))
+    cap = settings.max_events_per_issue
+    if cap > 0:
+        with store.read() as session:
+            candidates = retention.issues_over_cap(session, cap)
+        for issue_id in candidates:
+            report.issues_checked.append(issue_id)
+            step = partial(
+                retention.prune_issue_excess, issue_id=issue_id, max_events=cap, limit=batch
+            )
+            report.excess_events += drain(step)
+            if not report.finished:
+                break
+    return report
+
+
+def run_retention(store: Store, settings: Settings) -> None:
+    prune(store, settings)
+
+
+def retention_jobs() -> list[Job]:
+    return [Job("retention", INTERVAL_S, run_retention)]

@@ -1,0 +1,135 @@
+"""/api/v1/issues and /api/v1/events: error reports, read and triaged."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import Field
+
+from trimtab.domain import events, issues
+from trimtab.domain.actors import Actor
+from trimtab.server.api.schemas import Body
+from trimtab.server.auth import current_actor, store_of
+
+router = APIRouter(tags=["issues"])
+
+Reason = Field(default=None, max_length=500)
+
+
+class IssueResolve(Body):
+    in_release: str | None = Field(default=None, min_length=1, max_length=200)
+    in_next_release: bool = False
+    reason: str | None = Reason
+
+
+class IssueIgnore(Body):
+    until_count: int | None = Field(default=None, ge=1, le=1_000_000_000)
+    until: datetime | None = None
+    reason: str | None = Reason
+
+
+class IssueReopen(Body):
+    reason: str | None = Reason
+
+
+@router.get("/issues")
+def list_issues(
+    request: Request,
+    project: str | None = Query(default=None, max_length=64),
+    environment: str | None = Query(default=None, max_length=64),
+    release: str | None = Query(default=None, max_length=200),
+    status: str | None = Query(default=None, max_length=32),
+    query: str | None = Query(default=None, max_length=200),
+    sort: str = Query(default="last_seen", max_length=16),
+    limit: int = Query(default=50, ge=1, le=issues.MAX_LIST),
+    offset: int = Query(default=0, ge=0, le=1_000_000),
+    actor: Actor = Depends(current_actor),
+) -> list[dict[str, Any]]:
+    with store_of(request).read() as session:
+        found = issues.list_issues(
+            session,
+            actor,
+            project=project,
+            environment=environment,
+            release=release,
+            status=status,
+            query=query,
+            sort=sort,
+            limit=limit,
+            offset=offset,
+        )
+        return [issues.issue_to_dict(issue, proj) for issue, proj in found]
+
+
+@router.get("/issues/{issue_id}")
+def get_issue(issue_id: int, request: Request, actor: Actor = Depends(current_actor)) -> Any:
+    with store_of(request).read() as session:
+        return issues.issue_detail(session, issues.get_issue(session, actor, issue_id))
+
+
+@router.get("/issues/{issue_id}/events")
+def list_issue_events(
+    issue_id: int,
+    request: Request,
+    limit: int = Query(default=50, ge=1, le=events.MAX_LIST),
+    offset: int = Query(default=0, ge=0, le=1_000_000),
+    actor: Actor = Depends(current_actor),
+) -> list[dict[str, Any]]:
+    with store_of(request).read() as session:
+        found = events.list_events(session, actor, issue_id, limit=limit, offset=offset)
+        return [events.event_summary(event) for event in found]
+
+
+@router.post("/issues/{issue_id}/resolve")
+def resolve_issue(
+    issue_id: int, body: IssueResolve, request: Request, actor: Actor = Depends(current_actor)
+) -> Any:
+    with store_of(request).write() as session:
+        issue = issues.resolve_issue(
+            session,
+            actor,
+            issue_id,
+            in_release=body.in_release,
+            in_next_release=body.in_next_release,
+            reason=body.reason,
+        )
+        return issues.issue_detail(session, issue)
+
+
+@router.post("/issues/{issue_id}/ignore")
+def ignore_issue(
+    issue_id: int, body: IssueIgnore, request: Request, actor: Actor = Depends(current_actor)
+) -> Any:
+    with store_of(request).write() as session:
+        issue = issues.ignore_issue(
+            session,
+            actor,
+            issue_id,
+            until_count=body.until_count,
+            until=body.until,
+            reason=body.reason,
+        )
+        return issues.issue_detail(session, issue)
+
+
+@router.post("/issues/{issue_id}/reopen")
+def reopen_issue(
+    issue_id: int, body: IssueReopen, request: Request, actor: Actor = Depends(current_actor)
+) -> Any:
+    with store_of(request).write() as session:
+        issue = issues.reopen_issue(session, actor, issue_id, reason=body.reason)
+        return issues.issue_detail(session, issue)
+
+
+@router.get("/events/{event_id}")
+def get_event(
+    event_id: str,
+    request: Request,
+    project: str | None = Query(default=None, max_length=64),
+    actor: Actor = Depends(current_actor),
+) -> Any:
+    with store_of(request).read() as session:
+        event = events.get_event(session, actor, event_id[:64], project=project)
+        return events.event_detail(session, event)

@@ -1,0 +1,227 @@
+"""Dashboard pages for error reports: a project's issues, one issue, one event.
+
+They read through `domain.issues` and `domain.events` (the same functions as the API) and
+change status through the same triage functions, with the session's CSRF token on every form.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Form, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from trimtab.domain import events, issues, projects, users
+from trimtab.domain.actors import Actor
+from trimtab.domain.errors import DomainError, InvalidInput, NotFound
+from trimtab.server.auth import session_actor, store_of
+from trimtab.server.dashboard import event_view
+from trimtab.server.dashboard.views import templates
+from trimtab.store import rollups
+
+router = APIRouter(include_in_schema=False)
+
+STATUS_LABELS = {
+    "unresolved": "Unresolved",
+    "resolved": "Resolved",
+    "resolved_in_next_release": "Resolved in next release",
+    "ignored": "Ignored",
+}
+ACTIONS = ("resolve", "resolve_next", "ignore", "reopen")
+PAGE = 50
+SPARK_HOURS = 24
+
+templates.env.globals.update(
+    pretty=event_view.pretty,
+    is_scalar=event_view.is_scalar,
+    when=event_view.when,
+    ago=event_view.ago,
+    status_labels=STATUS_LABELS,
+)
+
+
+def _page(
+    request: Request, name: str, actor: Actor, csrf: str, context: dict[str, Any]
+) -> Response:
+    return templates.TemplateResponse(
+        request, name, {"actor": actor, "csrf_token": csrf, **context}
+    )
+
+
+def _refused(request: Request, actor: Actor, csrf: str, exc: DomainError) -> Response:
+    return templates.TemplateResponse(
+        request,
+        "problem.html",
+        {"actor": actor, "csrf_token": csrf, "problem": exc.detail},
+        status_code=exc.status,
+    )
+
+
+@router.get("/projects/{slug}/issues", response_class=HTMLResponse)
+def issue_list(
+    request: Request,
+    slug: str,
+    environment: str | None = Query(default=None, max_length=64),
+    release: str | None = Query(default=None, max_length=200),
+    status: str | None = Query(default="unresolved", max_length=32),
+    q: str | None = Query(default=None, max_length=200),
+    sort: str = Query(default="last_seen", max_length=16),
+    page: int = Query(default=1, ge=1, le=1000),
+) -> Response:
+    resolved = session_actor(request)
+    if resolved is None:
+        return RedirectResponse("/login", status_code=303)
+    actor, csrf = resolved
+    filters = {
+        "environment": environment or None,
+        "release": release or None,
+        "status": status or None,
+        "q": q or None,
+        "sort": sort,
+    }
+    try:
+        with store_of(request).read() as session:
+            project = projects.get_project(session, actor, slug)
+            rows = issues.list_issues(
+                session,
+                actor,
+                project=slug,
+                environment=filters["environment"],
+                release=filters["release"],
+                status=filters["status"],
+                query=filters["q"],
+                sort=sort,
+                limit=PAGE + 1,
+                offset=(page - 1) * PAGE,
+            )
+            environments = [e.name for e in project.environments]
+    except DomainError as exc:
+        return _refused(request, actor, csrf, exc)
+    more = len(rows) > PAGE
+    listed = [issues.issue_to_dict(issue, p) for issue, p in rows[:PAGE]]
+    base = {k: v for k, v in filters.items() if v is not None}
+    return _page(
+        request,
+        "issues.html",
+        actor,
+        csrf,
+        {
+            "project": project,
+            "issues": listed,
+            "filters": filters,
+            "environments": environments,
+            "statuses": STATUS_LABELS,
+            "page": page,
+            "prev_url": f"?{urlencode({**base, 'page': page - 1})}" if page > 1 else None,
+            "next_url": f"?{urlencode({**base, 'page': page + 1})}" if more else None,
+        },
+    )
+
+
+@router.get("/projects/{slug}/issues/{issue_id}", response_class=HTMLResponse)
+def issue_page(request: Request, slug: str, issue_id: int) -> Response:
+    resolved = session_actor(request)
+    if resolved is None:
+        return RedirectResponse("/login", status_code=303)
+    actor, csrf = resolved
+    now = datetime.now(UTC)
+    try:
+        with store_of(request).read() as session:
+            project = projects.get_project(session, actor, slug)
+            issue = issues.get_issue(session, actor, issue_id)
+            if issue.project_id != project.id:
+                raise NotFound(f"no issue {issue_id} in project {slug!r}")
+            detail = issues.issue_detail(session, issue)
+            recent = [events.event_summary(e) for e in events.list_events(session, actor, issue_id)]
+            hourly = rollups.hourly_counts(
+                session,
+                project.id,
+                rollups.issue(issue.id),
+                now - timedelta(hours=SPARK_HOURS - 1),
+                now,
+            )
+    except DomainError as exc:
+        return _refused(request, actor, csrf, exc)
+    peak = max(hourly, default=0)
+    return _page(
+        request,
+        "issue.html",
+        actor,
+        csrf,
+        {
+            "project": project,
+            "issue": detail,
+            "events": recent[:20],
+            "spark": [(n, round(100 * n / peak) if peak else 0) for n in hourly],
+            "spark_total": sum(hourly),
+            "can_triage": actor.has_scope("deploy"),
+        },
+    )
+
+
+@router.post("/projects/{slug}/issues/{issue_id}/status")
+def issue_status(
+    request: Request,
+    slug: str,
+    issue_id: int,
+    action: str = Form(max_length=16),
+    csrf_token: str = Form(default="", max_length=100),
+    count: int | None = Form(default=None, ge=1, le=1_000_000_000),
+) -> Response:
+    resolved = session_actor(request)
+    if resolved is None:
+        return RedirectResponse("/login", status_code=303)
+    actor, csrf = resolved
+    try:
+        users.check_csrf(csrf, csrf_token)
+        if action not in ACTIONS:
+            raise InvalidInput(f"unknown action {action!r}")
+        with store_of(request).write() as session:
+            project = projects.get_project(session, actor, slug)
+            issue = issues.get_issue(session, actor, issue_id, scope="deploy")
+            if issue.project_id != project.id:
+                raise NotFound(f"no issue {issue_id} in project {slug!r}")
+            reason = "from the dashboard"
+            if action == "resolve":
+                issues.resolve_issue(session, actor, issue_id, reason=reason)
+            elif action == "resolve_next":
+                issues.resolve_issue(session, actor, issue_id, in_next_release=True, reason=reason)
+            elif action == "ignore":
+                issues.ignore_issue(session, actor, issue_id, until_count=count, reason=reason)
+            else:
+                issues.reopen_issue(session, actor, issue_id, reason=reason)
+    except DomainError as exc:
+        return _refused(request, actor, csrf, exc)
+    return RedirectResponse(f"/projects/{slug}/issues/{issue_id}", status_code=303)
+
+
+@router.get("/projects/{slug}/events/{event_id}", response_class=HTMLResponse)
+def event_page(request: Request, slug: str, event_id: str) -> Response:
+    resolved = session_actor(request)
+    if resolved is None:
+        return RedirectResponse("/login", status_code=303)
+    actor, csrf = resolved
+    try:
+        with store_of(request).read() as session:
+            project = projects.get_project(session, actor, slug)
+            event = events.get_event(session, actor, event_id[:64], project=slug)
+            detail = events.event_detail(session, event)
+    except DomainError as exc:
+        return _refused(request, actor, csrf, exc)
+    crumbs = event_view.breadcrumbs(detail)
+    return _page(
+        request,
+        "event.html",
+        actor,
+        csrf,
+        {
+            "project": project,
+            "event": detail,
+            "exceptions": event_view.exceptions(detail),
+            "breadcrumbs": crumbs,
+            "path": event_view.movement_path(crumbs),
+            "contexts": event_view.contexts(detail),
+        },
+    )

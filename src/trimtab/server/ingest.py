@@ -1,0 +1,439 @@
+"""Sentry ingest: `POST /api/<project_id>/envelope/` and `/api/<project_id>/store/`.
+
+Not FastAPI routes: this is the hot path, and it needs none of the dependency injection,
+validation or middleware machinery, so `IngestShortcut` hands these requests to plain Starlette
+endpoints before any of it runs (trailing slash optional). A request:
+
+1. finds its DSN key (`X-Sentry-Auth`, else the `sentry_key` query parameter, else the
+   envelope header's `dsn`) in a small cache, refusing unknown keys (401), revoked ones (403)
+   and keys of another project (403), and keys over their rate limit (429 with Retry-After and
+   X-Sentry-Rate-Limits);
+2. reads the body as it streams in, through `core.decompress` with Relay's limits, so an
+   oversize body or a zip bomb is cut off at the limit (413) without being held in memory;
+3. parses the envelope (`core.envelope`) and prepares its event (`domain.ingest.prepare_event`:
+   grouping and indexed fields) and its session items;
+4. queues the job for the ingest writer (`store.ingest_writer`) and answers 200 `{"id": …}`
+   only once the writer has committed it; with the queue full, 503 with Retry-After.
+
+Every refusal is JSON `{"error": code, "detail": text}` with the detail also in
+`X-Sentry-Error`, which is where Sentry SDKs look. CORS is open (`*`): browser SDKs post from
+any origin, and the DSN key, not a cookie, is the credential.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from sqlalchemy import select
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from trimtab.core.dsn import DsnError, SentryAuthError, parse_dsn, parse_sentry_auth
+from trimtab.core.envelope import (
+    DEFAULT_LIMITS,
+    Decompressor,
+    EnvelopeError,
+    Limits,
+    parse_envelope,
+    parse_store_body,
+)
+from trimtab.core.sessions import InvalidSession, parse_session, parse_sessions
+from trimtab.domain.ingest import IngestJob, StoredEvent, prepare_event, store_batch
+from trimtab.domain.keys import KEYS_CHANGED
+from trimtab.settings import Settings
+from trimtab.store.db import Store
+from trimtab.store.ingest_writer import IngestWriter, QueueFull
+from trimtab.store.models import ProjectKey
+from trimtab.store.notify import Subscription
+
+__all__ = ["IngestService", "IngestShortcut"]
+
+log = logging.getLogger("trimtab.ingest")
+
+KEY_CACHE_SECONDS = 60.0  # a safety net only: creating or revoking a key drops its entry
+PARSE_OFF_LOOP_BYTES = 1024 * 1024  # bigger bodies are parsed in a thread, not on the loop
+RETRY_AFTER_BUSY = 2
+
+_CORS = {
+    "Access-Control-Allow-Origin": "*",
+    "Access-Control-Expose-Headers": "X-Sentry-Error, X-Sentry-Rate-Limits, Retry-After",
+}
+_PREFLIGHT = {
+    **_CORS,
+    "Access-Control-Allow-Methods": "POST, OPTIONS",
+    "Access-Control-Allow-Headers": (
+        "X-Sentry-Auth, X-Requested-With, Content-Type, Content-Encoding, Authorization, "
+        "sentry-trace, baggage"
+    ),
+    "Access-Control-Max-Age": "3600",
+}
+
+
+class IngestRefused(Exception):
+    def __init__(
+        self, status: int, code: str, detail: str, headers: dict[str, str] | None = None
+    ) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.code = code
+        self.detail = detail
+        self.headers = headers or {}
+
+
+@dataclass(frozen=True, slots=True)
+class _Key:
+    project_id: int
+    revoked: bool
+    rate_limit_per_minute: int | None
+    fetched: float
+
+
+class _KeyCache:
+    """DSN keys by public key, so a request costs no query for its key."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._keys: dict[str, _Key | None] = {}
+
+    def get(self, public_key: str) -> _Key | None:
+        entry = self._keys.get(public_key)
+        if entry is None or time.monotonic() - entry.fetched > KEY_CACHE_SECONDS:
+            entry = self._load(public_key)
+        return entry
+
+    def _load(self, public_key: str) -> _Key | None:
+        with self.store.read() as session:
+            key = session.scalars(
+                select(ProjectKey).where(ProjectKey.public_key == public_key)
+            ).first()
+        if key is None:
+            self._keys.pop(public_key, None)  # unknown keys are not cached: no memory for junk
+            return None
+        entry = _Key(
+            key.project_id, key.revoked_at is not None, key.rate_limit_per_minute, time.monotonic()
+        )
+        if len(self._keys) > 10_000:
+            self._keys.clear()
+        self._keys[public_key] = entry
+        return entry
+
+    def forget(self, public_key: str | None) -> None:
+        if public_key is None:
+            self._keys.clear()
+        else:
+            self._keys.pop(public_key, None)
+
+
+class _RateLimiter:
+    """Events per minute per key, in fixed one-minute windows (per server node)."""
+
+    def __init__(self) -> None:
+        self._windows: dict[str, tuple[int, int]] = {}
+
+    def retry_after(self, public_key: str, limit: int) -> int | None:
+        """Seconds to wait when the key's window is used up, else None."""
+        now = time.time()
+        window, used = self._windows.get(public_key, (0, 0))
+        if window == int(now // 60) and used >= limit:
+            return max(1, 60 - int(now % 60))
+        return None
+
+    def take(self, public_key: str, limit: int) -> int | None:
+        """Count one event; seconds to wait instead when the limit is reached."""
+        now = time.time()
+        current = int(now // 60)
+        window, used = self._windows.get(public_key, (current, 0))
+        if window != current:
+            used = 0
+        if used >= limit:
+            return max(1, 60 - int(now % 60))
+        if len(self._windows) > 10_000:
+            self._windows.clear()
+        self._windows[public_key] = (current, used + 1)
+        return None
+
+
+class IngestService:
+    """Owns the writer thread, the key cache and the rate limiter of one server process."""
+
+    def __init__(self, store: Store, settings: Settings, limits: Limits = DEFAULT_LIMITS) -> None:
+        self.store = store
+        self.limits = limits
+        self.default_rate_limit = settings.ingest_rate_limit or None
+        self.writer: IngestWriter[IngestJob, StoredEvent | None] = IngestWriter(
+            store, store_batch, max_queue=max(1, settings.ingest_queue)
+        )
+        self.keys = _KeyCache(store)
+        self.limiter = _RateLimiter()
+        self._subscription: Subscription | None = None
+        self._watcher: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self.writer.start()
+        self._subscription = self.store.notifier.subscribe()
+        self._watcher = asyncio.create_task(self._watch_keys(self._subscription))
+
+    async def stop(self) -> None:
+        if self._watcher is not None:
+            self._watcher.cancel()
+        if self._subscription is not None:
+            self._subscription.close()
+        await asyncio.to_thread(self.writer.stop)
+
+    async def _watch_keys(self, subscription: Subscription) -> None:
+        async for change in subscription:
+            if change.kind == KEYS_CHANGED:
+                public_key = change.data.get("public_key")
+                self.keys.forget(public_key if isinstance(public_key, str) else None)
+            elif subscription.overflowed:
+                subscription.overflowed = False
+                self.keys.forget(None)
+
+    # -- one request -------------------------------------------------------------------
+
+    def authorize(self, public_key: str, project_id: int) -> _Key:
+        key = self.keys.get(public_key)
+        if key is None:
+            raise IngestRefused(
+                401, "unknown_key", f"unknown DSN key {public_key[:64]!r}: check the SDK's DSN"
+            )
+        if key.revoked:
+            raise IngestRefused(403, "revoked_key", "this DSN key was revoked: use a new DSN")
+        if key.project_id != project_id:
+            raise IngestRefused(
+                403,
+                "wrong_project",
+                f"this DSN key belongs to another project than {project_id}: check the DSN",
+            )
+        return key
+
+    def limit_of(self, key: _Key) -> int | None:
+        return key.rate_limit_per_minute or self.default_rate_limit
+
+
+def _public_key_from_request(request: Request) -> str | None:
+    header = request.headers.get("x-sentry-auth")
+    if header is None and request.headers.get("authorization", "")[:7].lower() == "sentry ":
+        header = request.headers["authorization"]
+    if header is not None:
+        try:
+            return parse_sentry_auth(header).sentry_key[:64]
+        except SentryAuthError as exc:
+            raise IngestRefused(401, "invalid_auth", str(exc)) from None
+    key = request.query_params.get("sentry_key")
+    return key[:64] if key else None
+
+
+def _rate_limited(retry_after: int) -> IngestRefused:
+    return IngestRefused(
+        429,
+        "rate_limited",
+        "this DSN key sent more events this minute than its rate limit allows",
+        {
+            "Retry-After": str(retry_after),
+            "X-Sentry-Rate-Limits": f"{retry_after}:error;default;security:key",
+        },
+    )
+
+
+async def _read_body(request: Request, max_output: int, limits: Limits) -> bytes:
+    length = request.headers.get("content-length")
+    if length is not None and length.isdigit() and int(length) > limits.max_body_bytes:
+        raise IngestRefused(
+            413, "body_too_large", f"request body is over the {limits.max_body_bytes} byte limit"
+        )
+    decoder = Decompressor(
+        request.headers.get("content-encoding"),
+        max_output=max_output,
+        max_input=limits.max_body_bytes,
+    )
+    async for chunk in request.stream():
+        decoder.feed(chunk)
+    return decoder.finish()
+
+
+def _client_ip(request: Request) -> str | None:
+    return request.client.host if request.client is not None else None
+
+
+def _envelope_job(
+    data: bytes, project_id: int, limits: Limits, received_at: datetime, client_ip: str | None
+) -> tuple[IngestJob, str | None, str | None]:
+    """(job, envelope event id, envelope dsn key) from a decoded envelope body."""
+    envelope = parse_envelope(data, limits)
+    job = IngestJob(project_id)
+    for item in envelope.items:
+        if item.type == "event":
+            job.event = prepare_event(
+                project_id,
+                item.json(),
+                item.payload,
+                received_at,
+                fallback_event_id=envelope.event_id,
+                client_ip=client_ip,
+            )
+        elif item.type in ("session", "sessions"):
+            # A broken session item is dropped, as Relay does: never a reason to lose the event.
+            try:
+                if item.type == "session":
+                    job.session_updates.append(parse_session(item.json(), received_at))
+                else:
+                    job.session_aggregates.extend(parse_sessions(item.json()))
+            except (InvalidSession, EnvelopeError):
+                log.debug("ingest: dropped an invalid %s item", item.type)
+        # attachments, transactions, client reports, check-ins, ...: accepted and dropped.
+    dsn_key = None
+    if envelope.dsn:
+        try:
+            dsn_key = parse_dsn(envelope.dsn).public_key[:64]
+        except DsnError as exc:
+            raise IngestRefused(401, "invalid_dsn", f"envelope header dsn: {exc}") from None
+    return job, envelope.event_id, dsn_key
+
+
+def _store_job(
+    data: bytes, project_id: int, limits: Limits, received_at: datetime, client_ip: str | None
+) -> IngestJob:
+    event = parse_store_body(data, limits)
+    payload = orjson.dumps(event) if data.lstrip()[:1] != b"{" else data
+    return IngestJob(
+        project_id, prepare_event(project_id, event, payload, received_at, client_ip=client_ip)
+    )
+
+
+async def _ingest(request: Request, kind: str) -> Response:
+    service: IngestService = request.app.state.ingest
+    limits = service.limits
+    project_id = int(request.path_params["project_id"])
+    public_key = _public_key_from_request(request)
+    if public_key is not None:
+        key = service.authorize(public_key, project_id)
+        limit = service.limit_of(key)
+        if limit is not None and (wait := service.limiter.retry_after(public_key, limit)):
+            raise _rate_limited(wait)
+    max_output = limits.max_envelope_bytes if kind == "envelope" else limits.max_event_bytes
+    data = await _read_body(request, max_output, limits)
+    received_at = datetime.now(UTC)
+    client_ip = _client_ip(request)
+    envelope_id: str | None = None
+    if kind == "envelope":
+        if len(data) > PARSE_OFF_LOOP_BYTES:
+            job, envelope_id, dsn_key = await asyncio.to_thread(
+                _envelope_job, data, project_id, limits, received_at, client_ip
+            )
+        else:
+            job, envelope_id, dsn_key = _envelope_job(
+                data, project_id, limits, received_at, client_ip
+            )
+        if public_key is None:
+            if dsn_key is None:
+                raise IngestRefused(
+                    401,
+                    "missing_key",
+                    "no DSN key: send X-Sentry-Auth: Sentry sentry_key=<public key>, the "
+                    "sentry_key query parameter, or a dsn in the envelope header",
+                )
+            public_key = dsn_key
+            key = service.authorize(public_key, project_id)
+    else:
+        if public_key is None:
+            raise IngestRefused(
+                401, "missing_key", "no DSN key: send X-Sentry-Auth or ?sentry_key=<public key>"
+            )
+        job = _store_job(data, project_id, limits, received_at, client_ip)
+    del data
+    if job.event is not None:
+        limit = service.limit_of(key)
+        if limit is not None and (wait := service.limiter.take(public_key, limit)):
+            raise _rate_limited(wait)
+    if job.event is None and not job.session_updates and not job.session_aggregates:
+        return _json(200, {"id": envelope_id} if envelope_id else {})
+    try:
+        future = service.writer.submit(job)
+    except QueueFull as exc:
+        raise IngestRefused(
+            503,
+            "busy",
+            f"trimtab is storing events more slowly than they arrive ({exc}): retry shortly",
+            {"Retry-After": str(RETRY_AFTER_BUSY)},
+        ) from None
+    del job
+    stored = await future
+    event_id = stored.event_id if stored is not None else envelope_id
+    return _json(200, {"id": event_id} if event_id else {})
+
+
+def _json(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
+    return Response(
+        orjson.dumps(body),
+        status_code=status,
+        media_type="application/json",
+        headers={**_CORS, **(headers or {})},
+    )
+
+
+def _refusal(status: int, code: str, detail: str, headers: dict[str, str]) -> Response:
+    # Header values must be latin-1; details are ours and ASCII but may quote client input.
+    header_detail = detail.encode("ascii", "replace").decode("ascii")[:500]
+    return _json(
+        status,
+        {"error": code, "detail": detail},
+        {**headers, "X-Sentry-Error": header_detail},
+    )
+
+
+def _endpoint(kind: str) -> Any:
+    async def endpoint(request: Request) -> Response:
+        if request.method == "OPTIONS":
+            return Response(status_code=200, headers=_PREFLIGHT)
+        if request.method != "POST":
+            return _refusal(
+                405, "method_not_allowed", f"{kind} takes POST", {"Allow": "POST, OPTIONS"}
+            )
+        try:
+            return await _ingest(request, kind)
+        except IngestRefused as exc:
+            return _refusal(exc.status, exc.code, exc.detail, exc.headers)
+        except EnvelopeError as exc:
+            return _refusal(exc.status, exc.code, exc.detail, {})
+        except Exception:
+            log.exception("ingest: unexpected error on %s", request.url.path)
+            return _refusal(500, "internal", "internal error; the server log has the details", {})
+
+    endpoint.__name__ = f"ingest_{kind}"
+    return endpoint
+
+
+_ENDPOINTS = {kind: _endpoint(kind) for kind in ("envelope", "store")}
+_PATH_RE = re.compile(r"^/api/(\d{1,18})/(envelope|store)/?$")
+
+
+class IngestShortcut:
+    """ASGI middleware that sends ingest requests straight to their endpoint.
+
+    Added last, it sits outside the API's own middlewares (body limit, exception mapping) and
+    routing, none of which ingest needs: it bounds its bodies and answers its errors itself.
+    On the hottest path that saves a dozen coroutine layers per event. Everything else passes
+    through untouched.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            match = _PATH_RE.match(scope["path"])
+            if match is not None:
+                scope["path_params"] = {"project_id": int(match.group(1))}
+                response = await _ENDPOINTS[match.group(2)](Request(scope, receive))
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)

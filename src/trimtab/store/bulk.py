@@ -1,0 +1,115 @@
+"""Bulk writes for the ingest writer, as plain SQL executemany.
+
+The ingest writer stores hundreds of events per transaction; through SQLAlchemy's statement
+machinery every row pays for bind processing and every statement for cache-key generation,
+which was most of the writer's time. These helpers send the same INSERT / upsert statements the
+models describe straight to the driver (`exec_driver_sql`, same connection and transaction),
+with values already in the form the driver stores: on SQLite, datetimes as the naive-UTC text
+SQLAlchemy itself writes (so reads and comparisons are unchanged); on PostgreSQL, aware
+datetimes. `tests/domain/test_ingest.py` reads every row back through the ORM.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+__all__ = ["insert_events", "known_event_ids", "upsert_facets", "upsert_rollups"]
+
+_EVENT_COLUMNS = (
+    "project_id",
+    "issue_id",
+    "event_id",
+    "received_at",
+    "timestamp",
+    "level",
+    "environment",
+    "release",
+    "user_key",
+    "payload",
+    "payload_size",
+)
+
+
+def _placeholders(session: Session, count: int) -> str:
+    marker = "?" if session.get_bind().dialect.paramstyle == "qmark" else "%s"
+    return ", ".join([marker] * count)
+
+
+def _is_sqlite(session: Session) -> bool:
+    return session.get_bind().dialect.name == "sqlite"
+
+
+def moment(session: Session) -> Any:
+    """A converter from aware datetimes to what the driver stores for `UTCDateTime`."""
+    if _is_sqlite(session):
+
+        def sqlite_text(value: datetime) -> str:
+            # Exactly SQLAlchemy's SQLite DATETIME storage format.
+            value = value.astimezone(UTC)
+            return (
+                f"{value.year:04d}-{value.month:02d}-{value.day:02d} "
+                f"{value.hour:02d}:{value.minute:02d}:{value.second:02d}.{value.microsecond:06d}"
+            )
+
+        return sqlite_text
+    return lambda value: value
+
+
+def _quoted(names: Sequence[str]) -> str:
+    return ", ".join(f'"{name}"' for name in names)
+
+
+def insert_events(session: Session, rows: Sequence[tuple[Any, ...]]) -> None:
+    """Rows in `_EVENT_COLUMNS` order, datetimes converted with `moment(session)`."""
+    if not rows:
+        return
+    sql = (
+        f"INSERT INTO events ({_quoted(_EVENT_COLUMNS)}) "
+        f"VALUES ({_placeholders(session, len(_EVENT_COLUMNS))})"
+    )
+    session.connection().exec_driver_sql(sql, list(rows))
+
+
+def known_event_ids(session: Session, project_id: int, event_ids: Sequence[str]) -> dict[str, int]:
+    """event id -> issue id for the ids already stored in the project."""
+    if not event_ids:
+        return {}
+    sql = (
+        'SELECT "event_id", "issue_id" FROM events WHERE "project_id" = '
+        f'{_placeholders(session, 1)} AND "event_id" IN ({_placeholders(session, len(event_ids))})'
+    )
+    result = session.connection().exec_driver_sql(sql, (project_id, *event_ids))
+    return {row[0]: row[1] for row in result}
+
+
+def upsert_facets(session: Session, rows: Sequence[tuple[int, str, str, int, Any, Any]]) -> None:
+    """(issue_id, key, value, count, first_seen, last_seen): counts added to existing rows."""
+    if not rows:
+        return
+    greatest = "max" if _is_sqlite(session) else "greatest"
+    sql = (
+        'INSERT INTO issue_facets ("issue_id", "key", "value", "count", "first_seen", '
+        f'"last_seen") VALUES ({_placeholders(session, 6)}) '
+        'ON CONFLICT ("issue_id", "key", "value") DO UPDATE SET '
+        '"count" = issue_facets."count" + excluded."count", '
+        f'"last_seen" = {greatest}(issue_facets."last_seen", excluded."last_seen")'
+    )
+    session.connection().exec_driver_sql(sql, list(rows))
+
+
+def upsert_rollups(session: Session, rows: Sequence[tuple[int, str, str, Any, int]]) -> None:
+    """(project_id, environment, dimension, minute, count): the upsert of
+    `store.rollups.add_counts`, for many minutes and environments at once."""
+    if not rows:
+        return
+    sql = (
+        'INSERT INTO error_rollups ("project_id", "environment", "dimension", "minute", '
+        f'"count") VALUES ({_placeholders(session, 5)}) '
+        'ON CONFLICT ("project_id", "environment", "dimension", "minute") DO UPDATE SET '
+        '"count" = error_rollups."count" + excluded."count"'
+    )
+    session.connection().exec_driver_sql(sql, list(rows))

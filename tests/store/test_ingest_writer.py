@@ -1,0 +1,95 @@
+"""The ingest writer: one thread, group commits, bounded queue, one bad job fails alone."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Sequence
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from trimtab.store.db import Store
+from trimtab.store.ingest_writer import IngestWriter, QueueFull
+
+
+class Gate:
+    """A write function that holds its first batch until released, and records batches."""
+
+    def __init__(self) -> None:
+        self.entered = threading.Event()
+        self.release = threading.Event()
+        self.batches: list[list[str]] = []
+
+    def __call__(self, session: Session, jobs: Sequence[str]) -> list[str]:
+        session.execute(text("SELECT 1"))
+        if not self.batches:
+            self.entered.set()
+            self.release.wait(10)
+        self.batches.append(list(jobs))
+        if "bad" in jobs:
+            raise ValueError("this job cannot be stored")
+        return [job.upper() for job in jobs]
+
+
+@pytest.fixture
+def gate() -> Gate:
+    return Gate()
+
+
+@pytest.fixture
+def writer(store: Store, gate: Gate) -> Iterator[IngestWriter[str, str]]:
+    w: IngestWriter[str, str] = IngestWriter(store, gate, max_queue=20)
+    w.start()
+    yield w
+    gate.release.set()
+    w.stop()
+
+
+def test_writer__jobs_queued_while_it_writes__share_one_commit(
+    writer: IngestWriter[str, str], gate: Gate
+) -> None:
+    first = writer.submit_sync("first")
+    assert gate.entered.wait(5)
+    waiting = [writer.submit_sync(f"job{i}") for i in range(10)]
+    gate.release.set()
+    assert first.result(5) == "FIRST"
+    assert [f.result(5) for f in waiting] == [f"JOB{i}" for i in range(10)]
+    assert gate.batches == [["first"], [f"job{i}" for i in range(10)]]
+    assert writer.stats.batches == 2 and writer.stats.largest_batch == 10
+
+
+def test_writer__one_bad_job_in_a_batch__fails_alone(
+    writer: IngestWriter[str, str], gate: Gate
+) -> None:
+    writer.submit_sync("first")
+    assert gate.entered.wait(5)
+    good, bad, other = (writer.submit_sync(job) for job in ("good", "bad", "other"))
+    gate.release.set()
+    assert good.result(5) == "GOOD" and other.result(5) == "OTHER"
+    with pytest.raises(RuntimeError, match="could not be stored"):
+        bad.result(5)
+    assert writer.stats.failed_jobs == 1
+
+
+def test_writer__queue_full__refuses_instead_of_growing(store: Store, gate: Gate) -> None:
+    writer: IngestWriter[str, str] = IngestWriter(store, gate, max_queue=2)
+    writer.start()
+    try:
+        writer.submit_sync("first")
+        assert gate.entered.wait(5)
+        queued = [writer.submit_sync("a"), writer.submit_sync("b")]
+        with pytest.raises(QueueFull):
+            writer.submit_sync("c")
+        gate.release.set()
+        assert [f.result(5) for f in queued] == ["A", "B"]
+    finally:
+        gate.release.set()
+        writer.stop()
+
+
+async def test_writer__async_submit__resolves_after_commit(
+    writer: IngestWriter[str, str], gate: Gate
+) -> None:
+    gate.release.set()
+    assert await writer.submit("hello") == "HELLO"
