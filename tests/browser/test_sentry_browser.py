@@ -157,6 +157,10 @@ def test_sentry_browser__thrown_error__arrives_with_breadcrumbs_and_browser_data
     # Browser data: the page's URL and the browser's User-Agent, as the SDK sends them.
     assert event["request"]["url"].endswith("/checkout/payment")
     assert "Chrome" in event["request"]["headers"]["User-Agent"]
+    # The SDK sends no browser/os contexts; trimtab derives them from that User-Agent.
+    assert event["contexts"]["browser"]["name"].startswith("Chrome")
+    assert event["contexts"]["os"]["name"] == "Linux"
+    assert {"key": "browser.name", "value": event["contexts"]["browser"]["name"]} in event["tags"]
     assert event["user"]["id"] == "user-42"
     assert {"key": "page", "value": "payment"} in event["tags"]
     assert event["extra"] == {"cart_size": 3, "payment_provider": "toss"}

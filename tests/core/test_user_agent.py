@@ -6,7 +6,11 @@ from typing import Any
 
 import pytest
 
-from trimtab.core.user_agent import contexts_from_user_agent, fill_missing_contexts
+from trimtab.core.user_agent import (
+    contexts_from_user_agent,
+    event_user_agent,
+    fill_missing_contexts,
+)
 
 CASES = json.loads(
     (Path(__file__).parent.parent / "cases" / "user_agent" / "cases.json").read_text()
@@ -33,3 +37,11 @@ def test_fill_missing_contexts__no_contexts_key__created() -> None:
 
 def test_contexts_from_user_agent__huge_header__bounded_and_fast() -> None:
     assert contexts_from_user_agent("Mozilla/5.0 " + "(" * 100_000) == {}
+
+
+def test_event_user_agent__headers_as_dict_or_pairs__found_case_insensitively() -> None:
+    ua = CASES[0]["ua"]
+    assert event_user_agent({"request": {"headers": {"user-agent": ua}}}) == ua
+    assert event_user_agent({"request": {"headers": [["Accept", "*/*"], ["User-Agent", ua]]}}) == ua
+    assert event_user_agent({"request": {"headers": "garbage"}}) is None
+    assert event_user_agent({}) is None

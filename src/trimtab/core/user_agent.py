@@ -9,6 +9,7 @@ not try to be a full UA database; anything unrecognised is simply not filled in.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Any
 
 MAX_USER_AGENT = 512
@@ -86,6 +87,25 @@ def contexts_from_user_agent(user_agent: str | None) -> dict[str, dict[str, Any]
         if found is not None:
             contexts[key] = found
     return contexts
+
+
+def event_user_agent(event: Mapping[str, Any]) -> str | None:
+    """The User-Agent in the event's `request.headers` (a dict or a list of pairs)."""
+    request = event.get("request")
+    headers = request.get("headers") if isinstance(request, dict) else None
+    pairs: list[Any]
+    if isinstance(headers, dict):
+        pairs = list(headers.items())
+    elif isinstance(headers, list):
+        pairs = headers[:200]
+    else:
+        return None
+    for pair in pairs:
+        if isinstance(pair, list | tuple) and len(pair) == 2:
+            name, value = pair
+            if isinstance(name, str) and name.lower() == "user-agent" and isinstance(value, str):
+                return value
+    return None
 
 
 def fill_missing_contexts(event: dict[str, Any], user_agent: str | None) -> None:

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from trimtab.core.envelope import decode_json_object
 from trimtab.core.event_fields import extract_fields
 from trimtab.core.grouping import group_event
+from trimtab.core.user_agent import contexts_from_user_agent, event_user_agent
 from trimtab.domain.actors import Actor
 from trimtab.domain.errors import InvalidInput, NotFound
 from trimtab.domain.issues import get_issue
@@ -96,7 +97,10 @@ def event_detail(session: Session, event: Event) -> dict[str, Any]:
     issue = session.get(Issue, event.issue_id)
     project = session.get(Project, event.project_id)
     assert issue is not None and project is not None  # foreign keys guarantee both
-    fields = extract_fields(data, event.received_at)
+    # Contexts the SDK did not send but its User-Agent tells (as at ingest); what it sent wins.
+    derived = contexts_from_user_agent(event_user_agent(data))
+    contexts = {**derived, **_dict(data.get("contexts"))}
+    fields = extract_fields({**data, "contexts": contexts}, event.received_at)
     grouping = group_event(data)
     out = event_summary(event)
     out.update(
@@ -120,7 +124,7 @@ def event_detail(session: Session, event: Event) -> dict[str, Any]:
             "exception": _values(data.get("exception")),
             "breadcrumbs": _values(data.get("breadcrumbs")),
             "threads": _values(data.get("threads")),
-            "contexts": _dict(data.get("contexts")),
+            "contexts": contexts,
             "user": _dict(data.get("user")),
             "request": _dict(data.get("request")),
             "extra": _dict(data.get("extra")),

@@ -39,6 +39,7 @@ from sqlalchemy.orm import Session
 from trimtab.core.event_fields import EventFields, extract_fields
 from trimtab.core.grouping import GroupingResult, group_event
 from trimtab.core.sessions import SessionAggregate, SessionUpdate
+from trimtab.core.user_agent import event_user_agent, fill_missing_contexts
 from trimtab.domain.issue_status import after_event
 from trimtab.domain.notifications import notify
 from trimtab.domain.release_health import record_sessions
@@ -122,6 +123,10 @@ def prepare_event(
     client_ip: str | None = None,
 ) -> PreparedEvent:
     """Group and index one parsed event (pure: no database)."""
+    if isinstance(event, dict):
+        # Browser SDKs send no browser/os contexts: derive them from the User-Agent, so the
+        # browser, os and device tags exist (the stored payload stays as the SDK sent it).
+        fill_missing_contexts(event, event_user_agent(event))
     fields = extract_fields(event, received_at, client_ip)
     event_id = fields.event_id or _hex_id(fallback_event_id) or uuid.uuid4().hex
     return PreparedEvent(
