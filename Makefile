@@ -5,6 +5,8 @@ BIN := $(VENV)/bin
 LINT_PATHS := src tests scripts $(wildcard bench)
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# Three workers on two cores: much of the suite waits on servers, browsers and databases.
+PYTEST_ARGS ?= -n 3
 
 .PHONY: run test lint typecheck pytest bench clean
 
