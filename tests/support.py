@@ -43,10 +43,14 @@ class LiveServer:
 
 
 def start_server(
-    database_url: str, data_dir: Path, extra_env: dict[str, str] | None = None
+    database_url: str,
+    data_dir: Path,
+    extra_env: dict[str, str] | None = None,
+    *,
+    port: int | None = None,
 ) -> LiveServer:
-    """Start `python -m trimtab serve` on a free port and wait until /readyz answers 200."""
-    port = free_port()
+    """Start `python -m trimtab serve` (on `port`, else a free one); wait for /readyz 200."""
+    port = port or free_port()
     env = {
         **os.environ,
         "TRIMTAB_DATABASE_URL": database_url,
@@ -55,7 +59,7 @@ def start_server(
         "TRIMTAB_ADMIN_PASSWORD": ADMIN_PASSWORD,
         **(extra_env or {}),
     }
-    log_path = data_dir / f"server-{port}.log"
+    log_path = data_dir / f"server-{port}-{time.monotonic_ns()}.log"
     data_dir.mkdir(parents=True, exist_ok=True)
     with log_path.open("wb") as log:
         process = subprocess.Popen(
