@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 
-from trimtab.domain import projects, stabilization
+from trimtab.core.sessions import SessionAggregate
+from trimtab.domain import projects, release_health, stabilization
 from trimtab.domain.actors import SYSTEM
 from trimtab.jobs import verdicts as verdict_job
 from trimtab.settings import Settings
@@ -96,3 +97,41 @@ def test_verdict_job__window_ended__final_verdict_to_the_outbox_once(
         assert [n.kind for n in sent] == ["release.verdict"]
         assert "shop@2.3.0" in sent[0].title
         assert sent[0].body["status"] == window.verdict_status
+
+
+def _sessions(
+    store: Store, project_id: int, release: str, started: datetime, ok: int, crashed: int
+) -> None:
+    aggregate = SessionAggregate(
+        release=release,
+        environment="production",
+        started=started,
+        distinct_id=None,
+        exited=ok,
+        errored=0,
+        abnormal=0,
+        crashed=crashed,
+    )
+    with store.write() as session:
+        release_health.record_sessions(session, project_id, [], [aggregate])
+
+
+def test_verdict_job__crash_free_sessions_drop_after_deploy__regressed_with_the_numbers(
+    store: Store, settings: Settings
+) -> None:
+    window_id = _shop_with_window(store, timedelta(hours=8))
+    with store.read() as session:
+        window = session.get(StabilizationWindow, window_id)
+        assert window is not None
+        project_id, deployed_at = window.project_id, window.opened_at
+    _sessions(store, project_id, "shop@2.2.0", deployed_at - timedelta(hours=5), 995, 5)
+    _sessions(store, project_id, "shop@2.3.0", deployed_at + timedelta(hours=3), 970, 30)
+    verdict_job.run(store, settings)
+    with store.read() as session:
+        window = session.get(StabilizationWindow, window_id)
+        assert window is not None and window.verdict is not None
+        numbers = window.verdict["numbers"]
+        assert numbers["crash_free_before"] == 0.995
+        assert numbers["crash_free_after"] == 0.97
+        assert window.verdict_status == "regressed"
+        assert any("crash-free" in reason for reason in window.verdict["reasons"])

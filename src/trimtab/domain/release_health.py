@@ -303,12 +303,14 @@ def _collect(
             )
         ).group_by(*s_keys)
     )
+    # int(): PostgreSQL sums integers as NUMERIC, which arrive as Decimal and would not mix with
+    # the float arithmetic of the rates.
     for *key, total, crashed, abnormal, errored, first, last in session_rows:
         health = entry(tuple(key))
-        health.sessions += total
-        health.crashed += crashed or 0
-        health.abnormal += abnormal or 0
-        health.errored += errored or 0
+        health.sessions += int(total)
+        health.crashed += int(crashed or 0)
+        health.abnormal += int(abnormal or 0)
+        health.errored += int(errored or 0)
         health.first_session = _earliest(health.first_session, first)
         health.last_session = _latest(health.last_session, last)
 
@@ -327,10 +329,13 @@ def _collect(
     )
     for *key, exited, crashed, abnormal, errored, first, last in bucket_rows:
         health = entry(tuple(key))
-        health.sessions += (exited or 0) + (crashed or 0) + (abnormal or 0) + (errored or 0)
-        health.crashed += crashed or 0
-        health.abnormal += abnormal or 0
-        health.errored += errored or 0
+        exited, crashed, abnormal, errored = (
+            int(n or 0) for n in (exited, crashed, abnormal, errored)
+        )
+        health.sessions += exited + crashed + abnormal + errored
+        health.crashed += crashed
+        health.abnormal += abnormal
+        health.errored += errored
         health.first_session = _earliest(health.first_session, first)
         health.last_session = _latest(health.last_session, last)
 
@@ -338,9 +343,9 @@ def _collect(
         for *key, count in session.execute(_user_counts(where, by_hour, crashed_only_users)):
             health = entry(tuple(key))
             if crashed_only_users:
-                health.crashed_users = count
+                health.crashed_users = int(count)
             else:
-                health.users = count
+                health.users = int(count)
     return out
 
 

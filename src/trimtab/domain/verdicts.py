@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from trimtab.core.verdict import IssueFacts, Verdict, compute_verdict
-from trimtab.domain import notifications
+from trimtab.domain import notifications, release_health
 from trimtab.store import rollups
 from trimtab.store.models import Issue, Project, StabilizationWindow, utcnow
 
@@ -64,6 +64,11 @@ def _issues(
     return facts
 
 
+def _fraction(percent: float | None) -> float | None:
+    """Release health speaks percentages (99.5); the verdict core takes fractions (0.995)."""
+    return None if percent is None else percent / 100.0
+
+
 def compute(session: Session, window: StabilizationWindow, now: datetime) -> Verdict:
     project = session.get(Project, window.project_id)
     assert project is not None
@@ -83,6 +88,16 @@ def compute(session: Session, window: StabilizationWindow, now: datetime) -> Ver
         if after_start < after_end
         else []
     )
+    # Crash-free sessions where the SDKs send sessions: the baseline period against everything
+    # since the deploy in that environment (None on either side when nothing was counted).
+    crash_free_before = _fraction(
+        release_health.crash_free_between(session, project.id, env, base_start, base_end).sessions
+    )
+    crash_free_after = _fraction(
+        release_health.crash_free_between(
+            session, project.id, env, deployed_at, min(now, window.ends_at)
+        ).sessions
+    )
     return compute_verdict(
         release=window.release_version,
         deployed_at=deployed_at,
@@ -92,6 +107,8 @@ def compute(session: Session, window: StabilizationWindow, now: datetime) -> Ver
         hourly_before=before,
         hourly_after=after,
         issues=_issues(session, project.id, env, deployed_at, min(now, window.ends_at)),
+        crash_free_before=crash_free_before,
+        crash_free_after=crash_free_after,
     )
 
 
