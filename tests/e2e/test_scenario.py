@@ -375,6 +375,9 @@ def test_scenario__shop_2_3_0__released_guarded_killed_overridden_rolled_back_an
     flag_view = shop.cli_json("flag", "show", FLAG, "-p", "shop", "-e", "production")
     assert flag_view["environments"]["production"]["serving_fallback"] is True
     assert flag_view["environments"]["production"]["failing_dependencies"] == ["billing-api"]
+    # The flag says why: "serving fallback since 12:03 UTC: billing-api failing".
+    status = flag_view["environments"]["production"]["fallback_status"]
+    assert status.startswith("serving fallback since ") and status.endswith("billing-api failing")
 
     time.sleep(1.1)  # the breaker half-opens; billing answers again
     for _ in range(3):

@@ -31,6 +31,7 @@ ENV_COLUMNS = [
     "rules",
     "fallback",
     "serving_fallback",
+    "fallback_status",
     "off_reason",
     "last_evaluated_at",
 ]

@@ -15,7 +15,6 @@ core.evaluation's shape, archived flags left out, with the revision as ETag.
 
 from __future__ import annotations
 
-import importlib
 import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -29,7 +28,7 @@ from sqlalchemy.orm import Session
 
 from trimtab.core.evaluation import FlagConfigError, find_prerequisite_cycle, validate_flag_config
 from trimtab.core.names import InvalidName, check_name
-from trimtab.domain import audit
+from trimtab.domain import audit, dependencies
 from trimtab.domain.actors import Actor
 from trimtab.domain.errors import Conflict, InvalidInput, NotFound
 from trimtab.domain.projects import get_environment, get_project
@@ -82,16 +81,8 @@ def etag_for(environment_id: int, revision: int) -> str:
 
 
 def unhealthy_dependencies(session: Session, project_id: int) -> frozenset[str]:
-    """The project's failing dependencies (from domain.dependencies, when it is installed)."""
-    try:
-        module = importlib.import_module("trimtab.domain.dependencies")
-    except ImportError:
-        return frozenset()
-    found = getattr(module, "unhealthy_dependencies", None)
-    if found is None:
-        return frozenset()
-    result: frozenset[str] = frozenset(found(session, project_id))
-    return result
+    """The project's failing dependencies: flags bound to them serve their fallback."""
+    return dependencies.unhealthy_dependencies(session, project_id)
 
 
 def current_revision(session: Session, environment_id: int) -> int:
@@ -851,4 +842,7 @@ def flag_detail(session: Session, actor: Actor, project_slug: str, key: str) -> 
         failing = sorted(set(fallback["dependencies"]) & unhealthy) if fallback else []
         view["serving_fallback"] = bool(failing) and view["enabled"]
         view["failing_dependencies"] = failing
+        # "serving fallback since 12:03 UTC: billing-api failing", for the API, CLI and pages.
+        status = dependencies.fallback_status(session, project.id, failing)
+        view["fallback_status"] = status["message"] if status and view["serving_fallback"] else None
     return result
