@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+import os
+import socket
 import time
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from fastapi.testclient import TestClient
+
+from tests.support import ADMIN_TOKEN
+from trimtab.domain import runs
+from trimtab.runner.local import LocalRunner
+from trimtab.server.app import create_app
+from trimtab.settings import Settings
+from trimtab.store.db import Store
 
 
 def _token(client: TestClient, scope: str) -> dict[str, str]:
@@ -136,3 +147,78 @@ def test_public_maintenance__no_token__state_scheduled_ahead_and_cors(
     script = anon_client.get("/sdk/notice.js")
     assert script.status_code == 200 and "data-project" in script.text
     assert "application/javascript" in script.headers["content-type"]
+
+
+def _release_of_sleeper(client: TestClient, pidfile: str) -> int:
+    assert client.post("/api/v1/projects", json={"slug": "shop"}).status_code == 201
+    # `exec` makes the shell become `sleep`, so the pid written is the command's own.
+    body = {"name": "migrator", "command": f"echo $$ > {pidfile}; exec sleep 30"}
+    assert client.post("/api/v1/projects/shop/services", json=body).status_code == 201
+    release = {"version": "shop@1.0.0", "services": {"migrator": "1.0.0"}}
+    assert client.post("/api/v1/projects/shop/releases", json=release).status_code == 201
+    started = client.post(
+        "/api/v1/projects/shop/runs", json={"release": "shop@1.0.0", "environment": "staging"}
+    )
+    assert started.status_code == 202, started.text
+    return int(started.json()["id"])
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_deploy_cancel__running_step__command_killed_run_cancelled_and_audited(
+    client: TestClient, tmp_path: Path
+) -> None:
+    pidfile = tmp_path / "pid"
+    run_id = _release_of_sleeper(client, str(pidfile))
+    deadline = time.monotonic() + 10
+    while not (pidfile.exists() and pidfile.read_text().strip()):
+        assert time.monotonic() < deadline, "the step never started"
+        time.sleep(0.05)
+    pid = int(pidfile.read_text())
+    assert _alive(pid)
+
+    missing_reason = client.post(
+        f"/api/v1/projects/shop/runs/{run_id}/cancel", json={"reason": " "}
+    )
+    assert missing_reason.status_code == 422
+    cancelled = client.post(
+        f"/api/v1/projects/shop/runs/{run_id}/cancel", json={"reason": "wrong migration"}
+    )
+    assert cancelled.status_code == 200, cancelled.text
+    run = cancelled.json()
+    assert run["state"] == "cancelled"
+    assert [s["result"] for s in run["steps"]] == ["cancelled"]
+    deadline = time.monotonic() + 10
+    while _alive(pid):
+        assert time.monotonic() < deadline, "the cancelled command is still running"
+        time.sleep(0.05)
+    entry = client.get("/api/v1/audit", params={"action": "deploy.cancel"}).json()[0]
+    assert entry["reason"] == "wrong migration" and entry["target_id"] == str(run_id)
+    again = client.post(f"/api/v1/projects/shop/runs/{run_id}/cancel", json={"reason": "again"})
+    assert again.status_code == 409
+
+
+def test_runner_start__step_left_running_by_a_dead_server__failed_as_interrupted(
+    settings: Settings, store: Store, tmp_path: Path
+) -> None:
+    app = create_app(replace(settings, runner_enabled=False), store=store)
+    with TestClient(app, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}) as client:
+        run_id = _release_of_sleeper(client, str(tmp_path / "pid"))
+        dead = f"local:{socket.gethostname()}:{2**22 + 12345}"  # above pid_max: never alive
+        with store.write() as session:
+            ticket = runs.claim_next_step(session, dead)
+        assert ticket is not None
+        assert client.get(f"/api/v1/projects/shop/runs/{run_id}").json()["state"] == "running"
+
+        assert LocalRunner(store, settings).recover() == [ticket.deploy_id]
+
+        run = client.get(f"/api/v1/projects/shop/runs/{run_id}").json()
+        assert run["state"] == "failed"
+        [step] = run["steps"]
+        assert step["result"] == "failed" and "interrupted" in step["output_tail"]

@@ -22,7 +22,7 @@ ProjectOpt = Annotated[str, typer.Option("--project", "-p", help="Project slug."
 EnvOpt = Annotated[str, typer.Option("--env", "-e", help="Environment.")]
 POLL_S = 0.3
 FINISHED = ("success", "failed")
-STEP_DONE = ("success", "failed", "skipped")
+STEP_DONE = ("success", "failed", "skipped", "cancelled")
 
 
 def _step_label(step: dict[str, Any]) -> str:
@@ -201,6 +201,20 @@ def deploy_confirm(
     s = state(ctx)
     body = {"service": service, "ok": not failed, "note": note}
     run = s.client().post(f"/api/v1/projects/{project}/runs/{run_id}/confirm", body)
+    emit(run if s.as_json else {"run": run["id"], "state": run["state"]}, as_json=s.as_json)
+
+
+@deploy_app.command("cancel")
+def deploy_cancel(
+    ctx: typer.Context,
+    run_id: int,
+    project: ProjectOpt,
+    reason: Annotated[str, typer.Option(help="Why (recorded in the audit log).")],
+) -> None:
+    """Cancel a run: steps not finished are cancelled; a running command is killed."""
+    s = state(ctx)
+    body = {"reason": reason}
+    run = s.client().post(f"/api/v1/projects/{project}/runs/{run_id}/cancel", body)
     emit(run if s.as_json else {"run": run["id"], "state": run["state"]}, as_json=s.as_json)
 
 

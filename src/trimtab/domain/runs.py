@@ -16,12 +16,18 @@ functions through the API):
 3. `finish_step(session, runner, deploy_id, ok, tail)` — the result; the run advances (next
    wave, or failed / success; success opens the stabilization window).
 
+A run can be cancelled (`cancel_run`): its open steps become `cancelled`; a runner that holds a
+cancelled step finds out at its next report (the step is no longer its) and kills the command.
+A step whose runner process died (the server restarted mid-step) is failed as interrupted by the
+next runner that starts on that host (`fail_orphaned_steps`), so the environment is not blocked.
+
 Maintenance goes on in the transaction that claims (or starts waiting for) a downtime step and
 off in the one that finishes it, so the notice never outlives the step by more than a commit.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
@@ -359,6 +365,11 @@ def _claimed(session: Session, runner: str, deploy_id: int) -> Deploy:
     return step
 
 
+def check_claim(session: Session, runner: str, deploy_id: int) -> None:
+    """Raise Conflict unless `runner` still holds the step (it may have been cancelled)."""
+    _claimed(session, runner, deploy_id)
+
+
 def report_output(session: Session, runner: str, deploy_id: int, output: str) -> None:
     _claimed(session, runner, deploy_id).output_tail = tail(output)
 
@@ -464,3 +475,72 @@ def list_runs(
     if environment is not None:
         query = query.where(DeployRun.environment == environment)
     return list(session.scalars(query))
+
+
+def cancel_run(session: Session, actor: Actor, slug: str, run_id: int, reason: str) -> DeployRun:
+    """Stop a run: every step not yet finished becomes `cancelled`. Audited with the reason."""
+    project, run = get_run(session, actor, slug, run_id)
+    env = projects.get_environment(session, project, run.environment)
+    actor.require("deploy", project_id=project.id, environment_id=env.id)
+    reason = reason.strip()
+    if not reason:
+        raise InvalidInput("cancelling a deploy run needs a reason")
+    if run.state not in ACTIVE_RUN_STATES:
+        raise Conflict(f"run #{run_id} is {run.state}, not running: nothing to cancel")
+    now = utcnow()
+    cancelled = []
+    for step in steps_of(session, run):
+        if step.result in OPEN_STEP_RESULTS:
+            was = step.result
+            step.result = "cancelled"
+            step.finished_at = now
+            note = f"[trimtab] cancelled by {actor.label}: {reason}"
+            if was == "running":
+                note += f" (the runner {step.claimed_by} stops the command)"
+            step.output_tail = tail(f"{step.output_tail or ''}{note}\n")
+            maintenance.auto_off(session, step.id)
+            cancelled.append(step.service)
+    run.state = "cancelled"
+    run.finished_at = now
+    run.error = f"cancelled by {actor.label}: {reason}"[:1000]
+    audit.record(
+        session,
+        actor,
+        "deploy.cancel",
+        target_type="deploy_run",
+        target_id=run.id,
+        project_id=project.id,
+        environment=run.environment,
+        after={"run_id": run.id, "cancelled_steps": cancelled},
+        reason=reason,
+    )
+    session.flush()
+    _announce_run(session, run)
+    return run
+
+
+def fail_orphaned_steps(session: Session, is_orphan: Callable[[str], bool]) -> list[int]:
+    """Fail the `running` steps whose runner is gone (`is_orphan(claimed_by)`); returns their ids.
+
+    The runner that starts after a crash calls this, so a run does not wait forever on a step
+    nobody runs any more. The step counts as failed: whether its command finished is unknown.
+    """
+    failed = []
+    steps = session.scalars(
+        select(Deploy).where(Deploy.result == "running", Deploy.claimed_by.is_not(None))
+    ).all()
+    for step in steps:
+        if step.claimed_by is None or not is_orphan(step.claimed_by):
+            continue
+        step.result = "failed"
+        step.finished_at = utcnow()
+        step.output_tail = tail(
+            f"{step.output_tail or ''}[trimtab] interrupted: the process running this step "
+            f"({step.claimed_by}) stopped before it finished\n"
+        )
+        maintenance.auto_off(session, step.id)
+        run = session.get(DeployRun, step.run_id)
+        if run is not None:
+            advance_run(session, run)
+        failed.append(step.id)
+    return failed

@@ -22,6 +22,7 @@ from typing import IO
 import httpx
 
 from trimtab.domain import runs
+from trimtab.domain.errors import Conflict
 from trimtab.domain.runs import StepTicket
 from trimtab.settings import Settings
 from trimtab.store.db import Store
@@ -89,8 +90,25 @@ class LocalRunner:
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
+        self.recover()
         self._thread = threading.Thread(target=self._loop, name="trimtab-runner", daemon=True)
         self._thread.start()
+
+    def recover(self) -> list[int]:
+        """Fail steps that a dead local runner on this host left `running` (a server crash)."""
+        prefix = f"local:{socket.gethostname()}:"
+
+        def is_orphan(claimed_by: str) -> bool:
+            if not claimed_by.startswith(prefix) or claimed_by == self.name:
+                return False
+            pid = claimed_by[len(prefix) :]
+            return pid.isdigit() and not _process_alive(int(pid))
+
+        with self.store.write() as session:
+            failed = runs.fail_orphaned_steps(session, is_orphan)
+        if failed:
+            log.warning("failed %d deploy step(s) interrupted by a stopped server", len(failed))
+        return failed
 
     def stop(self, timeout: float = 10) -> None:
         self._stop.set()
@@ -124,14 +142,24 @@ class LocalRunner:
             return False
         out = OutputTail()
         ok = self._execute(ticket, out)
-        with self.store.write() as session:
-            runs.finish_step(session, self.name, ticket.deploy_id, ok, out.text())
+        try:
+            with self.store.write() as session:
+                runs.finish_step(session, self.name, ticket.deploy_id, ok, out.text())
+        except Conflict:
+            log.info("step %d was cancelled while it ran", ticket.deploy_id)
         return True
 
-    def _flush(self, ticket: StepTicket, out: OutputTail) -> None:
-        if out.changed:
+    def _flush(self, ticket: StepTicket, out: OutputTail) -> bool:
+        """Write the output so far; False when the step is no longer ours (cancelled)."""
+        try:
             with self.store.write() as session:
-                runs.report_output(session, self.name, ticket.deploy_id, out.text())
+                if out.changed:
+                    runs.report_output(session, self.name, ticket.deploy_id, out.text())
+                else:
+                    runs.check_claim(session, self.name, ticket.deploy_id)
+        except Conflict:
+            return False
+        return True
 
     def _execute(self, ticket: StepTicket, out: OutputTail) -> bool:
         out.add(f"[trimtab] $ {ticket.command}")
@@ -154,18 +182,32 @@ class LocalRunner:
             try:
                 code = process.wait(timeout=FLUSH_INTERVAL_S)
             except subprocess.TimeoutExpired:
-                if time.monotonic() > deadline or self._stop.is_set():
+                cancelled = not self._flush(ticket, out)
+                if cancelled or time.monotonic() > deadline or self._stop.is_set():
                     os.killpg(process.pid, signal.SIGKILL)
                     code = process.wait()
-                    out.add(f"[trimtab] killed after {self.settings.deploy_timeout_s:g} s")
+                    why = (
+                        "cancelled" if cancelled else f"after {self.settings.deploy_timeout_s:g} s"
+                    )
+                    out.add(f"[trimtab] killed: {why}")
                     reader.join(2)
                     return False
-                self._flush(ticket, out)
         reader.join(5)
         out.add(f"[trimtab] exit code {code}")
         if code != 0:
             return False
         if ticket.health is not None:
-            self._flush(ticket, out)
+            if not self._flush(ticket, out):
+                return False
             return check_health(ticket.health, out, self._stop)
         return True
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True

@@ -51,6 +51,10 @@ class StepConfirm(Body):
     note: str | None = Field(default=None, max_length=1000)
 
 
+class RunCancel(Body):
+    reason: str = Field(min_length=1, max_length=1000)
+
+
 class RollbackStart(Body):
     environment: str = Name
     service: str | None = Field(default=None, max_length=64)

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Query, Request
 
 from trimtab.domain import deploys, ledger, rollbacks, runs
 from trimtab.domain.actors import Actor
-from trimtab.server.api.deploy_schemas import RollbackStart, RunStart, StepConfirm
+from trimtab.server.api.deploy_schemas import RollbackStart, RunCancel, RunStart, StepConfirm
 from trimtab.server.auth import current_actor, store_of
 
 router = APIRouter(tags=["deploys"])
@@ -99,6 +99,19 @@ def confirm(
         result = runs.run_to_dict(session, run)
     _wake_runner(request)
     return result
+
+
+@router.post("/projects/{slug}/runs/{run_id}/cancel")
+def cancel(
+    slug: str,
+    run_id: int,
+    body: RunCancel,
+    request: Request,
+    actor: Actor = Depends(current_actor),
+) -> dict[str, Any]:
+    with store_of(request).write() as session:
+        run = runs.cancel_run(session, actor, slug, run_id, body.reason)
+        return runs.run_to_dict(session, run)
 
 
 @router.post("/projects/{slug}/rollbacks", status_code=202)

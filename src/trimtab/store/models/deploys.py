@@ -28,8 +28,16 @@ from sqlalchemy.orm import Mapped, mapped_column
 from trimtab.store.models.base import Base, JSONDocument, UTCDateTime, utcnow
 
 # Ledger results. pending/running/waiting_confirm are steps of a run not finished yet.
-STEP_RESULTS = ("pending", "running", "waiting_confirm", "success", "failed", "skipped")
-RUN_STATES = ("running", "waiting_confirm", "success", "failed")
+STEP_RESULTS = (
+    "pending",
+    "running",
+    "waiting_confirm",
+    "success",
+    "failed",
+    "skipped",
+    "cancelled",
+)
+RUN_STATES = ("running", "waiting_confirm", "success", "failed", "cancelled")
 OUTPUT_TAIL_BYTES = 8192
 
 
