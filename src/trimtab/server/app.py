@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from starlette.types import ASGIApp
 
 import trimtab
 from trimtab.domain.bootstrap import Credentials, bootstrap
@@ -39,6 +40,19 @@ def prepare_store(settings: Settings) -> tuple[Store, Credentials]:
     store = Store(settings.database_url)
     migrate.upgrade(store)
     return store, bootstrap(store, settings)
+
+
+class _App(FastAPI):
+    """FastAPI with `ingest.IngestShortcut` wrapped around its whole middleware stack.
+
+    Outermost, even outside the error and body-limit middlewares FastAPI and Starlette add
+    themselves: Sentry ingest skips all of them and the routing (three coroutine layers and
+    their `send` wrappers per event), bounds its own bodies and answers its own errors
+    (server/ingest.py).
+    """
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return ingest.IngestShortcut(super().build_middleware_stack())
 
 
 def create_app(
@@ -75,7 +89,7 @@ def create_app(
             if store is None:
                 app.state.store.dispose()
 
-    app = FastAPI(
+    app = _App(
         title="trimtab",
         version=trimtab.__version__,
         lifespan=lifespan,
@@ -86,9 +100,6 @@ def create_app(
     app.state.settings = settings
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, exempt_prefixes=SELF_LIMITED_PREFIXES)
-    # Added last, so outermost: Sentry ingest skips the API's middlewares and routing, and
-    # bounds its own bodies (server/ingest.py).
-    app.add_middleware(ingest.IngestShortcut)
     app.include_router(health.router)
     app.include_router(api_router)
     app.include_router(sdk_assets.router)
