@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from trimtab.domain.actors import Actor
 from trimtab.domain.errors import Forbidden
+from trimtab.domain.spine.actors import Actor
 
 
 def _actor(*scopes: str, project_id: int | None = None, environment_id: int | None = None) -> Actor:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from trimtab.domain import demo, dependencies, guards
-from trimtab.domain.actors import Actor
+from trimtab.demo import workspace
+from trimtab.domain.flags import dependencies, guards
+from trimtab.domain.spine.actors import Actor
 from trimtab.store.db import Store
 from trimtab.store.models import Organization
 
@@ -16,7 +17,7 @@ def test_demo_seed__dependencies__bound_to_the_payment_page_with_yesterdays_outa
     with store.write() as session:
         session.add(Organization(slug="acme", name="acme"))
         session.flush()
-        assert demo.seed(session).created
+        assert workspace.seed(session).created
     with store.read() as session:
         listed = {d["name"]: d for d in dependencies.list_dependencies(session, ADMIN, "shop")}
         billing = dependencies.dependency_detail(session, ADMIN, "shop", "billing-api")

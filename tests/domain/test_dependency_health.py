@@ -7,10 +7,11 @@ from datetime import datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from trimtab.domain import dependencies, flags, projects
-from trimtab.domain.actors import Actor
-from trimtab.domain.dependency_health import ProbeResult, check
 from trimtab.domain.errors import Forbidden, InvalidInput
+from trimtab.domain.flags import dependencies, flags
+from trimtab.domain.flags.dependency_health import ProbeResult, check
+from trimtab.domain.spine import projects
+from trimtab.domain.spine.actors import Actor
 from trimtab.store import rollups
 from trimtab.store.db import Store
 from trimtab.store.models import (

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from trimtab.domain import demo, flag_reports, flags, projects
-from trimtab.domain.actors import Actor
+from trimtab.demo import workspace
+from trimtab.domain.flags import flags, staleness
+from trimtab.domain.spine import projects
+from trimtab.domain.spine.actors import Actor
 from trimtab.store.db import Store
 from trimtab.store.models import Organization
 
@@ -16,13 +18,13 @@ def test_demo_seed__flags__ramped_payment_page_bound_to_dependencies_and_a_stale
     with store.write() as session:
         session.add(Organization(slug="acme", name="acme"))
         session.flush()
-        assert demo.seed(session).created
+        assert workspace.seed(session).created
     with store.read() as session:
         project = projects.get_project(session, ADMIN, "shop")
         by_key = {
             c["key"]: c for c in flags.load_flag_set(session, project.id, "production").configs
         }
-        stale = flag_reports.stale_flags(session, ADMIN, "shop", environment="production")
+        stale = staleness.stale_flags(session, ADMIN, "shop", environment="production")
     page = by_key["new-payment-page"]
     assert flags.rollout_percentage(page) == 25
     assert page["fallback"] == {"variant": "off", "dependencies": ["billing-api", "pay-library"]}

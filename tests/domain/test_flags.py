@@ -7,9 +7,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from trimtab.domain import flags, projects
-from trimtab.domain.actors import Actor
 from trimtab.domain.errors import Conflict, Forbidden, InvalidInput
+from trimtab.domain.flags import flags
+from trimtab.domain.spine import projects
+from trimtab.domain.spine.actors import Actor
 from trimtab.store.db import Store
 from trimtab.store.models import AuditEntry, FlagEvaluationStat, Organization
 from trimtab.store.notify import Change
@@ -171,7 +172,7 @@ def test_record_evaluations__two_reports__add_up_and_keep_latest_time(shop: Stor
 
 
 def test_stale_flags__40_days_later__fully_on_and_idle_flags_named(shop: Store) -> None:
-    from trimtab.domain import flag_reports
+    from trimtab.domain.flags import staleness
 
     with shop.write() as session:
         on = {"production": {"enabled": True}}
@@ -182,7 +183,7 @@ def test_stale_flags__40_days_later__fully_on_and_idle_flags_named(shop: Store) 
         later = datetime.now(UTC) + timedelta(days=40)
         flags.record_evaluations(session, project.id, "production", {"page": {"on": 1}}, later)
     with shop.read() as session:
-        report = flag_reports.stale_flags(
+        report = staleness.stale_flags(
             session, ADMIN, "shop", days=30, environment="production", now=later
         )
     assert [(r["key"], r["reasons"]) for r in report] == [

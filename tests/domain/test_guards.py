@@ -7,9 +7,10 @@ from datetime import datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from trimtab.domain import flags, guards, projects
-from trimtab.domain.actors import Actor
 from trimtab.domain.errors import InvalidInput
+from trimtab.domain.flags import flags, guards
+from trimtab.domain.spine import projects
+from trimtab.domain.spine.actors import Actor
 from trimtab.store import rollups
 from trimtab.store.db import Store
 from trimtab.store.models import (

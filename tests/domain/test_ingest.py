@@ -9,8 +9,9 @@ from typing import Any
 import orjson
 from sqlalchemy import select
 
-from trimtab.domain import events, ingest, issues, projects
-from trimtab.domain.actors import SYSTEM
+from trimtab.domain.reports import events, ingest, issues
+from trimtab.domain.spine import projects
+from trimtab.domain.spine.actors import SYSTEM
 from trimtab.store import rollups
 from trimtab.store.db import Store
 from trimtab.store.models import Event, Issue, IssueFacet, IssueUser, Notification

@@ -8,8 +8,9 @@ from typing import Any
 import pytest
 
 from trimtab.core.sessions import parse_session, parse_sessions
-from trimtab.domain import projects, release_health
-from trimtab.domain.actors import SYSTEM
+from trimtab.domain.reports import release_health
+from trimtab.domain.spine import projects
+from trimtab.domain.spine.actors import SYSTEM
 from trimtab.store.db import Store
 
 T0 = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)

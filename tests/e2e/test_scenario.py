@@ -27,7 +27,7 @@ from sqlalchemy import select
 from tests.sdk.live import wait_for
 from tests.server.test_ingest_sentry_sdk import send
 from tests.support import ADMIN_TOKEN, LiveServer, run_cli
-from trimtab.domain import verdicts
+from trimtab.domain.releases import verdicts
 from trimtab.sdk import BreakerPolicy, DependencyUnavailable, FlagClient
 from trimtab.store.db import Store
 from trimtab.store.models import StabilizationWindow, utcnow

@@ -15,9 +15,10 @@ from sqlalchemy import select
 
 from tests.receiver import Receiver
 from trimtab.core.alerts import MAX_ATTEMPTS
-from trimtab.domain import alert_delivery, alerts, projects
-from trimtab.domain.actors import SYSTEM
-from trimtab.domain.notifications import notify
+from trimtab.domain.reports import alert_delivery, alerts
+from trimtab.domain.spine import projects
+from trimtab.domain.spine.actors import SYSTEM
+from trimtab.domain.spine.notifications import notify
 from trimtab.store import rollups
 from trimtab.store.db import Store
 from trimtab.store.models import AlertDelivery, Issue, Notification

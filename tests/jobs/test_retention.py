@@ -14,8 +14,9 @@ import orjson
 from sqlalchemy import func, select
 
 from trimtab.core.sessions import parse_session
-from trimtab.domain import ingest, projects, release_health
-from trimtab.domain.actors import SYSTEM
+from trimtab.domain.reports import ingest, release_health
+from trimtab.domain.spine import projects
+from trimtab.domain.spine.actors import SYSTEM
 from trimtab.jobs import retention
 from trimtab.settings import Settings
 from trimtab.store import rollups

@@ -7,8 +7,10 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 
 from trimtab.core.sessions import SessionAggregate
-from trimtab.domain import projects, release_health, stabilization
-from trimtab.domain.actors import SYSTEM
+from trimtab.domain.releases import stabilization
+from trimtab.domain.reports import release_health
+from trimtab.domain.spine import projects
+from trimtab.domain.spine.actors import SYSTEM
 from trimtab.jobs import verdicts as verdict_job
 from trimtab.settings import Settings
 from trimtab.store import rollups

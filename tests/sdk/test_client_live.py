@@ -218,8 +218,8 @@ def test_probe_failing__bound_flag_falls_back_then_returns_after_recovery(
 def test_guarded_flag__errors_spike__turned_off_and_pushed_to_the_sdk(
     threaded_server: ThreadedServer, admin: httpx.Client, clients: list[FlagClient]
 ) -> None:
-    from trimtab.domain import projects
-    from trimtab.domain.actors import SYSTEM
+    from trimtab.domain.spine import projects
+    from trimtab.domain.spine.actors import SYSTEM
     from trimtab.jobs.dependencies import run_guard_checks
     from trimtab.store import rollups
     from trimtab.store.models import utcnow

@@ -13,7 +13,7 @@ from typing import Any
 from fastapi.testclient import TestClient
 
 from tests.support import ADMIN_TOKEN
-from trimtab.domain import runs
+from trimtab.domain.releases import runs
 from trimtab.runner.local import LocalRunner
 from trimtab.server.app import create_app
 from trimtab.settings import Settings

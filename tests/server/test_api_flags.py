@@ -7,7 +7,7 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from trimtab.domain import flag_schedules
+from trimtab.domain.flags import schedules
 from trimtab.store.db import Store
 
 FLAGS = "/api/v1/projects/shop/flags"
@@ -174,14 +174,14 @@ def test_schedule_ramp__job_applies_each_step_once(client: TestClient, store: St
         json={"environment": "production", "kind": "ramp", "steps": steps},
     )
     assert created.status_code == 201, created.text
-    assert flag_schedules.apply_due(store) == 1
-    assert flag_schedules.apply_due(store) == 0  # the next step is not due yet
+    assert schedules.apply_due(store) == 1
+    assert schedules.apply_due(store) == 0  # the next step is not due yet
     flag = client.get(f"{FLAGS}/new-payment-page").json()
     assert flag["environments"]["production"]["rollout"] == 5
-    assert flag_schedules.apply_due(store, now=start + timedelta(days=2, hours=1)) == 1
+    assert schedules.apply_due(store, now=start + timedelta(days=2, hours=1)) == 1
     flag = client.get(f"{FLAGS}/new-payment-page").json()
     assert flag["environments"]["production"]["rollout"] == 25
-    assert flag_schedules.apply_due(store, now=start + timedelta(days=5)) == 1
+    assert schedules.apply_due(store, now=start + timedelta(days=5)) == 1
     (schedule,) = client.get(f"{FLAGS}/new-payment-page/schedules").json()
     assert (schedule["status"], schedule["applied_percentage"]) == ("done", 100)
     actors = {
@@ -203,7 +203,7 @@ def test_kill__pending_scheduled_on__cancelled(client: TestClient, store: Store)
     )
     (schedule,) = client.get(f"{FLAGS}/new-payment-page/schedules").json()
     assert schedule["status"] == "cancelled"
-    assert flag_schedules.apply_due(store, now=datetime.now(UTC) + timedelta(hours=2)) == 0
+    assert schedules.apply_due(store, now=datetime.now(UTC) + timedelta(hours=2)) == 0
 
 
 def test_stale_flags__fully_on_and_never_evaluated__reported(client: TestClient) -> None:

@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 
 from tests.support import ADMIN_TOKEN, ThreadedServer, run_cli
 from trimtab.core.sessions import parse_session
-from trimtab.domain import release_health
+from trimtab.domain.reports import release_health
 from trimtab.store.db import Store
 
 

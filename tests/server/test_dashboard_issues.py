@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from tests.server.test_dashboard import _csrf, _login
-from trimtab.domain import demo
+from trimtab.demo import workspace
 from trimtab.store.db import Store
 from trimtab.store.models import Event, Issue
 
@@ -19,7 +19,7 @@ from trimtab.store.models import Event, Issue
 def browser(client: TestClient, anon_client: TestClient, store: Store) -> TestClient:
     """A logged-in dashboard session on a store holding the demo workspace."""
     with store.write() as session:
-        assert demo.seed(session).created
+        assert workspace.seed(session).created
     assert _login(anon_client).status_code == 303  # type: ignore[attr-defined]
     return anon_client
 

@@ -265,7 +265,7 @@ def test_ingest__session_items__counted_in_release_health_with_the_event(
 ) -> None:
     from datetime import UTC, datetime
 
-    from trimtab.domain import release_health
+    from trimtab.domain.reports import release_health
 
     pid, key = _project(client)
     now = datetime.now(UTC).isoformat()

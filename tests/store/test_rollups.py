@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from trimtab.domain import projects
-from trimtab.domain.actors import SYSTEM
+from trimtab.domain.spine import projects
+from trimtab.domain.spine.actors import SYSTEM
 from trimtab.store import rollups
 from trimtab.store.db import Store
 

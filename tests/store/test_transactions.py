@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from trimtab.domain import projects
-from trimtab.domain.actors import SYSTEM
 from trimtab.domain.errors import InvalidInput
+from trimtab.domain.spine import projects
+from trimtab.domain.spine.actors import SYSTEM
 from trimtab.store.db import Store
 from trimtab.store.models import AuditEntry, Project
 from trimtab.store.models.audit import AuditEntry as AuditModel

@@ -28,8 +28,8 @@ def serve(
     """Run the trimtab server (API, dashboard, ingest, SDK endpoints) on uvicorn."""
     import uvicorn
 
-    from trimtab.domain import keys
-    from trimtab.domain.demo import DEMO_PROJECT
+    from trimtab.demo.workspace import DEMO_PROJECT
+    from trimtab.domain.spine import keys
     from trimtab.server.app import create_app, prepare_store
     from trimtab.store.models import Project, ProjectKey
 
@@ -100,12 +100,12 @@ def db_current() -> None:
 @demo_app.command("seed")
 def demo_seed() -> None:
     """Seed the demo workspace (project `shop`, its services, flags and history) if absent."""
-    from trimtab.domain import demo
+    from trimtab.demo import workspace
     from trimtab.server.app import prepare_store
 
     store, _ = prepare_store(_settings())
     with store.write() as session:
-        report = demo.seed(session)
+        report = workspace.seed(session)
     if report.created:
         console.print(f"seeded demo project {report.project!r}:")
         for note in report.notes:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from trimtab.domain import alert_delivery
+from trimtab.domain.reports import alert_delivery
 from trimtab.jobs.scheduler import Job
 from trimtab.settings import Settings
 from trimtab.store.db import Store

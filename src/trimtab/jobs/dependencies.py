@@ -14,8 +14,8 @@ from datetime import timedelta
 
 import httpx
 
-from trimtab.domain import dependency_health, guards
-from trimtab.domain.dependencies import prune_reports
+from trimtab.domain.flags import dependency_health, guards
+from trimtab.domain.flags.dependencies import prune_reports
 from trimtab.jobs.scheduler import Job
 from trimtab.settings import Settings
 from trimtab.store.db import Store

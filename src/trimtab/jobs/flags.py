@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from trimtab.domain import flag_schedules
+from trimtab.domain.flags import schedules
 from trimtab.jobs.scheduler import Job
 from trimtab.settings import Settings
 from trimtab.store.db import Store
@@ -11,7 +11,7 @@ SCHEDULES_INTERVAL_S = 10.0
 
 
 def apply_flag_schedules(store: Store, settings: Settings) -> None:
-    flag_schedules.apply_due(store)
+    schedules.apply_due(store)
 
 
 def flag_jobs() -> list[Job]:

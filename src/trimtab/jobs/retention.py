@@ -12,7 +12,7 @@ from functools import partial
 
 from sqlalchemy.orm import Session
 
-from trimtab.domain import retention
+from trimtab.domain.reports import retention
 from trimtab.jobs.scheduler import Job
 from trimtab.settings import Settings
 from trimtab.store.db import Store

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from trimtab.domain import verdicts
+from trimtab.domain.releases import verdicts
 from trimtab.jobs.scheduler import Job
 from trimtab.settings import Settings
 from trimtab.store.db import Store

@@ -1,6 +1,6 @@
 """The local runner: a thread in the server process that runs deploy steps.
 
-It follows the step protocol of `trimtab.domain.runs` (claim, report output, finish), so an
+It follows the step protocol of `trimtab.domain.releases.runs` (claim, report output, finish), so an
 agent on another host can do the same job later through the API. A step runs its rendered
 command with the shell, with TRIMTAB_* variables describing the step, under a timeout; then its
 health check. The output's tail is written to the ledger while the command runs, so
@@ -21,9 +21,9 @@ from typing import IO
 
 import httpx
 
-from trimtab.domain import runs
 from trimtab.domain.errors import Conflict
-from trimtab.domain.runs import StepTicket
+from trimtab.domain.releases import runs
+from trimtab.domain.releases.runs import StepTicket
 from trimtab.settings import Settings
 from trimtab.store.db import Store
 

@@ -14,7 +14,7 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp
 
 import trimtab
-from trimtab.domain.bootstrap import Credentials, bootstrap
+from trimtab.domain.spine.bootstrap import Credentials, bootstrap
 from trimtab.jobs import Scheduler, all_jobs
 from trimtab.runner.local import LocalRunner
 from trimtab.server import health, ingest, ofrep, sdk_assets, sentry_api, unleash_api

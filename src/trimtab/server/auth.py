@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from fastapi import Request
 
-from trimtab.domain import tokens, users
-from trimtab.domain.actors import Actor
 from trimtab.domain.errors import Unauthorized
+from trimtab.domain.spine import tokens, users
+from trimtab.domain.spine.actors import Actor
 from trimtab.store.db import Store
 
 SESSION_COOKIE = "trimtab_session"

@@ -33,9 +33,10 @@ from sqlalchemy import select
 
 from trimtab.core.evaluation import CompiledFlag, compile_flag
 from trimtab.core.unleash import translate_flags
-from trimtab.domain import flags, tokens
-from trimtab.domain.actors import SDK_SCOPES, Actor
 from trimtab.domain.errors import DomainError, Forbidden, RateLimited, Unauthorized
+from trimtab.domain.flags import flags
+from trimtab.domain.spine import tokens
+from trimtab.domain.spine.actors import SDK_SCOPES, Actor
 from trimtab.store.db import Store
 from trimtab.store.models import Environment, FlagSetRevision, Project, utcnow
 from trimtab.store.notify import Change, Subscription

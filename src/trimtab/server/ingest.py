@@ -46,8 +46,8 @@ from trimtab.core.envelope import (
     parse_store_body,
 )
 from trimtab.core.sessions import InvalidSession, parse_session, parse_sessions
-from trimtab.domain.ingest import IngestJob, StoredEvent, prepare_event, store_batch
-from trimtab.domain.keys import KEYS_CHANGED
+from trimtab.domain.reports.ingest import IngestJob, StoredEvent, prepare_event, store_batch
+from trimtab.domain.spine.keys import KEYS_CHANGED
 from trimtab.settings import Settings
 from trimtab.store.db import Store
 from trimtab.store.ingest_writer import IngestWriter, QueueFull

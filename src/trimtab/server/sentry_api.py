@@ -19,9 +19,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from trimtab.domain import deploys, projects, releases
-from trimtab.domain.actors import Actor
 from trimtab.domain.errors import InvalidInput, NotFound
+from trimtab.domain.releases import deploys, releases
+from trimtab.domain.spine import projects
+from trimtab.domain.spine.actors import Actor
 from trimtab.server.auth import current_actor, store_of
 from trimtab.store.models import Deploy, Project, Release
 

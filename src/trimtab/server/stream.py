@@ -16,9 +16,9 @@ import orjson
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import StreamingResponse
 
-from trimtab.domain import projects
-from trimtab.domain.actors import SDK_SCOPES, Actor
 from trimtab.domain.errors import Forbidden
+from trimtab.domain.spine import projects
+from trimtab.domain.spine.actors import SDK_SCOPES, Actor
 from trimtab.server.auth import current_actor, store_of
 from trimtab.store.models import Environment
 from trimtab.store.notify import Change

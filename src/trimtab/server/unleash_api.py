@@ -31,8 +31,8 @@ from trimtab.core.evaluation import Reason, evaluate_key
 from trimtab.core.flags import unleash_values
 from trimtab.core.flags.values import parse_datetime
 from trimtab.core.unleash import context_from_unleash
-from trimtab.domain import flags
 from trimtab.domain.errors import DomainError, Forbidden, InvalidInput
+from trimtab.domain.flags import flags
 from trimtab.server.flag_cache import CompiledSet, SdkCaller, runtime_of
 from trimtab.server.ofrep import authenticate, flag_set, with_cors
 from trimtab.store.models import UnleashClientRegistration, utcnow

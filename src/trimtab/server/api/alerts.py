@@ -8,8 +8,8 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import Field
 
 from trimtab.core.alerts import FORMATS, RULE_KINDS
-from trimtab.domain import alert_delivery, alerts
-from trimtab.domain.actors import Actor
+from trimtab.domain.reports import alert_delivery, alerts
+from trimtab.domain.spine.actors import Actor
 from trimtab.server.api.schemas import Body, Name
 from trimtab.server.auth import current_actor, store_of
 from trimtab.store.models import utcnow

@@ -6,8 +6,8 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request
 
-from trimtab.domain import config_sync, dora
-from trimtab.domain.actors import Actor
+from trimtab.domain.releases import config_sync, dora
+from trimtab.domain.spine.actors import Actor
 from trimtab.server.api.deploy_schemas import ConfigText
 from trimtab.server.auth import current_actor, store_of
 

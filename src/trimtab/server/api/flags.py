@@ -12,8 +12,8 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import Field
 
-from trimtab.domain import flag_reports, flag_schedules, flags, segments
-from trimtab.domain.actors import Actor
+from trimtab.domain.flags import flags, schedules, segments, staleness
+from trimtab.domain.spine.actors import Actor
 from trimtab.server.api.schemas import Body
 from trimtab.server.auth import current_actor, store_of
 
@@ -77,7 +77,7 @@ class ScheduleCreate(Body):
     kind: str = Field(max_length=16)
     at: str | None = Field(default=None, max_length=64)
     percentage: float | None = Field(default=None, ge=0, le=100)
-    steps: list[dict[str, Any]] | None = Field(default=None, max_length=flag_schedules.MAX_STEPS)
+    steps: list[dict[str, Any]] | None = Field(default=None, max_length=schedules.MAX_STEPS)
     rule_id: str = Field(default=flags.ROLLOUT_RULE, min_length=1, max_length=64)
     reason: str | None = Reason
 
@@ -265,7 +265,7 @@ def list_schedules(
     actor: Actor = Depends(current_actor),
 ) -> Any:
     with store_of(request).read() as session:
-        return flag_schedules.list_schedules(session, actor, slug, key, pending_only=pending)
+        return schedules.list_schedules(session, actor, slug, key, pending_only=pending)
 
 
 @router.post("/projects/{slug}/flags/{key}/schedules", status_code=201)
@@ -277,7 +277,7 @@ def create_schedule(
     actor: Actor = Depends(current_actor),
 ) -> Any:
     with store_of(request).write() as session:
-        schedule = flag_schedules.create_schedule(
+        schedule = schedules.create_schedule(
             session,
             actor,
             slug,
@@ -290,7 +290,7 @@ def create_schedule(
             rule_id=body.rule_id,
             reason=body.reason,
         )
-        return flag_schedules.schedule_to_dict(schedule, key, body.environment)
+        return schedules.schedule_to_dict(schedule, key, body.environment)
 
 
 @router.delete("/projects/{slug}/flags/{key}/schedules/{schedule_id}")
@@ -298,19 +298,19 @@ def cancel_schedule(
     slug: str, key: str, schedule_id: int, request: Request, actor: Actor = Depends(current_actor)
 ) -> Any:
     with store_of(request).write() as session:
-        return flag_schedules.cancel_schedule(session, actor, slug, key, schedule_id)
+        return schedules.cancel_schedule(session, actor, slug, key, schedule_id)
 
 
 @router.get("/projects/{slug}/stale-flags")
 def stale_flags(
     slug: str,
     request: Request,
-    days: int = Query(default=30, ge=1, le=flag_reports.MAX_DAYS),
+    days: int = Query(default=30, ge=1, le=staleness.MAX_DAYS),
     env: str | None = Query(default=None, max_length=64),
     actor: Actor = Depends(current_actor),
 ) -> Any:
     with store_of(request).read() as session:
-        return flag_reports.stale_flags(session, actor, slug, days=days, environment=env)
+        return staleness.stale_flags(session, actor, slug, days=days, environment=env)
 
 
 @router.get("/projects/{slug}/segments")

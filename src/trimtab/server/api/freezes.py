@@ -9,9 +9,9 @@ from fastapi import APIRouter, Depends, Query, Request
 
 from trimtab.core.cron import DurationError, parse_duration
 from trimtab.core.windows import Freeze, WindowError
-from trimtab.domain import stabilization
-from trimtab.domain.actors import Actor
 from trimtab.domain.errors import InvalidInput
+from trimtab.domain.releases import stabilization
+from trimtab.domain.spine.actors import Actor
 from trimtab.server.api.deploy_schemas import FreezeCreate
 from trimtab.server.auth import current_actor, store_of
 from trimtab.store.models import utcnow

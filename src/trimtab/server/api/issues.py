@@ -8,8 +8,8 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import Field
 
-from trimtab.domain import events, issues
-from trimtab.domain.actors import Actor
+from trimtab.domain.reports import events, issues
+from trimtab.domain.spine.actors import Actor
 from trimtab.server.api.schemas import Body
 from trimtab.server.auth import current_actor, store_of
 

@@ -7,8 +7,8 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import JSONResponse
 
-from trimtab.domain import maintenance
-from trimtab.domain.actors import Actor
+from trimtab.domain.releases import maintenance
+from trimtab.domain.spine.actors import Actor
 from trimtab.server.api.deploy_schemas import MaintenanceOn
 from trimtab.server.auth import current_actor, store_of
 

@@ -6,8 +6,8 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 
-from trimtab.domain import keys, projects
-from trimtab.domain.actors import Actor
+from trimtab.domain.spine import keys, projects
+from trimtab.domain.spine.actors import Actor
 from trimtab.server.api.schemas import EnvironmentCreate, KeyCreate, ProjectCreate
 from trimtab.server.auth import current_actor, store_of
 

@@ -7,8 +7,8 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request
 
-from trimtab.domain import release_health
-from trimtab.domain.actors import Actor
+from trimtab.domain.reports import release_health
+from trimtab.domain.spine.actors import Actor
 from trimtab.server.auth import current_actor, store_of
 
 router = APIRouter(tags=["release health"])

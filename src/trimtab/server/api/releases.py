@@ -6,8 +6,8 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request
 
-from trimtab.domain import releases
-from trimtab.domain.actors import Actor
+from trimtab.domain.releases import releases
+from trimtab.domain.spine.actors import Actor
 from trimtab.server.api.deploy_schemas import ReleaseCreate
 from trimtab.server.auth import current_actor, store_of
 

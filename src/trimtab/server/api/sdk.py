@@ -19,9 +19,9 @@ import orjson
 from fastapi import APIRouter, Depends, Path, Request, Response
 from pydantic import Field
 
-from trimtab.domain import dependencies, guards
-from trimtab.domain.actors import Actor
 from trimtab.domain.errors import Forbidden, InvalidInput
+from trimtab.domain.flags import dependencies, guards
+from trimtab.domain.spine.actors import Actor
 from trimtab.server.api.schemas import Body
 from trimtab.server.auth import current_actor, store_of
 from trimtab.store.models import Environment, utcnow
@@ -65,7 +65,7 @@ def _etag_matches(header: str | None, etag: str) -> bool:
 
 @router.get("/flags")
 def sdk_flags(request: Request, actor: Actor = Depends(current_actor)) -> Response:
-    from trimtab.domain.flags import load_flag_set  # F1's module; imported here to stay thin
+    from trimtab.domain.flags.flags import load_flag_set  # F1's module; imported here to stay thin
 
     with store_of(request).read() as session:
         project_id, env = _sdk_scope(session, actor)
@@ -91,7 +91,7 @@ def sdk_flags(request: Request, actor: Actor = Depends(current_actor)) -> Respon
 def sdk_metrics(
     body: MetricsReport, request: Request, actor: Actor = Depends(current_actor)
 ) -> dict[str, Any]:
-    from trimtab.domain.flags import record_evaluations
+    from trimtab.domain.flags.flags import record_evaluations
 
     end = _aware(body.end)
     if _aware(body.start) > end:

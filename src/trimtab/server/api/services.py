@@ -6,8 +6,8 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 
-from trimtab.domain import services
-from trimtab.domain.actors import Actor
+from trimtab.domain.releases import services
+from trimtab.domain.spine.actors import Actor
 from trimtab.server.api.deploy_schemas import ServiceBody, ServiceCreate, ServiceUpdate
 from trimtab.server.auth import current_actor, store_of
 

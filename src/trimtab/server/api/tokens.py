@@ -6,8 +6,8 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request
 
-from trimtab.domain import tokens
-from trimtab.domain.actors import Actor
+from trimtab.domain.spine import tokens
+from trimtab.domain.spine.actors import Actor
 from trimtab.server.api.schemas import TokenCreate
 from trimtab.server.auth import current_actor, store_of
 

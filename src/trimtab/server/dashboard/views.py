@@ -15,8 +15,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
-from trimtab.domain import audit, keys, projects, users
 from trimtab.domain.errors import RateLimited, Unauthorized
+from trimtab.domain.spine import audit, keys, projects, users
 from trimtab.server.auth import SESSION_COOKIE, session_actor, store_of
 
 HERE = Path(__file__).parent

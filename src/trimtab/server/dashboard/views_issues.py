@@ -13,9 +13,10 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from trimtab.domain import events, issues, projects, users
-from trimtab.domain.actors import Actor
 from trimtab.domain.errors import DomainError, InvalidInput, NotFound
+from trimtab.domain.reports import events, issues
+from trimtab.domain.spine import projects, users
+from trimtab.domain.spine.actors import Actor
 from trimtab.server.auth import session_actor, store_of
 from trimtab.server.dashboard import event_view
 from trimtab.server.dashboard.views import templates

@@ -1,0 +1,465 @@
+"""Dependencies (billing-api, pay-library): definitions, SDK reports, and what they look like.
+
+A flag bound to dependencies (`fallback: {variant, dependencies}`) serves its fallback variant
+while any of them is unhealthy. Health itself is decided in `domain.dependency_health`; this
+module holds the definitions, takes SDK guard reports, and answers "which are failing".
+
+Dependencies are project-wide (one billing API serves every environment). Defining a probe
+makes the server send GET requests to a URL, so only admin tokens create or change them.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from trimtab.core.names import InvalidName, check_name
+from trimtab.domain.errors import Conflict, Forbidden, InvalidInput, NotFound
+from trimtab.domain.spine import audit
+from trimtab.domain.spine.actors import Actor
+from trimtab.domain.spine.projects import get_project
+from trimtab.store.models import (
+    Dependency,
+    DependencyReportBucket,
+    DependencyTransition,
+    Environment,
+    Flag,
+    FlagConfig,
+    Project,
+    utcnow,
+)
+from trimtab.store.models.dependencies import BREAKER_STATES, REPORT_BUCKET_S
+
+MAX_DEPENDENCIES_PER_PROJECT = 200
+MAX_REPORT_COUNT = 10**9
+HISTORY_LIMIT = 50
+
+
+@dataclass(frozen=True)
+class Bounds:
+    low: float
+    high: float
+    integer: bool = True
+
+
+# Every tunable, with the range a request may set it to.
+SETTINGS: dict[str, Bounds] = {
+    "probe_expected_status": Bounds(100, 599),
+    "probe_timeout_s": Bounds(0.1, 30, integer=False),
+    "interval_s": Bounds(1, 3600),
+    "window_s": Bounds(5, 3600),
+    "failure_rate": Bounds(0.01, 1.0, integer=False),
+    "min_calls": Bounds(1, 10**6),
+    "open_reports": Bounds(1, 10**6),
+    "max_errors": Bounds(1, 10**9),
+    "error_window_s": Bounds(60, 86400),
+    "down_after": Bounds(1, 100),
+    "up_after": Bounds(1, 100),
+}
+
+
+def unhealthy_dependencies(session: Session, project_id: int) -> frozenset[str]:
+    """The names of the project's dependencies that are unhealthy now."""
+    names = session.scalars(
+        select(Dependency.name).where(
+            Dependency.project_id == project_id, Dependency.state == "unhealthy"
+        )
+    )
+    return frozenset(names)
+
+
+def fallback_status(
+    session: Session, project_id: int, dependencies: list[str] | tuple[str, ...]
+) -> dict[str, Any] | None:
+    """Why a flag bound to `dependencies` serves its fallback now, or None when it does not:
+    `{"since", "dependencies", "message": "serving fallback since 12:03 UTC: billing-api
+    failing"}`, for the flag page, API and CLI."""
+    if not dependencies:
+        return None
+    rows = list(
+        session.execute(
+            select(Dependency.name, Dependency.state_since, Dependency.state_reason).where(
+                Dependency.project_id == project_id,
+                Dependency.name.in_(list(dependencies)),
+                Dependency.state == "unhealthy",
+            )
+        )
+    )
+    if not rows:
+        return None
+    since = min(row.state_since for row in rows)
+    names = sorted(row.name for row in rows)
+    return {
+        "since": since.isoformat(),
+        "dependencies": names,
+        "reasons": {row.name: row.state_reason for row in rows},
+        "message": f"serving fallback since {since:%H:%M} UTC: {', '.join(names)} failing",
+    }
+
+
+# --- definitions -----------------------------------------------------------------------------
+
+
+def _name(value: str) -> str:
+    try:
+        return check_name(value, "dependency name")
+    except InvalidName as exc:
+        raise InvalidInput(str(exc)) from exc
+
+
+def _probe_url(value: str | None) -> str | None:
+    if value is None or value == "":
+        return None
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname or len(value) > 2000:
+        raise InvalidInput("probe_url must be an http(s) URL of at most 2000 characters")
+    return value
+
+
+def _apply_settings(dependency: Dependency, values: dict[str, Any]) -> None:
+    for field, value in values.items():
+        if field not in SETTINGS:
+            raise InvalidInput(f"unknown dependency setting {field!r}")
+        bounds = SETTINGS[field]
+        if value is None:
+            if field != "max_errors":
+                raise InvalidInput(f"{field} cannot be empty")
+            dependency.max_errors = None
+            continue
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise InvalidInput(f"{field} must be a number")
+        if not (math.isfinite(value) and bounds.low <= value <= bounds.high):
+            raise InvalidInput(f"{field} must be from {bounds.low:g} to {bounds.high:g}")
+        if bounds.integer and value != int(value):
+            raise InvalidInput(f"{field} must be a whole number")
+        setattr(dependency, field, int(value) if bounds.integer else float(value))
+
+
+def get_dependency(session: Session, project: Project, name: str) -> Dependency:
+    found = session.scalars(
+        select(Dependency).where(Dependency.project_id == project.id, Dependency.name == name)
+    ).first()
+    if found is None:
+        raise NotFound(f"project {project.slug!r} has no dependency {name!r}")
+    return found
+
+
+def create_dependency(
+    session: Session,
+    actor: Actor,
+    project_slug: str,
+    name: str,
+    *,
+    description: str = "",
+    probe_url: str | None = None,
+    settings: dict[str, Any] | None = None,
+) -> Dependency:
+    project = get_project(session, actor, project_slug, scope="admin")
+    name = _name(name)
+    if session.scalars(
+        select(Dependency.id).where(Dependency.project_id == project.id, Dependency.name == name)
+    ).first():
+        raise Conflict(f"project {project.slug!r} already has dependency {name!r}")
+    _check_room(session, project.id)
+    dependency = Dependency(
+        project_id=project.id,
+        name=name,
+        description=description[:1000],
+        probe_url=_probe_url(probe_url),
+        created_by=actor.label,
+    )
+    _defaults(dependency)
+    _apply_settings(dependency, settings or {})
+    session.add(dependency)
+    session.flush()
+    audit.record(
+        session,
+        actor,
+        "dependency.create",
+        target_type="dependency",
+        target_id=name,
+        project_id=project.id,
+        after=dependency_to_dict(dependency),
+    )
+    return dependency
+
+
+def update_dependency(
+    session: Session,
+    actor: Actor,
+    project_slug: str,
+    name: str,
+    *,
+    description: str | None = None,
+    probe_url: str | None = None,
+    clear_probe: bool = False,
+    settings: dict[str, Any] | None = None,
+) -> Dependency:
+    project = get_project(session, actor, project_slug, scope="admin")
+    dependency = get_dependency(session, project, name)
+    before = dependency_to_dict(dependency)
+    if description is not None:
+        dependency.description = description[:1000]
+    if clear_probe:
+        dependency.probe_url = None
+    elif probe_url is not None:
+        dependency.probe_url = _probe_url(probe_url)
+    _apply_settings(dependency, settings or {})
+    dependency.next_check_at = utcnow()
+    audit.record(
+        session,
+        actor,
+        "dependency.update",
+        target_type="dependency",
+        target_id=name,
+        project_id=project.id,
+        before=before,
+        after=dependency_to_dict(dependency),
+    )
+    return dependency
+
+
+def delete_dependency(session: Session, actor: Actor, project_slug: str, name: str) -> None:
+    from trimtab.domain.flags.flags import bump_revision  # flags imports this module lazily too
+
+    project = get_project(session, actor, project_slug, scope="admin")
+    dependency = get_dependency(session, project, name)
+    was_unhealthy = dependency.state == "unhealthy"
+    before = dependency_to_dict(dependency)
+    session.delete(dependency)
+    session.flush()
+    audit.record(
+        session,
+        actor,
+        "dependency.delete",
+        target_type="dependency",
+        target_id=name,
+        project_id=project.id,
+        before=before,
+    )
+    if was_unhealthy:  # its bound flags stop serving the fallback
+        bump_revision(session, project.id, None, f"dependency {name} deleted")
+
+
+def _defaults(dependency: Dependency) -> None:
+    # Column defaults apply at INSERT; views of a new row need them before the flush.
+    for column in Dependency.__table__.columns:
+        if getattr(dependency, column.key) is None and column.default is not None:
+            arg = column.default.arg  # type: ignore[attr-defined]
+            if not callable(arg):
+                setattr(dependency, column.key, arg)
+    dependency.state_since = dependency.state_since or utcnow()
+    dependency.next_check_at = dependency.next_check_at or utcnow()
+
+
+def _check_room(session: Session, project_id: int) -> None:
+    count = session.scalar(
+        select(func.count()).select_from(Dependency).where(Dependency.project_id == project_id)
+    )
+    if (count or 0) >= MAX_DEPENDENCIES_PER_PROJECT:
+        raise InvalidInput(f"a project has at most {MAX_DEPENDENCIES_PER_PROJECT} dependencies")
+
+
+# --- SDK reports -----------------------------------------------------------------------------
+
+
+def bucket_of(moment: datetime) -> datetime:
+    second = moment.second - moment.second % REPORT_BUCKET_S
+    return moment.replace(second=second, microsecond=0)
+
+
+def record_report(
+    session: Session,
+    actor: Actor,
+    name: str,
+    *,
+    successes: int,
+    failures: int,
+    timeouts: int,
+    state: str,
+    now: datetime | None = None,
+) -> Dependency:
+    """Add one SDK guard report (an sdk-server token, bound to project and environment).
+
+    An unknown dependency is registered on its first report, as Unleash registers apps: the
+    name comes from the application's code, and a flag may already be bound to it.
+    """
+    if "sdk-server" not in actor.scopes or actor.project_id is None:
+        raise Forbidden("dependency reports need an sdk-server token bound to a project")
+    if actor.environment_id is None:
+        raise Forbidden("dependency reports need a token bound to an environment")
+    name = _name(name)
+    if state not in BREAKER_STATES:
+        raise InvalidInput(f"state must be one of {', '.join(BREAKER_STATES)}")
+    for field, value in (("successes", successes), ("failures", failures), ("timeouts", timeouts)):
+        if not 0 <= value <= MAX_REPORT_COUNT:
+            raise InvalidInput(f"{field} must be from 0 to {MAX_REPORT_COUNT}")
+    now = now or utcnow()
+    dependency = session.scalars(
+        select(Dependency).where(Dependency.project_id == actor.project_id, Dependency.name == name)
+    ).first()
+    if dependency is None:
+        _check_room(session, actor.project_id)
+        dependency = Dependency(
+            project_id=actor.project_id,
+            name=name,
+            description="registered by an SDK guard report",
+            created_by=actor.label,
+        )
+        _defaults(dependency)
+        session.add(dependency)
+        session.flush()
+    environment = session.get(Environment, actor.environment_id)
+    assert environment is not None  # the token's foreign key guarantees it
+    values = {
+        "dependency_id": dependency.id,
+        "environment": environment.name,
+        "bucket": bucket_of(now),
+        "successes": successes,
+        "failures": failures,
+        "timeouts": timeouts,
+        "open_reports": 1 if state == "open" else 0,
+        "reports": 1,
+    }
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    statement = insert(DependencyReportBucket).values(**values)
+    table = DependencyReportBucket
+    statement = statement.on_conflict_do_update(
+        index_elements=["dependency_id", "environment", "bucket"],
+        set_={
+            "successes": table.successes + statement.excluded.successes,
+            "failures": table.failures + statement.excluded.failures,
+            "timeouts": table.timeouts + statement.excluded.timeouts,
+            "open_reports": table.open_reports + statement.excluded.open_reports,
+            "reports": table.reports + statement.excluded.reports,
+        },
+    )
+    session.execute(statement)
+    if state == "open" and dependency.state == "healthy" and dependency.next_check_at > now:
+        dependency.next_check_at = now  # an open breaker is news: check at the next tick
+    return dependency
+
+
+def report_totals(session: Session, dependency_id: int, since: datetime) -> dict[str, int]:
+    """Summed SDK reports for one dependency from `since` (bucket granularity: 5 s)."""
+    table = DependencyReportBucket
+    row = session.execute(
+        select(
+            func.coalesce(func.sum(table.successes), 0),
+            func.coalesce(func.sum(table.failures), 0),
+            func.coalesce(func.sum(table.timeouts), 0),
+            func.coalesce(func.sum(table.open_reports), 0),
+            func.coalesce(func.sum(table.reports), 0),
+        ).where(table.dependency_id == dependency_id, table.bucket >= bucket_of(since))
+    ).one()
+    keys = ("successes", "failures", "timeouts", "open_reports", "reports")
+    return {key: int(value) for key, value in zip(keys, row, strict=True)}
+
+
+def prune_reports(session: Session, before: datetime) -> None:
+    session.execute(delete(DependencyReportBucket).where(DependencyReportBucket.bucket < before))
+
+
+# --- views -----------------------------------------------------------------------------------
+
+
+def bound_flags(session: Session, project_id: int) -> dict[str, list[dict[str, Any]]]:
+    """dependency name -> the flag configs bound to it: [{flag, environment, enabled}]."""
+    rows = session.execute(
+        select(Flag.key, Environment.name, FlagConfig.enabled, FlagConfig.fallback)
+        .join(FlagConfig, FlagConfig.flag_id == Flag.id)
+        .join(Environment, Environment.id == FlagConfig.environment_id)
+        .where(
+            Flag.project_id == project_id,
+            Flag.archived_at.is_(None),
+            FlagConfig.fallback.is_not(None),
+        )
+        .order_by(Flag.key, Environment.name)
+    )
+    bound: dict[str, list[dict[str, Any]]] = {}
+    for key, environment, enabled, fallback in rows:
+        for name in (fallback or {}).get("dependencies") or []:
+            bound.setdefault(name, []).append(
+                {
+                    "flag": key,
+                    "environment": environment,
+                    "enabled": enabled,
+                    "fallback_variant": fallback.get("variant"),
+                    "dependencies": list(fallback.get("dependencies") or []),
+                }
+            )
+    return bound
+
+
+def dependency_to_dict(dependency: Dependency) -> dict[str, Any]:
+    return {
+        "name": dependency.name,
+        "description": dependency.description,
+        "state": dependency.state,
+        "state_since": dependency.state_since.isoformat() if dependency.state_since else None,
+        "state_reason": dependency.state_reason,
+        "probe_url": dependency.probe_url,
+        **{field: getattr(dependency, field) for field in SETTINGS},
+        "last_checked_at": (
+            dependency.last_checked_at.isoformat() if dependency.last_checked_at else None
+        ),
+        "created_by": dependency.created_by,
+    }
+
+
+def list_dependencies(session: Session, actor: Actor, project_slug: str) -> list[dict[str, Any]]:
+    project = get_project(session, actor, project_slug)
+    bound = bound_flags(session, project.id)
+    rows = session.scalars(
+        select(Dependency).where(Dependency.project_id == project.id).order_by(Dependency.name)
+    )
+    return [
+        {**dependency_to_dict(row), "flags": sorted({b["flag"] for b in bound.get(row.name, [])})}
+        for row in rows
+    ]
+
+
+def dependency_detail(
+    session: Session, actor: Actor, project_slug: str, name: str, now: datetime | None = None
+) -> dict[str, Any]:
+    """One dependency: settings, state, the last check's signals, SDK reports in its window,
+    the flags bound to it (with what they serve now) and its recent transitions."""
+    project = get_project(session, actor, project_slug)
+    dependency = get_dependency(session, project, name)
+    now = now or utcnow()
+    transitions = session.scalars(
+        select(DependencyTransition)
+        .where(DependencyTransition.dependency_id == dependency.id)
+        .order_by(DependencyTransition.at.desc(), DependencyTransition.id.desc())
+        .limit(HISTORY_LIMIT)
+    )
+    flags = []
+    for item in bound_flags(session, project.id).get(name, []):
+        status = fallback_status(session, project.id, item["dependencies"])
+        serving = "off" if not item["enabled"] else ("fallback" if status else "normal")
+        flags.append({**item, "serving": serving, "fallback_status": status})
+    return {
+        **dependency_to_dict(dependency),
+        "signals": dependency.last_signals,
+        "reports": report_totals(
+            session, dependency.id, now - timedelta(seconds=dependency.window_s)
+        ),
+        "flags": flags,
+        "history": [
+            {
+                "from": t.from_state,
+                "to": t.to_state,
+                "at": t.at.isoformat(),
+                "reason": t.reason,
+                "signals": t.signals,
+            }
+            for t in transitions
+        ],
+    }

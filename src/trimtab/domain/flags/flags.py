@@ -1,0 +1,849 @@
+"""Feature flags: define, configure per environment, flip, kill, roll out, archive.
+
+Every change is validated by `trimtab.core.evaluation` (the same code the SDK evaluates with),
+refused when it would create a prerequisite cycle, audited (actor, reason, before/after) and
+announced as `flags.changed` with the environment's new ETag, all in the caller's transaction:
+a refused change writes nothing, and a committed one reaches every connected SDK at once.
+
+Scopes: definitions (create, variants, rules, segments, archive) need `admin`. Flipping a flag
+on or off, the kill switch and the rollout percentage are operational actions a `deploy`
+token may take, so an on-call pipeline can kill a flag without holding an admin token.
+
+`load_flag_set` is what every evaluation surface serves: the environment's validated configs in
+core.evaluation's shape, archived flags left out, with the revision as ETag.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import orjson
+from sqlalchemy import select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from trimtab.core.evaluation import FlagConfigError, find_prerequisite_cycle, validate_flag_config
+from trimtab.core.names import InvalidName, check_name
+from trimtab.domain.errors import Conflict, InvalidInput, NotFound
+from trimtab.domain.flags import dependencies
+from trimtab.domain.spine import audit
+from trimtab.domain.spine.actors import Actor
+from trimtab.domain.spine.projects import get_environment, get_project
+from trimtab.store.models import (
+    Environment,
+    Flag,
+    FlagConfig,
+    FlagEvaluationStat,
+    FlagSchedule,
+    FlagSetRevision,
+    Project,
+    Segment,
+    utcnow,
+)
+from trimtab.store.notify import Change, announce
+
+FLAG_TYPES = ("boolean", "string", "number", "json")
+MAX_TAGS = 20
+MAX_VARIANTS = 100
+MAX_CONFIG_BYTES = 256 * 1024
+MAX_REASON = 1000
+MAX_METRIC_KEYS = 1000
+ROLLOUT_RULE = "rollout"
+DEFINITION_SCOPE = "admin"
+OPERATION_SCOPE = "deploy"
+# The per-environment fields of a config (the rest is the project-wide definition).
+CONFIG_FIELDS = frozenset(
+    {"enabled", "default_variant", "off_variant", "rules", "prerequisites", "fallback", "salt"}
+)
+
+
+@dataclass(frozen=True)
+class FlagSet:
+    """One environment's flags as evaluation surfaces serve them."""
+
+    project_id: int
+    environment: str
+    environment_id: int
+    revision: int
+    etag: str
+    configs: list[dict[str, Any]]
+    segments: dict[str, list[Any]]
+
+
+def etag_for(environment_id: int, revision: int) -> str:
+    return f'"{environment_id}-{revision}"'
+
+
+# --- reading ------------------------------------------------------------------------------
+
+
+def unhealthy_dependencies(session: Session, project_id: int) -> frozenset[str]:
+    """The project's failing dependencies: flags bound to them serve their fallback."""
+    return dependencies.unhealthy_dependencies(session, project_id)
+
+
+def current_revision(session: Session, environment_id: int) -> int:
+    value = session.scalar(
+        select(FlagSetRevision.revision).where(FlagSetRevision.environment_id == environment_id)
+    )
+    return int(value or 0)
+
+
+def project_segments(session: Session, project_id: int) -> dict[str, list[Any]]:
+    rows = session.scalars(
+        select(Segment).where(Segment.project_id == project_id).order_by(Segment.name)
+    )
+    return {row.name: list(row.constraints) for row in rows}
+
+
+def full_config(flag: Flag, config: FlagConfig | None) -> dict[str, Any]:
+    """The core.evaluation config of `flag` in one environment (disabled when unconfigured)."""
+    if config is None:
+        return _unconfigured(flag)
+    return {
+        "key": flag.key,
+        "type": flag.type,
+        "variants": dict(flag.variants),
+        "enabled": config.enabled,
+        "default_variant": config.default_variant,
+        "off_variant": config.off_variant,
+        "rules": list(config.rules),
+        "prerequisites": list(config.prerequisites),
+        "fallback": config.fallback,
+        "salt": config.salt,
+    }
+
+
+def _unconfigured(flag: Flag) -> dict[str, Any]:
+    names = list(flag.variants)
+    first = "on" if flag.type == "boolean" and "on" in names else names[0]
+    off = "off" if flag.type == "boolean" and "off" in names else names[0]
+    return {
+        "key": flag.key,
+        "type": flag.type,
+        "variants": dict(flag.variants),
+        "enabled": False,
+        "default_variant": first,
+        "off_variant": off,
+        "rules": [],
+        "prerequisites": [],
+        "fallback": None,
+        "salt": flag.key,
+    }
+
+
+def _environment_by_name(session: Session, project_id: int, environment: str) -> Environment:
+    env = session.scalars(
+        select(Environment).where(
+            Environment.project_id == project_id, Environment.name == environment
+        )
+    ).first()
+    if env is None:
+        raise NotFound(f"no environment {environment!r} in this project")
+    return env
+
+
+def load_flag_set(session: Session, project_id: int, environment: str) -> FlagSet:
+    """The environment's live flags (archived ones left out) with the revision and ETag."""
+    env = _environment_by_name(session, project_id, environment)
+    return load_flag_set_by_id(session, project_id, env.id, env.name)
+
+
+def load_flag_set_by_id(
+    session: Session, project_id: int, environment_id: int, environment: str
+) -> FlagSet:
+    revision = current_revision(session, environment_id)
+    rows = session.execute(
+        select(Flag, FlagConfig)
+        .outerjoin(
+            FlagConfig,
+            (FlagConfig.flag_id == Flag.id) & (FlagConfig.environment_id == environment_id),
+        )
+        .where(Flag.project_id == project_id, Flag.archived_at.is_(None))
+        .order_by(Flag.key)
+    ).all()
+    return FlagSet(
+        project_id=project_id,
+        environment=environment,
+        environment_id=environment_id,
+        revision=revision,
+        etag=etag_for(environment_id, revision),
+        configs=[full_config(flag, config) for flag, config in rows],
+        segments=project_segments(session, project_id),
+    )
+
+
+def get_flag(session: Session, project: Project, key: str) -> Flag:
+    flag = session.scalars(
+        select(Flag).where(Flag.project_id == project.id, Flag.key == key)
+    ).first()
+    if flag is None:
+        raise NotFound(f"project {project.slug!r} has no flag {key!r}")
+    return flag
+
+
+def list_flags(
+    session: Session,
+    actor: Actor,
+    project_slug: str,
+    *,
+    include_archived: bool = False,
+    tag: str | None = None,
+) -> tuple[Project, list[tuple[Flag, dict[str, FlagConfig]]]]:
+    project = get_project(session, actor, project_slug)
+    query = select(Flag).where(Flag.project_id == project.id).order_by(Flag.key)
+    if not include_archived:
+        query = query.where(Flag.archived_at.is_(None))
+    flags = [f for f in session.scalars(query) if tag is None or tag in (f.tags or [])]
+    names = {env.id: env.name for env in project.environments}
+    configs: dict[int, dict[str, FlagConfig]] = {f.id: {} for f in flags}
+    if flags:
+        for config in session.scalars(
+            select(FlagConfig).where(FlagConfig.flag_id.in_([f.id for f in flags]))
+        ):
+            if config.environment_id in names:
+                configs[config.flag_id][names[config.environment_id]] = config
+    return project, [(f, configs[f.id]) for f in flags]
+
+
+# --- revisions ------------------------------------------------------------------------------
+
+
+def _insert_ignore(session: Session, model: Any, values: dict[str, Any]) -> None:
+    """INSERT … ON CONFLICT DO NOTHING, so two nodes creating the same row cannot collide."""
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    session.execute(insert(model).values(**values).on_conflict_do_nothing())
+
+
+def ensure_revision_row(session: Session, project_id: int, environment_id: int) -> None:
+    """Create the environment's revision row (revision 0, a fresh stream channel) if missing."""
+    _insert_ignore(
+        session,
+        FlagSetRevision,
+        {
+            "environment_id": environment_id,
+            "project_id": project_id,
+            "revision": 0,
+            "reason": "",
+            "channel": secrets.token_urlsafe(24),
+        },
+    )
+
+
+def bump_revision(session: Session, project_id: int, environment: str | None, reason: str) -> None:
+    """New revision (and ETag) for one environment, or all of the project's, announced as
+    `flags.changed` once the transaction commits."""
+    if environment is None:
+        envs = list(
+            session.scalars(select(Environment).where(Environment.project_id == project_id))
+        )
+    else:
+        envs = [_environment_by_name(session, project_id, environment)]
+    for env in envs:
+        ensure_revision_row(session, project_id, env.id)
+        # One UPDATE … SET revision = revision + 1: concurrent writers queue on the row lock.
+        session.execute(
+            update(FlagSetRevision)
+            .where(FlagSetRevision.environment_id == env.id)
+            .values(revision=FlagSetRevision.revision + 1, updated_at=utcnow(), reason=reason[:300])
+        )
+        revision = current_revision(session, env.id)
+        data = {"etag": etag_for(env.id, revision), "revision": revision, "reason": reason[:300]}
+        announce(session, Change("flags.changed", project_id, env.name, data))
+
+
+# --- validation ------------------------------------------------------------------------------
+
+
+def _name(value: str, what: str) -> str:
+    try:
+        return check_name(value, what)
+    except InvalidName as exc:
+        raise InvalidInput(str(exc)) from exc
+
+
+def _reason(reason: str | None, *, required: bool = False) -> str | None:
+    text = (reason or "").strip()
+    if len(text) > MAX_REASON:
+        raise InvalidInput(f"a reason is at most {MAX_REASON} characters")
+    if required and not text:
+        raise InvalidInput("a reason is required (say why, for the audit log and the team)")
+    return text or None
+
+
+def _check_config(
+    session: Session, project: Project, env: Environment, config: dict[str, Any]
+) -> dict[str, Any]:
+    """Validate one environment config with core.evaluation; refuse unknown prerequisites and
+    cycles among the environment's flags. Returns the normalized config."""
+    if len(orjson.dumps(config)) > MAX_CONFIG_BYTES:
+        raise InvalidInput(f"a flag config is at most {MAX_CONFIG_BYTES // 1024} KiB of JSON")
+    try:
+        normalized = validate_flag_config(config, segments=project_segments(session, project.id))
+    except FlagConfigError as exc:
+        raise InvalidInput(f"flag {config.get('key')!r} in {env.name}: {exc}") from exc
+    if normalized["fallback"] is not None:
+        for name in normalized["fallback"]["dependencies"]:
+            _name(name, "dependency name")
+    if normalized["prerequisites"]:
+        flag_set = load_flag_set_by_id(session, project.id, env.id, env.name)
+        by_key = {c["key"]: c for c in flag_set.configs}
+        for item in normalized["prerequisites"]:
+            if item["flag"] not in by_key:
+                raise InvalidInput(f"prerequisite {item['flag']!r} is not a live flag here")
+        by_key[normalized["key"]] = normalized
+        cycle = find_prerequisite_cycle(by_key)
+        if cycle:
+            raise InvalidInput("this would make a prerequisite cycle: " + " -> ".join(cycle))
+    return normalized
+
+
+def _store_config(row: FlagConfig, normalized: Mapping[str, Any], actor: Actor) -> None:
+    if row.id is not None and _row_fields(row) == {k: normalized[k] for k in CONFIG_FIELDS}:
+        return
+    row.enabled = normalized["enabled"]
+    row.default_variant = normalized["default_variant"]
+    row.off_variant = normalized["off_variant"]
+    row.rules = list(normalized["rules"])
+    row.prerequisites = list(normalized["prerequisites"])
+    row.fallback = normalized["fallback"]
+    row.salt = normalized["salt"]
+    row.updated_by = actor.label
+    row.changed_at = utcnow()
+
+
+def _row_fields(row: FlagConfig) -> dict[str, Any]:
+    return {
+        "enabled": row.enabled,
+        "default_variant": row.default_variant,
+        "off_variant": row.off_variant,
+        "rules": row.rules,
+        "prerequisites": row.prerequisites,
+        "fallback": row.fallback,
+        "salt": row.salt,
+    }
+
+
+def _config_row(session: Session, flag: Flag, env: Environment) -> FlagConfig:
+    row = session.scalars(
+        select(FlagConfig).where(FlagConfig.flag_id == flag.id, FlagConfig.environment_id == env.id)
+    ).first()
+    if row is None:
+        base = _unconfigured(flag)
+        row = FlagConfig(
+            flag_id=flag.id,
+            environment_id=env.id,
+            enabled=False,
+            default_variant=base["default_variant"],
+            off_variant=base["off_variant"],
+            rules=[],
+            prerequisites=[],
+            fallback=None,
+            salt=flag.key,
+        )
+        session.add(row)
+        session.flush()
+    return row
+
+
+def _tags(tags: Sequence[str] | None) -> list[str]:
+    if tags is None:
+        return []
+    if len(tags) > MAX_TAGS:
+        raise InvalidInput(f"at most {MAX_TAGS} tags")
+    return sorted({_name(t, "tag") for t in tags})
+
+
+def _live_flag(session: Session, project: Project, key: str) -> Flag:
+    flag = get_flag(session, project, key)
+    if flag.archived_at is not None:
+        raise Conflict(f"flag {key!r} is archived; restore it first")
+    return flag
+
+
+# --- definitions (admin) --------------------------------------------------------------------
+
+
+def create_flag(
+    session: Session,
+    actor: Actor,
+    project_slug: str,
+    key: str,
+    *,
+    flag_type: str = "boolean",
+    description: str = "",
+    owner: str = "",
+    tags: Sequence[str] | None = None,
+    variants: Mapping[str, Any] | None = None,
+    default_variant: str | None = None,
+    off_variant: str | None = None,
+    environments: Mapping[str, Mapping[str, Any]] | None = None,
+) -> Flag:
+    """Create a flag, off in every environment unless `environments` configures some."""
+    project = get_project(session, actor, project_slug, scope=DEFINITION_SCOPE)
+    key = _name(key, "flag key")
+    if flag_type not in FLAG_TYPES:
+        raise InvalidInput(f"type must be one of {', '.join(FLAG_TYPES)}")
+    if variants is not None and len(variants) > MAX_VARIANTS:
+        raise InvalidInput(f"at most {MAX_VARIANTS} variants")
+    if session.scalars(select(Flag).where(Flag.project_id == project.id, Flag.key == key)).first():
+        raise Conflict(f"project {project.slug!r} already has a flag {key!r}")
+    # Validate the definition once through the core, which fills in boolean variants.
+    base: dict[str, Any] = {"key": key, "type": flag_type}
+    if variants is not None:
+        base["variants"] = dict(variants)
+    if default_variant is not None:
+        base["default_variant"] = default_variant
+    if off_variant is not None:
+        base["off_variant"] = off_variant
+    try:
+        normalized = validate_flag_config(base)
+    except FlagConfigError as exc:
+        raise InvalidInput(f"flag {key!r}: {exc}") from exc
+    flag = Flag(
+        project_id=project.id,
+        key=key,
+        type=flag_type,
+        description=description.strip(),
+        owner=owner.strip(),
+        tags=_tags(tags),
+        variants=normalized["variants"],
+        created_by=actor.label,
+    )
+    session.add(flag)
+    session.flush()
+    envs = {env.name: env for env in project.environments}
+    unknown = sorted(set(environments or {}) - set(envs))
+    if unknown:
+        raise InvalidInput(f"project {project.slug!r} has no environment {unknown[0]!r}")
+    after_envs = {}
+    for name, env in envs.items():
+        overrides = dict((environments or {}).get(name, {}))
+        config = {**normalized, **overrides, "key": key, "type": flag_type}
+        config["variants"] = normalized["variants"]
+        checked = _check_config(session, project, env, config)
+        row = _config_row(session, flag, env)
+        _store_config(row, checked, actor)
+        after_envs[name] = checked
+    audit.record(
+        session,
+        actor,
+        "flag.create",
+        target_type="flag",
+        target_id=key,
+        project_id=project.id,
+        after={**definition_to_dict(flag), "environments": after_envs},
+    )
+    bump_revision(session, project.id, None, f"flag {key} created")
+    return flag
+
+
+def update_definition(
+    session: Session,
+    actor: Actor,
+    project_slug: str,
+    key: str,
+    *,
+    description: str | None = None,
+    owner: str | None = None,
+    tags: Sequence[str] | None = None,
+    variants: Mapping[str, Any] | None = None,
+) -> Flag:
+    """Change a flag's description, owner, tags or variants (checked against every env)."""
+    project = get_project(session, actor, project_slug, scope=DEFINITION_SCOPE)
+    flag = _live_flag(session, project, key)
+    before = definition_to_dict(flag)
+    if description is not None:
+        flag.description = description.strip()
+    if owner is not None:
+        flag.owner = owner.strip()
+    if tags is not None:
+        flag.tags = _tags(tags)
+    if variants is not None:
+        if len(variants) > MAX_VARIANTS:
+            raise InvalidInput(f"at most {MAX_VARIANTS} variants")
+        if not variants:
+            raise InvalidInput("a flag needs at least one variant")
+        first = next(iter(variants))
+        try:
+            flag.variants = validate_flag_config(
+                {
+                    "key": flag.key,
+                    "type": flag.type,
+                    "variants": dict(variants),
+                    "default_variant": first,
+                    "off_variant": first,
+                }
+            )["variants"]
+        except FlagConfigError as exc:
+            raise InvalidInput(f"flag {key!r}: {exc}") from exc
+        # Every environment must still name existing variants (the check says which does not).
+        for env in project.environments:
+            row = _config_row(session, flag, env)
+            _store_config(row, _check_config(session, project, env, full_config(flag, row)), actor)
+    flag.updated_at = utcnow()
+    audit.record(
+        session,
+        actor,
+        "flag.update",
+        target_type="flag",
+        target_id=key,
+        project_id=project.id,
+        before=before,
+        after=definition_to_dict(flag),
+    )
+    if variants is not None:
+        bump_revision(session, project.id, None, f"flag {key} variants changed")
+    return flag
+
+
+def set_config(
+    session: Session,
+    actor: Actor,
+    project_slug: str,
+    key: str,
+    environment: str,
+    changes: Mapping[str, Any],
+    *,
+    reason: str | None = None,
+) -> FlagConfig:
+    """Replace some of a flag's fields in one environment (rules, variants served, fallback…)."""
+    project = get_project(session, actor, project_slug, scope=DEFINITION_SCOPE)
+    unknown = sorted(set(changes) - CONFIG_FIELDS)
+    if unknown:
+        raise InvalidInput(f"unknown field {unknown[0]!r}; set one of {sorted(CONFIG_FIELDS)}")
+    env = get_environment(session, project, environment)
+    flag = _live_flag(session, project, key)
+    row = _config_row(session, flag, env)
+    before = full_config(flag, row)
+    checked = _check_config(session, project, env, {**before, **changes})
+    if checked == before:
+        return row
+    _store_config(row, checked, actor)
+    audit.record(
+        session,
+        actor,
+        "flag.set",
+        target_type="flag",
+        target_id=key,
+        project_id=project.id,
+        environment=env.name,
+        before=before,
+        after=checked,
+        reason=_reason(reason),
+    )
+    bump_revision(session, project.id, env.name, f"flag {key} changed")
+    return row
+
+
+def archive_flag(
+    session: Session, actor: Actor, project_slug: str, key: str, *, restore: bool = False
+) -> Flag:
+    """Archive (or restore) a flag: archived flags leave every flag set, SDKs stop seeing them."""
+    project = get_project(session, actor, project_slug, scope=DEFINITION_SCOPE)
+    flag = get_flag(session, project, key)
+    if restore == (flag.archived_at is None):
+        return flag
+    if not restore:
+        dependents = _dependents(session, project, key)
+        if dependents:
+            raise Conflict(f"flags {dependents} have {key!r} as a prerequisite; change them first")
+        flag.archived_at = utcnow()
+        session.execute(
+            update(FlagSchedule)
+            .where(FlagSchedule.flag_id == flag.id, FlagSchedule.status == "pending")
+            .values(status="cancelled", error="flag archived")
+        )
+    else:
+        flag.archived_at = None
+    audit.record(
+        session,
+        actor,
+        "flag.restore" if restore else "flag.archive",
+        target_type="flag",
+        target_id=key,
+        project_id=project.id,
+        before={"archived": restore},
+        after={"archived": not restore},
+    )
+    bump_revision(session, project.id, None, f"flag {key} {'restored' if restore else 'archived'}")
+    return flag
+
+
+def _dependents(session: Session, project: Project, key: str) -> list[str]:
+    rows = session.execute(
+        select(Flag.key, FlagConfig.prerequisites)
+        .join(FlagConfig, FlagConfig.flag_id == Flag.id)
+        .where(Flag.project_id == project.id, Flag.archived_at.is_(None), Flag.key != key)
+    ).all()
+    return sorted({k for k, prereqs in rows if any(p.get("flag") == key for p in prereqs or [])})
+
+
+# --- operations (deploy) --------------------------------------------------------------------
+
+
+def set_enabled(
+    session: Session,
+    actor: Actor,
+    project_slug: str,
+    key: str,
+    environment: str,
+    enabled: bool,
+    reason: str | None,
+    automatic: bool = False,
+    *,
+    action: str | None = None,
+) -> FlagConfig:
+    """Turn a flag on or off in one environment: audited and pushed to every SDK."""
+    project = get_project(session, actor, project_slug, scope=OPERATION_SCOPE)
+    env = get_environment(session, project, environment)
+    flag = _live_flag(session, project, key)
+    reason = _reason(reason, required=action == "flag.kill")
+    row = _config_row(session, flag, env)
+    before = {"enabled": row.enabled, "off_reason": row.off_reason}
+    changed = row.enabled != enabled
+    row.enabled = enabled
+    row.off_reason = None if enabled else reason
+    row.updated_by = actor.label
+    if changed:
+        row.changed_at = utcnow()
+    if action == "flag.kill":
+        # A scheduled "on" or ramp must not undo a kill behind the team's back.
+        session.execute(
+            update(FlagSchedule)
+            .where(
+                FlagSchedule.flag_id == flag.id,
+                FlagSchedule.environment_id == env.id,
+                FlagSchedule.status == "pending",
+            )
+            .values(status="cancelled", error="cancelled by the kill switch")
+        )
+    audit.record(
+        session,
+        actor,
+        action or ("flag.on" if enabled else "flag.off"),
+        target_type="flag",
+        target_id=key,
+        project_id=project.id,
+        environment=env.name,
+        before=before,
+        after={"enabled": enabled, "off_reason": row.off_reason, "automatic": automatic},
+        reason=reason,
+    )
+    if changed:
+        bump_revision(session, project.id, env.name, f"flag {key} {'on' if enabled else 'off'}")
+    return row
+
+
+def kill(
+    session: Session, actor: Actor, project_slug: str, key: str, environment: str, reason: str
+) -> FlagConfig:
+    """The kill switch: off now, with a required reason, pending schedules cancelled."""
+    return set_enabled(
+        session, actor, project_slug, key, environment, False, reason, action="flag.kill"
+    )
+
+
+def rollout(
+    session: Session,
+    actor: Actor,
+    project_slug: str,
+    key: str,
+    environment: str,
+    percentage: float,
+    *,
+    rule_id: str = ROLLOUT_RULE,
+    variant: str | None = None,
+    stickiness: str | None = None,
+    reason: str | None = None,
+) -> FlagConfig:
+    """Set the percentage of the rollout rule `rule_id` (created last when missing).
+
+    A new rollout rule serves `variant` (boolean flags: the true variant) and, when the flag's
+    default is that same variant, the default becomes the off variant: otherwise the users
+    left out of the rollout would get it anyway.
+    """
+    project = get_project(session, actor, project_slug, scope=OPERATION_SCOPE)
+    env = get_environment(session, project, environment)
+    flag = _live_flag(session, project, key)
+    row = _config_row(session, flag, env)
+    before = full_config(flag, row)
+    config = {**before, "rules": [dict(r) for r in before["rules"]]}
+    rule = next((r for r in config["rules"] if r.get("id") == rule_id), None)
+    if rule is not None:
+        if "rollout" not in rule["serve"]:
+            raise Conflict(f"rule {rule_id!r} of {key!r} is not a percentage rollout")
+        serve = dict(rule["serve"]["rollout"], percentage=percentage)
+        if variant is not None:
+            serve["variant"] = variant
+        if stickiness is not None:
+            serve["stickiness"] = stickiness
+        rule["serve"] = {"rollout": serve}
+    else:
+        if variant is None:
+            trues = [n for n, v in flag.variants.items() if v is True]
+            if flag.type != "boolean" or len(trues) != 1:
+                raise InvalidInput("name the variant to roll out (--variant)")
+            variant = trues[0]
+        serve = {"percentage": percentage, "variant": variant}
+        if stickiness is not None:
+            serve["stickiness"] = stickiness
+        config["rules"].append({"id": rule_id, "serve": {"rollout": serve}})
+        if config["default_variant"] == variant:
+            config["default_variant"] = config["off_variant"]
+    checked = _check_config(session, project, env, config)
+    if checked != before:
+        _store_config(row, checked, actor)
+        bump_revision(session, project.id, env.name, f"flag {key} rollout {percentage}%")
+    audit.record(
+        session,
+        actor,
+        "flag.rollout",
+        target_type="flag",
+        target_id=key,
+        project_id=project.id,
+        environment=env.name,
+        before=before,
+        after=checked,
+        reason=_reason(reason),
+    )
+    return row
+
+
+def rollout_percentage(config: Mapping[str, Any], rule_id: str = ROLLOUT_RULE) -> float | None:
+    for rule in config.get("rules") or []:
+        if rule.get("id") == rule_id and "rollout" in rule.get("serve", {}):
+            return float(rule["serve"]["rollout"]["percentage"])
+    return None
+
+
+# --- evaluation counts ----------------------------------------------------------------------
+
+
+def record_evaluations(
+    session: Session,
+    project_id: int,
+    environment: str,
+    counts: Mapping[str, Mapping[str, int]],
+    at: datetime,
+) -> None:
+    """Add evaluation counts `{flag_key: {variant: n}}` seen up to `at` (SDK, Unleash, OFREP)."""
+    if len(counts) > MAX_METRIC_KEYS:
+        raise InvalidInput(f"at most {MAX_METRIC_KEYS} flags per report")
+    env = _environment_by_name(session, project_id, environment)
+    for key, variants in counts.items():
+        if not isinstance(key, str) or not 0 < len(key) <= 128:
+            raise InvalidInput("flag keys in a report are 1-128 characters")
+        if not isinstance(variants, Mapping) or len(variants) > MAX_VARIANTS + 2:
+            raise InvalidInput(f"{key}: counts per variant, at most {MAX_VARIANTS}")
+        for variant, n in variants.items():
+            if not isinstance(variant, str) or len(variant) > 128:
+                raise InvalidInput(f"{key}: variant names are at most 128 characters")
+            if isinstance(n, bool) or not isinstance(n, int) or not 0 <= n <= 10**12:
+                raise InvalidInput(f"{key}.{variant}: a count is a whole number >= 0")
+    for key in sorted(counts):
+        variants = counts[key]
+        total = sum(variants.values())
+        if total == 0:
+            continue
+        _insert_ignore(
+            session,
+            FlagEvaluationStat,
+            {
+                "project_id": project_id,
+                "environment_id": env.id,
+                "flag_key": key,
+                "evaluations": 0,
+                "variants": {},
+                "first_evaluated_at": at,
+                "last_evaluated_at": at,
+            },
+        )
+        stat = session.scalars(
+            select(FlagEvaluationStat)
+            .where(FlagEvaluationStat.environment_id == env.id, FlagEvaluationStat.flag_key == key)
+            .with_for_update()
+        ).one()
+        merged = dict(stat.variants or {})
+        for variant, n in variants.items():
+            merged[variant] = merged.get(variant, 0) + n
+        stat.variants = merged
+        stat.evaluations = stat.evaluations + total
+        if at > stat.last_evaluated_at:
+            stat.last_evaluated_at = at
+
+
+# --- views ----------------------------------------------------------------------------------
+
+
+def definition_to_dict(flag: Flag) -> dict[str, Any]:
+    return {
+        "key": flag.key,
+        "type": flag.type,
+        "description": flag.description,
+        "owner": flag.owner,
+        "tags": list(flag.tags or []),
+        "variants": dict(flag.variants),
+        "archived": flag.archived_at is not None,
+        "created_by": flag.created_by,
+        "created_at": flag.created_at.isoformat(),
+    }
+
+
+def config_to_dict(flag: Flag, row: FlagConfig | None) -> dict[str, Any]:
+    config = full_config(flag, row)
+    return {
+        **{k: config[k] for k in sorted(CONFIG_FIELDS)},
+        "rollout": rollout_percentage(config),
+        "off_reason": row.off_reason if row else None,
+        "updated_by": row.updated_by if row else None,
+        "changed_at": row.changed_at.isoformat() if row else None,
+    }
+
+
+def flag_to_dict(flag: Flag, configs: Mapping[str, FlagConfig | None]) -> dict[str, Any]:
+    return {
+        **definition_to_dict(flag),
+        "environments": {name: config_to_dict(flag, row) for name, row in configs.items()},
+    }
+
+
+def flag_detail(session: Session, actor: Actor, project_slug: str, key: str) -> dict[str, Any]:
+    """Definition, every environment's config, evaluation stats and unhealthy dependencies."""
+    project = get_project(session, actor, project_slug)
+    flag = get_flag(session, project, key)
+    configs: dict[str, FlagConfig | None] = {}
+    for env in project.environments:
+        configs[env.name] = session.scalars(
+            select(FlagConfig).where(
+                FlagConfig.flag_id == flag.id, FlagConfig.environment_id == env.id
+            )
+        ).first()
+    result = flag_to_dict(flag, configs)
+    stats = {
+        s.environment_id: s
+        for s in session.scalars(
+            select(FlagEvaluationStat).where(
+                FlagEvaluationStat.project_id == project.id, FlagEvaluationStat.flag_key == key
+            )
+        )
+    }
+    unhealthy = unhealthy_dependencies(session, project.id)
+    for env in project.environments:
+        view = result["environments"][env.name]
+        stat = stats.get(env.id)
+        view["evaluations"] = stat.evaluations if stat else 0
+        view["last_evaluated_at"] = stat.last_evaluated_at.isoformat() if stat else None
+        fallback = view["fallback"]
+        failing = sorted(set(fallback["dependencies"]) & unhealthy) if fallback else []
+        view["serving_fallback"] = bool(failing) and view["enabled"]
+        view["failing_dependencies"] = failing
+        # "serving fallback since 12:03 UTC: billing-api failing", for the API, CLI and pages.
+        status = dependencies.fallback_status(session, project.id, failing)
+        view["fallback_status"] = status["message"] if status and view["serving_fallback"] else None
+    return result

@@ -1,0 +1,363 @@
+"""Guarded flags: turn a flag off by itself when the errors it causes spike.
+
+A guard belongs to one flag in one environment. Every check (the `flag-guards` job) counts,
+since the later of "window_s ago" and the flag's last change, the error reports that carry the
+flag as evaluated on and those that carry it off (the `flag:<key>=<result>` error rollups written
+by ingest). It trips when
+
+- the errors with the flag on reach `max_errors` (when set), or
+- with `compare`, they clearly exceed those with it off (`core.flag_guards.compare`: a
+  one-sided binomial test normalized by exposure, plus a minimum ratio). Exposure is the share
+  of evaluations that served "on" in the same window, from SDK metrics; without metrics, the
+  flag's rollout percentage.
+
+Tripping turns the flag off through `domain.flags.set_enabled(automatic=True)` (audited and
+pushed to every SDK like a manual change), records why on the guard, and notifies the team
+(`flag.auto_off`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from trimtab.core.flag_guards import compare
+from trimtab.domain.errors import InvalidInput, NotFound
+from trimtab.domain.spine import audit
+from trimtab.domain.spine.actors import Actor
+from trimtab.domain.spine.notifications import notify
+from trimtab.domain.spine.projects import get_environment, get_project
+from trimtab.store import rollups
+from trimtab.store.models import (
+    Environment,
+    Flag,
+    FlagConfig,
+    FlagEvaluationBucket,
+    FlagGuard,
+    Project,
+    utcnow,
+)
+
+GUARD_ACTOR = Actor(kind="system", name="flag-guard", scopes=frozenset({"admin"}))
+SCOPE = "deploy"
+LIMITS: dict[str, tuple[float, float]] = {
+    "max_errors": (1, 10**9),
+    "window_s": (60, 7 * 86400),
+    "min_errors": (1, 10**9),
+    "min_ratio": (1.0, 1000.0),
+    "alpha": (1e-9, 0.1),
+}
+
+
+def _flag(session: Session, project: Project, key: str) -> Flag:
+    flag = session.scalars(
+        select(Flag).where(Flag.project_id == project.id, Flag.key == key)
+    ).first()
+    if flag is None:
+        raise NotFound(f"project {project.slug!r} has no flag {key!r}")
+    return flag
+
+
+def _check_limits(values: Mapping[str, Any]) -> None:
+    for field, value in values.items():
+        if value is None:
+            continue
+        low, high = LIMITS[field]
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not low <= value <= high
+        ):
+            raise InvalidInput(f"{field} must be from {low:g} to {high:g}")
+
+
+def set_guard(
+    session: Session,
+    actor: Actor,
+    project_slug: str,
+    key: str,
+    environment: str,
+    *,
+    max_errors: int | None = None,
+    window_s: int = 600,
+    compare_off: bool = True,
+    min_errors: int = 10,
+    min_ratio: float = 2.0,
+    alpha: float = 0.001,
+    active: bool = True,
+) -> FlagGuard:
+    """Create or replace the guard of `key` in `environment`."""
+    project = get_project(session, actor, project_slug, scope=SCOPE)
+    env = get_environment(session, project, environment)
+    flag = _flag(session, project, key)
+    settings = {
+        "max_errors": max_errors,
+        "window_s": window_s,
+        "min_errors": min_errors,
+        "min_ratio": min_ratio,
+        "alpha": alpha,
+    }
+    _check_limits(settings)
+    if max_errors is None and not compare_off:
+        raise InvalidInput("a guard needs --max-errors, a comparison with off, or both")
+    guard = session.scalars(
+        select(FlagGuard).where(FlagGuard.flag_id == flag.id, FlagGuard.environment_id == env.id)
+    ).first()
+    before = guard_to_dict(guard, key, env.name) if guard else None
+    if guard is None:
+        guard = FlagGuard(
+            project_id=project.id, flag_id=flag.id, environment_id=env.id, created_by=actor.label
+        )
+        session.add(guard)
+    guard.max_errors = max_errors
+    guard.window_s = int(window_s)
+    guard.compare = compare_off
+    guard.min_errors = int(min_errors)
+    guard.min_ratio = float(min_ratio)
+    guard.alpha = float(alpha)
+    guard.active = active
+    guard.updated_at = utcnow()
+    session.flush()
+    after = guard_to_dict(guard, key, env.name)
+    audit.record(
+        session,
+        actor,
+        "flag.guard",
+        target_type="flag",
+        target_id=key,
+        project_id=project.id,
+        environment=env.name,
+        before=before,
+        after=after,
+    )
+    return guard
+
+
+def remove_guard(
+    session: Session, actor: Actor, project_slug: str, key: str, environment: str
+) -> None:
+    project = get_project(session, actor, project_slug, scope=SCOPE)
+    env = get_environment(session, project, environment)
+    flag = _flag(session, project, key)
+    guard = session.scalars(
+        select(FlagGuard).where(FlagGuard.flag_id == flag.id, FlagGuard.environment_id == env.id)
+    ).first()
+    if guard is None:
+        raise NotFound(f"flag {key!r} has no guard in {env.name}")
+    before = guard_to_dict(guard, key, env.name)
+    session.delete(guard)
+    audit.record(
+        session,
+        actor,
+        "flag.unguard",
+        target_type="flag",
+        target_id=key,
+        project_id=project.id,
+        environment=env.name,
+        before=before,
+    )
+
+
+def list_guards(session: Session, actor: Actor, project_slug: str) -> list[dict[str, Any]]:
+    project = get_project(session, actor, project_slug)
+    rows = session.execute(
+        select(FlagGuard, Flag.key, Environment.name)
+        .join(Flag, Flag.id == FlagGuard.flag_id)
+        .join(Environment, Environment.id == FlagGuard.environment_id)
+        .where(FlagGuard.project_id == project.id)
+        .order_by(Flag.key, Environment.name)
+    )
+    return [guard_to_dict(guard, key, env) for guard, key, env in rows]
+
+
+def guard_to_dict(guard: FlagGuard, key: str, environment: str) -> dict[str, Any]:
+    return {
+        "flag": key,
+        "environment": environment,
+        "active": guard.active,
+        "max_errors": guard.max_errors,
+        "window_s": guard.window_s,
+        "compare": guard.compare,
+        "min_errors": guard.min_errors,
+        "min_ratio": guard.min_ratio,
+        "alpha": guard.alpha,
+        "tripped_at": guard.tripped_at.isoformat() if guard.tripped_at else None,
+        "tripped_reason": guard.tripped_reason,
+        "last_checked_at": guard.last_checked_at.isoformat() if guard.last_checked_at else None,
+        "last_result": guard.last_result or {},
+    }
+
+
+# --- exposure (SDK evaluation counts per minute) ----------------------------------------------
+
+
+def record_exposure(
+    session: Session,
+    project_id: int,
+    environment_id: int,
+    counts: Mapping[str, Mapping[str, int]],
+    at: datetime,
+) -> None:
+    """Add SDK evaluation counts `{flag_key: {variant: n}}` to the minute of `at`.
+    (domain.flags.record_evaluations validates the same counts first.)"""
+    rows = [
+        {
+            "project_id": project_id,
+            "environment_id": environment_id,
+            "flag_key": key,
+            "variant": variant,
+            "minute": rollups.minute_of(at),
+            "count": n,
+        }
+        for key, variants in counts.items()
+        for variant, n in variants.items()
+        if n > 0
+    ]
+    if not rows:
+        return
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    statement = insert(FlagEvaluationBucket).values(rows)
+    statement = statement.on_conflict_do_update(
+        index_elements=["environment_id", "flag_key", "variant", "minute"],
+        set_={"count": FlagEvaluationBucket.count + statement.excluded.count},
+    )
+    session.execute(statement)
+
+
+def prune_exposure(session: Session, before: datetime) -> None:
+    session.execute(delete(FlagEvaluationBucket).where(FlagEvaluationBucket.minute < before))
+
+
+def _exposure(
+    session: Session, environment_id: int, key: str, start: datetime, end: datetime
+) -> dict[str, int]:
+    rows = session.execute(
+        select(FlagEvaluationBucket.variant, func.sum(FlagEvaluationBucket.count))
+        .where(
+            FlagEvaluationBucket.environment_id == environment_id,
+            FlagEvaluationBucket.flag_key == key,
+            FlagEvaluationBucket.minute >= rollups.minute_of(start),
+            FlagEvaluationBucket.minute < end,
+        )
+        .group_by(FlagEvaluationBucket.variant)
+    )
+    return {variant: int(n or 0) for variant, n in rows}
+
+
+# --- checks ------------------------------------------------------------------------------------
+
+
+def _dimensions(flag: Flag, config: FlagConfig) -> tuple[set[str], set[str]]:
+    """Rollup dimensions meaning "evaluated on" and "evaluated off" for this flag: the variant
+    names and (scalar) values, as ingest writes them (`rollups.flag(key, result)`)."""
+    on: set[str] = set()
+    off: set[str] = set()
+    for name, value in flag.variants.items():
+        side = off if name == config.off_variant else on
+        side.add(rollups.flag(flag.key, name))
+        if isinstance(value, bool | str | int | float):
+            side.add(rollups.flag(flag.key, value))
+    both = on & off
+    return on - both, off - both
+
+
+def active_guard_ids(session: Session) -> list[int]:
+    return list(session.scalars(select(FlagGuard.id).where(FlagGuard.active.is_(True))))
+
+
+def check_guard(session: Session, guard: FlagGuard, now: datetime | None = None) -> bool:
+    """One check of one guard (see the module doc). Returns whether it turned the flag off."""
+    from trimtab.domain.flags.flags import full_config, rollout_percentage, set_enabled
+
+    now = now or utcnow()
+    flag = session.get(Flag, guard.flag_id)
+    env = session.get(Environment, guard.environment_id)
+    project = session.get(Project, guard.project_id)
+    assert flag is not None and env is not None and project is not None  # foreign keys
+    guard.last_checked_at = now
+    config = session.scalars(
+        select(FlagConfig).where(FlagConfig.flag_id == flag.id, FlagConfig.environment_id == env.id)
+    ).first()
+    if config is None or not config.enabled or flag.archived_at is not None:
+        guard.last_result = {"skipped": "the flag is off here"}
+        return False
+    # Errors from before the flag's last change belong to another configuration.
+    start = max(now - timedelta(seconds=guard.window_s), config.changed_at)
+    end = now + timedelta(minutes=1)
+    on_dims, off_dims = _dimensions(flag, config)
+
+    def errors(dimensions: set[str]) -> int:
+        return sum(
+            rollups.count_between(session, project.id, d, start, end, environment=env.name)
+            for d in sorted(dimensions)
+        )
+
+    errors_on, errors_off = errors(on_dims), errors(off_dims)
+    exposure = _exposure(session, env.id, flag.key, start, end)
+    evaluated = sum(exposure.values())
+    if evaluated:
+        share: float | None = 1 - exposure.get(config.off_variant, 0) / evaluated
+        source = f"{evaluated} SDK evaluations"
+    else:
+        percentage = rollout_percentage(full_config(flag, config))
+        share = None if percentage is None else percentage / 100
+        source = "the rollout percentage" if share is not None else "unknown"
+    result: dict[str, Any] = {
+        "since": start.isoformat(),
+        "errors_on": errors_on,
+        "errors_off": errors_off,
+        "exposure_on": share,
+        "exposure_source": source,
+    }
+    reason = None
+    if guard.max_errors is not None and errors_on >= guard.max_errors:
+        minutes = max(1, round((now - start).total_seconds() / 60))
+        reason = (
+            f"{errors_on} errors with {flag.key} on in {minutes} min (limit {guard.max_errors})"
+        )
+    elif guard.compare and share is not None:
+        verdict = compare(
+            errors_on,
+            errors_off,
+            share,
+            min_errors=guard.min_errors,
+            min_ratio=guard.min_ratio,
+            alpha=guard.alpha,
+        )
+        result.update(p_value=verdict.p_value, ratio=verdict.ratio, comparison=verdict.reason)
+        if verdict.trip:
+            reason = f"errors with {flag.key} on clearly exceed those with it off: {verdict.reason}"
+    result["tripped"] = reason is not None
+    guard.last_result = result
+    if reason is None:
+        return False
+    guard.tripped_at = now
+    guard.tripped_reason = reason[:1000]
+    set_enabled(
+        session, GUARD_ACTOR, project.slug, flag.key, env.name, False, reason[:1000], automatic=True
+    )
+    audit.record(
+        session,
+        GUARD_ACTOR,
+        "flag.auto_off",
+        target_type="flag",
+        target_id=flag.key,
+        project_id=project.id,
+        environment=env.name,
+        after={"enabled": False, "automatic": True, **result},
+        reason=reason[:1000],
+    )
+    notify(
+        session,
+        project.id,
+        "flag.auto_off",
+        f"{flag.key} turned off in {env.name}: its errors spiked",
+        {"flag": flag.key, "environment": env.name, "reason": reason, **result},
+        environment=env.name,
+    )
+    return True

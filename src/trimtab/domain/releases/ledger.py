@@ -1,0 +1,176 @@
+"""Reading the version ledger: what runs where, a service's history, what a rollback restores.
+
+"What runs" is the latest *successful* ledger row of a service in an environment; failed and
+unfinished rows never change it. A rollback row points at the row it undid (`rollback_of`), and
+an undone row is never a rollback target again, so rolling back twice walks further back instead
+of redoing what was undone.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from trimtab.domain.spine import projects
+from trimtab.domain.spine.actors import Actor
+from trimtab.store.models import Deploy, Project, Release
+
+MAX_LIST = 1000
+
+
+def _iso(value: Any) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def deploy_to_dict(deploy: Deploy, *, with_output: bool = False) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "id": deploy.id,
+        "environment": deploy.environment,
+        "service": deploy.service,
+        "version": deploy.version,
+        "release": deploy.release_version,
+        "commit": deploy.commit,
+        "actor": deploy.actor,
+        "result": deploy.result,
+        "started_at": _iso(deploy.started_at),
+        "finished_at": _iso(deploy.finished_at),
+        "rollback_of": deploy.rollback_of_id,
+        "run_id": deploy.run_id,
+        "wave": deploy.wave,
+        "command": deploy.command,
+        "confirmed_by": deploy.confirmed_by,
+    }
+    if with_output:
+        out["output_tail"] = deploy.output_tail
+    return out
+
+
+def successful(session: Session, project_id: int, environment: str, service: str) -> list[Deploy]:
+    """Successful rows of one service in one environment, newest first."""
+    return list(
+        session.scalars(
+            select(Deploy)
+            .where(
+                Deploy.project_id == project_id,
+                Deploy.environment == environment,
+                Deploy.service == service,
+                Deploy.result == "success",
+            )
+            .order_by(Deploy.finished_at.desc(), Deploy.id.desc())
+            .limit(MAX_LIST)
+        )
+    )
+
+
+def current(session: Session, project_id: int, environment: str, service: str) -> Deploy | None:
+    rows = successful(session, project_id, environment, service)
+    return rows[0] if rows else None
+
+
+def rollback_target(
+    session: Session,
+    project_id: int,
+    environment: str,
+    service: str,
+    to_version: str | None = None,
+) -> tuple[Deploy | None, Deploy | None]:
+    """(what runs now, the row to restore): the latest earlier success of another version that
+    was not itself undone, or the latest success of `to_version`."""
+    rows = successful(session, project_id, environment, service)
+    if not rows:
+        return None, None
+    now = rows[0]
+    undone = {r.rollback_of_id for r in rows if r.rollback_of_id is not None}
+    for row in rows[1:]:
+        if to_version is not None:
+            if row.version == to_version:
+                return now, row
+        elif row.version != now.version and row.id not in undone:
+            return now, row
+    return now, None
+
+
+def history(
+    session: Session,
+    actor: Actor,
+    slug: str,
+    *,
+    service: str | None = None,
+    environment: str | None = None,
+    limit: int = 100,
+) -> list[Deploy]:
+    project = projects.get_project(session, actor, slug)
+    query = (
+        select(Deploy)
+        .where(Deploy.project_id == project.id)
+        .order_by(Deploy.id.desc())
+        .limit(min(max(limit, 1), MAX_LIST))
+    )
+    if service is not None:
+        query = query.where(Deploy.service == service)
+    if environment is not None:
+        projects.get_environment(session, project, environment)
+        query = query.where(Deploy.environment == environment)
+    return list(session.scalars(query))
+
+
+def status(
+    session: Session, actor: Actor, slug: str, environment: str | None = None
+) -> list[dict[str, Any]]:
+    """One row per service and environment: the version running, who deployed it and when,
+    and what is in flight if a run is deploying it now."""
+    project = projects.get_project(session, actor, slug)
+    envs = [e.name for e in project.environments]
+    if environment is not None:
+        envs = [projects.get_environment(session, project, environment).name]
+    names = _service_names(session, project)
+    rows: list[dict[str, Any]] = []
+    for env in envs:
+        for name in names:
+            running = current(session, project.id, env, name)
+            busy = session.scalars(
+                select(Deploy)
+                .where(
+                    Deploy.project_id == project.id,
+                    Deploy.environment == env,
+                    Deploy.service == name,
+                    Deploy.result.in_(("pending", "running", "waiting_confirm")),
+                )
+                .order_by(Deploy.id.desc())
+                .limit(1)
+            ).first()
+            if running is None and busy is None:
+                continue
+            rows.append(
+                {
+                    "environment": env,
+                    "service": name,
+                    "version": running.version if running else None,
+                    "release": running.release_version if running else None,
+                    "deployed_by": running.actor if running else None,
+                    "deployed_at": _iso(running.finished_at) if running else None,
+                    "rollback": bool(running and running.rollback_of_id),
+                    "in_flight": f"{busy.version} ({busy.result})" if busy else None,
+                }
+            )
+    return rows
+
+
+def _service_names(session: Session, project: Project) -> list[str]:
+    """Services with ledger rows, including ones since removed from the project."""
+    return sorted(
+        set(session.scalars(select(Deploy.service).where(Deploy.project_id == project.id)))
+    )
+
+
+def release_deploys(session: Session, release: Release) -> list[Deploy]:
+    return list(
+        session.scalars(
+            select(Deploy)
+            .where(Deploy.release_id == release.id)
+            .order_by(Deploy.id)
+            .limit(MAX_LIST)
+        )
+    )

@@ -1,0 +1,261 @@
+"""Stabilization windows, their lengths, and calendar freezes, stored; the rules live in
+core.windows (what blocks a deploy, the refusal messages) and are only fed from here.
+
+A successful deploy opens a window in production (the project's length, 7 days unless set) and
+in any other environment that has its own length set (`[stabilization] environments` in
+trimtab.toml).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from trimtab.core import windows as core
+from trimtab.core.cron import format_duration
+from trimtab.domain.errors import Conflict, InvalidInput, NotFound
+from trimtab.domain.spine import audit, projects
+from trimtab.domain.spine.actors import Actor
+from trimtab.store.models import (
+    FreezeRule,
+    Project,
+    StabilizationSetting,
+    StabilizationWindow,
+    utcnow,
+)
+
+WINDOW_ENVIRONMENT = "production"
+
+
+def window_days(session: Session, project_id: int, environment: str) -> int | None:
+    """How long a window a deploy to `environment` opens; None: no window there."""
+    settings = {
+        s.environment: s.days
+        for s in session.scalars(
+            select(StabilizationSetting).where(StabilizationSetting.project_id == project_id)
+        )
+    }
+    if environment in settings:
+        return settings[environment]
+    if environment == WINDOW_ENVIRONMENT:
+        return settings.get("", core.DEFAULT_WINDOW_DAYS)
+    return None
+
+
+def window_settings(session: Session, project_id: int) -> tuple[int, dict[str, int]]:
+    """(project default days, per-environment days)."""
+    rows = session.scalars(
+        select(StabilizationSetting).where(StabilizationSetting.project_id == project_id)
+    )
+    per_env = {r.environment: r.days for r in rows}
+    return per_env.pop("", core.DEFAULT_WINDOW_DAYS), per_env
+
+
+def set_window_settings(
+    session: Session, actor: Actor, project: Project, days: int, per_env: dict[str, int]
+) -> None:
+    """Replace the project's window lengths (admin; called by `trimtab apply`)."""
+    actor.require("admin", project_id=project.id)
+    wanted = {"": days, **per_env}
+    for value in wanted.values():
+        try:
+            core.validate_window_days(value)
+        except core.WindowError as exc:
+            raise InvalidInput(str(exc)) from exc
+    before = window_settings(session, project.id)
+    for row in session.scalars(
+        select(StabilizationSetting).where(StabilizationSetting.project_id == project.id)
+    ):
+        session.delete(row)
+    session.flush()
+    for env, value in wanted.items():
+        session.add(StabilizationSetting(project_id=project.id, environment=env, days=value))
+    session.flush()
+    audit.record(
+        session,
+        actor,
+        "stabilization.update",
+        target_type="project",
+        target_id=project.slug,
+        project_id=project.id,
+        before={"days": before[0], "environments": before[1]},
+        after={"days": days, "environments": per_env},
+    )
+
+
+def open_window(
+    session: Session,
+    project_id: int,
+    environment: str,
+    *,
+    release_version: str,
+    release_id: int | None,
+    services: list[str],
+    run_id: int | None,
+    at: datetime,
+) -> StabilizationWindow | None:
+    days = window_days(session, project_id, environment)
+    if days is None:
+        return None
+    shape = core.open_window(release_version, environment, services, at, days)
+    window = StabilizationWindow(
+        project_id=project_id,
+        environment=environment,
+        release_id=release_id,
+        release_version=release_version,
+        services=list(shape.services),
+        run_id=run_id,
+        opened_at=shape.opened_at,
+        ends_at=shape.ends_at,
+    )
+    session.add(window)
+    session.flush()
+    return window
+
+
+def open_windows(session: Session, project_id: int, now: datetime) -> list[StabilizationWindow]:
+    return list(
+        session.scalars(
+            select(StabilizationWindow)
+            .where(StabilizationWindow.project_id == project_id, StabilizationWindow.ends_at > now)
+            .order_by(StabilizationWindow.ends_at)
+        )
+    )
+
+
+def core_window(window: StabilizationWindow) -> core.StabilizationWindow:
+    return core.StabilizationWindow(
+        release=window.release_version,
+        environment=window.environment,
+        services=tuple(window.services),
+        opened_at=window.opened_at,
+        ends_at=window.ends_at,
+    )
+
+
+def core_freeze(rule: FreezeRule) -> core.Freeze:
+    return core.Freeze(
+        name=rule.name,
+        reason=rule.reason,
+        start=rule.starts_at,
+        end=rule.ends_at,
+        cron=rule.cron,
+        duration=timedelta(seconds=rule.duration_s) if rule.duration_s is not None else None,
+        timezone=rule.timezone,
+        environments=tuple(rule.environments),
+    )
+
+
+def freeze_rules(session: Session, project_id: int) -> list[FreezeRule]:
+    return list(
+        session.scalars(
+            select(FreezeRule).where(FreezeRule.project_id == project_id).order_by(FreezeRule.name)
+        )
+    )
+
+
+def check_deploy(
+    session: Session,
+    project_id: int,
+    environment: str,
+    now: datetime,
+    *,
+    override: bool,
+    reason: str | None,
+) -> core.Decision:
+    """core.windows.check_deploy_allowed over the project's stored windows and freezes."""
+    windows = [core_window(w) for w in open_windows(session, project_id, now)]
+    freezes = [core_freeze(f) for f in freeze_rules(session, project_id)]
+    try:
+        return core.check_deploy_allowed(
+            now, windows, freezes, override, reason, environment=environment
+        )
+    except core.OverrideReasonRequired as exc:
+        raise InvalidInput(str(exc)) from exc
+
+
+def add_freeze(session: Session, actor: Actor, slug: str, freeze: core.Freeze) -> FreezeRule:
+    project = projects.get_project(session, actor, slug, scope="admin")
+    if any(f.name == freeze.name for f in freeze_rules(session, project.id)):
+        raise Conflict(f"project {slug!r} already has a freeze {freeze.name!r}")
+    duration = freeze.schedule()[1] if freeze.cron is not None else None
+    rule = FreezeRule(
+        project_id=project.id,
+        name=freeze.name[:100],
+        reason=freeze.reason[:500],
+        cron=freeze.cron,
+        duration_s=int(duration.total_seconds()) if duration is not None else None,
+        starts_at=freeze.start,
+        ends_at=freeze.end,
+        timezone=freeze.timezone,
+        environments=list(freeze.environments),
+        created_by=actor.label,
+    )
+    session.add(rule)
+    session.flush()
+    audit.record(
+        session,
+        actor,
+        "freeze.add",
+        target_type="freeze",
+        target_id=f"{slug}/{freeze.name}",
+        project_id=project.id,
+        after=freeze.as_dict(),
+    )
+    return rule
+
+
+def remove_freeze(session: Session, actor: Actor, slug: str, name: str) -> None:
+    project = projects.get_project(session, actor, slug, scope="admin")
+    rule = next((f for f in freeze_rules(session, project.id) if f.name == name), None)
+    if rule is None:
+        raise NotFound(f"project {slug!r} has no freeze {name!r}")
+    before = core_freeze(rule).as_dict()
+    session.delete(rule)
+    session.flush()
+    audit.record(
+        session,
+        actor,
+        "freeze.remove",
+        target_type="freeze",
+        target_id=f"{slug}/{name}",
+        project_id=project.id,
+        before=before,
+    )
+
+
+def freeze_to_dict(rule: FreezeRule, now: datetime) -> dict[str, Any]:
+    freeze = core_freeze(rule)
+    out = freeze.as_dict()
+    occurrence = core.next_occurrence(freeze, now)
+    out["active"] = core.current_occurrence(freeze, now) is not None
+    out["next_start"] = occurrence.start.isoformat() if occurrence else None
+    out["next_end"] = occurrence.end.isoformat() if occurrence else None
+    if rule.duration_s is not None:
+        out["duration"] = format_duration(timedelta(seconds=rule.duration_s))
+    return out
+
+
+def freeze_status(
+    session: Session, actor: Actor, slug: str, environment: str | None = None
+) -> dict[str, Any]:
+    """Freezes (active now or next), open windows, and whether a deploy may go now."""
+    project = projects.get_project(session, actor, slug)
+    if environment is not None:
+        projects.get_environment(session, project, environment)
+    now = utcnow()
+    from trimtab.domain.releases.releases import window_to_dict
+
+    decision = check_deploy(
+        session, project.id, environment or WINDOW_ENVIRONMENT, now, override=False, reason=None
+    )
+    return {
+        "environment": environment or WINDOW_ENVIRONMENT,
+        "deploy_allowed": decision.allowed,
+        "refusals": [r.message for r in decision.refusals],
+        "freezes": [freeze_to_dict(f, now) for f in freeze_rules(session, project.id)],
+        "windows": [window_to_dict(w) for w in open_windows(session, project.id, now)],
+    }

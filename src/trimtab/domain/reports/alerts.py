@@ -1,0 +1,307 @@
+"""Alert rules and webhook targets per project, and the delivery log (see `alert_delivery`).
+
+Defining targets and rules needs the `admin` scope: a target decides where the project's
+data is sent. Reading them and the log needs `read`. Changes are audited; secrets never are.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from trimtab.core import alerts as core
+from trimtab.core.names import InvalidName, check_name
+from trimtab.domain.errors import Conflict, InvalidInput, NotFound
+from trimtab.domain.spine import audit, projects
+from trimtab.domain.spine.actors import Actor
+from trimtab.store.models import AlertDelivery, AlertRule, AlertTarget, Project
+
+MAX_SPIKE_COUNT = 1_000_000
+MAX_SPIKE_MINUTES = 24 * 60
+MAX_SECRET = 200
+MAX_DELIVERIES = 500
+
+
+def _name(value: str, what: str) -> str:
+    try:
+        return check_name(value, what)
+    except InvalidName as exc:
+        raise InvalidInput(str(exc)) from exc
+
+
+# -- targets ---------------------------------------------------------------------------------
+
+
+def create_target(
+    session: Session,
+    actor: Actor,
+    slug: str,
+    name: str,
+    url: str,
+    *,
+    fmt: str = "json",
+    secret: str | None = None,
+) -> tuple[AlertTarget, str]:
+    """Create a webhook target; returns it and its signing secret (generated unless given),
+    which is shown this once."""
+    project = projects.get_project(session, actor, slug, scope="admin")
+    name = _name(name, "target name")
+    try:
+        url = core.check_url(url)
+    except core.InvalidTarget as exc:
+        raise InvalidInput(str(exc)) from exc
+    if fmt not in core.FORMATS:
+        raise InvalidInput(f"format must be one of {', '.join(core.FORMATS)}, not {fmt!r}")
+    if secret is not None and not 16 <= len(secret) <= MAX_SECRET:
+        raise InvalidInput(f"a signing secret has 16 to {MAX_SECRET} characters")
+    if _target_named(session, project, name) is not None:
+        raise Conflict(f"project {slug!r} already has an alert target {name!r}")
+    secret = secret or "whsec_" + secrets.token_urlsafe(24)
+    target = AlertTarget(
+        project_id=project.id,
+        name=name,
+        url=url,
+        format=fmt,
+        secret=secret,
+        created_by=actor.label,
+    )
+    session.add(target)
+    session.flush()
+    audit.record(
+        session,
+        actor,
+        "alert.target.create",
+        target_type="alert_target",
+        target_id=f"{slug}/{name}",
+        project_id=project.id,
+        after=target_to_dict(target),
+    )
+    return target, secret
+
+
+def list_targets(session: Session, actor: Actor, slug: str) -> list[AlertTarget]:
+    project = projects.get_project(session, actor, slug)
+    query = select(AlertTarget).where(AlertTarget.project_id == project.id)
+    return list(session.scalars(query.order_by(AlertTarget.name)))
+
+
+def get_target(session: Session, actor: Actor, slug: str, ref: str, *, scope: str) -> AlertTarget:
+    """A target by name or by id."""
+    project = projects.get_project(session, actor, slug, scope=scope)
+    target = _target_named(session, project, ref)
+    if target is None and ref.isdigit():
+        found = session.get(AlertTarget, int(ref))
+        target = found if found is not None and found.project_id == project.id else None
+    if target is None:
+        raise NotFound(f"project {slug!r} has no alert target {ref!r}")
+    return target
+
+
+def delete_target(session: Session, actor: Actor, slug: str, ref: str) -> AlertTarget:
+    """Delete a target, its rules and its delivery log."""
+    target = get_target(session, actor, slug, ref, scope="admin")
+    before = target_to_dict(target)
+    session.delete(target)
+    session.flush()
+    audit.record(
+        session,
+        actor,
+        "alert.target.delete",
+        target_type="alert_target",
+        target_id=f"{slug}/{target.name}",
+        project_id=target.project_id,
+        before=before,
+    )
+    return target
+
+
+def _target_named(session: Session, project: Project, name: str) -> AlertTarget | None:
+    query = select(AlertTarget).where(
+        AlertTarget.project_id == project.id, AlertTarget.name == name
+    )
+    return session.scalars(query).first()
+
+
+def target_to_dict(target: AlertTarget) -> dict[str, Any]:
+    return {
+        "id": target.id,
+        "name": target.name,
+        "url": target.url,
+        "format": target.format,
+        "signed": bool(target.secret),
+        "created_at": target.created_at.isoformat(),
+        "created_by": target.created_by,
+    }
+
+
+# -- rules -----------------------------------------------------------------------------------
+
+
+def create_rule(
+    session: Session,
+    actor: Actor,
+    slug: str,
+    *,
+    kind: str,
+    target: str,
+    name: str | None = None,
+    environment: str | None = None,
+    spike_count: int | None = None,
+    spike_minutes: int | None = None,
+    cooldown_minutes: int = 60,
+) -> AlertRule:
+    project = projects.get_project(session, actor, slug, scope="admin")
+    if kind not in core.RULE_KINDS:
+        raise InvalidInput(f"rule kind must be one of {', '.join(core.RULE_KINDS)}, not {kind!r}")
+    if environment is not None:
+        projects.get_environment(session, project, environment)
+    if kind == "issue.spike":
+        if spike_count is None or spike_minutes is None:
+            raise InvalidInput("a spike rule needs a count and minutes (N events in M minutes)")
+        if not 1 <= spike_count <= MAX_SPIKE_COUNT:
+            raise InvalidInput(f"spike count must be between 1 and {MAX_SPIKE_COUNT}")
+        if not 1 <= spike_minutes <= MAX_SPIKE_MINUTES:
+            raise InvalidInput(f"spike minutes must be between 1 and {MAX_SPIKE_MINUTES}")
+    elif spike_count is not None or spike_minutes is not None:
+        raise InvalidInput("count and minutes apply to issue.spike rules only")
+    if not 0 <= cooldown_minutes <= 7 * 24 * 60:
+        raise InvalidInput("cooldown minutes must be between 0 and 10080 (7 days)")
+    to = get_target(session, actor, slug, target, scope="admin")
+    name = _name(name or _default_rule_name(kind, to.name, environment), "rule name")
+    taken = select(AlertRule).where(AlertRule.project_id == project.id, AlertRule.name == name)
+    if session.scalars(taken).first() is not None:
+        raise Conflict(f"project {slug!r} already has an alert rule {name!r}")
+    rule = AlertRule(
+        project_id=project.id,
+        name=name,
+        kind=kind,
+        environment=environment,
+        target_id=to.id,
+        spike_count=spike_count,
+        spike_minutes=spike_minutes,
+        cooldown_minutes=cooldown_minutes,
+        enabled=True,
+    )
+    session.add(rule)
+    session.flush()
+    audit.record(
+        session,
+        actor,
+        "alert.rule.create",
+        target_type="alert_rule",
+        target_id=f"{slug}/{name}",
+        project_id=project.id,
+        environment=environment,
+        after=rule_to_dict(rule, to),
+    )
+    return rule
+
+
+def _default_rule_name(kind: str, target: str, environment: str | None) -> str:
+    base = kind.replace(".*", "").replace("*", "all").replace(".", "-")
+    name = f"{base}-to-{target}" + (f"-{environment}" if environment else "")
+    return name[:64]
+
+
+def list_rules(session: Session, actor: Actor, slug: str) -> list[tuple[AlertRule, AlertTarget]]:
+    project = projects.get_project(session, actor, slug)
+    query = (
+        select(AlertRule, AlertTarget)
+        .join(AlertTarget, AlertTarget.id == AlertRule.target_id)
+        .where(AlertRule.project_id == project.id)
+        .order_by(AlertRule.name)
+    )
+    return [(rule, target) for rule, target in session.execute(query)]
+
+
+def delete_rule(session: Session, actor: Actor, slug: str, ref: str) -> AlertRule:
+    """Delete a rule by name or id; its past deliveries stay in the log."""
+    project = projects.get_project(session, actor, slug, scope="admin")
+    query = select(AlertRule).where(AlertRule.project_id == project.id, AlertRule.name == ref)
+    rule = session.scalars(query).first()
+    if rule is None and ref.isdigit():
+        found = session.get(AlertRule, int(ref))
+        rule = found if found is not None and found.project_id == project.id else None
+    if rule is None:
+        raise NotFound(f"project {slug!r} has no alert rule {ref!r}")
+    target = session.get(AlertTarget, rule.target_id)
+    before = rule_to_dict(rule, target)
+    session.delete(rule)
+    session.flush()
+    audit.record(
+        session,
+        actor,
+        "alert.rule.delete",
+        target_type="alert_rule",
+        target_id=f"{slug}/{rule.name}",
+        project_id=project.id,
+        environment=rule.environment,
+        before=before,
+    )
+    return rule
+
+
+def rule_to_dict(rule: AlertRule, target: AlertTarget | None) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "id": rule.id,
+        "name": rule.name,
+        "kind": rule.kind,
+        "environment": rule.environment,
+        "target": target.name if target is not None else None,
+        "enabled": rule.enabled,
+        "created_at": rule.created_at.isoformat(),
+    }
+    if rule.kind == "issue.spike":
+        data["spike_count"] = rule.spike_count
+        data["spike_minutes"] = rule.spike_minutes
+        data["cooldown_minutes"] = rule.cooldown_minutes
+    return data
+
+
+# -- the delivery log ------------------------------------------------------------------------
+
+
+def list_deliveries(
+    session: Session,
+    actor: Actor,
+    slug: str,
+    *,
+    status: str | None = None,
+    limit: int = 50,
+) -> list[tuple[AlertDelivery, AlertTarget]]:
+    project = projects.get_project(session, actor, slug)
+    query = (
+        select(AlertDelivery, AlertTarget)
+        .join(AlertTarget, AlertTarget.id == AlertDelivery.target_id)
+        .where(AlertDelivery.project_id == project.id)
+        .order_by(AlertDelivery.id.desc())
+        .limit(min(max(limit, 1), MAX_DELIVERIES))
+    )
+    if status is not None:
+        query = query.where(AlertDelivery.status == status)
+    return [(delivery, target) for delivery, target in session.execute(query)]
+
+
+def delivery_to_dict(delivery: AlertDelivery, target: AlertTarget) -> dict[str, Any]:
+    def iso(value: Any) -> str | None:
+        return value.isoformat() if value is not None else None
+
+    return {
+        "id": delivery.id,
+        "target": target.name,
+        "kind": delivery.kind,
+        "title": delivery.title,
+        "status": delivery.status,
+        "attempts": delivery.attempts,
+        "status_code": delivery.last_status_code,
+        "error": delivery.last_error,
+        "next_attempt_at": iso(delivery.next_attempt_at),
+        "created_at": iso(delivery.created_at),
+        "last_attempt_at": iso(delivery.last_attempt_at),
+        "delivered_at": iso(delivery.delivered_at),
+        "notification_id": delivery.notification_id,
+        "rule_id": delivery.rule_id,
+    }

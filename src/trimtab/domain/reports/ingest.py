@@ -1,0 +1,453 @@
+"""Store Sentry events: group each into an issue, keep it compressed, count it everywhere.
+
+The HTTP layer parses a request and calls `prepare_event` (pure work: grouping and the indexed
+fields, done in the request so the writer thread only writes). The ingest writer then hands a
+batch of prepared events from many requests to `store_events`, inside ONE write transaction:
+
+- events whose id is already stored (an SDK retrying after a timeout) are acknowledged again
+  but counted once;
+- each event's issue is found by (project, fingerprint) or created; its counts, first/last
+  seen, first release/environment, level and title are updated; a resolved issue reopens as a
+  regression and an ignored one re-surfaces (`domain.issue_status`);
+- the event row keeps the JSON as the SDK sent it, zstandard-compressed (`store.payloads`);
+- distinct users (`IssueUser`), facets (release, environment, level and every tag) and the
+  per-minute rollups (total, release, flag results from `contexts.flags`, the `dependency` tag,
+  issue) are upserted in bulk;
+- `issue.new` / `issue.regressed` notifications are queued and announced in the same
+  transaction, so nothing is told about an event that was not stored.
+
+The `dependency` tag: an application that calls another service tags the errors that service
+caused, e.g. `sentry_sdk.set_tag("dependency", "payments-api")`; dependency health reads the
+`dependency:<name>` rollup.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections import Counter, defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select, tuple_
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from trimtab.core.event_fields import EventFields, extract_fields
+from trimtab.core.grouping import GroupingResult, group_event
+from trimtab.core.sessions import SessionAggregate, SessionUpdate
+from trimtab.core.user_agent import event_user_agent, fill_missing_contexts
+from trimtab.domain.reports.issue_status import after_event
+from trimtab.domain.reports.release_health import record_sessions
+from trimtab.domain.spine.notifications import notify
+from trimtab.store import bulk, rollups
+from trimtab.store.models import ErrorRollup, Issue, IssueUser
+from trimtab.store.notify import Change, announce
+from trimtab.store.payloads import compress_payload
+
+__all__ = [
+    "IngestJob",
+    "PreparedEvent",
+    "StoredEvent",
+    "prepare_event",
+    "store_batch",
+    "store_events",
+    "user_digest",
+]
+
+DEPENDENCY_TAG = "dependency"
+_IN_CHUNK = 400  # bound on values in one IN (...) list
+_FACET_KEY_MAX = 64
+_FACET_VALUE_MAX = 200
+
+
+@dataclass(slots=True)
+class PreparedEvent:
+    """One event ready to store: what the SDK sent plus what trimtab derived from it."""
+
+    project_id: int
+    event_id: str
+    payload: bytes  # the event JSON exactly as received
+    fields: EventFields
+    grouping: GroupingResult
+    received_at: datetime
+    # Worked out in the request, so the single writer thread only writes:
+    facets: tuple[tuple[str, str], ...] = ()
+    dimensions: tuple[str, ...] = ()  # rollup dimensions, all but issue(id)
+    user_hash: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEvent:
+    event_id: str
+    issue_id: int
+    duplicate: bool  # already stored by an earlier request; not counted again
+
+
+@dataclass(slots=True)
+class IngestJob:
+    """What one ingest request leaves to the writer: its event and its session items."""
+
+    project_id: int
+    event: PreparedEvent | None = None
+    session_updates: list[SessionUpdate] = field(default_factory=list)
+    session_aggregates: list[SessionAggregate] = field(default_factory=list)
+
+
+def store_batch(session: Session, jobs: Sequence[IngestJob]) -> list[StoredEvent | None]:
+    """Store the jobs of many requests in the caller's transaction (the writer's group commit):
+    events through `store_events`, sessions through release health. One result per job."""
+    stored = iter(store_events(session, [job.event for job in jobs if job.event is not None]))
+    results = [next(stored) if job.event is not None else None for job in jobs]
+    by_project: dict[int, tuple[list[SessionUpdate], list[SessionAggregate]]] = {}
+    for job in jobs:
+        if job.session_updates or job.session_aggregates:
+            updates, aggregates = by_project.setdefault(job.project_id, ([], []))
+            updates.extend(job.session_updates)
+            aggregates.extend(job.session_aggregates)
+    for project_id, (updates, aggregates) in sorted(by_project.items()):
+        record_sessions(session, project_id, updates, aggregates)
+    return results
+
+
+def prepare_event(
+    project_id: int,
+    event: Mapping[str, Any],
+    payload: bytes,
+    received_at: datetime,
+    *,
+    fallback_event_id: str | None = None,
+    client_ip: str | None = None,
+) -> PreparedEvent:
+    """Group and index one parsed event (pure: no database)."""
+    if isinstance(event, dict):
+        # Browser SDKs send no browser/os contexts: derive them from the User-Agent, so the
+        # browser, os and device tags exist (the stored payload stays as the SDK sent it).
+        fill_missing_contexts(event, event_user_agent(event))
+    fields = extract_fields(event, received_at, client_ip)
+    event_id = fields.event_id or _hex_id(fallback_event_id) or uuid.uuid4().hex
+    return PreparedEvent(
+        project_id,
+        event_id,
+        payload,
+        fields,
+        group_event(event),
+        received_at,
+        facets=_facets_of(fields),
+        dimensions=_dimensions_of(fields),
+        user_hash=user_digest(fields.user_key) if fields.user_key else None,
+    )
+
+
+def _facets_of(fields: EventFields) -> tuple[tuple[str, str], ...]:
+    out: dict[str, str] = {"level": fields.level}
+    if fields.release:
+        out["release"] = fields.release
+    if fields.environment:
+        out["environment"] = fields.environment
+    for key, value in fields.tags:
+        out.setdefault(key[:_FACET_KEY_MAX], value[:_FACET_VALUE_MAX])
+    return tuple(out.items())
+
+
+def _dimensions_of(fields: EventFields) -> tuple[str, ...]:
+    dimensions = [rollups.TOTAL]
+    if fields.release:
+        dimensions.append(rollups.release(fields.release))
+    dimensions.extend(rollups.flag(flag.flag, flag.result) for flag in fields.flags)
+    dimensions.extend(rollups.dependency(v) for k, v in fields.tags if k == DEPENDENCY_TAG)
+    return tuple(dimensions)
+
+
+def _hex_id(raw: str | None) -> str | None:
+    if not raw:
+        return None
+    text = raw.replace("-", "").lower()
+    return text if len(text) == 32 and all(c in "0123456789abcdef" for c in text) else None
+
+
+def user_digest(user_key: str) -> str:
+    """What `IssueUser` and `Event` keep of a user's identity (the full user is in the payload)."""
+    return hashlib.blake2b(user_key.encode("utf-8", "replace"), digest_size=16).hexdigest()
+
+
+def store_events(session: Session, events: Sequence[PreparedEvent]) -> list[StoredEvent]:
+    """Store a batch of events in the caller's transaction; one result per event, in order."""
+    known = _known_event_ids(session, events)
+    fresh: list[PreparedEvent] = []
+    seen: set[tuple[int, str]] = set()
+    for prepared in events:
+        key = (prepared.project_id, prepared.event_id)
+        if key not in known and key not in seen:
+            seen.add(key)
+            fresh.append(prepared)
+    issues = _issues_for(session, fresh)
+    new_issue_keys = {key for key, issue in issues.items() if issue.id is None}
+    release_dates = _ReleaseDates(session)
+    regressed: dict[int, tuple[Issue, str | None]] = {}
+    for prepared in fresh:
+        issue = issues[(prepared.project_id, prepared.grouping.fingerprint)]
+        _apply_event(issue, prepared)
+        if issue.id is not None and issue.status != "unresolved":
+            _transition(issue, prepared, release_dates, regressed)
+    session.flush()  # new issues get their ids
+
+    results = dict(known)
+    rows: list[tuple[Any, ...]] = []
+    moment = bulk.moment(session)
+    for prepared in fresh:
+        issue = issues[(prepared.project_id, prepared.grouping.fingerprint)]
+        results[(prepared.project_id, prepared.event_id)] = issue.id
+        rows.append(_event_row(prepared, issue.id, moment))
+    bulk.insert_events(session, rows)
+    _count_users(session, fresh, issues)
+    _upsert_facets(session, fresh, issues)
+    _add_rollups(session, fresh, issues)
+    for key in sorted(new_issue_keys):
+        _announce(session, issues[key], "issue.new")
+    for issue, release in regressed.values():
+        _announce(session, issue, "issue.regressed", release)
+    return [
+        StoredEvent(
+            p.event_id, results[(p.project_id, p.event_id)], (p.project_id, p.event_id) in known
+        )
+        for p in events
+    ]
+
+
+def _chunks(values: Sequence[Any]) -> list[Sequence[Any]]:
+    return [values[i : i + _IN_CHUNK] for i in range(0, len(values), _IN_CHUNK)]
+
+
+def _known_event_ids(
+    session: Session, events: Sequence[PreparedEvent]
+) -> dict[tuple[int, str], int]:
+    by_project: dict[int, list[str]] = defaultdict(list)
+    for prepared in events:
+        by_project[prepared.project_id].append(prepared.event_id)
+    known: dict[tuple[int, str], int] = {}
+    for project_id, ids in by_project.items():
+        for chunk in _chunks(ids):
+            for event_id, issue_id in bulk.known_event_ids(session, project_id, chunk).items():
+                known[(project_id, event_id)] = issue_id
+    return known
+
+
+def _issues_for(session: Session, events: Sequence[PreparedEvent]) -> dict[tuple[int, str], Issue]:
+    """The issue of every event's fingerprint: loaded (locked on PostgreSQL, so a concurrent
+    status change waits for this batch) or created (unsaved until flush)."""
+    wanted: dict[int, set[str]] = defaultdict(set)
+    for prepared in events:
+        wanted[prepared.project_id].add(prepared.grouping.fingerprint)
+    issues: dict[tuple[int, str], Issue] = {}
+    for project_id, fingerprints in wanted.items():
+        for chunk in _chunks(sorted(fingerprints)):
+            query = (
+                select(Issue)
+                .where(Issue.project_id == project_id, Issue.fingerprint.in_(chunk))
+                .order_by(Issue.id)
+                .with_for_update()
+            )
+            for issue in session.scalars(query):
+                issues[(project_id, issue.fingerprint)] = issue
+    for prepared in events:
+        key = (prepared.project_id, prepared.grouping.fingerprint)
+        if key not in issues:
+            issue = _new_issue(prepared)
+            session.add(issue)
+            issues[key] = issue
+    return issues
+
+
+def _new_issue(prepared: PreparedEvent) -> Issue:
+    fields = prepared.fields
+    return Issue(
+        project_id=prepared.project_id,
+        fingerprint=prepared.grouping.fingerprint,
+        title=prepared.grouping.title,
+        culprit=prepared.grouping.culprit,
+        level=prepared.grouping.level,
+        platform=fields.platform[:32],
+        status="unresolved",
+        first_seen=fields.timestamp,
+        last_seen=fields.timestamp,
+        event_count=0,
+        user_count=0,
+        first_release=fields.release,
+        last_release=fields.release,
+        first_environment=fields.environment,
+    )
+
+
+def _apply_event(issue: Issue, prepared: PreparedEvent) -> None:
+    fields = prepared.fields
+    issue.event_count = (issue.event_count or 0) + 1
+    if fields.timestamp < issue.first_seen:
+        issue.first_seen = fields.timestamp
+    if fields.timestamp >= issue.last_seen:
+        # The newest event names the issue, as in Sentry: the title follows the latest value.
+        issue.last_seen = fields.timestamp
+        issue.title = prepared.grouping.title
+        issue.culprit = prepared.grouping.culprit
+        issue.level = prepared.grouping.level
+    if fields.release is not None:
+        issue.last_release = fields.release
+        if issue.first_release is None:
+            issue.first_release = fields.release
+    if issue.first_environment is None and fields.environment is not None:
+        issue.first_environment = fields.environment
+
+
+class _ReleaseDates:
+    """When each release was first seen in a project (from the release rollups), cached for
+    one batch; only asked when release names cannot be ordered by version."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.project_id = 0
+        self._cache: dict[tuple[int, str], datetime | None] = {}
+
+    def __call__(self, release: str) -> datetime | None:
+        key = (self.project_id, release)
+        if key not in self._cache:
+            self._cache[key] = self.session.scalar(
+                select(func.min(ErrorRollup.minute)).where(
+                    ErrorRollup.project_id == self.project_id,
+                    ErrorRollup.dimension == rollups.release(release),
+                )
+            )
+        return self._cache[key]
+
+
+def _transition(
+    issue: Issue,
+    prepared: PreparedEvent,
+    release_dates: _ReleaseDates,
+    regressed: dict[int, tuple[Issue, str | None]],
+) -> None:
+    release_dates.project_id = issue.project_id
+    # The count this event brought the issue to, for "ignore until N more events".
+    change = after_event(
+        issue.status,
+        issue.status_detail,
+        event_count=issue.event_count,
+        release=prepared.fields.release,
+        at=prepared.fields.timestamp,
+        release_dates=release_dates,
+    )
+    if change is None:
+        return
+    issue.status = change.status
+    issue.status_detail = None
+    issue.resolved_at = None
+    if change.regressed:
+        issue.regressed_at = prepared.received_at
+        issue.regressed_in_release = prepared.fields.release
+        regressed.setdefault(issue.id, (issue, prepared.fields.release))
+
+
+def _event_row(prepared: PreparedEvent, issue_id: int, moment: Any) -> tuple[Any, ...]:
+    fields = prepared.fields
+    return (
+        prepared.project_id,
+        issue_id,
+        prepared.event_id,
+        moment(prepared.received_at),
+        moment(fields.timestamp),
+        fields.level,
+        fields.environment,
+        fields.release,
+        prepared.user_hash,
+        compress_payload(prepared.payload),
+        len(prepared.payload),
+    )
+
+
+def _count_users(
+    session: Session, events: Sequence[PreparedEvent], issues: Mapping[tuple[int, str], Issue]
+) -> None:
+    pairs: dict[tuple[int, str], Issue] = {}
+    for prepared in events:
+        if prepared.user_hash:
+            issue = issues[(prepared.project_id, prepared.grouping.fingerprint)]
+            pairs.setdefault((issue.id, prepared.user_hash), issue)
+    if not pairs:
+        return
+    keys = list(pairs)
+    existing: set[tuple[int, str]] = set()
+    for chunk in _chunks(keys):
+        query = select(IssueUser.issue_id, IssueUser.user_key).where(
+            tuple_(IssueUser.issue_id, IssueUser.user_key).in_(chunk)
+        )
+        existing.update((row[0], row[1]) for row in session.execute(query))
+    new = [key for key in keys if key not in existing]
+    if not new:
+        return
+    statement = _upsert(session, IssueUser).on_conflict_do_nothing(
+        index_elements=["issue_id", "user_key"]
+    )
+    session.connection().execute(statement, [{"issue_id": i, "user_key": u} for i, u in new])
+    for key in new:
+        issue = pairs[key]
+        issue.user_count = (issue.user_count or 0) + 1
+
+
+def _upsert_facets(
+    session: Session, events: Sequence[PreparedEvent], issues: Mapping[tuple[int, str], Issue]
+) -> None:
+    # First/last seen of a facet are when trimtab received it (one time per batch): cheap, and
+    # what "when did this release first show this issue" needs.
+    counts: Counter[tuple[int, str, str]] = Counter()
+    for prepared in events:
+        issue_id = issues[(prepared.project_id, prepared.grouping.fingerprint)].id
+        counts.update((issue_id, key, value) for key, value in prepared.facets)
+    if not counts:
+        return
+    at = bulk.moment(session)(max(prepared.received_at for prepared in events))
+    bulk.upsert_facets(session, [(i, k, v, n, at, at) for (i, k, v), n in sorted(counts.items())])
+
+
+def _add_rollups(
+    session: Session, events: Sequence[PreparedEvent], issues: Mapping[tuple[int, str], Issue]
+) -> None:
+    # Counted at the minute trimtab received the event: verdicts and flag guards ask "how many
+    # errors arrived in the last N minutes", and a device with a wrong clock must not hide one.
+    # The same upsert as `rollups.add_counts`, as one executemany for the whole batch.
+    counts: Counter[tuple[int, str, str, datetime]] = Counter()
+    for prepared in events:
+        head = (prepared.project_id, prepared.fields.environment or "")
+        minute = rollups.minute_of(prepared.received_at)
+        issue_id = issues[(prepared.project_id, prepared.grouping.fingerprint)].id
+        counts[(*head, rollups.issue(issue_id), minute)] += 1
+        for dimension in prepared.dimensions:
+            counts[(*head, dimension, minute)] += 1
+    moment = bulk.moment(session)
+    bulk.upsert_rollups(
+        session, [(p, e, d, moment(m), n) for (p, e, d, m), n in sorted(counts.items())]
+    )
+
+
+def _upsert(session: Session, model: Any) -> Any:
+    dialect = session.get_bind().dialect.name
+    return (pg_insert if dialect == "postgresql" else sqlite_insert)(model)
+
+
+def _announce(session: Session, issue: Issue, kind: str, release: str | None = None) -> None:
+    body: dict[str, Any] = {
+        "issue_id": issue.id,
+        "title": issue.title,
+        "culprit": issue.culprit,
+        "level": issue.level,
+        "release": release if kind == "issue.regressed" else issue.first_release,
+        "environment": issue.first_environment,
+        "event_count": issue.event_count,
+    }
+    if kind == "issue.regressed":
+        title = f"Regressed in {release or 'an unknown release'}: {issue.title}"
+    else:
+        title = f"New issue: {issue.title}"
+    notify(session, issue.project_id, kind, title, body, environment=issue.first_environment)
+    announce(session, Change(kind, issue.project_id, issue.first_environment, body))

@@ -1,0 +1,276 @@
+"""Issues: list and filter them, show one with its counts, and triage (resolve, ignore, reopen).
+
+Every status change is audited in its transaction. The statuses and what a later event does to
+each are described in `domain.issue_status`; this module only sets them:
+
+- `resolve_issue(..)` — plain (any new event reopens it), `in_release=R` (events from R on
+  reopen it), or `in_next_release=True` (events from a release newer than the project's current
+  one reopen it; "current" is the newest release trimtab has seen errors from).
+- `ignore_issue(..)` — until N more events, until a time, or (neither) forever.
+- `reopen_issue(..)` — back to unresolved.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import exists, func, select
+from sqlalchemy.orm import Session
+
+from trimtab.core.event_fields import MAX_RELEASE
+from trimtab.domain.errors import InvalidInput, NotFound
+from trimtab.domain.spine import audit
+from trimtab.domain.spine.actors import Actor
+from trimtab.domain.spine.projects import get_environment, get_project
+from trimtab.store.models import ErrorRollup, Event, Issue, IssueFacet, Project
+from trimtab.store.models.errors import ISSUE_STATUSES
+from trimtab.store.notify import Change, announce
+
+__all__ = [
+    "ISSUE_STATUSES",
+    "get_issue",
+    "ignore_issue",
+    "issue_detail",
+    "issue_to_dict",
+    "list_issues",
+    "reopen_issue",
+    "resolve_issue",
+]
+
+MAX_LIST = 500
+SORTS: dict[str, Any] = {
+    "last_seen": Issue.last_seen.desc(),
+    "first_seen": Issue.first_seen.desc(),
+    "events": Issue.event_count.desc(),
+    "users": Issue.user_count.desc(),
+}
+TOP_VALUES = 10
+TOP_KEYS = 50
+MAX_FACET_ROWS = 5000
+ISSUES_CHANGED = "issues.changed"
+
+
+def list_issues(
+    session: Session,
+    actor: Actor,
+    *,
+    project: str | None = None,
+    environment: str | None = None,
+    release: str | None = None,
+    status: str | None = None,
+    query: str | None = None,
+    sort: str = "last_seen",
+    limit: int = 50,
+    offset: int = 0,
+) -> list[tuple[Issue, Project]]:
+    """Issues of one project (or of every project the actor reaches), newest activity first."""
+    if status is not None and status not in ISSUE_STATUSES:
+        raise InvalidInput(f"status must be one of {', '.join(ISSUE_STATUSES)}")
+    if sort not in SORTS:
+        raise InvalidInput(f"sort must be one of {', '.join(SORTS)}")
+    statement = select(Issue, Project).join(Project, Project.id == Issue.project_id)
+    if project is not None:
+        found = get_project(session, actor, project)
+        if environment is not None:
+            get_environment(session, found, environment)
+        statement = statement.where(Issue.project_id == found.id)
+    else:
+        actor.require("read", project_id=actor.project_id)
+        if actor.project_id is not None:
+            statement = statement.where(Issue.project_id == actor.project_id)
+    for key, value in (("environment", environment), ("release", release)):
+        if value is not None:
+            statement = statement.where(
+                exists().where(
+                    IssueFacet.issue_id == Issue.id,
+                    IssueFacet.key == key,
+                    IssueFacet.value == value,
+                )
+            )
+    if status is not None:
+        statement = statement.where(Issue.status == status)
+    if query:
+        statement = statement.where(Issue.title.contains(query[:200], autoescape=True))
+    statement = (
+        statement.order_by(SORTS[sort], Issue.id.desc())
+        .limit(min(max(limit, 1), MAX_LIST))
+        .offset(max(offset, 0))
+    )
+    return [(issue, proj) for issue, proj in session.execute(statement)]
+
+
+def get_issue(session: Session, actor: Actor, issue_id: int, *, scope: str = "read") -> Issue:
+    """The issue, if the actor reaches its project with `scope` (else 404, as for projects)."""
+    issue = session.get(Issue, issue_id)
+    if issue is None or not actor.reaches_project(issue.project_id):
+        raise NotFound(f"no issue {issue_id}")
+    actor.require(scope, project_id=issue.project_id)
+    return issue
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def issue_to_dict(issue: Issue, project: Project) -> dict[str, Any]:
+    return {
+        "id": issue.id,
+        "project": project.slug,
+        "title": issue.title,
+        "culprit": issue.culprit,
+        "level": issue.level,
+        "platform": issue.platform,
+        "status": issue.status,
+        "status_detail": issue.status_detail,
+        "first_seen": _iso(issue.first_seen),
+        "last_seen": _iso(issue.last_seen),
+        "event_count": issue.event_count,
+        "user_count": issue.user_count,
+        "first_release": issue.first_release,
+        "last_release": issue.last_release,
+        "first_environment": issue.first_environment,
+        "resolved_at": _iso(issue.resolved_at),
+        "regressed_at": _iso(issue.regressed_at),
+        "regressed_in_release": issue.regressed_in_release,
+        "fingerprint": issue.fingerprint,
+    }
+
+
+def issue_detail(session: Session, issue: Issue) -> dict[str, Any]:
+    """The issue with its counts per release and environment, top tag values and latest event."""
+    project = session.get(Project, issue.project_id)
+    assert project is not None  # the foreign key guarantees it
+    out = issue_to_dict(issue, project)
+    # Bounded: a tag with a value per event (a request id) must not load a million rows.
+    facets = session.scalars(
+        select(IssueFacet)
+        .where(IssueFacet.issue_id == issue.id)
+        .order_by(IssueFacet.count.desc(), IssueFacet.key, IssueFacet.value)
+        .limit(MAX_FACET_ROWS)
+    )
+    by_key: dict[str, list[dict[str, Any]]] = {}
+    for facet in facets:
+        values = by_key.setdefault(facet.key, [])
+        values.append(
+            {
+                "value": facet.value,
+                "count": facet.count,
+                "first_seen": _iso(facet.first_seen),
+                "last_seen": _iso(facet.last_seen),
+            }
+        )
+    out["releases"] = by_key.pop("release", [])
+    out["environments"] = by_key.pop("environment", [])
+    out["tags"] = [
+        {"key": key, "distinct": len(values), "values": values[:TOP_VALUES]}
+        for key, values in sorted(by_key.items(), key=lambda kv: -sum(v["count"] for v in kv[1]))
+    ][:TOP_KEYS]
+    out["latest_event_id"] = session.scalar(
+        select(Event.event_id)
+        .where(Event.issue_id == issue.id)
+        .order_by(Event.received_at.desc(), Event.id.desc())
+        .limit(1)
+    )
+    return out
+
+
+def _snapshot(issue: Issue) -> dict[str, Any]:
+    return {"status": issue.status, "status_detail": issue.status_detail}
+
+
+def _changed(
+    session: Session, actor: Actor, issue: Issue, action: str, before: Any, reason: str | None
+) -> None:
+    audit.record(
+        session,
+        actor,
+        action,
+        target_type="issue",
+        target_id=issue.id,
+        project_id=issue.project_id,
+        before=before,
+        after=_snapshot(issue),
+        reason=reason,
+    )
+    announce(session, Change(ISSUES_CHANGED, issue.project_id, data={"issue_id": issue.id}))
+
+
+def current_release(session: Session, project_id: int) -> str | None:
+    """The newest release the project has reported errors from (by first appearance)."""
+    first_seen = func.min(ErrorRollup.minute)
+    row = session.execute(
+        select(ErrorRollup.dimension, first_seen)
+        .where(ErrorRollup.project_id == project_id, ErrorRollup.dimension.startswith("release:"))
+        .group_by(ErrorRollup.dimension)
+        .order_by(first_seen.desc(), ErrorRollup.dimension.desc())
+        .limit(1)
+    ).first()
+    return row[0].removeprefix("release:") if row is not None else None
+
+
+def resolve_issue(
+    session: Session,
+    actor: Actor,
+    issue_id: int,
+    *,
+    in_release: str | None = None,
+    in_next_release: bool = False,
+    reason: str | None = None,
+) -> Issue:
+    issue = get_issue(session, actor, issue_id, scope="deploy")
+    before = _snapshot(issue)
+    now = datetime.now(UTC)
+    if in_release is not None and in_next_release:
+        raise InvalidInput("resolve in a release or in the next release, not both")
+    if in_release is not None:
+        in_release = in_release.strip()
+        if not in_release or len(in_release) > MAX_RELEASE:
+            raise InvalidInput(f"a release name has 1-{MAX_RELEASE} characters")
+        issue.status, issue.status_detail = "resolved", {"in_release": in_release}
+    elif in_next_release:
+        issue.status = "resolved_in_next_release"
+        after = current_release(session, issue.project_id) or issue.last_release
+        issue.status_detail = {"after": after, "resolved_at": now.isoformat()}
+    else:
+        issue.status, issue.status_detail = "resolved", {}
+    issue.resolved_at = now
+    _changed(session, actor, issue, "issue.resolve", before, reason)
+    return issue
+
+
+def ignore_issue(
+    session: Session,
+    actor: Actor,
+    issue_id: int,
+    *,
+    until_count: int | None = None,
+    until: datetime | None = None,
+    reason: str | None = None,
+) -> Issue:
+    issue = get_issue(session, actor, issue_id, scope="deploy")
+    before = _snapshot(issue)
+    detail: dict[str, Any] = {}
+    if until_count is not None:
+        if not 1 <= until_count <= 1_000_000_000:
+            raise InvalidInput("ignore until 1 to 1,000,000,000 more events")
+        detail.update(until_count=until_count, count_at_ignore=issue.event_count)
+    if until is not None:
+        if until.tzinfo is None:
+            until = until.replace(tzinfo=UTC)
+        if until <= datetime.now(UTC):
+            raise InvalidInput("ignore until a time in the future")
+        detail["until"] = until.astimezone(UTC).isoformat()
+    issue.status, issue.status_detail, issue.resolved_at = "ignored", detail, None
+    _changed(session, actor, issue, "issue.ignore", before, reason)
+    return issue
+
+
+def reopen_issue(
+    session: Session, actor: Actor, issue_id: int, *, reason: str | None = None
+) -> Issue:
+    issue = get_issue(session, actor, issue_id, scope="deploy")
+    before = _snapshot(issue)
+    issue.status, issue.status_detail, issue.resolved_at = "unresolved", None, None
+    _changed(session, actor, issue, "issue.reopen", before, reason)
+    return issue

@@ -1,0 +1,81 @@
+"""Writing and reading the audit log. Writers call `record()` inside their own transaction."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from trimtab.domain.spine.actors import Actor
+from trimtab.store.models import AuditEntry
+
+MAX_LIST = 1000
+
+
+def record(
+    session: Session,
+    actor: Actor,
+    action: str,
+    *,
+    target_type: str,
+    target_id: str | int,
+    project_id: int | None = None,
+    environment: str | None = None,
+    before: Any = None,
+    after: Any = None,
+    reason: str | None = None,
+    overridden: bool = False,
+) -> AuditEntry:
+    entry = AuditEntry(
+        actor=actor.label,
+        action=action,
+        target_type=target_type,
+        target_id=str(target_id),
+        project_id=project_id,
+        environment=environment,
+        before=before,
+        after=after,
+        reason=reason,
+        overridden=overridden,
+    )
+    session.add(entry)
+    session.flush()
+    return entry
+
+
+def list_entries(
+    session: Session,
+    *,
+    project_id: int | None = None,
+    action_prefix: str | None = None,
+    since: datetime | None = None,
+    limit: int = 100,
+) -> list[AuditEntry]:
+    query = select(AuditEntry).order_by(AuditEntry.at.desc(), AuditEntry.id.desc())
+    query = query.limit(min(max(limit, 1), MAX_LIST))
+    if project_id is not None:
+        query = query.where(AuditEntry.project_id == project_id)
+    if action_prefix:
+        query = query.where(AuditEntry.action.startswith(action_prefix))
+    if since is not None:
+        query = query.where(AuditEntry.at >= since)
+    return list(session.scalars(query))
+
+
+def to_dict(entry: AuditEntry) -> dict[str, Any]:
+    return {
+        "id": entry.id,
+        "at": entry.at.isoformat(),
+        "actor": entry.actor,
+        "action": entry.action,
+        "target_type": entry.target_type,
+        "target_id": entry.target_id,
+        "project_id": entry.project_id,
+        "environment": entry.environment,
+        "before": entry.before,
+        "after": entry.after,
+        "reason": entry.reason,
+        "overridden": entry.overridden,
+    }

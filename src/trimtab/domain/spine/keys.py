@@ -1,0 +1,108 @@
+"""DSN keys: what a Sentry SDK is configured with. A key ingests into one project, nothing else."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+from urllib.parse import urlsplit
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from trimtab.domain.errors import InvalidInput, NotFound
+from trimtab.domain.spine import audit
+from trimtab.domain.spine.actors import Actor
+from trimtab.domain.spine.projects import get_project
+from trimtab.store.models import Project, ProjectKey, utcnow
+from trimtab.store.notify import Change, announce
+
+# Announced when a key is created or revoked, so ingest drops its cached copy at once (on
+# every node, through the change fan-out) instead of honouring a revoked key for a while.
+KEYS_CHANGED = "keys.changed"
+
+
+def format_dsn(public_url: str, public_key: str, project_id: int) -> str:
+    parts = urlsplit(public_url)
+    path = parts.path.rstrip("/")
+    return f"{parts.scheme}://{public_key}@{parts.netloc}{path}/{project_id}"
+
+
+def add_key(session: Session, project: Project, name: str = "default") -> ProjectKey:
+    key = ProjectKey(project_id=project.id, name=name, public_key=secrets.token_hex(16))
+    session.add(key)
+    session.flush()
+    return key
+
+
+def create_key(
+    session: Session,
+    actor: Actor,
+    project_slug: str,
+    name: str = "default",
+    *,
+    rate_limit_per_minute: int | None = None,
+) -> ProjectKey:
+    project = get_project(session, actor, project_slug, scope="admin")
+    if not name.strip() or len(name) > 200:
+        raise InvalidInput("a key needs a name of 1-200 characters")
+    if rate_limit_per_minute is not None and not 1 <= rate_limit_per_minute <= 10_000_000:
+        raise InvalidInput("rate limit must be between 1 and 10,000,000 events per minute")
+    key = add_key(session, project, name.strip())
+    key.rate_limit_per_minute = rate_limit_per_minute
+    announce(session, Change(KEYS_CHANGED, project.id, data={"public_key": key.public_key}))
+    audit.record(
+        session,
+        actor,
+        "key.create",
+        target_type="key",
+        target_id=key.public_key,
+        project_id=project.id,
+        after={"name": key.name, "public_key": key.public_key},
+    )
+    return key
+
+
+def list_keys(
+    session: Session, actor: Actor, project_slug: str
+) -> tuple[Project, list[ProjectKey]]:
+    project = get_project(session, actor, project_slug, scope="read")
+    keys = session.scalars(
+        select(ProjectKey).where(ProjectKey.project_id == project.id).order_by(ProjectKey.id)
+    )
+    return project, list(keys)
+
+
+def revoke_key(session: Session, actor: Actor, project_slug: str, public_key: str) -> ProjectKey:
+    project = get_project(session, actor, project_slug, scope="admin")
+    key = session.scalars(
+        select(ProjectKey).where(
+            ProjectKey.project_id == project.id, ProjectKey.public_key == public_key
+        )
+    ).first()
+    if key is None:
+        raise NotFound(f"project {project.slug!r} has no key {public_key!r}")
+    if key.revoked_at is None:
+        key.revoked_at = utcnow()
+        announce(session, Change(KEYS_CHANGED, project.id, data={"public_key": key.public_key}))
+        audit.record(
+            session,
+            actor,
+            "key.revoke",
+            target_type="key",
+            target_id=key.public_key,
+            project_id=project.id,
+            before={"revoked_at": None},
+            after={"revoked_at": key.revoked_at.isoformat()},
+        )
+    return key
+
+
+def key_to_dict(key: ProjectKey, public_url: str) -> dict[str, Any]:
+    return {
+        "name": key.name,
+        "public_key": key.public_key,
+        "dsn": format_dsn(public_url, key.public_key, key.project_id),
+        "rate_limit_per_minute": key.rate_limit_per_minute,
+        "created_at": key.created_at.isoformat(),
+        "revoked_at": key.revoked_at.isoformat() if key.revoked_at else None,
+    }

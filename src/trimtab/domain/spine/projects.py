@@ -1,0 +1,142 @@
+"""Organization, projects and environments."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from trimtab.core.names import InvalidName, check_name
+from trimtab.domain.errors import Conflict, InvalidInput, NotFound
+from trimtab.domain.spine import audit
+from trimtab.domain.spine.actors import Actor
+from trimtab.store.models import Environment, Organization, Project
+
+DEFAULT_ENVIRONMENTS = ("development", "staging", "production")
+
+
+def get_organization(session: Session) -> Organization:
+    org = session.scalars(select(Organization).order_by(Organization.id).limit(1)).first()
+    if org is None:
+        raise NotFound("the install has no organization yet: start the server once")
+    return org
+
+
+def ensure_organization(session: Session, slug: str) -> Organization:
+    org = session.scalars(select(Organization).order_by(Organization.id).limit(1)).first()
+    if org is None:
+        org = Organization(slug=check_name(slug, "organization slug"), name=slug)
+        session.add(org)
+        session.flush()
+    elif org.slug != slug:
+        org.slug = check_name(slug, "organization slug")
+    return org
+
+
+def _valid(value: str, what: str) -> str:
+    try:
+        return check_name(value, what)
+    except InvalidName as exc:
+        raise InvalidInput(str(exc)) from exc
+
+
+def create_project(
+    session: Session,
+    actor: Actor,
+    slug: str,
+    *,
+    name: str | None = None,
+    environments: tuple[str, ...] = DEFAULT_ENVIRONMENTS,
+) -> Project:
+    actor.require("admin")
+    slug = _valid(slug, "project slug")
+    if session.scalars(select(Project).where(Project.slug == slug)).first() is not None:
+        raise Conflict(f"project {slug!r} already exists")
+    project = Project(
+        organization_id=get_organization(session).id, slug=slug, name=(name or slug)[:200]
+    )
+    session.add(project)
+    session.flush()
+    for env_name in environments:
+        session.add(Environment(project_id=project.id, name=_valid(env_name, "environment name")))
+    # Every project starts with a DSN key, so `project create` can print a working DSN.
+    from trimtab.domain.spine.keys import add_key  # keys imports this module
+
+    add_key(session, project)
+    session.flush()
+    session.refresh(project)
+    audit.record(
+        session,
+        actor,
+        "project.create",
+        target_type="project",
+        target_id=slug,
+        project_id=project.id,
+        after=project_to_dict(project),
+    )
+    return project
+
+
+def get_project(session: Session, actor: Actor, slug: str, *, scope: str = "read") -> Project:
+    """Find a project the actor may act on with `scope`.
+
+    A project the actor cannot reach answers 404 rather than 403 when the actor is bound to
+    another project, so a token cannot probe which project slugs exist.
+    """
+    project = session.scalars(select(Project).where(Project.slug == slug)).first()
+    if project is None or not actor.reaches_project(project.id):
+        raise NotFound(f"no project {slug!r}")
+    actor.require(scope, project_id=project.id)
+    return project
+
+
+def list_projects(session: Session, actor: Actor) -> list[Project]:
+    actor.require("read", project_id=actor.project_id)
+    query = select(Project).order_by(Project.slug)
+    if actor.project_id is not None:
+        query = query.where(Project.id == actor.project_id)
+    return list(session.scalars(query))
+
+
+def get_environment(session: Session, project: Project, name: str) -> Environment:
+    env = session.scalars(
+        select(Environment).where(Environment.project_id == project.id, Environment.name == name)
+    ).first()
+    if env is None:
+        raise NotFound(f"project {project.slug!r} has no environment {name!r}")
+    return env
+
+
+def create_environment(session: Session, actor: Actor, project_slug: str, name: str) -> Environment:
+    project = get_project(session, actor, project_slug, scope="admin")
+    name = _valid(name, "environment name")
+    existing = session.scalars(
+        select(Environment).where(Environment.project_id == project.id, Environment.name == name)
+    ).first()
+    if existing is not None:
+        raise Conflict(f"project {project.slug!r} already has environment {name!r}")
+    env = Environment(project_id=project.id, name=name)
+    session.add(env)
+    session.flush()
+    audit.record(
+        session,
+        actor,
+        "environment.create",
+        target_type="environment",
+        target_id=f"{project.slug}/{name}",
+        project_id=project.id,
+        environment=name,
+        after={"project": project.slug, "name": name},
+    )
+    return env
+
+
+def project_to_dict(project: Project) -> dict[str, Any]:
+    return {
+        "id": project.id,
+        "slug": project.slug,
+        "name": project.name,
+        "created_at": project.created_at.isoformat(),
+        "environments": [env.name for env in project.environments],
+    }

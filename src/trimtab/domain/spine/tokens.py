@@ -1,0 +1,195 @@
+"""API tokens: created with their secret shown once, stored as a SHA-256 digest, revocable."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from trimtab.domain.errors import InvalidInput, NotFound, Unauthorized
+from trimtab.domain.spine import audit
+from trimtab.domain.spine.actors import SCOPES, SDK_SCOPES, Actor
+from trimtab.domain.spine.projects import get_environment, get_project
+from trimtab.store.models import ApiToken, Environment, Project, utcnow
+
+TOKEN_PREFIX = "tt_"
+BOOTSTRAP_TOKEN_NAME = "TRIMTAB_ADMIN_TOKEN"
+MAX_TOKEN_LENGTH = 256
+
+
+def digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
+
+
+def new_secret() -> str:
+    return TOKEN_PREFIX + secrets.token_urlsafe(32)
+
+
+def _check_scopes(scopes: list[str]) -> list[str]:
+    if not scopes:
+        raise InvalidInput("a token needs at least one scope: " + ", ".join(SCOPES))
+    unknown = [s for s in scopes if s not in SCOPES]
+    if unknown:
+        raise InvalidInput(f"unknown scope(s) {unknown}: choose from {', '.join(SCOPES)}")
+    if set(scopes) & SDK_SCOPES and set(scopes) - SDK_SCOPES:
+        raise InvalidInput("an SDK token carries only SDK scopes; make a second token for the API")
+    return sorted(set(scopes))
+
+
+def create_token(
+    session: Session,
+    actor: Actor,
+    name: str,
+    scopes: list[str],
+    *,
+    project_slug: str | None = None,
+    environment: str | None = None,
+) -> tuple[ApiToken, str]:
+    """Create a token; returns it with its secret, which is never retrievable again."""
+    scopes = _check_scopes(scopes)
+    name = name.strip()
+    if not name or len(name) > 200:
+        raise InvalidInput("a token needs a name of 1-200 characters")
+    project: Project | None = None
+    env: Environment | None = None
+    if project_slug is not None:
+        project = get_project(session, actor, project_slug, scope="admin")
+        if environment is not None:
+            env = get_environment(session, project, environment)
+    else:
+        actor.require("admin")
+        if environment is not None:
+            raise InvalidInput("--env needs --project")
+    if set(scopes) & SDK_SCOPES and env is None:
+        raise InvalidInput("SDK tokens must be bound to a project and an environment")
+    secret = new_secret()
+    token = ApiToken(
+        name=name,
+        prefix=secret[:10],
+        secret_sha256=digest(secret),
+        scopes=scopes,
+        project_id=project.id if project else None,
+        environment_id=env.id if env else None,
+        created_by=actor.label,
+    )
+    session.add(token)
+    session.flush()
+    audit.record(
+        session,
+        actor,
+        "token.create",
+        target_type="token",
+        target_id=token.id,
+        project_id=token.project_id,
+        environment=environment,
+        after=token_to_dict(token, project, env),
+    )
+    return token, secret
+
+
+def list_tokens(session: Session, actor: Actor, *, project_slug: str | None = None) -> list[Any]:
+    query = select(ApiToken, Project, Environment).outerjoin(
+        Project, ApiToken.project_id == Project.id
+    )
+    query = query.outerjoin(Environment, ApiToken.environment_id == Environment.id)
+    if project_slug is not None:
+        project = get_project(session, actor, project_slug, scope="admin")
+        query = query.where(ApiToken.project_id == project.id)
+    else:
+        actor.require("admin", project_id=actor.project_id)
+        if actor.project_id is not None:
+            query = query.where(ApiToken.project_id == actor.project_id)
+    rows = session.execute(query.order_by(ApiToken.id)).all()
+    return [token_to_dict(t, p, e) for t, p, e in rows]
+
+
+def revoke_token(session: Session, actor: Actor, token_id: int) -> ApiToken:
+    token = session.get(ApiToken, token_id)
+    if token is None or (
+        token.project_id is not None and not actor.reaches_project(token.project_id)
+    ):
+        raise NotFound(f"no token {token_id}")
+    if token.project_id is None:
+        actor.require("admin")
+    else:
+        actor.require("admin", project_id=token.project_id)
+    if token.revoked_at is None:
+        before = {"revoked_at": None}
+        token.revoked_at = utcnow()
+        audit.record(
+            session,
+            actor,
+            "token.revoke",
+            target_type="token",
+            target_id=token.id,
+            project_id=token.project_id,
+            before=before,
+            after={"revoked_at": token.revoked_at.isoformat()},
+        )
+    return token
+
+
+def authenticate(session: Session, secret: str) -> Actor:
+    """The actor for a presented token secret, or Unauthorized."""
+    if not secret or len(secret) > MAX_TOKEN_LENGTH:
+        raise Unauthorized("missing or malformed API token")
+    token = session.scalars(
+        select(ApiToken).where(ApiToken.secret_sha256 == digest(secret))
+    ).first()
+    if token is None or token.revoked_at is not None:
+        raise Unauthorized("invalid or revoked API token")
+    return actor_for_token(token)
+
+
+def actor_for_token(token: ApiToken) -> Actor:
+    return Actor(
+        kind="token",
+        name=token.name,
+        scopes=frozenset(token.scopes),
+        project_id=token.project_id,
+        environment_id=token.environment_id,
+        token_id=token.id,
+    )
+
+
+def ensure_bootstrap_token(session: Session, secret: str) -> None:
+    """Accept TRIMTAB_ADMIN_TOKEN as an admin token; rotating the variable revokes the old one."""
+    wanted = digest(secret)
+    rows = session.scalars(select(ApiToken).where(ApiToken.name == BOOTSTRAP_TOKEN_NAME)).all()
+    found = False
+    for row in rows:
+        if row.secret_sha256 == wanted:
+            found = True
+            row.revoked_at = None
+        elif row.revoked_at is None:
+            row.revoked_at = utcnow()
+    if not found:
+        session.add(
+            ApiToken(
+                name=BOOTSTRAP_TOKEN_NAME,
+                prefix=secret[:6],
+                secret_sha256=wanted,
+                scopes=["admin"],
+                created_by="system:bootstrap",
+            )
+        )
+    session.flush()
+
+
+def token_to_dict(
+    token: ApiToken, project: Project | None = None, env: Environment | None = None
+) -> dict[str, Any]:
+    return {
+        "id": token.id,
+        "name": token.name,
+        "prefix": token.prefix,
+        "scopes": list(token.scopes),
+        "project": project.slug if project else None,
+        "environment": env.name if env else None,
+        "created_by": token.created_by,
+        "created_at": token.created_at.isoformat() if token.created_at else None,
+        "revoked_at": token.revoked_at.isoformat() if token.revoked_at else None,
+    }
