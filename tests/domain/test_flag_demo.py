@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from trimtab.demo import workspace
-from trimtab.domain.flags import flags, staleness
+from trimtab.domain.flags import flags, rule_sets, staleness
 from trimtab.domain.spine import projects
 from trimtab.domain.spine.actors import Actor
 from trimtab.store.db import Store
@@ -22,7 +22,7 @@ def test_demo_seed__flags__ramped_payment_page_bound_to_dependencies_and_a_stale
     with store.read() as session:
         project = projects.get_project(session, ADMIN, "shop")
         by_key = {
-            c["key"]: c for c in flags.load_flag_set(session, project.id, "production").configs
+            c["key"]: c for c in rule_sets.load_flag_set(session, project.id, "production").configs
         }
         stale = staleness.stale_flags(session, ADMIN, "shop", environment="production")
     page = by_key["new-payment-page"]

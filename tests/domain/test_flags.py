@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import select
 
 from trimtab.domain.errors import Conflict, Forbidden, InvalidInput
-from trimtab.domain.flags import flags
+from trimtab.domain.flags import flags, rule_sets
 from trimtab.domain.spine import projects
 from trimtab.domain.spine.actors import Actor
 from trimtab.store.db import Store
@@ -29,10 +29,10 @@ def shop(store: Store) -> Store:
     return store
 
 
-def _flag_set(store: Store, env: str = "production") -> flags.FlagSet:
+def _flag_set(store: Store, env: str = "production") -> rule_sets.FlagSet:
     with store.read() as session:
         project = projects.get_project(session, ADMIN, "shop")
-        return flags.load_flag_set(session, project.id, env)
+        return rule_sets.load_flag_set(session, project.id, env)
 
 
 def test_create_flag__new_boolean__off_everywhere_and_in_every_flag_set(shop: Store) -> None:
@@ -148,7 +148,7 @@ def test_bump_revision__all_environments__each_gets_a_new_etag(shop: Store) -> N
     before = {env: _flag_set(shop, env).revision for env in ("staging", "production")}
     with shop.write() as session:
         project = projects.get_project(session, ADMIN, "shop")
-        flags.bump_revision(session, project.id, None, "billing-api unhealthy")
+        rule_sets.bump_revision(session, project.id, None, "billing-api unhealthy")
     after = {env: _flag_set(shop, env).revision for env in ("staging", "production")}
     assert after == {env: n + 1 for env, n in before.items()}
 

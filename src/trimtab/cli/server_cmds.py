@@ -28,7 +28,7 @@ def serve(
     """Run the trimtab server (API, dashboard, ingest, SDK endpoints) on uvicorn."""
     import uvicorn
 
-    from trimtab.demo.workspace import DEMO_PROJECT
+    from trimtab.demo.common import DEMO_PROJECT
     from trimtab.domain.spine import keys
     from trimtab.server.app import create_app, prepare_store
     from trimtab.store.models import Project, ProjectKey

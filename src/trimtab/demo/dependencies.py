@@ -8,21 +8,16 @@ billing-api -p shop --probe-url http://127.0.0.1:8000/healthz` makes the server 
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from trimtab.demo.common import DEMO_ACTOR, SeedReport
 from trimtab.domain.flags import dependencies, guards
 from trimtab.store.models import DependencyTransition, Flag, Project, utcnow
 
-if TYPE_CHECKING:
-    from trimtab.demo.workspace import SeedReport
-
 
 def seed_dependencies(session: Session, project: Project, report: SeedReport) -> None:
-    from trimtab.demo.workspace import DEMO_ACTOR
-
     billing = dependencies.create_dependency(
         session,
         DEMO_ACTOR,

@@ -8,19 +8,14 @@ capability; the flag only names them.
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from trimtab.demo.common import DEMO_ACTOR, SeedReport
 from trimtab.domain.flags import flags, schedules
-from trimtab.domain.spine.actors import Actor
 from trimtab.store.models import Flag, FlagConfig, Project, utcnow
 
-if TYPE_CHECKING:  # demo imports this module
-    from trimtab.demo.workspace import SeedReport
-
-SEEDER = Actor(kind="user", name="demo-seed", scopes=frozenset({"admin"}))
 LIVE = ("staging", "production")
 
 
@@ -30,7 +25,7 @@ def seed_flags(session: Session, project: Project, report: SeedReport) -> None:
     on = {env: {"enabled": True} for env in LIVE}
     flags.create_flag(
         session,
-        SEEDER,
+        DEMO_ACTOR,
         slug,
         "new-payment-page",
         description="The new payment page (shop@2.3.0); old page while billing or pay fails.",
@@ -52,7 +47,7 @@ def seed_flags(session: Session, project: Project, report: SeedReport) -> None:
     ]
     ramp = schedules.create_schedule(
         session,
-        SEEDER,
+        DEMO_ACTOR,
         slug,
         "new-payment-page",
         "production",
@@ -61,10 +56,10 @@ def seed_flags(session: Session, project: Project, report: SeedReport) -> None:
         reason="ramp the new payment page over five days",
     )
     schedules.apply_step(session, ramp.id, now)  # today's step: 25%
-    flags.rollout(session, SEEDER, slug, "new-payment-page", "staging", 100)
+    flags.rollout(session, DEMO_ACTOR, slug, "new-payment-page", "staging", 100)
     flags.create_flag(
         session,
-        SEEDER,
+        DEMO_ACTOR,
         slug,
         "maintenance-banner",
         description="Show the 'back soon' banner during web-front's downtime step.",
@@ -89,7 +84,7 @@ def seed_flags(session: Session, project: Project, report: SeedReport) -> None:
     ]
     flags.create_flag(
         session,
-        SEEDER,
+        DEMO_ACTOR,
         slug,
         "checkout-redesign",
         flag_type="string",
@@ -103,7 +98,7 @@ def seed_flags(session: Session, project: Project, report: SeedReport) -> None:
     )
     flags.create_flag(
         session,
-        SEEDER,
+        DEMO_ACTOR,
         slug,
         "legacy-search",
         description="Old search backend switch; fully on since spring.",

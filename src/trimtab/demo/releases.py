@@ -13,12 +13,11 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from trimtab.demo.common import DEMO_ACTOR, SeedReport
 from trimtab.domain.releases import services, stabilization
 from trimtab.domain.releases.releases import create_release
-from trimtab.domain.spine.actors import Actor
 from trimtab.store.models import AuditEntry, Deploy, DeployRun, Project, Release, utcnow
 
-SEED_ACTOR = Actor(kind="user", name="demo-seed", scopes=frozenset({"admin"}))
 ECHO = "echo deploying {service} {version} to {env}"
 # (release, {service: version}, actor, days ago, override reason)
 HISTORY: list[tuple[str, dict[str, str], str, float, str | None]] = [
@@ -52,12 +51,12 @@ def _services(session: Session, project: Project) -> None:
         return services.ServiceFields(**values)
 
     services.create_service(
-        session, SEED_ACTOR, project.slug, "billing-api", fields(command=ECHO), manual=False
+        session, DEMO_ACTOR, project.slug, "billing-api", fields(command=ECHO), manual=False
     )
-    services.create_service(session, SEED_ACTOR, project.slug, "pay-library", fields(), manual=True)
+    services.create_service(session, DEMO_ACTOR, project.slug, "pay-library", fields(), manual=True)
     services.create_service(
         session,
-        SEED_ACTOR,
+        DEMO_ACTOR,
         project.slug,
         "web-front",
         fields(command=ECHO, depends_on=["billing-api", "pay-library"], downtime=True),
@@ -139,13 +138,13 @@ def _deploy(
     return run
 
 
-def seed_releases(session: Session, project: Project, report: Any) -> None:
+def seed_releases(session: Session, project: Project, report: SeedReport) -> None:
     """SEED_STEPS entry: services, three releases in production, the open 2.3.0 window."""
     _services(session, project)
     now = utcnow()
     for version, versions, actor, days_ago, reason in HISTORY:
         at = now - timedelta(days=days_ago)
-        release = create_release(session, SEED_ACTOR, project.slug, version, versions)
+        release = create_release(session, DEMO_ACTOR, project.slug, version, versions)
         release.created_at = at - timedelta(hours=3)
         run = _deploy(session, project, release, actor, at, reason)
         stabilization.open_window(

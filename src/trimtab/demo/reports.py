@@ -22,13 +22,12 @@ import orjson
 from sqlalchemy.orm import Session
 
 from trimtab.core.sessions import parse_session
+from trimtab.demo.common import DEMO_ACTOR, SeedReport
 from trimtab.domain.reports import ingest, issues, release_health
-from trimtab.domain.spine.actors import Actor
 from trimtab.store.models import Project, utcnow
 
 OLD, NEW = "shop@2.2.0", "shop@2.3.0"
 DEPLOYED_AGO = timedelta(hours=30)  # shop@2.3.0 went to production this long ago
-_ACTOR = Actor(kind="user", name="demo-seed", scopes=frozenset({"admin"}))
 
 PHONES = [
     (
@@ -51,7 +50,7 @@ MOVIES = ["dune-part-two", "inside-out-2", "exhuma", "the-roundup-punishment"]
 PROVIDERS = ["toss", "kakaopay", "naverpay", "card"]
 
 
-def seed_error_reports(session: Session, project: Project, report: Any) -> None:
+def seed_error_reports(session: Session, project: Project, report: SeedReport) -> None:
     rng = random.Random(2_3_0)
     now = utcnow().replace(microsecond=0)
     deployed = now - DEPLOYED_AGO
@@ -67,7 +66,7 @@ def seed_error_reports(session: Session, project: Project, report: Any) -> None:
     # Before the release: declined cards (pay-library) and the seat RangeError.
     store([(builder.declined(OLD, at), at) for at in sorted(before[:25])])
     seat = store([(builder.seat_range(OLD, at), at) for at in sorted(before[25:33])])
-    issues.resolve_issue(session, _ACTOR, seat[0].issue_id, reason="fixed seat index bounds")
+    issues.resolve_issue(session, DEMO_ACTOR, seat[0].issue_id, reason="fixed seat index bounds")
 
     after = sorted(deployed + timedelta(hours=rng.uniform(2, 29.5)) for _ in range(90))
     batch: list[tuple[dict[str, Any], datetime]] = []

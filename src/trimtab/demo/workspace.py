@@ -8,25 +8,17 @@ project already exists.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from trimtab.demo.common import DEMO_ACTOR, DEMO_PROJECT, SeedReport
+from trimtab.demo.dependencies import seed_dependencies
+from trimtab.demo.flags import seed_flags
 from trimtab.demo.releases import seed_releases
+from trimtab.demo.reports import seed_error_reports
 from trimtab.domain.spine import projects
-from trimtab.domain.spine.actors import Actor
 from trimtab.store.models import Project
-
-DEMO_PROJECT = "shop"
-DEMO_ACTOR = Actor(kind="user", name="demo-seed", scopes=frozenset({"admin"}))
-
-
-@dataclass
-class SeedReport:
-    created: bool
-    project: str = DEMO_PROJECT
-    notes: list[str] = field(default_factory=list)
 
 
 def _seed_project(session: Session, report: SeedReport) -> Project:
@@ -38,31 +30,9 @@ def _seed_project(session: Session, report: SeedReport) -> Project:
 
 
 SeedStep = Callable[[Session, Project, SeedReport], None]
-# Later capabilities append their steps here (services, flags, releases, error reports).
-SEED_STEPS: list[SeedStep] = [seed_releases]
-
-
-def _seed_flags(session: Session, project: Project, report: SeedReport) -> None:
-    from trimtab.demo.flags import seed_flags  # flag_demo refers back to SeedReport
-
-    seed_flags(session, project, report)
-
-
-SEED_STEPS.append(_seed_flags)
-
-
-def _seed_dependencies(session: Session, project: Project, report: SeedReport) -> None:
-    from trimtab.demo.dependencies import seed_dependencies
-
-    seed_dependencies(session, project, report)
-
-
-SEED_STEPS.append(_seed_dependencies)
-
-# Imported here, after SeedStep exists; each capability's seed lives in its own module.
-from trimtab.demo.reports import seed_error_reports  # noqa: E402
-
-SEED_STEPS.append(seed_error_reports)
+# In story order: services and releases, flags, the dependencies the payment flag is bound to,
+# then the error reports that refer to all of them.
+SEED_STEPS: list[SeedStep] = [seed_releases, seed_flags, seed_dependencies, seed_error_reports]
 
 
 def seed(session: Session) -> SeedReport:

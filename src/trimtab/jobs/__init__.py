@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from trimtab.jobs import verdicts
 from trimtab.jobs.alerts import alert_jobs
 from trimtab.jobs.dependencies import dependency_jobs
 from trimtab.jobs.flags import flag_jobs
@@ -11,8 +12,6 @@ from trimtab.jobs.scheduler import Job, Scheduler
 
 def all_jobs() -> list[Job]:
     """A fresh list of every job the server runs (fresh: jobs carry per-run stats)."""
-    from trimtab.jobs import verdicts  # jobs import the domain; keep this module light
-
     jobs: list[Job] = []
     jobs += verdicts.jobs()
     jobs.extend(flag_jobs())

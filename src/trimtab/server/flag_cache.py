@@ -34,7 +34,7 @@ from sqlalchemy import select
 from trimtab.core.evaluation import CompiledFlag, compile_flag
 from trimtab.core.unleash import translate_flags
 from trimtab.domain.errors import DomainError, Forbidden, RateLimited, Unauthorized
-from trimtab.domain.flags import flags
+from trimtab.domain.flags import flags, rule_sets
 from trimtab.domain.spine import tokens
 from trimtab.domain.spine.actors import SDK_SCOPES, Actor
 from trimtab.store.db import Store
@@ -218,17 +218,17 @@ class FlagRuntime:
             missing = session.execute(revision_query).first() is None
         if missing:  # an environment no flag change has touched yet
             with self.store.write() as writer:
-                flags.ensure_revision_row(writer, caller.project_id, caller.environment_id)
+                rule_sets.ensure_revision_row(writer, caller.project_id, caller.environment_id)
         with self.store.read() as session:
             row = session.execute(revision_query).one()
             revision, channel = int(row[0]), str(row[1])
             if entry is not None and entry.revision == revision:
                 entry.checked_at = checked_at
                 return entry
-            flag_set = flags.load_flag_set_by_id(
+            flag_set = rule_sets.load_flag_set_by_id(
                 session, caller.project_id, caller.environment_id, caller.environment
             )
-            unhealthy = flags.unhealthy_dependencies(session, caller.project_id)
+            unhealthy = rule_sets.unhealthy_dependencies(session, caller.project_id)
         compiled: dict[str, CompiledFlag] = {}
         for config in flag_set.configs:
             try:

@@ -35,6 +35,7 @@ from trimtab.domain.errors import DomainError, Forbidden, InvalidInput
 from trimtab.domain.flags import flags
 from trimtab.server.flag_cache import CompiledSet, SdkCaller, runtime_of
 from trimtab.server.ofrep import authenticate, flag_set, with_cors
+from trimtab.store.db import insert_ignore
 from trimtab.store.models import UnleashClientRegistration, utcnow
 
 MAX_BODY = 256 * 1024
@@ -122,7 +123,7 @@ async def client_register(request: Request) -> Response:
 
     def register() -> None:
         with store.write() as session:
-            flags._insert_ignore(
+            insert_ignore(
                 session,
                 UnleashClientRegistration,
                 {

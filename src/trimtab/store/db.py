@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -21,6 +22,22 @@ from trimtab.store.notify import LocalNotifier, bind_notifier
 from trimtab.store.notify_pg import PostgresRelay
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+
+
+def upsert(session: Session, model: Any) -> Any:
+    """`INSERT INTO model` in the session's dialect, so callers can add `on_conflict_do_…`.
+
+    Both PostgreSQL and SQLite speak ON CONFLICT; SQLAlchemy spells it per dialect, and this is
+    the one place that picks the spelling.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        return postgresql.insert(model)
+    return sqlite.insert(model)
+
+
+def insert_ignore(session: Session, model: Any, values: dict[str, Any]) -> None:
+    """INSERT … ON CONFLICT DO NOTHING, so two nodes creating the same row cannot collide."""
+    session.execute(upsert(session, model).values(**values).on_conflict_do_nothing())
 
 
 class StoreError(RuntimeError):

@@ -11,10 +11,9 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 
 from sqlalchemy import ColumnElement, func, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from trimtab.store.db import upsert
 from trimtab.store.models import ErrorRollup
 
 TOTAL = "total"
@@ -64,8 +63,7 @@ def add_counts(
         }
         for dimension, n in counts.items()
     ]
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    statement = insert(ErrorRollup).values(rows)
+    statement = upsert(session, ErrorRollup).values(rows)
     statement = statement.on_conflict_do_update(
         index_elements=["project_id", "environment", "dimension", "minute"],
         set_={"count": ErrorRollup.count + statement.excluded.count},

@@ -17,14 +17,15 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from sqlalchemy import delete, func, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from trimtab.core.names import InvalidName, check_name
 from trimtab.domain.errors import Conflict, Forbidden, InvalidInput, NotFound
+from trimtab.domain.flags.rule_sets import bump_revision
 from trimtab.domain.spine import audit
 from trimtab.domain.spine.actors import Actor
 from trimtab.domain.spine.projects import get_project
+from trimtab.store.db import upsert
 from trimtab.store.models import (
     Dependency,
     DependencyReportBucket,
@@ -227,8 +228,6 @@ def update_dependency(
 
 
 def delete_dependency(session: Session, actor: Actor, project_slug: str, name: str) -> None:
-    from trimtab.domain.flags.flags import bump_revision  # flags imports this module lazily too
-
     project = get_project(session, actor, project_slug, scope="admin")
     dependency = get_dependency(session, project, name)
     was_unhealthy = dependency.state == "unhealthy"
@@ -328,8 +327,7 @@ def record_report(
         "open_reports": 1 if state == "open" else 0,
         "reports": 1,
     }
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-    statement = insert(DependencyReportBucket).values(**values)
+    statement = upsert(session, DependencyReportBucket).values(**values)
     table = DependencyReportBucket
     statement = statement.on_conflict_do_update(
         index_elements=["dependency_id", "environment", "bucket"],

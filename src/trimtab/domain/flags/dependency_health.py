@@ -27,6 +27,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from trimtab.domain.flags.dependencies import bound_flags, report_totals
+from trimtab.domain.flags.rule_sets import bump_revision
 from trimtab.domain.spine import audit
 from trimtab.domain.spine.actors import Actor
 from trimtab.domain.spine.notifications import notify
@@ -155,8 +156,6 @@ def _transition(
     signals: dict[str, Any],
     now: datetime,
 ) -> None:
-    from trimtab.domain.flags.flags import bump_revision  # flags imports dependencies lazily too
-
     from_state = dependency.state
     reason = reason[:500]
     session.add(

@@ -15,36 +15,40 @@ core.evaluation's shape, archived flags left out, with the revision as ETag.
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import orjson
 from sqlalchemy import select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from trimtab.core.evaluation import FlagConfigError, find_prerequisite_cycle, validate_flag_config
 from trimtab.core.names import InvalidName, check_name
 from trimtab.domain.errors import Conflict, InvalidInput, NotFound
 from trimtab.domain.flags import dependencies
+from trimtab.domain.flags.rule_sets import (
+    bump_revision,
+    environment_by_name,
+    full_config,
+    load_flag_set_by_id,
+    project_segments,
+    unconfigured_config,
+    unhealthy_dependencies,
+)
 from trimtab.domain.spine import audit
 from trimtab.domain.spine.actors import Actor
 from trimtab.domain.spine.projects import get_environment, get_project
+from trimtab.store.db import insert_ignore
 from trimtab.store.models import (
     Environment,
     Flag,
     FlagConfig,
     FlagEvaluationStat,
     FlagSchedule,
-    FlagSetRevision,
     Project,
-    Segment,
     utcnow,
 )
-from trimtab.store.notify import Change, announce
 
 FLAG_TYPES = ("boolean", "string", "number", "json")
 MAX_TAGS = 20
@@ -59,122 +63,6 @@ OPERATION_SCOPE = "deploy"
 CONFIG_FIELDS = frozenset(
     {"enabled", "default_variant", "off_variant", "rules", "prerequisites", "fallback", "salt"}
 )
-
-
-@dataclass(frozen=True)
-class FlagSet:
-    """One environment's flags as evaluation surfaces serve them."""
-
-    project_id: int
-    environment: str
-    environment_id: int
-    revision: int
-    etag: str
-    configs: list[dict[str, Any]]
-    segments: dict[str, list[Any]]
-
-
-def etag_for(environment_id: int, revision: int) -> str:
-    return f'"{environment_id}-{revision}"'
-
-
-# --- reading ------------------------------------------------------------------------------
-
-
-def unhealthy_dependencies(session: Session, project_id: int) -> frozenset[str]:
-    """The project's failing dependencies: flags bound to them serve their fallback."""
-    return dependencies.unhealthy_dependencies(session, project_id)
-
-
-def current_revision(session: Session, environment_id: int) -> int:
-    value = session.scalar(
-        select(FlagSetRevision.revision).where(FlagSetRevision.environment_id == environment_id)
-    )
-    return int(value or 0)
-
-
-def project_segments(session: Session, project_id: int) -> dict[str, list[Any]]:
-    rows = session.scalars(
-        select(Segment).where(Segment.project_id == project_id).order_by(Segment.name)
-    )
-    return {row.name: list(row.constraints) for row in rows}
-
-
-def full_config(flag: Flag, config: FlagConfig | None) -> dict[str, Any]:
-    """The core.evaluation config of `flag` in one environment (disabled when unconfigured)."""
-    if config is None:
-        return _unconfigured(flag)
-    return {
-        "key": flag.key,
-        "type": flag.type,
-        "variants": dict(flag.variants),
-        "enabled": config.enabled,
-        "default_variant": config.default_variant,
-        "off_variant": config.off_variant,
-        "rules": list(config.rules),
-        "prerequisites": list(config.prerequisites),
-        "fallback": config.fallback,
-        "salt": config.salt,
-    }
-
-
-def _unconfigured(flag: Flag) -> dict[str, Any]:
-    names = list(flag.variants)
-    first = "on" if flag.type == "boolean" and "on" in names else names[0]
-    off = "off" if flag.type == "boolean" and "off" in names else names[0]
-    return {
-        "key": flag.key,
-        "type": flag.type,
-        "variants": dict(flag.variants),
-        "enabled": False,
-        "default_variant": first,
-        "off_variant": off,
-        "rules": [],
-        "prerequisites": [],
-        "fallback": None,
-        "salt": flag.key,
-    }
-
-
-def _environment_by_name(session: Session, project_id: int, environment: str) -> Environment:
-    env = session.scalars(
-        select(Environment).where(
-            Environment.project_id == project_id, Environment.name == environment
-        )
-    ).first()
-    if env is None:
-        raise NotFound(f"no environment {environment!r} in this project")
-    return env
-
-
-def load_flag_set(session: Session, project_id: int, environment: str) -> FlagSet:
-    """The environment's live flags (archived ones left out) with the revision and ETag."""
-    env = _environment_by_name(session, project_id, environment)
-    return load_flag_set_by_id(session, project_id, env.id, env.name)
-
-
-def load_flag_set_by_id(
-    session: Session, project_id: int, environment_id: int, environment: str
-) -> FlagSet:
-    revision = current_revision(session, environment_id)
-    rows = session.execute(
-        select(Flag, FlagConfig)
-        .outerjoin(
-            FlagConfig,
-            (FlagConfig.flag_id == Flag.id) & (FlagConfig.environment_id == environment_id),
-        )
-        .where(Flag.project_id == project_id, Flag.archived_at.is_(None))
-        .order_by(Flag.key)
-    ).all()
-    return FlagSet(
-        project_id=project_id,
-        environment=environment,
-        environment_id=environment_id,
-        revision=revision,
-        etag=etag_for(environment_id, revision),
-        configs=[full_config(flag, config) for flag, config in rows],
-        segments=project_segments(session, project_id),
-    )
 
 
 def get_flag(session: Session, project: Project, key: str) -> Flag:
@@ -208,53 +96,6 @@ def list_flags(
             if config.environment_id in names:
                 configs[config.flag_id][names[config.environment_id]] = config
     return project, [(f, configs[f.id]) for f in flags]
-
-
-# --- revisions ------------------------------------------------------------------------------
-
-
-def _insert_ignore(session: Session, model: Any, values: dict[str, Any]) -> None:
-    """INSERT … ON CONFLICT DO NOTHING, so two nodes creating the same row cannot collide."""
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    session.execute(insert(model).values(**values).on_conflict_do_nothing())
-
-
-def ensure_revision_row(session: Session, project_id: int, environment_id: int) -> None:
-    """Create the environment's revision row (revision 0, a fresh stream channel) if missing."""
-    _insert_ignore(
-        session,
-        FlagSetRevision,
-        {
-            "environment_id": environment_id,
-            "project_id": project_id,
-            "revision": 0,
-            "reason": "",
-            "channel": secrets.token_urlsafe(24),
-        },
-    )
-
-
-def bump_revision(session: Session, project_id: int, environment: str | None, reason: str) -> None:
-    """New revision (and ETag) for one environment, or all of the project's, announced as
-    `flags.changed` once the transaction commits."""
-    if environment is None:
-        envs = list(
-            session.scalars(select(Environment).where(Environment.project_id == project_id))
-        )
-    else:
-        envs = [_environment_by_name(session, project_id, environment)]
-    for env in envs:
-        ensure_revision_row(session, project_id, env.id)
-        # One UPDATE … SET revision = revision + 1: concurrent writers queue on the row lock.
-        session.execute(
-            update(FlagSetRevision)
-            .where(FlagSetRevision.environment_id == env.id)
-            .values(revision=FlagSetRevision.revision + 1, updated_at=utcnow(), reason=reason[:300])
-        )
-        revision = current_revision(session, env.id)
-        data = {"etag": etag_for(env.id, revision), "revision": revision, "reason": reason[:300]}
-        announce(session, Change("flags.changed", project_id, env.name, data))
 
 
 # --- validation ------------------------------------------------------------------------------
@@ -334,7 +175,7 @@ def _config_row(session: Session, flag: Flag, env: Environment) -> FlagConfig:
         select(FlagConfig).where(FlagConfig.flag_id == flag.id, FlagConfig.environment_id == env.id)
     ).first()
     if row is None:
-        base = _unconfigured(flag)
+        base = unconfigured_config(flag)
         row = FlagConfig(
             flag_id=flag.id,
             environment_id=env.id,
@@ -735,7 +576,7 @@ def record_evaluations(
     """Add evaluation counts `{flag_key: {variant: n}}` seen up to `at` (SDK, Unleash, OFREP)."""
     if len(counts) > MAX_METRIC_KEYS:
         raise InvalidInput(f"at most {MAX_METRIC_KEYS} flags per report")
-    env = _environment_by_name(session, project_id, environment)
+    env = environment_by_name(session, project_id, environment)
     for key, variants in counts.items():
         if not isinstance(key, str) or not 0 < len(key) <= 128:
             raise InvalidInput("flag keys in a report are 1-128 characters")
@@ -751,7 +592,7 @@ def record_evaluations(
         total = sum(variants.values())
         if total == 0:
             continue
-        _insert_ignore(
+        insert_ignore(
             session,
             FlagEvaluationStat,
             {

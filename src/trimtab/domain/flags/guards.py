@@ -23,16 +23,18 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, func, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from trimtab.core.flag_guards import compare
 from trimtab.domain.errors import InvalidInput, NotFound
+from trimtab.domain.flags.flags import rollout_percentage, set_enabled
+from trimtab.domain.flags.rule_sets import full_config
 from trimtab.domain.spine import audit
 from trimtab.domain.spine.actors import Actor
 from trimtab.domain.spine.notifications import notify
 from trimtab.domain.spine.projects import get_environment, get_project
 from trimtab.store import rollups
+from trimtab.store.db import upsert
 from trimtab.store.models import (
     Environment,
     Flag,
@@ -220,8 +222,7 @@ def record_exposure(
     ]
     if not rows:
         return
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-    statement = insert(FlagEvaluationBucket).values(rows)
+    statement = upsert(session, FlagEvaluationBucket).values(rows)
     statement = statement.on_conflict_do_update(
         index_elements=["environment_id", "flag_key", "variant", "minute"],
         set_={"count": FlagEvaluationBucket.count + statement.excluded.count},
@@ -272,8 +273,6 @@ def active_guard_ids(session: Session) -> list[int]:
 
 def check_guard(session: Session, guard: FlagGuard, now: datetime | None = None) -> bool:
     """One check of one guard (see the module doc). Returns whether it turned the flag off."""
-    from trimtab.domain.flags.flags import full_config, rollout_percentage, set_enabled
-
     now = now or utcnow()
     flag = session.get(Flag, guard.flag_id)
     env = session.get(Environment, guard.environment_id)

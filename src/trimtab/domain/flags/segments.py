@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from trimtab.core.evaluation import FlagConfigError, validate_segments
 from trimtab.domain.errors import Conflict, InvalidInput, NotFound
-from trimtab.domain.flags import flags
+from trimtab.domain.flags import flags, rule_sets
 from trimtab.domain.spine import audit
 from trimtab.domain.spine.actors import Actor
 from trimtab.domain.spine.projects import get_project
@@ -85,7 +85,7 @@ def put_segment(
         before=before,
         after=segment_to_dict(segment),
     )
-    flags.bump_revision(session, project.id, None, f"segment {name} changed")
+    rule_sets.bump_revision(session, project.id, None, f"segment {name} changed")
     return segment_to_dict(segment)
 
 
@@ -115,5 +115,5 @@ def delete_segment(session: Session, actor: Actor, project_slug: str, name: str)
         project_id=project.id,
         before=before,
     )
-    flags.bump_revision(session, project.id, None, f"segment {name} deleted")
+    rule_sets.bump_revision(session, project.id, None, f"segment {name} deleted")
     return {"deleted": name}

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from trimtab.domain.errors import InvalidInput
-from trimtab.domain.flags import flags
+from trimtab.domain.flags import flags, rule_sets
 from trimtab.domain.spine.actors import Actor
 from trimtab.domain.spine.projects import get_environment, get_project
 from trimtab.store.models import FlagEvaluationStat, utcnow
@@ -77,7 +77,7 @@ def stale_flags(
     for flag, rows in listed:
         for env in envs:
             row = rows.get(env.name)
-            config = flags.full_config(flag, row)
+            config = rule_sets.full_config(flag, row)
             stat = stats.get((env.id, flag.key))
             reasons = []
             if stat is None and flag.created_at <= cutoff:

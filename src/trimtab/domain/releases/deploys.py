@@ -17,7 +17,7 @@ from trimtab.core.commands import CommandError, render_command
 from trimtab.core.planning import PlanningError, plan_waves
 from trimtab.core.windows import Decision
 from trimtab.domain.errors import Conflict, InvalidInput
-from trimtab.domain.releases import releases, runs, services, stabilization
+from trimtab.domain.releases import releases, run_plans, runs, services, stabilization
 from trimtab.domain.spine import audit, notifications, projects
 from trimtab.domain.spine.actors import Actor
 from trimtab.store.models import Deploy, DeployRun, Environment, Project, Release, utcnow
@@ -45,7 +45,7 @@ def _target(
 
 def _steps(
     session: Session, project: Project, env: Environment, release: Release
-) -> tuple[list[list[str]], list[runs.StepSpec]]:
+) -> tuple[list[list[str]], list[run_plans.StepSpec]]:
     if not release.services:
         raise InvalidInput(
             f"release {release.version} names no services: "
@@ -67,7 +67,7 @@ def _steps(
             except CommandError as exc:
                 raise InvalidInput(f"{name}: {exc}") from exc
             steps.append(
-                runs.StepSpec(
+                run_plans.StepSpec(
                     service=name,
                     version=version,
                     command=command,

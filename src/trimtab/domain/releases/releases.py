@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from trimtab.core.commands import CommandError
 from trimtab.core.commands import check_name as check_command_value
 from trimtab.domain.errors import Conflict, InvalidInput, NotFound
-from trimtab.domain.releases import services
+from trimtab.domain.releases import ledger, services, stabilization
 from trimtab.domain.spine import audit, projects
 from trimtab.domain.spine.actors import Actor
 from trimtab.store.models import Project, Release, StabilizationWindow, utcnow
@@ -130,26 +130,8 @@ def release_summary(release: Release) -> dict[str, Any]:
     }
 
 
-def window_to_dict(window: StabilizationWindow) -> dict[str, Any]:
-    now = utcnow()
-    return {
-        "id": window.id,
-        "release": window.release_version,
-        "environment": window.environment,
-        "services": window.services,
-        "opened_at": window.opened_at.isoformat(),
-        "ends_at": window.ends_at.isoformat(),
-        "open": window.opened_at <= now < window.ends_at,
-        "verdict_status": window.verdict_status,
-        "verdict_at": window.verdict_at.isoformat() if window.verdict_at else None,
-        "verdict": window.verdict,
-    }
-
-
 def release_detail(session: Session, actor: Actor, slug: str, version: str) -> dict[str, Any]:
     """A release with its commits, where it went and its windows with their latest verdict."""
-    from trimtab.domain.releases import ledger
-
     project = projects.get_project(session, actor, slug)
     release = get_release(session, project, version)
     windows = session.scalars(
@@ -161,7 +143,7 @@ def release_detail(session: Session, actor: Actor, slug: str, version: str) -> d
     detail["commits"] = release.commits or []
     detail["ref"] = release.ref
     detail["deploys"] = [ledger.deploy_to_dict(d) for d in ledger.release_deploys(session, release)]
-    detail["windows"] = [window_to_dict(w) for w in windows]
+    detail["windows"] = [stabilization.window_to_dict(w) for w in windows]
     return detail
 
 

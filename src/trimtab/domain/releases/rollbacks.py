@@ -11,94 +11,11 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from trimtab.core.commands import CommandError, render_command
-from trimtab.core.planning import PlanningError, plan_waves, rollback_order
 from trimtab.domain.errors import InvalidInput
-from trimtab.domain.releases import ledger, releases, runs, services
+from trimtab.domain.releases import ledger, releases, runs
 from trimtab.domain.spine import audit, projects
 from trimtab.domain.spine.actors import Actor
-from trimtab.store.models import DeployRun, Project, Service
-
-
-def _command(
-    service: Service | None, restore_command: str | None, version: str, env: str
-) -> str | None:
-    if restore_command is not None:
-        return restore_command
-    if service is None or service.command is None:
-        return None  # manual: the owning team redeploys and confirms
-    try:
-        return render_command(service.command, service.name, version, env)
-    except CommandError as exc:
-        raise InvalidInput(f"cannot roll back {service.name} to {version}: {exc}") from exc
-
-
-def plan_rollback(
-    session: Session,
-    project: Project,
-    environment: str,
-    names: list[str],
-    to_version: str | None = None,
-) -> tuple[list[list[str]], list[runs.StepSpec], list[str]]:
-    """(waves, steps, services with nothing to restore) for undoing `names` in `environment`."""
-    by_name = {s.name: s for s in services.project_services(session, project)}
-    specs: dict[str, runs.StepSpec] = {}
-    skipped: list[str] = []
-    for name in sorted(set(names)):
-        now, target = ledger.rollback_target(session, project.id, environment, name, to_version)
-        if now is None or target is None:
-            skipped.append(name)
-            continue
-        specs[name] = runs.StepSpec(
-            service=name,
-            version=target.version,
-            command=_command(by_name.get(name), target.command, target.version, environment),
-            wave=0,
-            release_id=target.release_id,
-            release_version=target.release_version,
-            rollback_of_id=now.id,
-            commit=target.commit,
-        )
-    graph = {n: set(d) for n, d in services.graph_of(session, project).items()}
-    for name in specs:
-        graph.setdefault(name, set())  # a service removed since keeps its ledger
-    try:
-        waves = rollback_order(plan_waves(graph, specs))
-    except PlanningError as exc:
-        raise InvalidInput(str(exc)) from exc
-    wave_of = {name: i for i, wave in enumerate(waves) for name in wave}
-    steps = [
-        runs.StepSpec(**{**vars(spec), "wave": wave_of[spec.service]}) for spec in specs.values()
-    ]
-    return waves, steps, skipped
-
-
-def rollback_services(
-    session: Session,
-    project: Project,
-    environment: str,
-    names: list[str],
-    *,
-    actor_label: str,
-    to_version: str | None = None,
-) -> DeployRun:
-    waves, steps, skipped = plan_rollback(session, project, environment, names, to_version)
-    if not steps:
-        what = f"version {to_version} of " if to_version else "an earlier version of "
-        raise InvalidInput(
-            f"nothing to roll back in {project.slug}/{environment}: the ledger has no "
-            f"{what}{', '.join(skipped) or 'these services'} to restore"
-        )
-    return runs.create_run(
-        session,
-        project,
-        environment,
-        kind="rollback",
-        release=None,
-        waves=waves,
-        steps=steps,
-        actor_label=actor_label,
-    )
+from trimtab.store.models import DeployRun
 
 
 def rollback(
@@ -133,7 +50,7 @@ def rollback(
     else:
         assert service is not None
         names = [service]
-    run = rollback_services(
+    run = runs.start_rollback_run(
         session, project, env.name, names, actor_label=actor.label, to_version=to_version
     )
     audit.record(

@@ -36,7 +36,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from trimtab.domain.errors import Conflict, InvalidInput, NotFound
-from trimtab.domain.releases import ledger, maintenance, stabilization
+from trimtab.domain.releases import ledger, maintenance, run_plans, stabilization
 from trimtab.domain.spine import audit, notifications, projects
 from trimtab.domain.spine.actors import Actor
 from trimtab.store.models import Deploy, DeployRun, Project, Release, Service, utcnow
@@ -53,20 +53,6 @@ def tail(text: str, limit: int = OUTPUT_TAIL_BYTES) -> str:
     if len(raw) <= limit:
         return text
     return raw[-limit:].decode("utf-8", errors="ignore")
-
-
-@dataclass(frozen=True)
-class StepSpec:
-    """One step of a run being created."""
-
-    service: str
-    version: str
-    command: str | None
-    wave: int
-    release_id: int | None = None
-    release_version: str | None = None
-    rollback_of_id: int | None = None
-    commit: str | None = None
 
 
 @dataclass(frozen=True)
@@ -126,7 +112,7 @@ def create_run(
     kind: str,
     release: Release | None,
     waves: list[list[str]],
-    steps: list[StepSpec],
+    steps: list[run_plans.StepSpec],
     actor_label: str,
     overridden: bool = False,
     reason: str | None = None,
@@ -252,10 +238,10 @@ def _fail(
         environment=run.environment,
     )
     if run.auto_rollback and run.kind == "release" and done:
-        from trimtab.domain.releases import rollbacks
-
+        # The run that failed starts its own rollback, in the transaction that records the
+        # failure, so no failed run is ever left without the rollback it asked for.
         session.flush()
-        undo = rollbacks.rollback_services(
+        undo = start_rollback_run(
             session,
             project,
             run.environment,
@@ -263,6 +249,37 @@ def _fail(
             actor_label=f"{run.actor} (auto-rollback of run #{run.id})",
         )
         run.rollback_run_id = undo.id
+
+
+def start_rollback_run(
+    session: Session,
+    project: Project,
+    environment: str,
+    names: list[str],
+    *,
+    actor_label: str,
+    to_version: str | None = None,
+) -> DeployRun:
+    """A rollback run restoring the previous good version of each named service."""
+    waves, steps, skipped = run_plans.plan_rollback(
+        session, project, environment, names, to_version
+    )
+    if not steps:
+        what = f"version {to_version} of " if to_version else "an earlier version of "
+        raise InvalidInput(
+            f"nothing to roll back in {project.slug}/{environment}: the ledger has no "
+            f"{what}{', '.join(skipped) or 'these services'} to restore"
+        )
+    return create_run(
+        session,
+        project,
+        environment,
+        kind="rollback",
+        release=None,
+        waves=waves,
+        steps=steps,
+        actor_label=actor_label,
+    )
 
 
 def claimable(session: Session) -> bool:

@@ -239,6 +239,22 @@ def freeze_to_dict(rule: FreezeRule, now: datetime) -> dict[str, Any]:
     return out
 
 
+def window_to_dict(window: StabilizationWindow) -> dict[str, Any]:
+    now = utcnow()
+    return {
+        "id": window.id,
+        "release": window.release_version,
+        "environment": window.environment,
+        "services": window.services,
+        "opened_at": window.opened_at.isoformat(),
+        "ends_at": window.ends_at.isoformat(),
+        "open": window.opened_at <= now < window.ends_at,
+        "verdict_status": window.verdict_status,
+        "verdict_at": window.verdict_at.isoformat() if window.verdict_at else None,
+        "verdict": window.verdict,
+    }
+
+
 def freeze_status(
     session: Session, actor: Actor, slug: str, environment: str | None = None
 ) -> dict[str, Any]:
@@ -247,8 +263,6 @@ def freeze_status(
     if environment is not None:
         projects.get_environment(session, project, environment)
     now = utcnow()
-    from trimtab.domain.releases.releases import window_to_dict
-
     decision = check_deploy(
         session, project.id, environment or WINDOW_ENVIRONMENT, now, override=False, reason=None
     )

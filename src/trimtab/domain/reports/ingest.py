@@ -32,8 +32,6 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select, tuple_
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from trimtab.core.event_fields import EventFields, extract_fields
@@ -44,6 +42,7 @@ from trimtab.domain.reports.issue_status import after_event
 from trimtab.domain.reports.release_health import record_sessions
 from trimtab.domain.spine.notifications import notify
 from trimtab.store import bulk, rollups
+from trimtab.store.db import upsert
 from trimtab.store.models import ErrorRollup, Issue, IssueUser
 from trimtab.store.notify import Change, announce
 from trimtab.store.payloads import compress_payload
@@ -386,7 +385,7 @@ def _count_users(
     new = [key for key in keys if key not in existing]
     if not new:
         return
-    statement = _upsert(session, IssueUser).on_conflict_do_nothing(
+    statement = upsert(session, IssueUser).on_conflict_do_nothing(
         index_elements=["issue_id", "user_key"]
     )
     session.connection().execute(statement, [{"issue_id": i, "user_key": u} for i, u in new])
@@ -428,11 +427,6 @@ def _add_rollups(
     bulk.upsert_rollups(
         session, [(p, e, d, moment(m), n) for (p, e, d, m), n in sorted(counts.items())]
     )
-
-
-def _upsert(session: Session, model: Any) -> Any:
-    dialect = session.get_bind().dialect.name
-    return (pg_insert if dialect == "postgresql" else sqlite_insert)(model)
 
 
 def _announce(session: Session, issue: Issue, kind: str, release: str | None = None) -> None:

@@ -22,14 +22,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import case, func, select, union
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from trimtab.core.sessions import CrashFreeRates, SessionAggregate, SessionUpdate, crash_free_rates
 from trimtab.domain.errors import InvalidInput
 from trimtab.domain.spine import projects
 from trimtab.domain.spine.actors import Actor
+from trimtab.store.db import upsert
 from trimtab.store.models import Environment, HealthBucket, HealthSession, Project
 
 __all__ = [
@@ -107,9 +106,8 @@ def _upsert_sessions(session: Session, project_id: int, updates: Sequence[Sessio
         ):
             row[flag] = row[flag] or value
     rows = list(merged.values())
-    insert = _insert_for(session)
     for start in range(0, len(rows), _CHUNK):
-        statement = insert(HealthSession).values(rows[start : start + _CHUNK])
+        statement = upsert(session, HealthSession).values(rows[start : start + _CHUNK])
         new = statement.excluded
         statement = statement.on_conflict_do_update(
             index_elements=["project_id", "session_id"],
@@ -158,9 +156,8 @@ def _add_buckets(session: Session, project_id: int, aggregates: Sequence[Session
         row["abnormal"] += aggregate.abnormal
         row["crashed"] += aggregate.crashed
     rows = list(merged.values())
-    insert = _insert_for(session)
     for start in range(0, len(rows), _CHUNK):
-        statement = insert(HealthBucket).values(rows[start : start + _CHUNK])
+        statement = upsert(session, HealthBucket).values(rows[start : start + _CHUNK])
         new = statement.excluded
         statement = statement.on_conflict_do_update(
             index_elements=["project_id", "release", "environment", "hour", "user_key"],
@@ -172,10 +169,6 @@ def _add_buckets(session: Session, project_id: int, aggregates: Sequence[Session
             },
         )
         session.execute(statement)
-
-
-def _insert_for(session: Session) -> Any:
-    return pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
 
 
 # -- reading ---------------------------------------------------------------------------------

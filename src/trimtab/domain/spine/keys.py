@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -27,13 +26,6 @@ def format_dsn(public_url: str, public_key: str, project_id: int) -> str:
     return f"{parts.scheme}://{public_key}@{parts.netloc}{path}/{project_id}"
 
 
-def add_key(session: Session, project: Project, name: str = "default") -> ProjectKey:
-    key = ProjectKey(project_id=project.id, name=name, public_key=secrets.token_hex(16))
-    session.add(key)
-    session.flush()
-    return key
-
-
 def create_key(
     session: Session,
     actor: Actor,
@@ -47,8 +39,11 @@ def create_key(
         raise InvalidInput("a key needs a name of 1-200 characters")
     if rate_limit_per_minute is not None and not 1 <= rate_limit_per_minute <= 10_000_000:
         raise InvalidInput("rate limit must be between 1 and 10,000,000 events per minute")
-    key = add_key(session, project, name.strip())
-    key.rate_limit_per_minute = rate_limit_per_minute
+    key = ProjectKey(
+        project_id=project.id, name=name.strip(), rate_limit_per_minute=rate_limit_per_minute
+    )
+    session.add(key)
+    session.flush()
     announce(session, Change(KEYS_CHANGED, project.id, data={"public_key": key.public_key}))
     audit.record(
         session,

@@ -11,7 +11,7 @@ from trimtab.core.names import InvalidName, check_name
 from trimtab.domain.errors import Conflict, InvalidInput, NotFound
 from trimtab.domain.spine import audit
 from trimtab.domain.spine.actors import Actor
-from trimtab.store.models import Environment, Organization, Project
+from trimtab.store.models import Environment, Organization, Project, ProjectKey
 
 DEFAULT_ENVIRONMENTS = ("development", "staging", "production")
 
@@ -60,10 +60,10 @@ def create_project(
     session.flush()
     for env_name in environments:
         session.add(Environment(project_id=project.id, name=_valid(env_name, "environment name")))
-    # Every project starts with a DSN key, so `project create` can print a working DSN.
-    from trimtab.domain.spine.keys import add_key  # keys imports this module
-
-    add_key(session, project)
+    # Every project starts with a DSN key (as in Sentry), so `project create` can print a working
+    # DSN. The key is minted by the model; the keys module, which resolves projects through this
+    # one, is not needed to make it.
+    session.add(ProjectKey(project_id=project.id, name="default"))
     session.flush()
     session.refresh(project)
     audit.record(

@@ -21,6 +21,8 @@ from pydantic import Field
 
 from trimtab.domain.errors import Forbidden, InvalidInput
 from trimtab.domain.flags import dependencies, guards
+from trimtab.domain.flags.flags import record_evaluations
+from trimtab.domain.flags.rule_sets import load_flag_set
 from trimtab.domain.spine.actors import Actor
 from trimtab.server.api.schemas import Body
 from trimtab.server.auth import current_actor, store_of
@@ -65,8 +67,6 @@ def _etag_matches(header: str | None, etag: str) -> bool:
 
 @router.get("/flags")
 def sdk_flags(request: Request, actor: Actor = Depends(current_actor)) -> Response:
-    from trimtab.domain.flags.flags import load_flag_set  # F1's module; imported here to stay thin
-
     with store_of(request).read() as session:
         project_id, env = _sdk_scope(session, actor)
         flag_set = load_flag_set(session, project_id, env.name)
@@ -91,8 +91,6 @@ def sdk_flags(request: Request, actor: Actor = Depends(current_actor)) -> Respon
 def sdk_metrics(
     body: MetricsReport, request: Request, actor: Actor = Depends(current_actor)
 ) -> dict[str, Any]:
-    from trimtab.domain.flags.flags import record_evaluations
-
     end = _aware(body.end)
     if _aware(body.start) > end:
         raise InvalidInput("start must not be after end")

@@ -8,6 +8,7 @@ are stored as they are and can only ingest.
 
 from __future__ import annotations
 
+import secrets
 from datetime import datetime
 
 from sqlalchemy import ForeignKey, Integer, String
@@ -47,7 +48,11 @@ class ProjectKey(Base):
         ForeignKey("projects.id", ondelete="CASCADE"), index=True
     )
     name: Mapped[str] = mapped_column(String(200))
-    public_key: Mapped[str] = mapped_column(String(64), unique=True)
+    # Minted here, so every path that adds a key (a new project's first key, `key create`)
+    # makes it the same way: 128 random bits, hex.
+    public_key: Mapped[str] = mapped_column(
+        String(64), unique=True, default=lambda: secrets.token_hex(16)
+    )
     # Events per minute this key may send; None means the install's default.
     rate_limit_per_minute: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -1,0 +1,189 @@
+"""Rule sets: one environment's flags as every evaluation surface serves them, and the
+revision that versions them.
+
+`load_flag_set` returns the environment's validated configs in core.evaluation's shape (archived
+flags left out) with the revision as ETag. Every change to what a client would evaluate — a flag,
+a segment, a schedule step, a dependency turning unhealthy or healthy — calls `bump_revision` in
+its own transaction, which announces `flags.changed` with the new ETag after commit.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from trimtab.domain.errors import NotFound
+from trimtab.store.db import insert_ignore
+from trimtab.store.models import (
+    Dependency,
+    Environment,
+    Flag,
+    FlagConfig,
+    FlagSetRevision,
+    Segment,
+    utcnow,
+)
+from trimtab.store.notify import Change, announce
+
+
+@dataclass(frozen=True)
+class FlagSet:
+    """One environment's flags as evaluation surfaces serve them."""
+
+    project_id: int
+    environment: str
+    environment_id: int
+    revision: int
+    etag: str
+    configs: list[dict[str, Any]]
+    segments: dict[str, list[Any]]
+
+
+def etag_for(environment_id: int, revision: int) -> str:
+    return f'"{environment_id}-{revision}"'
+
+
+def unhealthy_dependencies(session: Session, project_id: int) -> frozenset[str]:
+    """The project's failing dependencies: flags bound to them serve their fallback.
+
+    Part of what a rule set delivers; a dependency's transition bumps the revision (see
+    `dependency_health`), so clients learn of it as of any flag change.
+    """
+    names = session.scalars(
+        select(Dependency.name).where(
+            Dependency.project_id == project_id, Dependency.state == "unhealthy"
+        )
+    )
+    return frozenset(names)
+
+
+def current_revision(session: Session, environment_id: int) -> int:
+    value = session.scalar(
+        select(FlagSetRevision.revision).where(FlagSetRevision.environment_id == environment_id)
+    )
+    return int(value or 0)
+
+
+def project_segments(session: Session, project_id: int) -> dict[str, list[Any]]:
+    rows = session.scalars(
+        select(Segment).where(Segment.project_id == project_id).order_by(Segment.name)
+    )
+    return {row.name: list(row.constraints) for row in rows}
+
+
+def full_config(flag: Flag, config: FlagConfig | None) -> dict[str, Any]:
+    """The core.evaluation config of `flag` in one environment (disabled when unconfigured)."""
+    if config is None:
+        return unconfigured_config(flag)
+    return {
+        "key": flag.key,
+        "type": flag.type,
+        "variants": dict(flag.variants),
+        "enabled": config.enabled,
+        "default_variant": config.default_variant,
+        "off_variant": config.off_variant,
+        "rules": list(config.rules),
+        "prerequisites": list(config.prerequisites),
+        "fallback": config.fallback,
+        "salt": config.salt,
+    }
+
+
+def unconfigured_config(flag: Flag) -> dict[str, Any]:
+    names = list(flag.variants)
+    first = "on" if flag.type == "boolean" and "on" in names else names[0]
+    off = "off" if flag.type == "boolean" and "off" in names else names[0]
+    return {
+        "key": flag.key,
+        "type": flag.type,
+        "variants": dict(flag.variants),
+        "enabled": False,
+        "default_variant": first,
+        "off_variant": off,
+        "rules": [],
+        "prerequisites": [],
+        "fallback": None,
+        "salt": flag.key,
+    }
+
+
+def environment_by_name(session: Session, project_id: int, environment: str) -> Environment:
+    env = session.scalars(
+        select(Environment).where(
+            Environment.project_id == project_id, Environment.name == environment
+        )
+    ).first()
+    if env is None:
+        raise NotFound(f"no environment {environment!r} in this project")
+    return env
+
+
+def load_flag_set(session: Session, project_id: int, environment: str) -> FlagSet:
+    """The environment's live flags (archived ones left out) with the revision and ETag."""
+    env = environment_by_name(session, project_id, environment)
+    return load_flag_set_by_id(session, project_id, env.id, env.name)
+
+
+def load_flag_set_by_id(
+    session: Session, project_id: int, environment_id: int, environment: str
+) -> FlagSet:
+    revision = current_revision(session, environment_id)
+    rows = session.execute(
+        select(Flag, FlagConfig)
+        .outerjoin(
+            FlagConfig,
+            (FlagConfig.flag_id == Flag.id) & (FlagConfig.environment_id == environment_id),
+        )
+        .where(Flag.project_id == project_id, Flag.archived_at.is_(None))
+        .order_by(Flag.key)
+    ).all()
+    return FlagSet(
+        project_id=project_id,
+        environment=environment,
+        environment_id=environment_id,
+        revision=revision,
+        etag=etag_for(environment_id, revision),
+        configs=[full_config(flag, config) for flag, config in rows],
+        segments=project_segments(session, project_id),
+    )
+
+
+def ensure_revision_row(session: Session, project_id: int, environment_id: int) -> None:
+    """Create the environment's revision row (revision 0, a fresh stream channel) if missing."""
+    insert_ignore(
+        session,
+        FlagSetRevision,
+        {
+            "environment_id": environment_id,
+            "project_id": project_id,
+            "revision": 0,
+            "reason": "",
+            "channel": secrets.token_urlsafe(24),
+        },
+    )
+
+
+def bump_revision(session: Session, project_id: int, environment: str | None, reason: str) -> None:
+    """New revision (and ETag) for one environment, or all of the project's, announced as
+    `flags.changed` once the transaction commits."""
+    if environment is None:
+        envs = list(
+            session.scalars(select(Environment).where(Environment.project_id == project_id))
+        )
+    else:
+        envs = [environment_by_name(session, project_id, environment)]
+    for env in envs:
+        ensure_revision_row(session, project_id, env.id)
+        # One UPDATE … SET revision = revision + 1: concurrent writers queue on the row lock.
+        session.execute(
+            update(FlagSetRevision)
+            .where(FlagSetRevision.environment_id == env.id)
+            .values(revision=FlagSetRevision.revision + 1, updated_at=utcnow(), reason=reason[:300])
+        )
+        revision = current_revision(session, env.id)
+        data = {"etag": etag_for(env.id, revision), "revision": revision, "reason": reason[:300]}
+        announce(session, Change("flags.changed", project_id, env.name, data))
