@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse, Response
 
@@ -25,6 +27,34 @@ _STATUS_CODES = {
     422: "invalid",
     429: "rate_limited",
     503: "unavailable",
+}
+
+
+class ErrorBody(BaseModel):
+    """Every 4xx and 5xx answer of the JSON API, 422 included."""
+
+    error: str
+    detail: str
+
+
+# Declared on the /api/v1 router: the statuses every route can answer (401 no or bad token,
+# 403 scope, 404 not found or not reachable, 422 invalid input, 429 rate limit, 500), plus the
+# 4XX/5XX ranges for the rest (409 conflicts, 413 too large, …), all with one body. Declaring 422
+# also replaces FastAPI's own HTTPValidationError schema, which never matched what we send.
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    **{
+        status: {"model": ErrorBody, "description": description}
+        for status, description in (
+            (401, "No token, or an unknown, expired or revoked one"),
+            (403, "The token lacks the scope, or is bound elsewhere"),
+            (404, "Not found, or not reachable with this token"),
+            (422, "Invalid input"),
+            (429, "Rate limited; Retry-After says when to try again"),
+            (500, "Internal error; the server log has the details"),
+        )
+    },
+    "4XX": {"model": ErrorBody, "description": "Refused (conflict, too large, …)"},
+    "5XX": {"model": ErrorBody, "description": "Server error"},
 }
 
 

@@ -20,8 +20,9 @@ from trimtab.server.api import (
 )
 from trimtab.server.api import dependencies as dependency_api
 from trimtab.server.api import flags as flag_api
+from trimtab.server.errors import ERROR_RESPONSES
 
-api_router = APIRouter(prefix="/api/v1")
+api_router = APIRouter(prefix="/api/v1", responses=ERROR_RESPONSES)
 # release_health before `releases`: its `/releases/{version}` would otherwise match "health".
 for module in (
     release_health,
