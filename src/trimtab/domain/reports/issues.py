@@ -24,7 +24,7 @@ from trimtab.domain.spine import audit
 from trimtab.domain.spine.actors import Actor
 from trimtab.domain.spine.projects import get_environment, get_project
 from trimtab.store.models import ErrorRollup, Event, Issue, IssueFacet, Project
-from trimtab.store.models.errors import ISSUE_STATUSES
+from trimtab.store.models.reports import ISSUE_STATUSES
 from trimtab.store.notify import Change, announce
 
 __all__ = [

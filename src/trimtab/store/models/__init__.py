@@ -24,7 +24,7 @@ from trimtab.store.models.deploys import (
     StabilizationSetting,
     StabilizationWindow,
 )
-from trimtab.store.models.errors import ErrorRollup, Event, Issue, IssueFacet, IssueUser
+from trimtab.store.models.reports import ErrorRollup, Event, Issue, IssueFacet, IssueUser
 from trimtab.store.models.flags import (
     Flag,
     FlagConfig,
