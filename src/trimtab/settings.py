@@ -6,6 +6,7 @@ Every variable is documented in README.md; a test checks that each one named her
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,6 +21,8 @@ ENVIRONMENT_VARIABLES: dict[str, str] = {
     "TRIMTAB_SECURE_COOKIES": "Set to 1 behind HTTPS so session cookies are marked Secure.",
     "TRIMTAB_RUNNER": "Set to 0 on a node that must not run deploy commands; default 1.",
     "TRIMTAB_DEPLOY_TIMEOUT": "Seconds a deploy command may run before it is killed; default 1800.",
+    "TRIMTAB_DEPLOY_ENV": "Comma-separated server environment variables deploy commands may see "
+    "besides PATH, HOME, LANG and their TRIMTAB_* step variables (never trimtab's own secrets).",
     "TRIMTAB_SDK_RATE_LIMIT": "Requests per second one SDK token may make to OFREP and the Unleash "
     "endpoints, per server process; default 10000.",
     "TRIMTAB_INGEST_RATE_LIMIT": "Default events per minute per DSN key (0: no limit).",
@@ -49,6 +52,33 @@ def _env_flag(name: str) -> bool:
     return os.environ.get(name, "").strip().lower() in {"1", "true", "yes", "on"}
 
 
+# trimtab's own secrets: never handed to a deploy step (runner/environment.py), whatever
+# TRIMTAB_DEPLOY_ENV lists, and scrubbed from step output.
+SECRET_VARIABLES = frozenset(
+    {"TRIMTAB_ADMIN_TOKEN", "TRIMTAB_ADMIN_PASSWORD", "TRIMTAB_DATABASE_URL"}
+)
+_VARIABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
+
+
+class EnvironmentListError(ValueError):
+    """TRIMTAB_DEPLOY_ENV names something that is not a variable name, or a trimtab secret."""
+
+
+def parse_passthrough(value: str) -> tuple[str, ...]:
+    """`TRIMTAB_DEPLOY_ENV` → the variable names, checked."""
+    names = [part.strip() for part in value.split(",") if part.strip()]
+    if len(names) > 100:
+        raise EnvironmentListError("TRIMTAB_DEPLOY_ENV lists at most 100 variables")
+    for name in names:
+        if not _VARIABLE_NAME.fullmatch(name):
+            raise EnvironmentListError(f"TRIMTAB_DEPLOY_ENV: {name!r} is not a variable name")
+        if name in SECRET_VARIABLES:
+            raise EnvironmentListError(
+                f"TRIMTAB_DEPLOY_ENV: {name} is trimtab's own secret and never reaches a step"
+            )
+    return tuple(dict.fromkeys(names))
+
+
 @dataclass(frozen=True)
 class Settings:
     """What a server process needs. Build with `Settings.from_env()`, or directly in tests."""
@@ -67,6 +97,8 @@ class Settings:
     ingest_queue: int = 2000
     retention_days: int = 90  # 0: keep forever
     max_events_per_issue: int = 10_000  # 0: no cap
+    # Server environment variables a deploy step may see besides the basics (runner/environment.py).
+    deploy_env: tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -87,6 +119,7 @@ class Settings:
             "ingest_queue": _env_int("TRIMTAB_INGEST_QUEUE", 2000),
             "retention_days": _env_int("TRIMTAB_RETENTION_DAYS", 90),
             "max_events_per_issue": _env_int("TRIMTAB_MAX_EVENTS_PER_ISSUE", 10_000),
+            "deploy_env": parse_passthrough(os.environ.get("TRIMTAB_DEPLOY_ENV", "")),
         }
         values.update(overrides)
         return cls(**values)  # type: ignore[arg-type]

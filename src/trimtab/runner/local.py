@@ -24,7 +24,8 @@ import httpx
 from trimtab.domain.errors import Conflict
 from trimtab.domain.releases import runs
 from trimtab.domain.releases.runs import StepTicket
-from trimtab.settings import Settings
+from trimtab.runner.environment import scrub, secrets_of, step_environment
+from trimtab.settings import SECRET_VARIABLES, Settings
 from trimtab.store.db import Store
 
 log = logging.getLogger("trimtab.runner")
@@ -34,10 +35,12 @@ KEEP_LINES = 400
 
 
 class OutputTail:
-    """The last lines of a command's output, safe to append from a reader thread."""
+    """The last lines of a command's output, safe to append from a reader thread, with trimtab's
+    secrets scrubbed before anyone reads it."""
 
-    def __init__(self) -> None:
+    def __init__(self, secrets: tuple[str, ...] = ()) -> None:
         self._lines: deque[str] = deque(maxlen=KEEP_LINES)
+        self._secrets = secrets
         self._lock = threading.Lock()
         self.changed = False
 
@@ -49,7 +52,7 @@ class OutputTail:
     def text(self) -> str:
         with self._lock:
             self.changed = False
-            return runs.tail("".join(self._lines))
+            return runs.tail(scrub("".join(self._lines), self._secrets))
 
 
 def _pump(stream: IO[bytes], out: OutputTail) -> None:
@@ -80,10 +83,27 @@ def check_health(health: dict[str, object], out: OutputTail, stop: threading.Eve
 
 
 class LocalRunner:
-    def __init__(self, store: Store, settings: Settings, poll_s: float = 1.0) -> None:
+    def __init__(
+        self,
+        store: Store,
+        settings: Settings,
+        poll_s: float = 1.0,
+        *,
+        extra_secrets: tuple[str | None, ...] = (),
+    ) -> None:
         self.store = store
         self.settings = settings
         self.poll_s = poll_s
+        # What step output must never show: trimtab's own secrets, however the command found them.
+        self._secrets = secrets_of(
+            [
+                settings.admin_token,
+                settings.admin_password,
+                settings.database_url,
+                *(os.environ.get(name) for name in sorted(SECRET_VARIABLES)),
+                *extra_secrets,
+            ]
+        )
         self.name = f"local:{socket.gethostname()}:{os.getpid()}"
         self._stop = threading.Event()
         self._wake = threading.Event()
@@ -140,7 +160,7 @@ class LocalRunner:
             ticket = runs.claim_next_step(session, self.name)
         if ticket is None:
             return False
-        out = OutputTail()
+        out = OutputTail(self._secrets)
         ok = self._execute(ticket, out)
         try:
             with self.store.write() as session:
@@ -163,7 +183,7 @@ class LocalRunner:
 
     def _execute(self, ticket: StepTicket, out: OutputTail) -> bool:
         out.add(f"[trimtab] $ {ticket.command}")
-        env = {**os.environ, **ticket.environ}
+        env = step_environment(os.environ, self.settings.deploy_env, ticket.environ)
         process = subprocess.Popen(
             ticket.command,
             shell=True,

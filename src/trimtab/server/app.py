@@ -73,7 +73,12 @@ def create_app(
         scheduler = Scheduler(app.state.store, settings, all_jobs() if run_jobs else [])
         app.state.scheduler = scheduler
         scheduler.start()
-        runner = LocalRunner(app.state.store, settings)
+        credentials = app.state.credentials
+        runner = LocalRunner(
+            app.state.store,
+            settings,
+            extra_secrets=(credentials.admin_token, credentials.admin_password),
+        )
         app.state.runner = runner
         if settings.runner_enabled:
             runner.start()

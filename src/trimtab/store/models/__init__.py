@@ -24,7 +24,6 @@ from trimtab.store.models.deploys import (
     StabilizationSetting,
     StabilizationWindow,
 )
-from trimtab.store.models.reports import ErrorRollup, Event, Issue, IssueFacet, IssueUser
 from trimtab.store.models.flags import (
     Flag,
     FlagConfig,
@@ -37,6 +36,7 @@ from trimtab.store.models.flags import (
 from trimtab.store.models.maintenance import MaintenanceNotice
 from trimtab.store.models.notifications import Notification
 from trimtab.store.models.release_health import HealthBucket, HealthSession
+from trimtab.store.models.reports import ErrorRollup, Event, Issue, IssueFacet, IssueUser
 from trimtab.store.models.tenancy import Environment, Organization, Project
 
 __all__ = [
