@@ -20,9 +20,10 @@ import pytest
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 
-# Third-party packages `core` may use: neither web nor database. brotli only in decompress.py,
-# which the server alone imports (the SDK's lightness is tested in tests/sdk).
-CORE_THIRD_PARTY = {"mmh3", "orjson", "brotli"}
+# Third-party packages `core` may use: neither web nor database. re2 runs flag regexes in linear
+# time; brotli only in decompress.py, which the server alone imports (the SDK's lightness is
+# tested in tests/sdk).
+CORE_THIRD_PARTY = {"mmh3", "orjson", "brotli", "re2"}
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+from trimtab.core.flags.regex import RegexError, compile_regex
 from trimtab.core.flags.values import as_number, parse_datetime, parse_semver
 
 FLAG_TYPES = ("boolean", "string", "number", "json")
@@ -392,8 +393,8 @@ def _constraint_value(operator: str, value: Any, path: str) -> Any:
         if not isinstance(value, str) or not value or len(value) > MAX_REGEX_LENGTH:
             raise FlagConfigError(path, f"a regex is a string of 1-{MAX_REGEX_LENGTH} characters")
         try:
-            re.compile(value)
-        except re.error as exc:
+            compile_regex(value)
+        except RegexError as exc:
             raise FlagConfigError(path, f"invalid regex: {exc}") from None
         return value
     if as_number(value) is None and not isinstance(value, str | bool):

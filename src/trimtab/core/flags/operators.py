@@ -16,9 +16,7 @@ which bounds the time one evaluation can take.
 from __future__ import annotations
 
 import operator as op
-import re
 from collections.abc import Callable, Mapping
-from functools import lru_cache
 from typing import Any
 
 from trimtab.core.flags.config import (
@@ -27,6 +25,7 @@ from trimtab.core.flags.config import (
     SEMVER_OPERATORS,
     SET_OPERATORS,
 )
+from trimtab.core.flags.regex import compile_regex
 from trimtab.core.flags.values import as_number, as_text, parse_datetime, parse_semver
 
 Check = Callable[[Mapping[str, Any]], bool]
@@ -44,12 +43,6 @@ _COMPARISONS: dict[str, Callable[[Any, Any], bool]] = {
     "date_before": op.lt,
     "date_after": op.gt,
 }
-
-
-@lru_cache(maxsize=1024)
-def compile_regex(pattern: str, case_insensitive: bool) -> re.Pattern[str]:
-    """A compiled, cached regex; many flags share a handful of patterns."""
-    return re.compile(pattern, re.IGNORECASE if case_insensitive else 0)
 
 
 def compile_constraint(constraint: Mapping[str, Any]) -> Check:
