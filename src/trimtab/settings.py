@@ -10,6 +10,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from trimtab.core.urls import AddressPolicy
+
 # Every environment variable the server or CLI reads. The docs test walks this list.
 ENVIRONMENT_VARIABLES: dict[str, str] = {
     "TRIMTAB_DATABASE_URL": "SQLAlchemy URL of the store; default SQLite in the data directory.",
@@ -29,6 +31,10 @@ ENVIRONMENT_VARIABLES: dict[str, str] = {
     "TRIMTAB_INGEST_QUEUE": "Events waiting to be stored before ingest answers 503; default 2000.",
     "TRIMTAB_RETENTION_DAYS": "Days stored events (and sessions, rollups) are kept; default 90.",
     "TRIMTAB_MAX_EVENTS_PER_ISSUE": "Stored events kept per issue, newest first; default 10000.",
+    "TRIMTAB_OUTBOUND_ALLOW_LINK_LOCAL": "Set to 1 to let webhooks, probes and health checks reach "
+    "link-local addresses (169.254.0.0/16, fe80::/10: where cloud metadata lives); default off.",
+    "TRIMTAB_OUTBOUND_DENY_PRIVATE": "Set to 1 to refuse private and loopback destinations for "
+    "webhooks, probes and health checks too; default off (internal health checks are normal).",
     "TRIMTAB_URL": "CLI: the server to talk to; default http://127.0.0.1:8000",
     "TRIMTAB_TOKEN": "CLI: the API token to send.",
     "TRIMTAB_TEST_POSTGRES_URL": "Tests: also run every store test on this PostgreSQL server.",
@@ -99,6 +105,8 @@ class Settings:
     max_events_per_issue: int = 10_000  # 0: no cap
     # Server environment variables a deploy step may see besides the basics (runner/environment.py).
     deploy_env: tuple[str, ...] = ()
+    # Where webhooks, probes and health checks may connect (core/urls.py).
+    outbound: AddressPolicy = field(default_factory=AddressPolicy)
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -120,6 +128,10 @@ class Settings:
             "retention_days": _env_int("TRIMTAB_RETENTION_DAYS", 90),
             "max_events_per_issue": _env_int("TRIMTAB_MAX_EVENTS_PER_ISSUE", 10_000),
             "deploy_env": parse_passthrough(os.environ.get("TRIMTAB_DEPLOY_ENV", "")),
+            "outbound": AddressPolicy(
+                allow_link_local=_env_flag("TRIMTAB_OUTBOUND_ALLOW_LINK_LOCAL"),
+                deny_private=_env_flag("TRIMTAB_OUTBOUND_DENY_PRIVATE"),
+            ),
         }
         values.update(overrides)
         return cls(**values)  # type: ignore[arg-type]
