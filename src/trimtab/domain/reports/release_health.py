@@ -33,6 +33,7 @@ from trimtab.store.db import upsert
 from trimtab.store.models import Environment, HealthBucket, HealthSession, Project
 
 __all__ = [
+    "HealthCounts",
     "ReleaseHealth",
     "ReleaseHealthHour",
     "ReleaseHealthSeries",
@@ -203,33 +204,35 @@ class ReleaseHealth:
     def rates(self) -> CrashFreeRates:
         return crash_free_rates(self.sessions, self.crashed, self.users, self.crashed_users)
 
-    def _counts(self) -> dict[str, Any]:
+    def counts(self) -> HealthCounts:
         rates = self.rates
-        return {
-            "release": self.release,
-            "environment": self.environment,
-            "sessions": self.sessions,
-            "healthy_sessions": self.healthy,
-            "errored_sessions": self.errored,
-            "abnormal_sessions": self.abnormal,
-            "crashed_sessions": self.crashed,
-            "users": self.users,
-            "crashed_users": self.crashed_users,
-            "crash_free_sessions": _round(rates.sessions),
-            "crash_free_users": _round(rates.users),
-        }
+        return HealthCounts(
+            release=self.release,
+            environment=self.environment,
+            sessions=self.sessions,
+            healthy_sessions=self.healthy,
+            errored_sessions=self.errored,
+            abnormal_sessions=self.abnormal,
+            crashed_sessions=self.crashed,
+            users=self.users,
+            crashed_users=self.crashed_users,
+            crash_free_sessions=_round(rates.sessions),
+            crash_free_users=_round(rates.users),
+        )
 
     def summary(self) -> ReleaseHealthSummary:
         return ReleaseHealthSummary(
-            **self._counts(), first_session=self.first_session, last_session=self.last_session
+            **dict(self.counts()),
+            first_session=self.first_session,
+            last_session=self.last_session,
         )
 
     def hourly(self) -> ReleaseHealthHour:
         assert self.hour is not None  # set on every entry of a series
-        return ReleaseHealthHour(**self._counts(), hour=self.hour)
+        return ReleaseHealthHour(**dict(self.counts()), hour=self.hour)
 
 
-class _HealthCounts(Result):
+class HealthCounts(Result):
     """Session states are exclusive: healthy + errored + abnormal + crashed == sessions.
     Crash-free rates are percentages (3 decimals), None without sessions (or users)."""
 
@@ -246,14 +249,14 @@ class _HealthCounts(Result):
     crash_free_users: float | None
 
 
-class ReleaseHealthSummary(_HealthCounts):
+class ReleaseHealthSummary(HealthCounts):
     """One release in one environment, over all time kept."""
 
     first_session: IsoTime | None
     last_session: IsoTime | None
 
 
-class ReleaseHealthHour(_HealthCounts):
+class ReleaseHealthHour(HealthCounts):
     hour: IsoTime
 
 
