@@ -81,8 +81,10 @@ def allowed_methods(routes: list[BaseRoute], scope: Scope) -> list[str]:
     """Every method some route takes at the request's path, asked of each route in turn.
 
     Starlette's 405 names only the methods of the first route matching the path, so
-    `PUT /api/v1/projects` would answer `Allow: GET` though POST is taken there too. Mounts
-    are left out: they match a path whatever the method (their app answers its own 405).
+    `PUT /api/v1/projects` would answer `Allow: GET` though POST is taken there too. Each
+    route is asked through `matches()` rather than read, as FastAPI nests included routers
+    (no flat list of routes and methods). Mounts are left out: they match a path whatever
+    the method (their app answers its own 405).
     """
     return [
         method
