@@ -128,8 +128,8 @@ def test_store_events__payload_kept_compressed_exactly_as_sent(store: Store) -> 
         assert decompress_payload(row.payload) == raw
         assert row.payload_size == len(raw)
         detail = events.event_detail(session, row)
-    assert detail["data"] == event
-    assert {"key": "feature", "value": "checkout"} in detail["tags"]
+    assert detail.data == event
+    assert ("feature", "checkout") in [(t.key, t.value) for t in detail.tags]
 
 
 def test_store_events__facets_count_releases_environments_and_tags(store: Store) -> None:
@@ -143,17 +143,17 @@ def test_store_events__facets_count_releases_environments_and_tags(store: Store)
     )
     with store.read() as session:
         detail = issues.issue_detail(session, issues.get_issue(session, SYSTEM, a.issue_id))
-    assert {(r["value"], r["count"]) for r in detail["releases"]} == {
+    assert {(r.value, r.count) for r in detail.releases} == {
         ("shop@1.0.0", 1),
         ("shop@1.1.0", 2),
     }
-    assert {(e["value"], e["count"]) for e in detail["environments"]} == {
+    assert {(e.value, e.count) for e in detail.environments} == {
         ("production", 2),
         ("staging", 1),
     }
-    browser = next(t for t in detail["tags"] if t["key"] == "browser")
-    assert [(v["value"], v["count"]) for v in browser["values"]] == [("Firefox", 2), ("Chrome", 1)]
-    assert detail["last_release"] == "shop@1.1.0"
+    browser = next(t for t in detail.tags if t.key == "browser")
+    assert [(v.value, v.count) for v in browser.values] == [("Firefox", 2), ("Chrome", 1)]
+    assert detail.last_release == "shop@1.1.0"
 
 
 def test_store_events__rollups_by_total_release_flag_dependency_and_issue(store: Store) -> None:

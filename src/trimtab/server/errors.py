@@ -10,6 +10,8 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Match, Mount
+from starlette.types import Scope
 
 from trimtab.domain.errors import DomainError, RateLimited
 
@@ -72,6 +74,37 @@ def _validation_detail(exc: RequestValidationError) -> str:
     return "; ".join(parts) or "invalid request"
 
 
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def allowed_methods(routes: list[BaseRoute], scope: Scope) -> list[str]:
+    """Every method some route takes at the request's path, asked of each route in turn.
+
+    Starlette's 405 names only the methods of the first route matching the path, so
+    `PUT /api/v1/projects` would answer `Allow: GET` though POST is taken there too. Each
+    route is asked through `matches()` rather than read, as FastAPI nests included routers
+    (no flat list of routes and methods). Mounts are left out: they match a path whatever
+    the method (their app answers its own 405).
+    """
+    return [
+        method
+        for method in _METHODS
+        if any(
+            route.matches({**scope, "method": method})[0] is Match.FULL
+            for route in routes
+            if not isinstance(route, Mount)
+        )
+    ]
+
+
+def _with_allow(request: Request, exc: StarletteHTTPException) -> dict[str, str] | None:
+    headers = dict(exc.headers or {})
+    methods = allowed_methods(request.app.router.routes, request.scope)
+    if methods:
+        headers["Allow"] = ", ".join(methods)
+    return headers or None
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def _domain(request: Request, exc: DomainError) -> Response:
@@ -86,7 +119,10 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
         code = _STATUS_CODES.get(exc.status_code, "error")
         detail = exc.detail if isinstance(exc.detail, str) else code
-        return error_response(exc.status_code, code, detail, getattr(exc, "headers", None))
+        headers = getattr(exc, "headers", None)
+        if exc.status_code == 405:
+            headers = _with_allow(request, exc)
+        return error_response(exc.status_code, code, detail, headers)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:

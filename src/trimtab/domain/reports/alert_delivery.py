@@ -27,6 +27,8 @@ from sqlalchemy.orm import Session
 import trimtab
 from trimtab.core import alerts as core
 from trimtab.domain.reports import alerts
+from trimtab.domain.reports.alerts import AlertDeliverySummary
+from trimtab.domain.results import Result
 from trimtab.domain.spine.actors import Actor
 from trimtab.domain.spine.notifications import notify
 from trimtab.store import rollups
@@ -381,9 +383,17 @@ def new_client() -> httpx.Client:
     return httpx.Client(timeout=TIMEOUT, follow_redirects=False)
 
 
+class GoneDelivery(Result):
+    """A test message whose target was deleted while it was being sent."""
+
+    id: int
+    status: str  # always "failed"
+    error: str
+
+
 def send_test(
     store: Store, actor: Actor, slug: str, ref: str, public_url: str, now: datetime
-) -> dict[str, Any]:
+) -> AlertDeliverySummary | GoneDelivery:
     """Send a test message to a target now and log it like any delivery (never retried)."""
     with store.write() as session:
         target = alerts.get_target(session, actor, slug, ref, scope="admin")
@@ -418,5 +428,5 @@ def send_test(
         recorded = record_attempt(session, due.id, attempt, now, retry=False)
         target_row = session.get(AlertTarget, due.target_id)
         if recorded is None or target_row is None:
-            return {"id": due.id, "status": "failed", "error": "the target was deleted"}
-        return alerts.delivery_to_dict(recorded, target_row)
+            return GoneDelivery(id=due.id, status="failed", error="the target was deleted")
+        return AlertDeliverySummary.of(recorded, target_row)

@@ -7,7 +7,6 @@ data is sent. Reading them and the log needs `read`. Changes are audited; secret
 from __future__ import annotations
 
 import secrets
-from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -15,6 +14,7 @@ from sqlalchemy.orm import Session
 from trimtab.core import alerts as core
 from trimtab.core.names import InvalidName, check_name
 from trimtab.domain.errors import Conflict, InvalidInput, NotFound
+from trimtab.domain.results import IsoTime, Result
 from trimtab.domain.spine import audit, projects
 from trimtab.domain.spine.actors import Actor
 from trimtab.store.models import AlertDelivery, AlertRule, AlertTarget, Project
@@ -23,6 +23,86 @@ MAX_SPIKE_COUNT = 1_000_000
 MAX_SPIKE_MINUTES = 24 * 60
 MAX_SECRET = 200
 MAX_DELIVERIES = 500
+
+
+class AlertTargetSummary(Result):
+    id: int
+    name: str
+    url: str
+    format: str
+    signed: bool  # deliveries carry a signature header (the secret itself is never shown again)
+    created_at: IsoTime
+    created_by: str
+
+    @classmethod
+    def of(cls, target: AlertTarget) -> AlertTargetSummary:
+        return cls(
+            id=target.id,
+            name=target.name,
+            url=target.url,
+            format=target.format,
+            signed=bool(target.secret),
+            created_at=target.created_at,
+            created_by=target.created_by,
+        )
+
+
+class AlertTargetCreated(AlertTargetSummary):
+    secret: str  # shown this once: receivers need it to check signatures
+
+
+class AlertRuleSummary(Result):
+    id: int
+    name: str
+    kind: str
+    environment: str | None
+    target: str | None  # None once the rule is deleted
+    enabled: bool
+    created_at: IsoTime
+
+
+class SpikeRuleSummary(AlertRuleSummary):
+    """An `issue.spike` rule: N events of one issue in M minutes, then quiet for a while."""
+
+    spike_count: int | None
+    spike_minutes: int | None
+    cooldown_minutes: int
+
+
+class AlertDeliverySummary(Result):
+    id: int
+    target: str
+    kind: str
+    title: str
+    status: str  # pending, delivered or failed
+    attempts: int
+    status_code: int | None  # of the last attempt
+    error: str | None  # of the last attempt
+    next_attempt_at: IsoTime | None
+    created_at: IsoTime | None
+    last_attempt_at: IsoTime | None
+    delivered_at: IsoTime | None
+    notification_id: int | None
+    rule_id: int | None
+
+    @classmethod
+    def of(cls, delivery: AlertDelivery, target: AlertTarget) -> AlertDeliverySummary:
+        return cls(
+            id=delivery.id,
+            target=target.name,
+            kind=delivery.kind,
+            title=delivery.title,
+            status=delivery.status,
+            attempts=delivery.attempts,
+            status_code=delivery.last_status_code,
+            error=delivery.last_error,
+            next_attempt_at=delivery.next_attempt_at,
+            created_at=delivery.created_at,
+            last_attempt_at=delivery.last_attempt_at,
+            delivered_at=delivery.delivered_at,
+            notification_id=delivery.notification_id,
+            rule_id=delivery.rule_id,
+        )
 
 
 def _name(value: str, what: str) -> str:
@@ -77,7 +157,7 @@ def create_target(
         target_type="alert_target",
         target_id=f"{slug}/{name}",
         project_id=project.id,
-        after=target_to_dict(target),
+        after=AlertTargetSummary.of(target),
     )
     return target, secret
 
@@ -103,7 +183,7 @@ def get_target(session: Session, actor: Actor, slug: str, ref: str, *, scope: st
 def delete_target(session: Session, actor: Actor, slug: str, ref: str) -> AlertTarget:
     """Delete a target, its rules and its delivery log."""
     target = get_target(session, actor, slug, ref, scope="admin")
-    before = target_to_dict(target)
+    before = AlertTargetSummary.of(target)
     session.delete(target)
     session.flush()
     audit.record(
@@ -123,18 +203,6 @@ def _target_named(session: Session, project: Project, name: str) -> AlertTarget 
         AlertTarget.project_id == project.id, AlertTarget.name == name
     )
     return session.scalars(query).first()
-
-
-def target_to_dict(target: AlertTarget) -> dict[str, Any]:
-    return {
-        "id": target.id,
-        "name": target.name,
-        "url": target.url,
-        "format": target.format,
-        "signed": bool(target.secret),
-        "created_at": target.created_at.isoformat(),
-        "created_by": target.created_by,
-    }
 
 
 # -- rules -----------------------------------------------------------------------------------
@@ -195,7 +263,7 @@ def create_rule(
         target_id=f"{slug}/{name}",
         project_id=project.id,
         environment=environment,
-        after=rule_to_dict(rule, to),
+        after=rule_summary(rule, to),
     )
     return rule
 
@@ -228,7 +296,7 @@ def delete_rule(session: Session, actor: Actor, slug: str, ref: str) -> AlertRul
     if rule is None:
         raise NotFound(f"project {slug!r} has no alert rule {ref!r}")
     target = session.get(AlertTarget, rule.target_id)
-    before = rule_to_dict(rule, target)
+    before = rule_summary(rule, target)
     session.delete(rule)
     session.flush()
     audit.record(
@@ -244,21 +312,25 @@ def delete_rule(session: Session, actor: Actor, slug: str, ref: str) -> AlertRul
     return rule
 
 
-def rule_to_dict(rule: AlertRule, target: AlertTarget | None) -> dict[str, Any]:
-    data: dict[str, Any] = {
-        "id": rule.id,
-        "name": rule.name,
-        "kind": rule.kind,
-        "environment": rule.environment,
-        "target": target.name if target is not None else None,
-        "enabled": rule.enabled,
-        "created_at": rule.created_at.isoformat(),
-    }
-    if rule.kind == "issue.spike":
-        data["spike_count"] = rule.spike_count
-        data["spike_minutes"] = rule.spike_minutes
-        data["cooldown_minutes"] = rule.cooldown_minutes
-    return data
+def rule_summary(rule: AlertRule, target: AlertTarget | None) -> AlertRuleSummary:
+    """The rule; the spike fields come with spike rules only."""
+    common = AlertRuleSummary(
+        id=rule.id,
+        name=rule.name,
+        kind=rule.kind,
+        environment=rule.environment,
+        target=target.name if target is not None else None,
+        enabled=rule.enabled,
+        created_at=rule.created_at,
+    )
+    if rule.kind != "issue.spike":
+        return common
+    return SpikeRuleSummary(
+        **dict(common),
+        spike_count=rule.spike_count,
+        spike_minutes=rule.spike_minutes,
+        cooldown_minutes=rule.cooldown_minutes,
+    )
 
 
 # -- the delivery log ------------------------------------------------------------------------
@@ -283,25 +355,3 @@ def list_deliveries(
     if status is not None:
         query = query.where(AlertDelivery.status == status)
     return [(delivery, target) for delivery, target in session.execute(query)]
-
-
-def delivery_to_dict(delivery: AlertDelivery, target: AlertTarget) -> dict[str, Any]:
-    def iso(value: Any) -> str | None:
-        return value.isoformat() if value is not None else None
-
-    return {
-        "id": delivery.id,
-        "target": target.name,
-        "kind": delivery.kind,
-        "title": delivery.title,
-        "status": delivery.status,
-        "attempts": delivery.attempts,
-        "status_code": delivery.last_status_code,
-        "error": delivery.last_error,
-        "next_attempt_at": iso(delivery.next_attempt_at),
-        "created_at": iso(delivery.created_at),
-        "last_attempt_at": iso(delivery.last_attempt_at),
-        "delivered_at": iso(delivery.delivered_at),
-        "notification_id": delivery.notification_id,
-        "rule_id": delivery.rule_id,
-    }

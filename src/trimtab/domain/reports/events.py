@@ -20,14 +20,90 @@ from trimtab.core.grouping import group_event
 from trimtab.core.user_agent import contexts_from_user_agent, event_user_agent
 from trimtab.domain.errors import InvalidInput, NotFound
 from trimtab.domain.reports.issues import get_issue
+from trimtab.domain.results import IsoTime, Result
 from trimtab.domain.spine.actors import Actor
 from trimtab.domain.spine.projects import get_project, list_projects
 from trimtab.store.models import Event, Issue, Project
 from trimtab.store.payloads import decompress_payload
 
-__all__ = ["event_detail", "event_summary", "get_event", "list_events"]
+__all__ = [
+    "EventDetail",
+    "EventFlag",
+    "EventSummary",
+    "EventTag",
+    "event_detail",
+    "get_event",
+    "list_events",
+]
 
 MAX_LIST = 200
+
+
+class EventSummary(Result):
+    event_id: str
+    issue_id: int
+    received_at: IsoTime
+    timestamp: IsoTime
+    level: str
+    environment: str | None
+    release: str | None
+    payload_size: int  # bytes as sent, uncompressed
+    stored_size: int  # bytes as stored, compressed
+
+    @classmethod
+    def of(cls, event: Event) -> EventSummary:
+        return cls(
+            event_id=event.event_id,
+            issue_id=event.issue_id,
+            received_at=event.received_at,
+            timestamp=event.timestamp,
+            level=event.level,
+            environment=event.environment,
+            release=event.release,
+            payload_size=event.payload_size,
+            stored_size=len(event.payload),
+        )
+
+
+class EventTag(Result):
+    key: str
+    value: str
+
+
+class EventFlag(Result):
+    """A feature flag evaluated before the error, as the SDK reported it."""
+
+    flag: str
+    result: bool | int | float | str | None
+    variant: str | None
+    reason: str | None
+
+
+class EventDetail(EventSummary):
+    """One event in full. The parts lifted from `data` are as the SDK sent them (free-form)."""
+
+    id: str
+    project: str
+    issue_title: str
+    issue_status: str
+    platform: str
+    title: str
+    culprit: str
+    message: str | None
+    transaction: str | None
+    fingerprint: str
+    grouping_components: list[str]
+    tags: list[EventTag]
+    flags: list[EventFlag]
+    exception: list[dict[str, Any]]
+    breadcrumbs: list[dict[str, Any]]
+    threads: list[dict[str, Any]]
+    contexts: dict[str, Any]
+    user: dict[str, Any]
+    request: dict[str, Any]
+    extra: dict[str, Any]
+    sdk: dict[str, Any]
+    data: dict[str, Any]  # the event exactly as the SDK sent it
 
 
 def normalize_event_id(raw: str) -> str:
@@ -73,26 +149,12 @@ def list_events(
     )
 
 
-def event_summary(event: Event) -> dict[str, Any]:
-    return {
-        "event_id": event.event_id,
-        "issue_id": event.issue_id,
-        "received_at": event.received_at.isoformat(),
-        "timestamp": event.timestamp.isoformat(),
-        "level": event.level,
-        "environment": event.environment,
-        "release": event.release,
-        "payload_size": event.payload_size,
-        "stored_size": len(event.payload),
-    }
-
-
 def event_data(event: Event) -> dict[str, Any]:
     """The event exactly as the SDK sent it."""
     return decode_json_object(decompress_payload(event.payload), "stored event")
 
 
-def event_detail(session: Session, event: Event) -> dict[str, Any]:
+def event_detail(session: Session, event: Event) -> EventDetail:
     data = event_data(event)
     issue = session.get(Issue, event.issue_id)
     project = session.get(Project, event.project_id)
@@ -102,37 +164,34 @@ def event_detail(session: Session, event: Event) -> dict[str, Any]:
     contexts = {**derived, **_dict(data.get("contexts"))}
     fields = extract_fields({**data, "contexts": contexts}, event.received_at)
     grouping = group_event(data)
-    out = event_summary(event)
-    out.update(
-        {
-            "id": event.event_id,
-            "project": project.slug,
-            "issue_title": issue.title,
-            "issue_status": issue.status,
-            "platform": fields.platform,
-            "title": grouping.title,
-            "culprit": grouping.culprit,
-            "message": _message(data),
-            "transaction": fields.transaction,
-            "fingerprint": issue.fingerprint,
-            "grouping_components": grouping.grouping_components,
-            "tags": [{"key": k, "value": v} for k, v in fields.tags],
-            "flags": [
-                {"flag": f.flag, "result": f.result, "variant": f.variant, "reason": f.reason}
-                for f in fields.flags
-            ],
-            "exception": _values(data.get("exception")),
-            "breadcrumbs": _values(data.get("breadcrumbs")),
-            "threads": _values(data.get("threads")),
-            "contexts": contexts,
-            "user": _dict(data.get("user")),
-            "request": _dict(data.get("request")),
-            "extra": _dict(data.get("extra")),
-            "sdk": _dict(data.get("sdk")),
-            "data": data,
-        }
+    return EventDetail(
+        **dict(EventSummary.of(event)),
+        id=event.event_id,
+        project=project.slug,
+        issue_title=issue.title,
+        issue_status=issue.status,
+        platform=fields.platform,
+        title=grouping.title,
+        culprit=grouping.culprit,
+        message=_message(data),
+        transaction=fields.transaction,
+        fingerprint=issue.fingerprint,
+        grouping_components=grouping.grouping_components,
+        tags=[EventTag(key=k, value=v) for k, v in fields.tags],
+        flags=[
+            EventFlag(flag=f.flag, result=f.result, variant=f.variant, reason=f.reason)
+            for f in fields.flags
+        ],
+        exception=_values(data.get("exception")),
+        breadcrumbs=_values(data.get("breadcrumbs")),
+        threads=_values(data.get("threads")),
+        contexts=contexts,
+        user=_dict(data.get("user")),
+        request=_dict(data.get("request")),
+        extra=_dict(data.get("extra")),
+        sdk=_dict(data.get("sdk")),
+        data=data,
     )
-    return out
 
 
 def _values(raw: Any) -> list[Any]:

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from trimtab.core.event_fields import MAX_RELEASE
 from trimtab.domain.errors import InvalidInput, NotFound
+from trimtab.domain.results import IsoTime, Result
 from trimtab.domain.spine import audit
 from trimtab.domain.spine.actors import Actor
 from trimtab.domain.spine.projects import get_environment, get_project
@@ -29,10 +30,13 @@ from trimtab.store.notify import Change, announce
 
 __all__ = [
     "ISSUE_STATUSES",
+    "FacetValue",
+    "IssueDetail",
+    "IssueSummary",
+    "TagSummary",
     "get_issue",
     "ignore_issue",
     "issue_detail",
-    "issue_to_dict",
     "list_issues",
     "reopen_issue",
     "resolve_issue",
@@ -49,6 +53,74 @@ TOP_VALUES = 10
 TOP_KEYS = 50
 MAX_FACET_ROWS = 5000
 ISSUES_CHANGED = "issues.changed"
+
+
+class IssueSummary(Result):
+    id: int
+    project: str
+    title: str
+    culprit: str
+    level: str
+    platform: str | None
+    status: str
+    status_detail: dict[str, Any] | None  # per status: see `domain.reports.issue_status`
+    first_seen: IsoTime
+    last_seen: IsoTime
+    event_count: int
+    user_count: int
+    first_release: str | None
+    last_release: str | None
+    first_environment: str | None
+    resolved_at: IsoTime | None
+    regressed_at: IsoTime | None
+    regressed_in_release: str | None
+    fingerprint: str
+
+    @classmethod
+    def of(cls, issue: Issue, project: Project) -> IssueSummary:
+        return cls(
+            id=issue.id,
+            project=project.slug,
+            title=issue.title,
+            culprit=issue.culprit,
+            level=issue.level,
+            platform=issue.platform,
+            status=issue.status,
+            status_detail=issue.status_detail,
+            first_seen=issue.first_seen,
+            last_seen=issue.last_seen,
+            event_count=issue.event_count,
+            user_count=issue.user_count,
+            first_release=issue.first_release,
+            last_release=issue.last_release,
+            first_environment=issue.first_environment,
+            resolved_at=issue.resolved_at,
+            regressed_at=issue.regressed_at,
+            regressed_in_release=issue.regressed_in_release,
+            fingerprint=issue.fingerprint,
+        )
+
+
+class FacetValue(Result):
+    """How often one value of a tag (or a release, an environment) came with the issue."""
+
+    value: str
+    count: int
+    first_seen: IsoTime
+    last_seen: IsoTime
+
+
+class TagSummary(Result):
+    key: str
+    distinct: int  # values seen (up to the facet rows read), of which the top ones follow
+    values: list[FacetValue]
+
+
+class IssueDetail(IssueSummary):
+    releases: list[FacetValue]
+    environments: list[FacetValue]
+    tags: list[TagSummary]
+    latest_event_id: str | None
 
 
 def list_issues(
@@ -109,39 +181,10 @@ def get_issue(session: Session, actor: Actor, issue_id: int, *, scope: str = "re
     return issue
 
 
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None
-
-
-def issue_to_dict(issue: Issue, project: Project) -> dict[str, Any]:
-    return {
-        "id": issue.id,
-        "project": project.slug,
-        "title": issue.title,
-        "culprit": issue.culprit,
-        "level": issue.level,
-        "platform": issue.platform,
-        "status": issue.status,
-        "status_detail": issue.status_detail,
-        "first_seen": _iso(issue.first_seen),
-        "last_seen": _iso(issue.last_seen),
-        "event_count": issue.event_count,
-        "user_count": issue.user_count,
-        "first_release": issue.first_release,
-        "last_release": issue.last_release,
-        "first_environment": issue.first_environment,
-        "resolved_at": _iso(issue.resolved_at),
-        "regressed_at": _iso(issue.regressed_at),
-        "regressed_in_release": issue.regressed_in_release,
-        "fingerprint": issue.fingerprint,
-    }
-
-
-def issue_detail(session: Session, issue: Issue) -> dict[str, Any]:
+def issue_detail(session: Session, issue: Issue) -> IssueDetail:
     """The issue with its counts per release and environment, top tag values and latest event."""
     project = session.get(Project, issue.project_id)
     assert project is not None  # the foreign key guarantees it
-    out = issue_to_dict(issue, project)
     # Bounded: a tag with a value per event (a request id) must not load a million rows.
     facets = session.scalars(
         select(IssueFacet)
@@ -149,30 +192,35 @@ def issue_detail(session: Session, issue: Issue) -> dict[str, Any]:
         .order_by(IssueFacet.count.desc(), IssueFacet.key, IssueFacet.value)
         .limit(MAX_FACET_ROWS)
     )
-    by_key: dict[str, list[dict[str, Any]]] = {}
+    by_key: dict[str, list[FacetValue]] = {}
     for facet in facets:
-        values = by_key.setdefault(facet.key, [])
-        values.append(
-            {
-                "value": facet.value,
-                "count": facet.count,
-                "first_seen": _iso(facet.first_seen),
-                "last_seen": _iso(facet.last_seen),
-            }
+        by_key.setdefault(facet.key, []).append(
+            FacetValue(
+                value=facet.value,
+                count=facet.count,
+                first_seen=facet.first_seen,
+                last_seen=facet.last_seen,
+            )
         )
-    out["releases"] = by_key.pop("release", [])
-    out["environments"] = by_key.pop("environment", [])
-    out["tags"] = [
-        {"key": key, "distinct": len(values), "values": values[:TOP_VALUES]}
-        for key, values in sorted(by_key.items(), key=lambda kv: -sum(v["count"] for v in kv[1]))
+    releases = by_key.pop("release", [])
+    environments = by_key.pop("environment", [])
+    tags = [
+        TagSummary(key=key, distinct=len(values), values=values[:TOP_VALUES])
+        for key, values in sorted(by_key.items(), key=lambda kv: -sum(v.count for v in kv[1]))
     ][:TOP_KEYS]
-    out["latest_event_id"] = session.scalar(
+    latest_event_id = session.scalar(
         select(Event.event_id)
         .where(Event.issue_id == issue.id)
         .order_by(Event.received_at.desc(), Event.id.desc())
         .limit(1)
     )
-    return out
+    return IssueDetail(
+        **dict(IssueSummary.of(issue, project)),
+        releases=releases,
+        environments=environments,
+        tags=tags,
+        latest_event_id=latest_event_id,
+    )
 
 
 def _snapshot(issue: Issue) -> dict[str, Any]:

@@ -26,13 +26,18 @@ from sqlalchemy.orm import Session
 
 from trimtab.core.sessions import CrashFreeRates, SessionAggregate, SessionUpdate, crash_free_rates
 from trimtab.domain.errors import InvalidInput
+from trimtab.domain.results import IsoTime, Result
 from trimtab.domain.spine import projects
 from trimtab.domain.spine.actors import Actor
 from trimtab.store.db import upsert
 from trimtab.store.models import Environment, HealthBucket, HealthSession, Project
 
 __all__ = [
+    "HealthCounts",
     "ReleaseHealth",
+    "ReleaseHealthHour",
+    "ReleaseHealthSeries",
+    "ReleaseHealthSummary",
     "crash_free_between",
     "health_for_project",
     "hourly_health",
@@ -199,27 +204,67 @@ class ReleaseHealth:
     def rates(self) -> CrashFreeRates:
         return crash_free_rates(self.sessions, self.crashed, self.users, self.crashed_users)
 
-    def to_dict(self) -> dict[str, Any]:
+    def counts(self) -> HealthCounts:
         rates = self.rates
-        data: dict[str, Any] = {
-            "release": self.release,
-            "environment": self.environment,
-            "sessions": self.sessions,
-            "healthy_sessions": self.healthy,
-            "errored_sessions": self.errored,
-            "abnormal_sessions": self.abnormal,
-            "crashed_sessions": self.crashed,
-            "users": self.users,
-            "crashed_users": self.crashed_users,
-            "crash_free_sessions": _round(rates.sessions),
-            "crash_free_users": _round(rates.users),
-        }
-        if self.hour is not None:
-            data["hour"] = self.hour.isoformat()
-        else:
-            data["first_session"] = _iso(self.first_session)
-            data["last_session"] = _iso(self.last_session)
-        return data
+        return HealthCounts(
+            release=self.release,
+            environment=self.environment,
+            sessions=self.sessions,
+            healthy_sessions=self.healthy,
+            errored_sessions=self.errored,
+            abnormal_sessions=self.abnormal,
+            crashed_sessions=self.crashed,
+            users=self.users,
+            crashed_users=self.crashed_users,
+            crash_free_sessions=_round(rates.sessions),
+            crash_free_users=_round(rates.users),
+        )
+
+    def summary(self) -> ReleaseHealthSummary:
+        return ReleaseHealthSummary(
+            **dict(self.counts()),
+            first_session=self.first_session,
+            last_session=self.last_session,
+        )
+
+    def hourly(self) -> ReleaseHealthHour:
+        assert self.hour is not None  # set on every entry of a series
+        return ReleaseHealthHour(**dict(self.counts()), hour=self.hour)
+
+
+class HealthCounts(Result):
+    """Session states are exclusive: healthy + errored + abnormal + crashed == sessions.
+    Crash-free rates are percentages (3 decimals), None without sessions (or users)."""
+
+    release: str
+    environment: str | None
+    sessions: int
+    healthy_sessions: int
+    errored_sessions: int
+    abnormal_sessions: int
+    crashed_sessions: int
+    users: int
+    crashed_users: int
+    crash_free_sessions: float | None
+    crash_free_users: float | None
+
+
+class ReleaseHealthSummary(HealthCounts):
+    """One release in one environment, over all time kept."""
+
+    first_session: IsoTime | None
+    last_session: IsoTime | None
+
+
+class ReleaseHealthHour(HealthCounts):
+    hour: IsoTime
+
+
+class ReleaseHealthSeries(Result):
+    project: str
+    release: str
+    environment: str | None  # as asked; None means every environment the token reaches
+    hours: list[ReleaseHealthHour]
 
 
 @dataclass(frozen=True)
@@ -461,10 +506,11 @@ def release_health(
     *,
     environment: str | None = None,
     release: str | None = None,
-) -> list[ReleaseHealth]:
+) -> list[ReleaseHealthSummary]:
     """The API's list: the actor must read the project (and the environment, if bound)."""
     project, environment = _reach(session, actor, slug, environment)
-    return health_for_project(session, project.id, environment=environment, release=release)
+    found = health_for_project(session, project.id, environment=environment, release=release)
+    return [health.summary() for health in found]
 
 
 def release_series(
@@ -476,11 +522,17 @@ def release_series(
     environment: str | None,
     hours: int,
     now: datetime,
-) -> list[ReleaseHealth]:
+) -> ReleaseHealthSeries:
     """The API's hourly series for one release: `hours` buckets, the current hour last."""
-    project, environment = _reach(session, actor, slug, environment)
+    project, reached = _reach(session, actor, slug, environment)
     start = hour_of(now) - timedelta(hours=hours - 1)
-    return hourly_health(session, project.id, release, environment, start, now)
+    series = hourly_health(session, project.id, release, reached, start, now)
+    return ReleaseHealthSeries(
+        project=project.slug,
+        release=release,
+        environment=environment,
+        hours=[health.hourly() for health in series],
+    )
 
 
 def _reach(
@@ -507,7 +559,3 @@ def _latest(a: datetime | None, b: datetime | None) -> datetime | None:
 
 def _round(value: float | None) -> float | None:
     return None if value is None else round(value, 3)
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from trimtab.domain.errors import Forbidden
+from trimtab.domain.results import Result
 
 SCOPES = ("admin", "deploy", "read", "sdk-server", "sdk-client")
 SDK_SCOPES = frozenset({"sdk-server", "sdk-client"})
@@ -66,6 +67,24 @@ class Actor:
             raise Forbidden("this token is not valid for this project")
         if environment_id is not None and not self.reaches_environment(environment_id):
             raise Forbidden("this token is not valid for this environment")
+
+
+class ActorSummary(Result):
+    """Who a token acts as (`/api/v1/whoami`)."""
+
+    actor: str
+    scopes: list[str]
+    project_id: int | None
+    environment_id: int | None
+
+    @classmethod
+    def of(cls, actor: Actor) -> ActorSummary:
+        return cls(
+            actor=actor.label,
+            scopes=sorted(actor.scopes),
+            project_id=actor.project_id,
+            environment_id=actor.environment_id,
+        )
 
 
 SYSTEM = Actor(kind="system", name="trimtab", scopes=frozenset({"admin"}))

@@ -1,4 +1,8 @@
-"""Writing and reading the audit log. Writers call `record()` inside their own transaction."""
+"""Writing and reading the audit log. Writers call `record()` inside their own transaction.
+
+An entry's `before` and `after` are free-form JSON objects: whatever describes the change (a
+typed result passed in is stored as the JSON the API sends for it).
+"""
 
 from __future__ import annotations
 
@@ -8,10 +12,43 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from trimtab.domain.results import IsoTime, Result
 from trimtab.domain.spine.actors import Actor
 from trimtab.store.models import AuditEntry
 
 MAX_LIST = 1000
+
+
+class AuditEntrySummary(Result):
+    id: int
+    at: IsoTime
+    actor: str
+    action: str
+    target_type: str
+    target_id: str
+    project_id: int | None
+    environment: str | None
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
+    reason: str | None
+    overridden: bool
+
+    @classmethod
+    def of(cls, entry: AuditEntry) -> AuditEntrySummary:
+        return cls(
+            id=entry.id,
+            at=entry.at,
+            actor=entry.actor,
+            action=entry.action,
+            target_type=entry.target_type,
+            target_id=entry.target_id,
+            project_id=entry.project_id,
+            environment=entry.environment,
+            before=entry.before,
+            after=entry.after,
+            reason=entry.reason,
+            overridden=entry.overridden,
+        )
 
 
 def record(
@@ -35,14 +72,18 @@ def record(
         target_id=str(target_id),
         project_id=project_id,
         environment=environment,
-        before=before,
-        after=after,
+        before=_json(before),
+        after=_json(after),
         reason=reason,
         overridden=overridden,
     )
     session.add(entry)
     session.flush()
     return entry
+
+
+def _json(value: Any) -> Any:
+    return value.model_dump(mode="json") if isinstance(value, Result) else value
 
 
 def list_entries(
@@ -62,20 +103,3 @@ def list_entries(
     if since is not None:
         query = query.where(AuditEntry.at >= since)
     return list(session.scalars(query))
-
-
-def to_dict(entry: AuditEntry) -> dict[str, Any]:
-    return {
-        "id": entry.id,
-        "at": entry.at.isoformat(),
-        "actor": entry.actor,
-        "action": entry.action,
-        "target_type": entry.target_type,
-        "target_id": entry.target_id,
-        "project_id": entry.project_id,
-        "environment": entry.environment,
-        "before": entry.before,
-        "after": entry.after,
-        "reason": entry.reason,
-        "overridden": entry.overridden,
-    }

@@ -1,23 +1,51 @@
-"""DSN keys: what a Sentry SDK is configured with. A key ingests into one project, nothing else."""
+"""DSN keys: what a Sentry SDK is configured with. A key ingests into one project, nothing else.
+
+A project as the API shows it one at a time (`ProjectDetail`) carries the DSN of its first
+active key, so it is made here: the keys module reads projects, never the other way round.
+"""
 
 from __future__ import annotations
 
-from typing import Any
 from urllib.parse import urlsplit
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from trimtab.domain.errors import InvalidInput, NotFound
+from trimtab.domain.results import IsoTime, Result
 from trimtab.domain.spine import audit
 from trimtab.domain.spine.actors import Actor
-from trimtab.domain.spine.projects import get_project
+from trimtab.domain.spine.projects import ProjectSummary, get_project
 from trimtab.store.models import Project, ProjectKey, utcnow
 from trimtab.store.notify import Change, announce
 
 # Announced when a key is created or revoked, so ingest drops its cached copy at once (on
 # every node, through the change fan-out) instead of honouring a revoked key for a while.
 KEYS_CHANGED = "keys.changed"
+
+
+class KeySummary(Result):
+    name: str
+    public_key: str
+    dsn: str
+    rate_limit_per_minute: int | None
+    created_at: IsoTime
+    revoked_at: IsoTime | None
+
+    @classmethod
+    def of(cls, key: ProjectKey, public_url: str) -> KeySummary:
+        return cls(
+            name=key.name,
+            public_key=key.public_key,
+            dsn=format_dsn(public_url, key.public_key, key.project_id),
+            rate_limit_per_minute=key.rate_limit_per_minute,
+            created_at=key.created_at,
+            revoked_at=key.revoked_at,
+        )
+
+
+class ProjectDetail(ProjectSummary):
+    dsn: str | None  # of the oldest active key; None when every key is revoked
 
 
 def format_dsn(public_url: str, public_key: str, project_id: int) -> str:
@@ -67,6 +95,22 @@ def list_keys(
     return project, list(keys)
 
 
+def list_key_summaries(
+    session: Session, actor: Actor, project_slug: str, public_url: str
+) -> list[KeySummary]:
+    _, keys = list_keys(session, actor, project_slug)
+    return [KeySummary.of(key, public_url) for key in keys]
+
+
+def project_detail(
+    session: Session, actor: Actor, project_slug: str, public_url: str
+) -> ProjectDetail:
+    project, keys = list_keys(session, actor, project_slug)
+    active = [key for key in keys if key.revoked_at is None]
+    dsn = format_dsn(public_url, active[0].public_key, project.id) if active else None
+    return ProjectDetail(**dict(ProjectSummary.of(project)), dsn=dsn)
+
+
 def revoke_key(session: Session, actor: Actor, project_slug: str, public_key: str) -> ProjectKey:
     project = get_project(session, actor, project_slug, scope="admin")
     key = session.scalars(
@@ -90,14 +134,3 @@ def revoke_key(session: Session, actor: Actor, project_slug: str, public_key: st
             after={"revoked_at": key.revoked_at.isoformat()},
         )
     return key
-
-
-def key_to_dict(key: ProjectKey, public_url: str) -> dict[str, Any]:
-    return {
-        "name": key.name,
-        "public_key": key.public_key,
-        "dsn": format_dsn(public_url, key.public_key, key.project_id),
-        "rate_limit_per_minute": key.rate_limit_per_minute,
-        "created_at": key.created_at.isoformat(),
-        "revoked_at": key.revoked_at.isoformat() if key.revoked_at else None,
-    }

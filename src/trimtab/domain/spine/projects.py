@@ -2,18 +2,46 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from trimtab.core.names import InvalidName, check_name
 from trimtab.domain.errors import Conflict, InvalidInput, NotFound
+from trimtab.domain.results import IsoTime, Result
 from trimtab.domain.spine import audit
 from trimtab.domain.spine.actors import Actor
 from trimtab.store.models import Environment, Organization, Project, ProjectKey
 
 DEFAULT_ENVIRONMENTS = ("development", "staging", "production")
+
+
+class ProjectSummary(Result):
+    id: int
+    slug: str
+    name: str
+    created_at: IsoTime
+    environments: list[str]
+
+    @classmethod
+    def of(cls, project: Project) -> ProjectSummary:
+        return cls(
+            id=project.id,
+            slug=project.slug,
+            name=project.name,
+            created_at=project.created_at,
+            environments=[env.name for env in project.environments],
+        )
+
+
+class EnvironmentSummary(Result):
+    name: str
+    created_at: IsoTime
+
+
+class EnvironmentCreated(Result):
+    project: str
+    name: str
+    created_at: IsoTime
 
 
 def get_organization(session: Session) -> Organization:
@@ -73,7 +101,7 @@ def create_project(
         target_type="project",
         target_id=slug,
         project_id=project.id,
-        after=project_to_dict(project),
+        after=ProjectSummary.of(project),
     )
     return project
 
@@ -108,7 +136,14 @@ def get_environment(session: Session, project: Project, name: str) -> Environmen
     return env
 
 
-def create_environment(session: Session, actor: Actor, project_slug: str, name: str) -> Environment:
+def list_environments(session: Session, actor: Actor, slug: str) -> list[EnvironmentSummary]:
+    project = get_project(session, actor, slug)
+    return [EnvironmentSummary(name=e.name, created_at=e.created_at) for e in project.environments]
+
+
+def create_environment(
+    session: Session, actor: Actor, project_slug: str, name: str
+) -> EnvironmentCreated:
     project = get_project(session, actor, project_slug, scope="admin")
     name = _valid(name, "environment name")
     existing = session.scalars(
@@ -129,14 +164,4 @@ def create_environment(session: Session, actor: Actor, project_slug: str, name: 
         environment=name,
         after={"project": project.slug, "name": name},
     )
-    return env
-
-
-def project_to_dict(project: Project) -> dict[str, Any]:
-    return {
-        "id": project.id,
-        "slug": project.slug,
-        "name": project.name,
-        "created_at": project.created_at.isoformat(),
-        "environments": [env.name for env in project.environments],
-    }
+    return EnvironmentCreated(project=project.slug, name=env.name, created_at=env.created_at)

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from trimtab.domain.errors import InvalidInput, NotFound, Unauthorized
+from trimtab.domain.results import IsoTime, Result
 from trimtab.domain.spine import audit
 from trimtab.domain.spine.actors import SCOPES, SDK_SCOPES, Actor
 from trimtab.domain.spine.projects import get_environment, get_project
@@ -18,6 +18,39 @@ from trimtab.store.models import ApiToken, Environment, Project, utcnow
 TOKEN_PREFIX = "tt_"
 BOOTSTRAP_TOKEN_NAME = "TRIMTAB_ADMIN_TOKEN"
 MAX_TOKEN_LENGTH = 256
+
+
+class TokenSummary(Result):
+    id: int
+    name: str
+    prefix: str
+    scopes: list[str]
+    project: str | None
+    environment: str | None
+    created_by: str
+    created_at: IsoTime | None
+    revoked_at: IsoTime | None
+
+    @classmethod
+    def of(
+        cls, token: ApiToken, project: Project | None = None, env: Environment | None = None
+    ) -> TokenSummary:
+        """The token; its project and environment shown only when given."""
+        return cls(
+            id=token.id,
+            name=token.name,
+            prefix=token.prefix,
+            scopes=list(token.scopes),
+            project=project.slug if project else None,
+            environment=env.name if env else None,
+            created_by=token.created_by,
+            created_at=token.created_at,
+            revoked_at=token.revoked_at,
+        )
+
+
+class TokenCreated(TokenSummary):
+    token: str  # the secret, shown this once
 
 
 def digest(secret: str) -> str:
@@ -47,7 +80,7 @@ def create_token(
     *,
     project_slug: str | None = None,
     environment: str | None = None,
-) -> tuple[ApiToken, str]:
+) -> TokenCreated:
     """Create a token; returns it with its secret, which is never retrievable again."""
     scopes = _check_scopes(scopes)
     name = name.strip()
@@ -85,12 +118,14 @@ def create_token(
         target_id=token.id,
         project_id=token.project_id,
         environment=environment,
-        after=token_to_dict(token, project, env),
+        after=TokenSummary.of(token, project, env),
     )
-    return token, secret
+    return TokenCreated(**dict(TokenSummary.of(token, project, env)), token=secret)
 
 
-def list_tokens(session: Session, actor: Actor, *, project_slug: str | None = None) -> list[Any]:
+def list_tokens(
+    session: Session, actor: Actor, *, project_slug: str | None = None
+) -> list[TokenSummary]:
     query = select(ApiToken, Project, Environment).outerjoin(
         Project, ApiToken.project_id == Project.id
     )
@@ -103,7 +138,7 @@ def list_tokens(session: Session, actor: Actor, *, project_slug: str | None = No
         if actor.project_id is not None:
             query = query.where(ApiToken.project_id == actor.project_id)
     rows = session.execute(query.order_by(ApiToken.id)).all()
-    return [token_to_dict(t, p, e) for t, p, e in rows]
+    return [TokenSummary.of(t, p, e) for t, p, e in rows]
 
 
 def revoke_token(session: Session, actor: Actor, token_id: int) -> ApiToken:
@@ -177,19 +212,3 @@ def ensure_bootstrap_token(session: Session, secret: str) -> None:
             )
         )
     session.flush()
-
-
-def token_to_dict(
-    token: ApiToken, project: Project | None = None, env: Environment | None = None
-) -> dict[str, Any]:
-    return {
-        "id": token.id,
-        "name": token.name,
-        "prefix": token.prefix,
-        "scopes": list(token.scopes),
-        "project": project.slug if project else None,
-        "environment": env.name if env else None,
-        "created_by": token.created_by,
-        "created_at": token.created_at.isoformat() if token.created_at else None,
-        "revoked_at": token.revoked_at.isoformat() if token.revoked_at else None,
-    }

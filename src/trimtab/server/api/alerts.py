@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import Field
 
 from trimtab.core.alerts import FORMATS, RULE_KINDS
 from trimtab.domain.reports import alert_delivery, alerts
+from trimtab.domain.reports.alert_delivery import GoneDelivery
+from trimtab.domain.reports.alerts import (
+    AlertDeliverySummary,
+    AlertRuleSummary,
+    AlertTargetCreated,
+    AlertTargetSummary,
+    SpikeRuleSummary,
+)
 from trimtab.domain.spine.actors import Actor
 from trimtab.server.api.schemas import Body, Name
 from trimtab.server.auth import current_actor, store_of
@@ -37,52 +45,58 @@ class RuleCreate(Body):
     cooldown_minutes: int = Field(default=60, ge=0, le=7 * 24 * 60)
 
 
-@router.get("/projects/{slug}/alerts/targets")
-def list_targets(slug: str, request: Request, actor: Actor = Depends(current_actor)) -> Any:
+@router.get("/projects/{slug}/alerts/targets", status_code=200)
+def list_targets(
+    slug: str, request: Request, actor: Actor = Depends(current_actor)
+) -> list[AlertTargetSummary]:
     with store_of(request).read() as session:
-        return [alerts.target_to_dict(t) for t in alerts.list_targets(session, actor, slug)]
+        return [AlertTargetSummary.of(t) for t in alerts.list_targets(session, actor, slug)]
 
 
 @router.post("/projects/{slug}/alerts/targets", status_code=201)
 def create_target(
     slug: str, body: TargetCreate, request: Request, actor: Actor = Depends(current_actor)
-) -> dict[str, Any]:
+) -> AlertTargetCreated:
     with store_of(request).write() as session:
         target, secret = alerts.create_target(
             session, actor, slug, body.name, body.url, fmt=body.format, secret=body.secret
         )
         # The one time the secret is shown: receivers need it to check signatures.
-        return {**alerts.target_to_dict(target), "secret": secret}
+        return AlertTargetCreated(**dict(AlertTargetSummary.of(target)), secret=secret)
 
 
-@router.delete("/projects/{slug}/alerts/targets/{ref}")
+@router.delete("/projects/{slug}/alerts/targets/{ref}", status_code=200)
 def delete_target(
     slug: str, ref: str, request: Request, actor: Actor = Depends(current_actor)
-) -> dict[str, Any]:
+) -> AlertTargetSummary:
     with store_of(request).write() as session:
-        return alerts.target_to_dict(alerts.delete_target(session, actor, slug, ref[:64]))
+        return AlertTargetSummary.of(alerts.delete_target(session, actor, slug, ref[:64]))
 
 
-@router.post("/projects/{slug}/alerts/targets/{ref}/test")
+@router.post("/projects/{slug}/alerts/targets/{ref}/test", status_code=200)
 def test_target(
     slug: str, ref: str, request: Request, actor: Actor = Depends(current_actor)
-) -> dict[str, Any]:
+) -> AlertDeliverySummary | GoneDelivery:
     settings = request.app.state.settings
     return alert_delivery.send_test(
         store_of(request), actor, slug, ref[:64], settings.public_url, utcnow()
     )
 
 
-@router.get("/projects/{slug}/alerts/rules")
-def list_rules(slug: str, request: Request, actor: Actor = Depends(current_actor)) -> Any:
+# Spike rules carry three more fields; listed first so a spike rule is never shown as the base.
+Rule = SpikeRuleSummary | AlertRuleSummary
+
+
+@router.get("/projects/{slug}/alerts/rules", status_code=200)
+def list_rules(slug: str, request: Request, actor: Actor = Depends(current_actor)) -> list[Rule]:
     with store_of(request).read() as session:
-        return [alerts.rule_to_dict(r, t) for r, t in alerts.list_rules(session, actor, slug)]
+        return [alerts.rule_summary(r, t) for r, t in alerts.list_rules(session, actor, slug)]
 
 
 @router.post("/projects/{slug}/alerts/rules", status_code=201)
 def create_rule(
     slug: str, body: RuleCreate, request: Request, actor: Actor = Depends(current_actor)
-) -> dict[str, Any]:
+) -> Rule:
     with store_of(request).write() as session:
         rule = alerts.create_rule(
             session,
@@ -96,28 +110,28 @@ def create_rule(
             spike_minutes=body.minutes,
             cooldown_minutes=body.cooldown_minutes,
         )
-        return alerts.rule_to_dict(
+        return alerts.rule_summary(
             rule, alerts.get_target(session, actor, slug, body.target, scope="read")
         )
 
 
-@router.delete("/projects/{slug}/alerts/rules/{ref}")
+@router.delete("/projects/{slug}/alerts/rules/{ref}", status_code=200)
 def delete_rule(
     slug: str, ref: str, request: Request, actor: Actor = Depends(current_actor)
-) -> dict[str, Any]:
+) -> Rule:
     with store_of(request).write() as session:
         rule = alerts.delete_rule(session, actor, slug, ref[:64])
-        return alerts.rule_to_dict(rule, None)
+        return alerts.rule_summary(rule, None)
 
 
-@router.get("/projects/{slug}/alerts/deliveries")
+@router.get("/projects/{slug}/alerts/deliveries", status_code=200)
 def list_deliveries(
     slug: str,
     request: Request,
     status: Literal["pending", "delivered", "failed"] | None = None,
     limit: int = Query(default=50, ge=1, le=alerts.MAX_DELIVERIES),
     actor: Actor = Depends(current_actor),
-) -> Any:
+) -> list[AlertDeliverySummary]:
     with store_of(request).read() as session:
         rows = alerts.list_deliveries(session, actor, slug, status=status, limit=limit)
-        return [alerts.delivery_to_dict(d, t) for d, t in rows]
+        return [AlertDeliverySummary.of(d, t) for d, t in rows]

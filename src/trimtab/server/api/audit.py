@@ -2,25 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Depends, Query, Request
 
 from trimtab.domain.spine import audit, projects
 from trimtab.domain.spine.actors import Actor
+from trimtab.domain.spine.audit import AuditEntrySummary
 from trimtab.server.auth import current_actor, store_of
 
 router = APIRouter(tags=["audit"])
 
 
-@router.get("/audit")
+@router.get("/audit", status_code=200)
 def list_audit(
     request: Request,
     project: str | None = Query(default=None, max_length=64),
     action: str | None = Query(default=None, max_length=100),
     limit: int = Query(default=100, ge=1, le=audit.MAX_LIST),
     actor: Actor = Depends(current_actor),
-) -> list[dict[str, Any]]:
+) -> list[AuditEntrySummary]:
     with store_of(request).read() as session:
         project_id = None
         if project is not None:
@@ -33,4 +32,4 @@ def list_audit(
         entries = audit.list_entries(
             session, project_id=project_id, action_prefix=action, limit=limit
         )
-        return [audit.to_dict(e) for e in entries]
+        return [AuditEntrySummary.of(e) for e in entries]

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import Field
 
 from trimtab.domain.reports import events, issues
+from trimtab.domain.reports.events import EventDetail, EventSummary
+from trimtab.domain.reports.issues import IssueDetail, IssueSummary
 from trimtab.domain.spine.actors import Actor
 from trimtab.server.api.schemas import Body
 from trimtab.server.auth import current_actor, store_of
@@ -34,7 +35,7 @@ class IssueReopen(Body):
     reason: str | None = Reason
 
 
-@router.get("/issues")
+@router.get("/issues", status_code=200)
 def list_issues(
     request: Request,
     project: str | None = Query(default=None, max_length=64),
@@ -46,7 +47,7 @@ def list_issues(
     limit: int = Query(default=50, ge=1, le=issues.MAX_LIST),
     offset: int = Query(default=0, ge=0, le=1_000_000),
     actor: Actor = Depends(current_actor),
-) -> list[dict[str, Any]]:
+) -> list[IssueSummary]:
     with store_of(request).read() as session:
         found = issues.list_issues(
             session,
@@ -60,32 +61,34 @@ def list_issues(
             limit=limit,
             offset=offset,
         )
-        return [issues.issue_to_dict(issue, proj) for issue, proj in found]
+        return [IssueSummary.of(issue, proj) for issue, proj in found]
 
 
-@router.get("/issues/{issue_id}")
-def get_issue(issue_id: int, request: Request, actor: Actor = Depends(current_actor)) -> Any:
+@router.get("/issues/{issue_id}", status_code=200)
+def get_issue(
+    issue_id: int, request: Request, actor: Actor = Depends(current_actor)
+) -> IssueDetail:
     with store_of(request).read() as session:
         return issues.issue_detail(session, issues.get_issue(session, actor, issue_id))
 
 
-@router.get("/issues/{issue_id}/events")
+@router.get("/issues/{issue_id}/events", status_code=200)
 def list_issue_events(
     issue_id: int,
     request: Request,
     limit: int = Query(default=50, ge=1, le=events.MAX_LIST),
     offset: int = Query(default=0, ge=0, le=1_000_000),
     actor: Actor = Depends(current_actor),
-) -> list[dict[str, Any]]:
+) -> list[EventSummary]:
     with store_of(request).read() as session:
         found = events.list_events(session, actor, issue_id, limit=limit, offset=offset)
-        return [events.event_summary(event) for event in found]
+        return [EventSummary.of(event) for event in found]
 
 
-@router.post("/issues/{issue_id}/resolve")
+@router.post("/issues/{issue_id}/resolve", status_code=200)
 def resolve_issue(
     issue_id: int, body: IssueResolve, request: Request, actor: Actor = Depends(current_actor)
-) -> Any:
+) -> IssueDetail:
     with store_of(request).write() as session:
         issue = issues.resolve_issue(
             session,
@@ -98,10 +101,10 @@ def resolve_issue(
         return issues.issue_detail(session, issue)
 
 
-@router.post("/issues/{issue_id}/ignore")
+@router.post("/issues/{issue_id}/ignore", status_code=200)
 def ignore_issue(
     issue_id: int, body: IssueIgnore, request: Request, actor: Actor = Depends(current_actor)
-) -> Any:
+) -> IssueDetail:
     with store_of(request).write() as session:
         issue = issues.ignore_issue(
             session,
@@ -114,22 +117,22 @@ def ignore_issue(
         return issues.issue_detail(session, issue)
 
 
-@router.post("/issues/{issue_id}/reopen")
+@router.post("/issues/{issue_id}/reopen", status_code=200)
 def reopen_issue(
     issue_id: int, body: IssueReopen, request: Request, actor: Actor = Depends(current_actor)
-) -> Any:
+) -> IssueDetail:
     with store_of(request).write() as session:
         issue = issues.reopen_issue(session, actor, issue_id, reason=body.reason)
         return issues.issue_detail(session, issue)
 
 
-@router.get("/events/{event_id}")
+@router.get("/events/{event_id}", status_code=200)
 def get_event(
     event_id: str,
     request: Request,
     project: str | None = Query(default=None, max_length=64),
     actor: Actor = Depends(current_actor),
-) -> Any:
+) -> EventDetail:
     with store_of(request).read() as session:
         event = events.get_event(session, actor, event_id[:64], project=project)
         return events.event_detail(session, event)

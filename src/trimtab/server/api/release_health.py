@@ -3,33 +3,32 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request
 
 from trimtab.domain.reports import release_health
+from trimtab.domain.reports.release_health import ReleaseHealthSeries, ReleaseHealthSummary
 from trimtab.domain.spine.actors import Actor
 from trimtab.server.auth import current_actor, store_of
 
 router = APIRouter(tags=["release health"])
 
 
-@router.get("/projects/{slug}/releases/health")
+@router.get("/projects/{slug}/releases/health", status_code=200)
 def list_release_health(
     slug: str,
     request: Request,
     environment: str | None = Query(default=None, max_length=64),
     release: str | None = Query(default=None, max_length=200),
     actor: Actor = Depends(current_actor),
-) -> list[dict[str, Any]]:
+) -> list[ReleaseHealthSummary]:
     with store_of(request).read() as session:
-        rows = release_health.release_health(
+        return release_health.release_health(
             session, actor, slug, environment=environment, release=release
         )
-        return [row.to_dict() for row in rows]
 
 
-@router.get("/projects/{slug}/releases/health/hourly")
+@router.get("/projects/{slug}/releases/health/hourly", status_code=200)
 def hourly_release_health(
     slug: str,
     request: Request,
@@ -37,9 +36,9 @@ def hourly_release_health(
     environment: str | None = Query(default=None, max_length=64),
     hours: int = Query(default=48, ge=1, le=release_health.MAX_SERIES_HOURS),
     actor: Actor = Depends(current_actor),
-) -> dict[str, Any]:
+) -> ReleaseHealthSeries:
     with store_of(request).read() as session:
-        series = release_health.release_series(
+        return release_health.release_series(
             session,
             actor,
             slug,
@@ -48,9 +47,3 @@ def hourly_release_health(
             hours=hours,
             now=datetime.now(UTC),
         )
-        return {
-            "project": slug,
-            "release": release,
-            "environment": environment,
-            "hours": [h.to_dict() for h in series],
-        }

@@ -2,34 +2,28 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Depends, Query, Request
 
 from trimtab.domain.spine import tokens
-from trimtab.domain.spine.actors import Actor
+from trimtab.domain.spine.actors import Actor, ActorSummary
+from trimtab.domain.spine.tokens import TokenCreated, TokenSummary
 from trimtab.server.api.schemas import TokenCreate
 from trimtab.server.auth import current_actor, store_of
 
 router = APIRouter(tags=["tokens"])
 
 
-@router.get("/whoami")
-def whoami(actor: Actor = Depends(current_actor)) -> dict[str, Any]:
-    return {
-        "actor": actor.label,
-        "scopes": sorted(actor.scopes),
-        "project_id": actor.project_id,
-        "environment_id": actor.environment_id,
-    }
+@router.get("/whoami", status_code=200)
+def whoami(actor: Actor = Depends(current_actor)) -> ActorSummary:
+    return ActorSummary.of(actor)
 
 
-@router.get("/tokens")
+@router.get("/tokens", status_code=200)
 def list_tokens(
     request: Request,
     project: str | None = Query(default=None, max_length=64),
     actor: Actor = Depends(current_actor),
-) -> list[dict[str, Any]]:
+) -> list[TokenSummary]:
     with store_of(request).read() as session:
         return tokens.list_tokens(session, actor, project_slug=project)
 
@@ -37,9 +31,9 @@ def list_tokens(
 @router.post("/tokens", status_code=201)
 def create_token(
     body: TokenCreate, request: Request, actor: Actor = Depends(current_actor)
-) -> dict[str, Any]:
+) -> TokenCreated:
     with store_of(request).write() as session:
-        token, secret = tokens.create_token(
+        return tokens.create_token(
             session,
             actor,
             body.name,
@@ -47,12 +41,12 @@ def create_token(
             project_slug=body.project,
             environment=body.environment,
         )
-        result = tokens.token_to_dict(token)
-        result.update(project=body.project, environment=body.environment, token=secret)
-        return result
 
 
-@router.delete("/tokens/{token_id}")
-def revoke_token(token_id: int, request: Request, actor: Actor = Depends(current_actor)) -> Any:
+@router.delete("/tokens/{token_id}", status_code=200)
+def revoke_token(
+    token_id: int, request: Request, actor: Actor = Depends(current_actor)
+) -> TokenSummary:
     with store_of(request).write() as session:
-        return tokens.token_to_dict(tokens.revoke_token(session, actor, token_id))
+        # Shown without its project and environment, as the API always has.
+        return TokenSummary.of(tokens.revoke_token(session, actor, token_id))

@@ -1,4 +1,4 @@
-"""Shape an event (as `domain.events.event_detail` returns it) for the event page.
+"""Shape an event (`domain.reports.events.event_detail`, as JSON) for the event page.
 
 Only presentation: which exception is shown first, frames newest first, context lines with
 their numbers, breadcrumbs with times relative to the error, and the user's path through the

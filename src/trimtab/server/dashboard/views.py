@@ -17,6 +17,7 @@ from fastapi.templating import Jinja2Templates
 
 from trimtab.domain.errors import RateLimited, Unauthorized
 from trimtab.domain.spine import audit, keys, projects, users
+from trimtab.domain.spine.audit import AuditEntrySummary
 from trimtab.server.auth import SESSION_COOKIE, session_actor, store_of
 
 HERE = Path(__file__).parent
@@ -111,16 +112,12 @@ def overview(request: Request) -> Response:
     with store_of(request).read() as session:
         project_rows: list[dict[str, Any]] = []
         for project in projects.list_projects(session, actor):
-            _, project_keys = keys.list_keys(session, actor, project.slug)
-            active = [k for k in project_keys if k.revoked_at is None]
-            row = projects.project_to_dict(project)
-            row["dsn"] = (
-                keys.format_dsn(settings.public_url, active[0].public_key, project.id)
-                if active
-                else None
-            )
-            project_rows.append(row)
-        recent = [audit.to_dict(e) for e in audit.list_entries(session, limit=15)]
+            detail = keys.project_detail(session, actor, project.slug, settings.public_url)
+            project_rows.append(detail.model_dump(mode="json"))
+        recent = [
+            AuditEntrySummary.of(e).model_dump(mode="json")
+            for e in audit.list_entries(session, limit=15)
+        ]
     return templates.TemplateResponse(
         request,
         "overview.html",

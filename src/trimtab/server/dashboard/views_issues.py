@@ -101,7 +101,7 @@ def issue_list(
     except DomainError as exc:
         return _refused(request, actor, csrf, exc)
     more = len(rows) > PAGE
-    listed = [issues.issue_to_dict(issue, p) for issue, p in rows[:PAGE]]
+    listed = [issues.IssueSummary.of(issue, p).model_dump(mode="json") for issue, p in rows[:PAGE]]
     base = {k: v for k, v in filters.items() if v is not None}
     return _page(
         request,
@@ -134,8 +134,11 @@ def issue_page(request: Request, slug: str, issue_id: int) -> Response:
             issue = issues.get_issue(session, actor, issue_id)
             if issue.project_id != project.id:
                 raise NotFound(f"no issue {issue_id} in project {slug!r}")
-            detail = issues.issue_detail(session, issue)
-            recent = [events.event_summary(e) for e in events.list_events(session, actor, issue_id)]
+            detail = issues.issue_detail(session, issue).model_dump(mode="json")
+            recent = [
+                events.EventSummary.of(e).model_dump(mode="json")
+                for e in events.list_events(session, actor, issue_id)
+            ]
             hourly = rollups.hourly_counts(
                 session,
                 project.id,
@@ -208,7 +211,7 @@ def event_page(request: Request, slug: str, event_id: str) -> Response:
         with store_of(request).read() as session:
             project = projects.get_project(session, actor, slug)
             event = events.get_event(session, actor, event_id[:64], project=slug)
-            detail = events.event_detail(session, event)
+            detail = events.event_detail(session, event).model_dump(mode="json")
     except DomainError as exc:
         return _refused(request, actor, csrf, exc)
     crumbs = event_view.breadcrumbs(detail)
