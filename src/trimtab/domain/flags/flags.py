@@ -24,6 +24,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from trimtab.core.evaluation import FlagConfigError, find_prerequisite_cycle, validate_flag_config
+from trimtab.core.flags.config import FLAG_TYPES
 from trimtab.core.names import InvalidName, check_name
 from trimtab.domain.errors import Conflict, InvalidInput, NotFound
 from trimtab.domain.flags import dependencies
@@ -51,7 +52,6 @@ from trimtab.store.models import (
     utcnow,
 )
 
-FLAG_TYPES = ("boolean", "string", "number", "json")
 MAX_TAGS = 20
 MAX_VARIANTS = 100
 MAX_CONFIG_BYTES = 256 * 1024

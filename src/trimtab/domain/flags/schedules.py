@@ -27,11 +27,11 @@ from trimtab.domain.spine.actors import Actor
 from trimtab.domain.spine.projects import get_environment, get_project
 from trimtab.store.db import Store
 from trimtab.store.models import Environment, Flag, FlagSchedule, Project, utcnow
+from trimtab.store.models.flags import SCHEDULE_KINDS
 
 log = logging.getLogger("trimtab.flags")
 
 SCHEDULER = Actor("system", "scheduler", frozenset({"admin"}))
-KINDS = ("on", "off", "rollout", "ramp")
 MAX_STEPS = 50
 MAX_PENDING_PER_FLAG = 50
 # A one-off change dated this far in the past is a typo, not a plan.
@@ -67,8 +67,8 @@ def create_schedule(
     if flag.archived_at is not None:
         raise InvalidInput(f"flag {key!r} is archived")
     now = now or utcnow()
-    if kind not in KINDS:
-        raise InvalidInput(f"kind must be one of {', '.join(KINDS)}")
+    if kind not in SCHEDULE_KINDS:
+        raise InvalidInput(f"kind must be one of {', '.join(SCHEDULE_KINDS)}")
     pending = session.scalars(
         select(FlagSchedule.id).where(
             FlagSchedule.flag_id == flag.id, FlagSchedule.status == "pending"
