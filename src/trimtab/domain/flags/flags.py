@@ -9,8 +9,8 @@ Scopes: definitions (create, variants, rules, segments, archive) need `admin`. F
 on or off, the kill switch and the rollout percentage are operational actions a `deploy`
 token may take, so an on-call pipeline can kill a flag without holding an admin token.
 
-`load_flag_set` is what every evaluation surface serves: the environment's validated configs in
-core.evaluation's shape, archived flags left out, with the revision as ETag.
+Reads answer typed results: `flag_summaries` (the flag list) and `flag_detail` (one flag in
+every environment). What evaluation surfaces serve is `rule_sets.load_flag_set`.
 """
 
 from __future__ import annotations
@@ -652,6 +652,8 @@ class FlagDefinition(Result):
 
 
 class FlagEnvironmentSummary(Result):
+    """Whether a flag is on in one environment, and its `rollout` rule's percentage if any."""
+
     enabled: bool
     rollout: float | None
 
