@@ -19,17 +19,17 @@ def test_demo_seed__dependencies__bound_to_the_payment_page_with_yesterdays_outa
         session.flush()
         assert workspace.seed(session).created
     with store.read() as session:
-        listed = {d["name"]: d for d in dependencies.list_dependencies(session, ADMIN, "shop")}
+        listed = {d.name: d for d in dependencies.list_dependencies(session, ADMIN, "shop")}
         billing = dependencies.dependency_detail(session, ADMIN, "shop", "billing-api")
         [guard] = guards.list_guards(session, ADMIN, "shop")
     assert set(listed) == {"billing-api", "pay-library"}
-    assert all(d["state"] == "healthy" for d in listed.values())
-    assert listed["billing-api"]["flags"] == ["new-payment-page"]
-    assert [(h["from"], h["to"]) for h in billing["history"]] == [
+    assert all(d.state == "healthy" for d in listed.values())
+    assert listed["billing-api"].flags == ["new-payment-page"]
+    assert [(h.from_state, h.to_state) for h in billing.history] == [
         ("unhealthy", "healthy"),
         ("healthy", "unhealthy"),
     ]
-    assert (guard["flag"], guard["environment"], guard["max_errors"]) == (
+    assert (guard.flag, guard.environment, guard.max_errors) == (
         "new-payment-page",
         "production",
         200,

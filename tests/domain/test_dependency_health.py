@@ -26,8 +26,8 @@ from trimtab.store.models import (
 ADMIN = Actor("user", "alice", frozenset({"admin"}))
 DEPLOYER = Actor("token", "ci", frozenset({"deploy"}))
 FALLBACK = {"variant": "off", "dependencies": ["billing-api"]}
-BAD_PROBE = ProbeResult(False, 500, "HTTP 500 (expected 200)", 3.0)
-GOOD_PROBE = ProbeResult(True, 200, None, 2.0)
+BAD_PROBE = ProbeResult(ok=False, status=500, error="HTTP 500 (expected 200)", elapsed_ms=3.0)
+GOOD_PROBE = ProbeResult(ok=True, status=200, error=None, elapsed_ms=2.0)
 
 
 @pytest.fixture
@@ -110,10 +110,10 @@ def test_transition__bumps_revision_audits_notifies_and_shows_on_the_flag(shop: 
         project = projects.get_project(session, ADMIN, "shop")
         status = dependencies.fallback_status(session, project.id, ["billing-api", "pay-library"])
         assert status is not None
-        assert status["message"].endswith("UTC: billing-api failing")
+        assert status.message.endswith("UTC: billing-api failing")
         detail = dependencies.dependency_detail(session, ADMIN, "shop", "billing-api")
-        assert [(h["from"], h["to"]) for h in detail["history"]] == [("healthy", "unhealthy")]
-        assert detail["flags"][0]["serving"] == "fallback"
+        assert [(h.from_state, h.to_state) for h in detail.history] == [("healthy", "unhealthy")]
+        assert detail.flags[0].serving == "fallback"
 
 
 def test_check__sdk_reports_failure_rate_with_volume__bad(shop: Store) -> None:

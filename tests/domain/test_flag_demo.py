@@ -34,4 +34,4 @@ def test_demo_seed__flags__ramped_payment_page_bound_to_dependencies_and_a_stale
         "checkout-redesign",
         "legacy-search",
     }
-    assert [r["key"] for r in stale] == ["legacy-search"]
+    assert [r.key for r in stale] == ["legacy-search"]

@@ -186,6 +186,6 @@ def test_stale_flags__40_days_later__fully_on_and_idle_flags_named(shop: Store) 
         report = staleness.stale_flags(
             session, ADMIN, "shop", days=30, environment="production", now=later
         )
-    assert [(r["key"], r["reasons"]) for r in report] == [
+    assert [(r.key, r.reasons) for r in report] == [
         ("legacy-search", ["never evaluated in 30 days", "fully on for 40 days"])
     ]

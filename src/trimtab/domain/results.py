@@ -27,3 +27,9 @@ class Result(BaseModel):
     """Base of every typed result: fields are declared, nothing else slips into a response."""
 
     model_config = ConfigDict(extra="forbid")
+
+
+class Deleted(Result):
+    """What a DELETE answers: the name of what is gone."""
+
+    deleted: str

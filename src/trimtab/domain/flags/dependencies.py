@@ -16,12 +16,14 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
+from pydantic import Field
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from trimtab.core.names import InvalidName, check_name
 from trimtab.domain.errors import Conflict, Forbidden, InvalidInput, NotFound
 from trimtab.domain.flags.rule_sets import bump_revision
+from trimtab.domain.results import Deleted, IsoTime, Result
 from trimtab.domain.spine import audit
 from trimtab.domain.spine.actors import Actor
 from trimtab.domain.spine.projects import get_project
@@ -76,12 +78,21 @@ def unhealthy_dependencies(session: Session, project_id: int) -> frozenset[str]:
     return frozenset(names)
 
 
+class FallbackStatus(Result):
+    """Why flags bound to some dependencies serve their fallback now."""
+
+    since: IsoTime
+    dependencies: list[str]
+    reasons: dict[str, str]
+    message: str
+
+
 def fallback_status(
     session: Session, project_id: int, dependencies: list[str] | tuple[str, ...]
-) -> dict[str, Any] | None:
-    """Why a flag bound to `dependencies` serves its fallback now, or None when it does not:
-    `{"since", "dependencies", "message": "serving fallback since 12:03 UTC: billing-api
-    failing"}`, for the flag page, API and CLI."""
+) -> FallbackStatus | None:
+    """Why a flag bound to `dependencies` serves its fallback now, or None when it does not;
+    its message ("serving fallback since 12:03 UTC: billing-api failing") is for the flag page,
+    API and CLI."""
     if not dependencies:
         return None
     rows = list(
@@ -97,12 +108,12 @@ def fallback_status(
         return None
     since = min(row.state_since for row in rows)
     names = sorted(row.name for row in rows)
-    return {
-        "since": since.isoformat(),
-        "dependencies": names,
-        "reasons": {row.name: row.state_reason for row in rows},
-        "message": f"serving fallback since {since:%H:%M} UTC: {', '.join(names)} failing",
-    }
+    return FallbackStatus(
+        since=since,
+        dependencies=names,
+        reasons={row.name: row.state_reason for row in rows},
+        message=f"serving fallback since {since:%H:%M} UTC: {', '.join(names)} failing",
+    )
 
 
 # --- definitions -----------------------------------------------------------------------------
@@ -187,7 +198,7 @@ def create_dependency(
         target_type="dependency",
         target_id=name,
         project_id=project.id,
-        after=dependency_to_dict(dependency),
+        after=dependency_view(dependency).model_dump(mode="json"),
     )
     return dependency
 
@@ -205,7 +216,7 @@ def update_dependency(
 ) -> Dependency:
     project = get_project(session, actor, project_slug, scope="admin")
     dependency = get_dependency(session, project, name)
-    before = dependency_to_dict(dependency)
+    before = dependency_view(dependency).model_dump(mode="json")
     if description is not None:
         dependency.description = description[:1000]
     if clear_probe:
@@ -222,16 +233,16 @@ def update_dependency(
         target_id=name,
         project_id=project.id,
         before=before,
-        after=dependency_to_dict(dependency),
+        after=dependency_view(dependency).model_dump(mode="json"),
     )
     return dependency
 
 
-def delete_dependency(session: Session, actor: Actor, project_slug: str, name: str) -> None:
+def delete_dependency(session: Session, actor: Actor, project_slug: str, name: str) -> Deleted:
     project = get_project(session, actor, project_slug, scope="admin")
     dependency = get_dependency(session, project, name)
     was_unhealthy = dependency.state == "unhealthy"
-    before = dependency_to_dict(dependency)
+    before = dependency_view(dependency).model_dump(mode="json")
     session.delete(dependency)
     session.flush()
     audit.record(
@@ -245,6 +256,7 @@ def delete_dependency(session: Session, actor: Actor, project_slug: str, name: s
     )
     if was_unhealthy:  # its bound flags stop serving the fallback
         bump_revision(session, project.id, None, f"dependency {name} deleted")
+    return Deleted(deleted=name)
 
 
 def _defaults(dependency: Dependency) -> None:
@@ -345,7 +357,17 @@ def record_report(
     return dependency
 
 
-def report_totals(session: Session, dependency_id: int, since: datetime) -> dict[str, int]:
+class ReportTotals(Result):
+    """What SDK guards reported for one dependency over a window, summed."""
+
+    successes: int
+    failures: int
+    timeouts: int
+    open_reports: int
+    reports: int
+
+
+def report_totals(session: Session, dependency_id: int, since: datetime) -> ReportTotals:
     """Summed SDK reports for one dependency from `since` (bucket granularity: 5 s)."""
     table = DependencyReportBucket
     row = session.execute(
@@ -357,8 +379,14 @@ def report_totals(session: Session, dependency_id: int, since: datetime) -> dict
             func.coalesce(func.sum(table.reports), 0),
         ).where(table.dependency_id == dependency_id, table.bucket >= bucket_of(since))
     ).one()
-    keys = ("successes", "failures", "timeouts", "open_reports", "reports")
-    return {key: int(value) for key, value in zip(keys, row, strict=True)}
+    successes, failures, timeouts, open_reports, reports = (int(value) for value in row)
+    return ReportTotals(
+        successes=successes,
+        failures=failures,
+        timeouts=timeouts,
+        open_reports=open_reports,
+        reports=reports,
+    )
 
 
 def prune_reports(session: Session, before: datetime) -> None:
@@ -368,8 +396,75 @@ def prune_reports(session: Session, before: datetime) -> None:
 # --- views -----------------------------------------------------------------------------------
 
 
-def bound_flags(session: Session, project_id: int) -> dict[str, list[dict[str, Any]]]:
-    """dependency name -> the flag configs bound to it: [{flag, environment, enabled}]."""
+class BoundFlag(Result):
+    """A flag config bound to dependencies: it serves `fallback_variant` while one fails."""
+
+    flag: str
+    environment: str
+    enabled: bool
+    fallback_variant: str
+    dependencies: list[str]
+
+
+class BoundFlagStatus(BoundFlag):
+    """A bound flag and what it serves now: `off`, `fallback` or `normal`."""
+
+    serving: str
+    fallback_status: FallbackStatus | None
+
+
+class DependencyView(Result):
+    """A dependency's definition, settings and health (what create and update answer)."""
+
+    name: str
+    description: str
+    state: str
+    state_since: IsoTime
+    state_reason: str
+    probe_url: str | None
+    probe_expected_status: int
+    probe_timeout_s: float
+    interval_s: int
+    window_s: int
+    failure_rate: float
+    min_calls: int
+    open_reports: int
+    max_errors: int | None
+    error_window_s: int
+    down_after: int
+    up_after: int
+    last_checked_at: IsoTime | None
+    created_by: str
+
+
+class DependencySummary(DependencyView):
+    """A dependency in the list, with the keys of the flags bound to it."""
+
+    flags: list[str]
+
+
+class HealthTransition(Result):
+    """A dependency turning unhealthy or healthy (sent as `from` / `to`)."""
+
+    from_state: str = Field(serialization_alias="from")
+    to_state: str = Field(serialization_alias="to")
+    at: IsoTime
+    reason: str
+    signals: dict[str, Any]
+
+
+class DependencyDetail(DependencyView):
+    """One dependency: `signals` of its last check (probe, sdk, errors, bad: whichever it
+    had), SDK reports in its window, the flags bound to it and its recent transitions."""
+
+    signals: dict[str, Any]
+    reports: ReportTotals
+    flags: list[BoundFlagStatus]
+    history: list[HealthTransition]
+
+
+def bound_flags(session: Session, project_id: int) -> dict[str, list[BoundFlag]]:
+    """dependency name -> the flag configs bound to it."""
     rows = session.execute(
         select(Flag.key, Environment.name, FlagConfig.enabled, FlagConfig.fallback)
         .join(FlagConfig, FlagConfig.flag_id == Flag.id)
@@ -381,52 +476,56 @@ def bound_flags(session: Session, project_id: int) -> dict[str, list[dict[str, A
         )
         .order_by(Flag.key, Environment.name)
     )
-    bound: dict[str, list[dict[str, Any]]] = {}
+    bound: dict[str, list[BoundFlag]] = {}
     for key, environment, enabled, fallback in rows:
         for name in (fallback or {}).get("dependencies") or []:
             bound.setdefault(name, []).append(
-                {
-                    "flag": key,
-                    "environment": environment,
-                    "enabled": enabled,
-                    "fallback_variant": fallback.get("variant"),
-                    "dependencies": list(fallback.get("dependencies") or []),
-                }
+                BoundFlag(
+                    flag=key,
+                    environment=environment,
+                    enabled=enabled,
+                    fallback_variant=fallback.get("variant"),
+                    dependencies=list(fallback.get("dependencies") or []),
+                )
             )
     return bound
 
 
-def dependency_to_dict(dependency: Dependency) -> dict[str, Any]:
+def dependency_view(dependency: Dependency) -> DependencyView:
+    return DependencyView(**_view_fields(dependency))
+
+
+def _view_fields(dependency: Dependency) -> dict[str, Any]:
     return {
         "name": dependency.name,
         "description": dependency.description,
         "state": dependency.state,
-        "state_since": dependency.state_since.isoformat() if dependency.state_since else None,
+        "state_since": dependency.state_since,
         "state_reason": dependency.state_reason,
         "probe_url": dependency.probe_url,
         **{field: getattr(dependency, field) for field in SETTINGS},
-        "last_checked_at": (
-            dependency.last_checked_at.isoformat() if dependency.last_checked_at else None
-        ),
+        "last_checked_at": dependency.last_checked_at,
         "created_by": dependency.created_by,
     }
 
 
-def list_dependencies(session: Session, actor: Actor, project_slug: str) -> list[dict[str, Any]]:
+def list_dependencies(session: Session, actor: Actor, project_slug: str) -> list[DependencySummary]:
     project = get_project(session, actor, project_slug)
     bound = bound_flags(session, project.id)
     rows = session.scalars(
         select(Dependency).where(Dependency.project_id == project.id).order_by(Dependency.name)
     )
     return [
-        {**dependency_to_dict(row), "flags": sorted({b["flag"] for b in bound.get(row.name, [])})}
+        DependencySummary(
+            **_view_fields(row), flags=sorted({b.flag for b in bound.get(row.name, [])})
+        )
         for row in rows
     ]
 
 
 def dependency_detail(
     session: Session, actor: Actor, project_slug: str, name: str, now: datetime | None = None
-) -> dict[str, Any]:
+) -> DependencyDetail:
     """One dependency: settings, state, the last check's signals, SDK reports in its window,
     the flags bound to it (with what they serve now) and its recent transitions."""
     project = get_project(session, actor, project_slug)
@@ -440,24 +539,22 @@ def dependency_detail(
     )
     flags = []
     for item in bound_flags(session, project.id).get(name, []):
-        status = fallback_status(session, project.id, item["dependencies"])
-        serving = "off" if not item["enabled"] else ("fallback" if status else "normal")
-        flags.append({**item, "serving": serving, "fallback_status": status})
-    return {
-        **dependency_to_dict(dependency),
-        "signals": dependency.last_signals,
-        "reports": report_totals(
-            session, dependency.id, now - timedelta(seconds=dependency.window_s)
-        ),
-        "flags": flags,
-        "history": [
-            {
-                "from": t.from_state,
-                "to": t.to_state,
-                "at": t.at.isoformat(),
-                "reason": t.reason,
-                "signals": t.signals,
-            }
+        status = fallback_status(session, project.id, item.dependencies)
+        serving = "off" if not item.enabled else ("fallback" if status else "normal")
+        flags.append(BoundFlagStatus(**dict(item), serving=serving, fallback_status=status))
+    return DependencyDetail(
+        **_view_fields(dependency),
+        signals=dependency.last_signals,
+        reports=report_totals(session, dependency.id, now - timedelta(seconds=dependency.window_s)),
+        flags=flags,
+        history=[
+            HealthTransition(
+                from_state=t.from_state,
+                to_state=t.to_state,
+                at=t.at,
+                reason=t.reason,
+                signals=t.signals,
+            )
             for t in transitions
         ],
-    }
+    )

@@ -18,16 +18,17 @@ dependency and each bound flag, and notifies the team (`flag.fallback`).
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
+from pydantic import ConfigDict
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from trimtab.domain.flags.dependencies import bound_flags, report_totals
 from trimtab.domain.flags.rule_sets import bump_revision
+from trimtab.domain.results import Result
 from trimtab.domain.spine import audit
 from trimtab.domain.spine.actors import Actor
 from trimtab.domain.spine.notifications import notify
@@ -38,20 +39,16 @@ HEALTH_ACTOR = Actor(kind="system", name="dependency-health", scopes=frozenset({
 MAX_PROBE_BODY = 64 * 1024
 
 
-@dataclass(frozen=True)
-class ProbeResult:
+class ProbeResult(Result):
+    """One probe: whether it answered the expected status, and in how many milliseconds
+    (to 0.1 ms). A check keeps it in its signals."""
+
+    model_config = ConfigDict(frozen=True)
+
     ok: bool
     status: int | None
     error: str | None
     elapsed_ms: float
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "ok": self.ok,
-            "status": self.status,
-            "error": self.error,
-            "elapsed_ms": round(self.elapsed_ms, 1),
-        }
 
 
 def probe(
@@ -68,15 +65,18 @@ def probe(
                 break
             status = response.status_code
     except httpx.HTTPError as exc:
-        elapsed = (time.perf_counter() - started) * 1000
-        return ProbeResult(False, None, f"{type(exc).__name__}: {exc}"[:300], elapsed)
+        failure = f"{type(exc).__name__}: {exc}"[:300]
+        return ProbeResult(ok=False, status=None, error=failure, elapsed_ms=_since(started))
     finally:
         if owned:
             http.close()
-    elapsed = (time.perf_counter() - started) * 1000
     ok = status == expected_status
     error = None if ok else f"HTTP {status} (expected {expected_status})"
-    return ProbeResult(ok, status, error, elapsed)
+    return ProbeResult(ok=ok, status=status, error=error, elapsed_ms=_since(started))
+
+
+def _since(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 1)
 
 
 def due_for_check(session: Session, now: datetime) -> list[tuple[int, str | None, int, float]]:
@@ -106,15 +106,15 @@ def check(
     signals: dict[str, Any] = {}
     problems: list[str] = []
     if probe_result is not None:
-        signals["probe"] = probe_result.to_dict()
+        signals["probe"] = probe_result.model_dump()
         if not probe_result.ok:
             problems.append(f"probe {probe_result.error}")
     reports = report_totals(session, dependency.id, now - timedelta(seconds=dependency.window_s))
-    signals["sdk"] = reports
-    calls = reports["successes"] + reports["failures"] + reports["timeouts"]
-    bad_calls = reports["failures"] + reports["timeouts"]
-    if reports["open_reports"] >= dependency.open_reports:
-        problems.append(f"{reports['open_reports']} SDK report(s) of an open circuit")
+    signals["sdk"] = reports.model_dump()
+    calls = reports.successes + reports.failures + reports.timeouts
+    bad_calls = reports.failures + reports.timeouts
+    if reports.open_reports >= dependency.open_reports:
+        problems.append(f"{reports.open_reports} SDK report(s) of an open circuit")
     elif calls >= dependency.min_calls and bad_calls / calls >= dependency.failure_rate:
         problems.append(f"SDKs saw {bad_calls} of {calls} calls fail")
     if dependency.max_errors is not None:
@@ -186,9 +186,7 @@ def _transition(
         after={"state": to_state, "automatic": True, "signals": signals},
         reason=reason,
     )
-    affected = [
-        b for b in bound_flags(session, dependency.project_id).get(name, []) if b["enabled"]
-    ]
+    affected = [b for b in bound_flags(session, dependency.project_id).get(name, []) if b.enabled]
     failing = to_state == "unhealthy"
     for item in affected:
         audit.record(
@@ -196,19 +194,19 @@ def _transition(
             HEALTH_ACTOR,
             "flag.fallback" if failing else "flag.fallback_ended",
             target_type="flag",
-            target_id=item["flag"],
+            target_id=item.flag,
             project_id=dependency.project_id,
-            environment=item["environment"],
+            environment=item.environment,
             after={
                 "serving": "fallback" if failing else "rules",
-                "fallback_variant": item["fallback_variant"],
+                "fallback_variant": item.fallback_variant,
                 "dependency": name,
                 "automatic": True,
             },
             reason=f"{name} {'failing' if failing else 'recovered'}: {reason}",
         )
     if affected:
-        keys = sorted({item["flag"] for item in affected})
+        keys = sorted({item.flag for item in affected})
         title = (
             f"{name} failing: {', '.join(keys)} serving fallback"
             if failing
@@ -224,6 +222,6 @@ def _transition(
                 "state": to_state,
                 "since": now.isoformat(),
                 "reason": reason,
-                "flags": [{"flag": i["flag"], "environment": i["environment"]} for i in affected],
+                "flags": [{"flag": i.flag, "environment": i.environment} for i in affected],
             },
         )

@@ -9,8 +9,8 @@ Scopes: definitions (create, variants, rules, segments, archive) need `admin`. F
 on or off, the kill switch and the rollout percentage are operational actions a `deploy`
 token may take, so an on-call pipeline can kill a flag without holding an admin token.
 
-`load_flag_set` is what every evaluation surface serves: the environment's validated configs in
-core.evaluation's shape, archived flags left out, with the revision as ETag.
+Reads answer typed results: `flag_summaries` (the flag list) and `flag_detail` (one flag in
+every environment). What evaluation surfaces serve is `rule_sets.load_flag_set`.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from trimtab.core.evaluation import FlagConfigError, find_prerequisite_cycle, validate_flag_config
+from trimtab.core.flags.config import FLAG_TYPES
 from trimtab.core.names import InvalidName, check_name
 from trimtab.domain.errors import Conflict, InvalidInput, NotFound
 from trimtab.domain.flags import dependencies
@@ -36,6 +37,7 @@ from trimtab.domain.flags.rule_sets import (
     unconfigured_config,
     unhealthy_dependencies,
 )
+from trimtab.domain.results import IsoTime, Result
 from trimtab.domain.spine import audit
 from trimtab.domain.spine.actors import Actor
 from trimtab.domain.spine.projects import get_environment, get_project
@@ -50,7 +52,6 @@ from trimtab.store.models import (
     utcnow,
 )
 
-FLAG_TYPES = ("boolean", "string", "number", "json")
 MAX_TAGS = 20
 MAX_VARIANTS = 100
 MAX_CONFIG_BYTES = 256 * 1024
@@ -278,7 +279,7 @@ def create_flag(
         target_type="flag",
         target_id=key,
         project_id=project.id,
-        after={**definition_to_dict(flag), "environments": after_envs},
+        after={**_audited_definition(flag), "environments": after_envs},
     )
     bump_revision(session, project.id, None, f"flag {key} created")
     return flag
@@ -298,7 +299,7 @@ def update_definition(
     """Change a flag's description, owner, tags or variants (checked against every env)."""
     project = get_project(session, actor, project_slug, scope=DEFINITION_SCOPE)
     flag = _live_flag(session, project, key)
-    before = definition_to_dict(flag)
+    before = _audited_definition(flag)
     if description is not None:
         flag.description = description.strip()
     if owner is not None:
@@ -336,7 +337,7 @@ def update_definition(
         target_id=key,
         project_id=project.id,
         before=before,
-        after=definition_to_dict(flag),
+        after=_audited_definition(flag),
     )
     if variants is not None:
         bump_revision(session, project.id, None, f"flag {key} variants changed")
@@ -622,7 +623,79 @@ def record_evaluations(
 # --- views ----------------------------------------------------------------------------------
 
 
-def definition_to_dict(flag: Flag) -> dict[str, Any]:
+class Prerequisite(Result):
+    """This flag follows its rules only while `flag` serves one of `variants`."""
+
+    flag: str
+    variants: list[str]
+
+
+class Fallback(Result):
+    """The variant served while any of `dependencies` is unhealthy."""
+
+    variant: str
+    dependencies: list[str]
+
+
+class FlagDefinition(Result):
+    """The project-wide part of a flag; `variants` maps each name to its (user-defined) value."""
+
+    key: str
+    type: str
+    description: str
+    owner: str
+    tags: list[str]
+    variants: dict[str, Any]
+    archived: bool
+    created_by: str
+    created_at: IsoTime
+
+
+class FlagEnvironmentSummary(Result):
+    """Whether a flag is on in one environment, and its `rollout` rule's percentage if any."""
+
+    enabled: bool
+    rollout: float | None
+
+
+class FlagSummary(FlagDefinition):
+    """A flag in the flag list: its definition, and per environment whether it is on."""
+
+    environments: dict[str, FlagEnvironmentSummary]
+
+
+class FlagConfigView(Result):
+    """What a flag serves in one environment, and whether it serves its fallback now.
+
+    `rules` are user-defined (see core.evaluation for their shape); `rollout` is the percentage
+    of the `rollout` rule; `fallback_status` says since when and why the fallback is served.
+    """
+
+    default_variant: str
+    enabled: bool
+    fallback: Fallback | None
+    off_variant: str
+    prerequisites: list[Prerequisite]
+    rules: list[dict[str, Any]]
+    salt: str
+    rollout: float | None
+    off_reason: str | None
+    updated_by: str | None
+    changed_at: IsoTime | None
+    evaluations: int
+    last_evaluated_at: IsoTime | None
+    serving_fallback: bool
+    failing_dependencies: list[str]
+    fallback_status: str | None
+
+
+class FlagDetail(FlagDefinition):
+    """A flag with every environment's config (what `flag show` and each flag change answer)."""
+
+    environments: dict[str, FlagConfigView]
+
+
+def _definition_fields(flag: Flag) -> dict[str, Any]:
     return {
         "key": flag.key,
         "type": flag.type,
@@ -632,40 +705,42 @@ def definition_to_dict(flag: Flag) -> dict[str, Any]:
         "variants": dict(flag.variants),
         "archived": flag.archived_at is not None,
         "created_by": flag.created_by,
-        "created_at": flag.created_at.isoformat(),
+        "created_at": flag.created_at,
     }
 
 
-def config_to_dict(flag: Flag, row: FlagConfig | None) -> dict[str, Any]:
-    config = full_config(flag, row)
-    return {
-        **{k: config[k] for k in sorted(CONFIG_FIELDS)},
-        "rollout": rollout_percentage(config),
-        "off_reason": row.off_reason if row else None,
-        "updated_by": row.updated_by if row else None,
-        "changed_at": row.changed_at.isoformat() if row else None,
-    }
+def _audited_definition(flag: Flag) -> dict[str, Any]:
+    return FlagDefinition(**_definition_fields(flag)).model_dump(mode="json")
 
 
-def flag_to_dict(flag: Flag, configs: Mapping[str, FlagConfig | None]) -> dict[str, Any]:
-    return {
-        **definition_to_dict(flag),
-        "environments": {name: config_to_dict(flag, row) for name, row in configs.items()},
-    }
+def flag_summaries(
+    session: Session,
+    actor: Actor,
+    project_slug: str,
+    *,
+    include_archived: bool = False,
+    tag: str | None = None,
+) -> list[FlagSummary]:
+    """The project's flags by key, each with whether it is on, and its rollout, per environment."""
+    _, listed = list_flags(session, actor, project_slug, include_archived=include_archived, tag=tag)
+    return [
+        FlagSummary(
+            **_definition_fields(flag),
+            environments={
+                name: FlagEnvironmentSummary(
+                    enabled=row.enabled, rollout=rollout_percentage({"rules": row.rules})
+                )
+                for name, row in configs.items()
+            },
+        )
+        for flag, configs in listed
+    ]
 
 
-def flag_detail(session: Session, actor: Actor, project_slug: str, key: str) -> dict[str, Any]:
+def flag_detail(session: Session, actor: Actor, project_slug: str, key: str) -> FlagDetail:
     """Definition, every environment's config, evaluation stats and unhealthy dependencies."""
     project = get_project(session, actor, project_slug)
     flag = get_flag(session, project, key)
-    configs: dict[str, FlagConfig | None] = {}
-    for env in project.environments:
-        configs[env.name] = session.scalars(
-            select(FlagConfig).where(
-                FlagConfig.flag_id == flag.id, FlagConfig.environment_id == env.id
-            )
-        ).first()
-    result = flag_to_dict(flag, configs)
     stats = {
         s.environment_id: s
         for s in session.scalars(
@@ -675,16 +750,44 @@ def flag_detail(session: Session, actor: Actor, project_slug: str, key: str) -> 
         )
     }
     unhealthy = unhealthy_dependencies(session, project.id)
+    environments = {}
     for env in project.environments:
-        view = result["environments"][env.name]
-        stat = stats.get(env.id)
-        view["evaluations"] = stat.evaluations if stat else 0
-        view["last_evaluated_at"] = stat.last_evaluated_at.isoformat() if stat else None
-        fallback = view["fallback"]
-        failing = sorted(set(fallback["dependencies"]) & unhealthy) if fallback else []
-        view["serving_fallback"] = bool(failing) and view["enabled"]
-        view["failing_dependencies"] = failing
-        # "serving fallback since 12:03 UTC: billing-api failing", for the API, CLI and pages.
-        status = dependencies.fallback_status(session, project.id, failing)
-        view["fallback_status"] = status["message"] if status and view["serving_fallback"] else None
-    return result
+        row = session.scalars(
+            select(FlagConfig).where(
+                FlagConfig.flag_id == flag.id, FlagConfig.environment_id == env.id
+            )
+        ).first()
+        environments[env.name] = _config_view(
+            session, project.id, flag, row, stats.get(env.id), unhealthy
+        )
+    return FlagDetail(**_definition_fields(flag), environments=environments)
+
+
+def _config_view(
+    session: Session,
+    project_id: int,
+    flag: Flag,
+    row: FlagConfig | None,
+    stat: FlagEvaluationStat | None,
+    unhealthy: frozenset[str],
+) -> FlagConfigView:
+    config = full_config(flag, row)
+    fallback = config["fallback"]
+    failing = sorted(set(fallback["dependencies"]) & unhealthy) if fallback else []
+    serving_fallback = bool(failing) and config["enabled"]
+    # "serving fallback since 12:03 UTC: billing-api failing", for the API, CLI and pages.
+    status = (
+        dependencies.fallback_status(session, project_id, failing) if serving_fallback else None
+    )
+    return FlagConfigView(
+        **{k: config[k] for k in sorted(CONFIG_FIELDS)},
+        rollout=rollout_percentage(config),
+        off_reason=row.off_reason if row else None,
+        updated_by=row.updated_by if row else None,
+        changed_at=row.changed_at if row else None,
+        evaluations=stat.evaluations if stat else 0,
+        last_evaluated_at=stat.last_evaluated_at if stat else None,
+        serving_fallback=serving_fallback,
+        failing_dependencies=failing,
+        fallback_status=status.message if status else None,
+    )

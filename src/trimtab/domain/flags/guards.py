@@ -29,6 +29,7 @@ from trimtab.core.flag_guards import compare
 from trimtab.domain.errors import InvalidInput, NotFound
 from trimtab.domain.flags.flags import rollout_percentage, set_enabled
 from trimtab.domain.flags.rule_sets import full_config
+from trimtab.domain.results import IsoTime, Result
 from trimtab.domain.spine import audit
 from trimtab.domain.spine.actors import Actor
 from trimtab.domain.spine.notifications import notify
@@ -54,6 +55,33 @@ LIMITS: dict[str, tuple[float, float]] = {
     "min_ratio": (1.0, 1000.0),
     "alpha": (1e-9, 0.1),
 }
+
+
+class GuardState(Result):
+    """A flag's guard in one environment: its settings, and what its last check saw
+    (`last_result`: errors on and off, exposure, the comparison; or why it was skipped)."""
+
+    flag: str
+    environment: str
+    active: bool
+    max_errors: int | None
+    window_s: int
+    compare: bool
+    min_errors: int
+    min_ratio: float
+    alpha: float
+    tripped_at: IsoTime | None
+    tripped_reason: str | None
+    last_checked_at: IsoTime | None
+    last_result: dict[str, Any]
+
+
+class GuardRemoved(Result):
+    """What removing a guard answers: the flag and environment, now without a guard."""
+
+    flag: str
+    environment: str
+    guard: None
 
 
 def _flag(session: Session, project: Project, key: str) -> Flag:
@@ -110,7 +138,7 @@ def set_guard(
     guard = session.scalars(
         select(FlagGuard).where(FlagGuard.flag_id == flag.id, FlagGuard.environment_id == env.id)
     ).first()
-    before = guard_to_dict(guard, key, env.name) if guard else None
+    before = guard_state(guard, key, env.name).model_dump(mode="json") if guard else None
     if guard is None:
         guard = FlagGuard(
             project_id=project.id, flag_id=flag.id, environment_id=env.id, created_by=actor.label
@@ -125,7 +153,7 @@ def set_guard(
     guard.active = active
     guard.updated_at = utcnow()
     session.flush()
-    after = guard_to_dict(guard, key, env.name)
+    after = guard_state(guard, key, env.name).model_dump(mode="json")
     audit.record(
         session,
         actor,
@@ -142,7 +170,7 @@ def set_guard(
 
 def remove_guard(
     session: Session, actor: Actor, project_slug: str, key: str, environment: str
-) -> None:
+) -> GuardRemoved:
     project = get_project(session, actor, project_slug, scope=SCOPE)
     env = get_environment(session, project, environment)
     flag = _flag(session, project, key)
@@ -151,7 +179,7 @@ def remove_guard(
     ).first()
     if guard is None:
         raise NotFound(f"flag {key!r} has no guard in {env.name}")
-    before = guard_to_dict(guard, key, env.name)
+    before = guard_state(guard, key, env.name).model_dump(mode="json")
     session.delete(guard)
     audit.record(
         session,
@@ -163,9 +191,10 @@ def remove_guard(
         environment=env.name,
         before=before,
     )
+    return GuardRemoved(flag=key, environment=env.name, guard=None)
 
 
-def list_guards(session: Session, actor: Actor, project_slug: str) -> list[dict[str, Any]]:
+def list_guards(session: Session, actor: Actor, project_slug: str) -> list[GuardState]:
     project = get_project(session, actor, project_slug)
     rows = session.execute(
         select(FlagGuard, Flag.key, Environment.name)
@@ -174,25 +203,25 @@ def list_guards(session: Session, actor: Actor, project_slug: str) -> list[dict[
         .where(FlagGuard.project_id == project.id)
         .order_by(Flag.key, Environment.name)
     )
-    return [guard_to_dict(guard, key, env) for guard, key, env in rows]
+    return [guard_state(guard, key, env) for guard, key, env in rows]
 
 
-def guard_to_dict(guard: FlagGuard, key: str, environment: str) -> dict[str, Any]:
-    return {
-        "flag": key,
-        "environment": environment,
-        "active": guard.active,
-        "max_errors": guard.max_errors,
-        "window_s": guard.window_s,
-        "compare": guard.compare,
-        "min_errors": guard.min_errors,
-        "min_ratio": guard.min_ratio,
-        "alpha": guard.alpha,
-        "tripped_at": guard.tripped_at.isoformat() if guard.tripped_at else None,
-        "tripped_reason": guard.tripped_reason,
-        "last_checked_at": guard.last_checked_at.isoformat() if guard.last_checked_at else None,
-        "last_result": guard.last_result or {},
-    }
+def guard_state(guard: FlagGuard, key: str, environment: str) -> GuardState:
+    return GuardState(
+        flag=key,
+        environment=environment,
+        active=guard.active,
+        max_errors=guard.max_errors,
+        window_s=guard.window_s,
+        compare=guard.compare,
+        min_errors=guard.min_errors,
+        min_ratio=guard.min_ratio,
+        alpha=guard.alpha,
+        tripped_at=guard.tripped_at,
+        tripped_reason=guard.tripped_reason,
+        last_checked_at=guard.last_checked_at,
+        last_result=guard.last_result or {},
+    )
 
 
 # --- exposure (SDK evaluation counts per minute) ----------------------------------------------

@@ -21,16 +21,17 @@ from trimtab.core.flags.values import parse_datetime
 from trimtab.core.schedules import ScheduleError, next_ramp_change, ramp_percentage, validate_ramp
 from trimtab.domain.errors import DomainError, InvalidInput, NotFound
 from trimtab.domain.flags import flags
+from trimtab.domain.results import IsoTime, Result
 from trimtab.domain.spine import audit
 from trimtab.domain.spine.actors import Actor
 from trimtab.domain.spine.projects import get_environment, get_project
 from trimtab.store.db import Store
 from trimtab.store.models import Environment, Flag, FlagSchedule, Project, utcnow
+from trimtab.store.models.flags import SCHEDULE_KINDS
 
 log = logging.getLogger("trimtab.flags")
 
 SCHEDULER = Actor("system", "scheduler", frozenset({"admin"}))
-KINDS = ("on", "off", "rollout", "ramp")
 MAX_STEPS = 50
 MAX_PENDING_PER_FLAG = 50
 # A one-off change dated this far in the past is a typo, not a plan.
@@ -66,8 +67,8 @@ def create_schedule(
     if flag.archived_at is not None:
         raise InvalidInput(f"flag {key!r} is archived")
     now = now or utcnow()
-    if kind not in KINDS:
-        raise InvalidInput(f"kind must be one of {', '.join(KINDS)}")
+    if kind not in SCHEDULE_KINDS:
+        raise InvalidInput(f"kind must be one of {', '.join(SCHEDULE_KINDS)}")
     pending = session.scalars(
         select(FlagSchedule.id).where(
             FlagSchedule.flag_id == flag.id, FlagSchedule.status == "pending"
@@ -121,7 +122,7 @@ def create_schedule(
         target_id=key,
         project_id=project.id,
         environment=env.name,
-        after=schedule_to_dict(schedule, key, env.name),
+        after=schedule_summary(schedule, key, env.name).model_dump(mode="json"),
         reason=schedule.reason,
     )
     return schedule
@@ -135,7 +136,7 @@ def _check_percentage(value: Any, what: str) -> float:
 
 def list_schedules(
     session: Session, actor: Actor, project_slug: str, key: str, *, pending_only: bool = False
-) -> list[dict[str, Any]]:
+) -> list[ScheduleSummary]:
     project = get_project(session, actor, project_slug)
     flag = flags.get_flag(session, project, key)
     names = {env.id: env.name for env in project.environments}
@@ -143,12 +144,12 @@ def list_schedules(
     if pending_only:
         query = query.where(FlagSchedule.status == "pending")
     rows = session.scalars(query.order_by(FlagSchedule.id))
-    return [schedule_to_dict(s, key, names.get(s.environment_id, "?")) for s in rows]
+    return [schedule_summary(s, key, names.get(s.environment_id, "?")) for s in rows]
 
 
 def cancel_schedule(
     session: Session, actor: Actor, project_slug: str, key: str, schedule_id: int
-) -> dict[str, Any]:
+) -> ScheduleSummary:
     project = get_project(session, actor, project_slug, scope=flags.OPERATION_SCOPE)
     flag = flags.get_flag(session, project, key)
     schedule = session.get(FlagSchedule, schedule_id)
@@ -168,27 +169,55 @@ def cancel_schedule(
             environment=env_name,
             after={"schedule": schedule.id},
         )
-    return schedule_to_dict(schedule, key, env_name)
+    return schedule_summary(schedule, key, env_name)
 
 
-def schedule_to_dict(schedule: FlagSchedule, key: str, environment: str) -> dict[str, Any]:
-    return {
-        "id": schedule.id,
-        "flag": key,
-        "environment": environment,
-        "kind": schedule.kind,
-        "at": schedule.at.isoformat() if schedule.at else None,
-        "percentage": schedule.percentage,
-        "steps": schedule.steps,
-        "rule_id": schedule.rule_id,
-        "status": schedule.status,
-        "next_at": schedule.next_at.isoformat() if schedule.next_at else None,
-        "reason": schedule.reason,
-        "created_by": schedule.created_by,
-        "applied_at": schedule.applied_at.isoformat() if schedule.applied_at else None,
-        "applied_percentage": schedule.applied_percentage,
-        "error": schedule.error,
-    }
+class RampStep(Result):
+    """From `at` (ISO 8601 text, as given) the rollout is `percentage`."""
+
+    at: str
+    percentage: int | float
+
+
+class ScheduleSummary(Result):
+    """A scheduled change: `at` and `percentage` for on / off / rollout, `steps` for a ramp;
+    `next_at` is when the job acts next, `applied_*` what it did last."""
+
+    id: int
+    flag: str
+    environment: str
+    kind: str
+    at: IsoTime | None
+    percentage: float | None
+    steps: list[RampStep] | None
+    rule_id: str
+    status: str
+    next_at: IsoTime | None
+    reason: str | None
+    created_by: str
+    applied_at: IsoTime | None
+    applied_percentage: float | None
+    error: str | None
+
+
+def schedule_summary(schedule: FlagSchedule, key: str, environment: str) -> ScheduleSummary:
+    return ScheduleSummary(
+        id=schedule.id,
+        flag=key,
+        environment=environment,
+        kind=schedule.kind,
+        at=schedule.at,
+        percentage=schedule.percentage,
+        steps=None if schedule.steps is None else [RampStep(**step) for step in schedule.steps],
+        rule_id=schedule.rule_id,
+        status=schedule.status,
+        next_at=schedule.next_at,
+        reason=schedule.reason,
+        created_by=schedule.created_by,
+        applied_at=schedule.applied_at,
+        applied_percentage=schedule.applied_percentage,
+        error=schedule.error,
+    )
 
 
 # --- the job ---------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from trimtab.core.evaluation import FlagConfigError, validate_segments
 from trimtab.domain.errors import Conflict, InvalidInput, NotFound
 from trimtab.domain.flags import flags, rule_sets
+from trimtab.domain.results import Deleted, IsoTime, Result
 from trimtab.domain.spine import audit
 from trimtab.domain.spine.actors import Actor
 from trimtab.domain.spine.projects import get_project
@@ -24,21 +25,30 @@ MAX_CONSTRAINTS = 100
 MAX_SEGMENTS = 500
 
 
-def segment_to_dict(segment: Segment) -> dict[str, Any]:
-    return {
-        "name": segment.name,
-        "description": segment.description,
-        "constraints": list(segment.constraints),
-        "updated_at": segment.updated_at.isoformat(),
-    }
+class SegmentSummary(Result):
+    """A segment; its constraints have the shape of a rule's (see core.evaluation)."""
+
+    name: str
+    description: str
+    constraints: list[dict[str, Any]]
+    updated_at: IsoTime
 
 
-def list_segments(session: Session, actor: Actor, project_slug: str) -> list[dict[str, Any]]:
+def segment_summary(segment: Segment) -> SegmentSummary:
+    return SegmentSummary(
+        name=segment.name,
+        description=segment.description,
+        constraints=list(segment.constraints),
+        updated_at=segment.updated_at,
+    )
+
+
+def list_segments(session: Session, actor: Actor, project_slug: str) -> list[SegmentSummary]:
     project = get_project(session, actor, project_slug)
     rows = session.scalars(
         select(Segment).where(Segment.project_id == project.id).order_by(Segment.name)
     )
-    return [segment_to_dict(s) for s in rows]
+    return [segment_summary(s) for s in rows]
 
 
 def put_segment(
@@ -49,7 +59,7 @@ def put_segment(
     constraints: Sequence[Any],
     *,
     description: str = "",
-) -> dict[str, Any]:
+) -> SegmentSummary:
     """Create or replace a segment."""
     project = get_project(session, actor, project_slug, scope=flags.DEFINITION_SCOPE)
     name = flags._name(name, "segment name")
@@ -62,7 +72,7 @@ def put_segment(
     segment = session.scalars(
         select(Segment).where(Segment.project_id == project.id, Segment.name == name)
     ).first()
-    before = segment_to_dict(segment) if segment else None
+    before = segment_summary(segment).model_dump(mode="json") if segment else None
     if segment is None:
         count = len(
             session.scalars(select(Segment.id).where(Segment.project_id == project.id)).all()
@@ -75,6 +85,7 @@ def put_segment(
     segment.description = description.strip()
     segment.updated_at = utcnow()
     session.flush()
+    after = segment_summary(segment)
     audit.record(
         session,
         actor,
@@ -83,13 +94,13 @@ def put_segment(
         target_id=name,
         project_id=project.id,
         before=before,
-        after=segment_to_dict(segment),
+        after=after.model_dump(mode="json"),
     )
     rule_sets.bump_revision(session, project.id, None, f"segment {name} changed")
-    return segment_to_dict(segment)
+    return after
 
 
-def delete_segment(session: Session, actor: Actor, project_slug: str, name: str) -> dict[str, Any]:
+def delete_segment(session: Session, actor: Actor, project_slug: str, name: str) -> Deleted:
     project = get_project(session, actor, project_slug, scope=flags.DEFINITION_SCOPE)
     segment = session.scalars(
         select(Segment).where(Segment.project_id == project.id, Segment.name == name)
@@ -104,7 +115,7 @@ def delete_segment(session: Session, actor: Actor, project_slug: str, name: str)
     using = sorted({k for k, rules in users if any(name in r.get("segments", []) for r in rules)})
     if using:
         raise Conflict(f"segment {name!r} is used by flags {using}; change their rules first")
-    before = segment_to_dict(segment)
+    before = segment_summary(segment).model_dump(mode="json")
     session.delete(segment)
     audit.record(
         session,
@@ -116,4 +127,4 @@ def delete_segment(session: Session, actor: Actor, project_slug: str, name: str)
         before=before,
     )
     rule_sets.bump_revision(session, project.id, None, f"segment {name} deleted")
-    return {"deleted": name}
+    return Deleted(deleted=name)

@@ -14,11 +14,24 @@ from sqlalchemy.orm import Session
 
 from trimtab.domain.errors import InvalidInput
 from trimtab.domain.flags import flags, rule_sets
+from trimtab.domain.results import IsoTime, Result
 from trimtab.domain.spine.actors import Actor
 from trimtab.domain.spine.projects import get_environment, get_project
 from trimtab.store.models import FlagEvaluationStat, utcnow
 
 MAX_DAYS = 3650
+
+
+class StaleFlag(Result):
+    """A flag that is a candidate for removal in one environment, and why (`reasons`)."""
+
+    key: str
+    environment: str
+    owner: str
+    reasons: list[str]
+    enabled: bool
+    last_evaluated_at: IsoTime | None
+    changed_at: IsoTime | None
 
 
 def fully_on(config: Mapping[str, Any]) -> bool:
@@ -53,7 +66,7 @@ def stale_flags(
     days: int = 30,
     environment: str | None = None,
     now: datetime | None = None,
-) -> list[dict[str, Any]]:
+) -> list[StaleFlag]:
     """Flags not evaluated for `days` days (or never, once older than that) or fully on for
     `days` days, per environment."""
     if not 1 <= days <= MAX_DAYS:
@@ -89,16 +102,14 @@ def stale_flags(
                 reasons.append(f"fully on for {(now - row.changed_at).days} days")
             if reasons:
                 report.append(
-                    {
-                        "key": flag.key,
-                        "environment": env.name,
-                        "owner": flag.owner,
-                        "reasons": reasons,
-                        "enabled": config["enabled"],
-                        "last_evaluated_at": (
-                            stat.last_evaluated_at.isoformat() if stat is not None else None
-                        ),
-                        "changed_at": row.changed_at.isoformat() if row is not None else None,
-                    }
+                    StaleFlag(
+                        key=flag.key,
+                        environment=env.name,
+                        owner=flag.owner,
+                        reasons=reasons,
+                        enabled=config["enabled"],
+                        last_evaluated_at=stat.last_evaluated_at if stat is not None else None,
+                        changed_at=row.changed_at if row is not None else None,
+                    )
                 )
     return report

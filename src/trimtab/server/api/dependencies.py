@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import Field
 
 from trimtab.domain.flags import dependencies, guards
+from trimtab.domain.results import Deleted
 from trimtab.domain.spine.actors import Actor
 from trimtab.server.api.schemas import Body
 from trimtab.server.auth import current_actor, store_of
@@ -60,18 +61,24 @@ class GuardBody(Body):
     active: bool = True
 
 
-@router.get("/projects/{slug}/dependencies")
+@router.get(
+    "/projects/{slug}/dependencies",
+    response_model=list[dependencies.DependencySummary],
+    status_code=200,
+)
 def list_dependencies(
     slug: str, request: Request, actor: Actor = Depends(current_actor)
-) -> list[dict[str, Any]]:
+) -> list[dependencies.DependencySummary]:
     with store_of(request).read() as session:
         return dependencies.list_dependencies(session, actor, slug)
 
 
-@router.post("/projects/{slug}/dependencies", status_code=201)
+@router.post(
+    "/projects/{slug}/dependencies", response_model=dependencies.DependencyView, status_code=201
+)
 def create_dependency(
     slug: str, body: DependencyCreate, request: Request, actor: Actor = Depends(current_actor)
-) -> dict[str, Any]:
+) -> dependencies.DependencyView:
     with store_of(request).write() as session:
         dependency = dependencies.create_dependency(
             session,
@@ -82,25 +89,33 @@ def create_dependency(
             probe_url=body.probe_url,
             settings=body.given(),
         )
-        return dependencies.dependency_to_dict(dependency)
+        return dependencies.dependency_view(dependency)
 
 
-@router.get("/projects/{slug}/dependencies/{name}")
+@router.get(
+    "/projects/{slug}/dependencies/{name}",
+    response_model=dependencies.DependencyDetail,
+    status_code=200,
+)
 def show_dependency(
     slug: str, name: str, request: Request, actor: Actor = Depends(current_actor)
-) -> dict[str, Any]:
+) -> dependencies.DependencyDetail:
     with store_of(request).read() as session:
         return dependencies.dependency_detail(session, actor, slug, name)
 
 
-@router.patch("/projects/{slug}/dependencies/{name}")
+@router.patch(
+    "/projects/{slug}/dependencies/{name}",
+    response_model=dependencies.DependencyView,
+    status_code=200,
+)
 def update_dependency(
     slug: str,
     name: str,
     body: DependencyUpdate,
     request: Request,
     actor: Actor = Depends(current_actor),
-) -> dict[str, Any]:
+) -> dependencies.DependencyView:
     settings = body.given()
     if body.clear_max_errors:
         settings["max_errors"] = None
@@ -115,30 +130,29 @@ def update_dependency(
             clear_probe=body.clear_probe,
             settings=settings,
         )
-        return dependencies.dependency_to_dict(dependency)
+        return dependencies.dependency_view(dependency)
 
 
-@router.delete("/projects/{slug}/dependencies/{name}")
+@router.delete("/projects/{slug}/dependencies/{name}", response_model=Deleted, status_code=200)
 def delete_dependency(
     slug: str, name: str, request: Request, actor: Actor = Depends(current_actor)
-) -> dict[str, Any]:
+) -> Deleted:
     with store_of(request).write() as session:
-        dependencies.delete_dependency(session, actor, slug, name)
-    return {"deleted": name}
+        return dependencies.delete_dependency(session, actor, slug, name)
 
 
-@router.get("/projects/{slug}/guards")
+@router.get("/projects/{slug}/guards", response_model=list[guards.GuardState], status_code=200)
 def list_guards(
     slug: str, request: Request, actor: Actor = Depends(current_actor)
-) -> list[dict[str, Any]]:
+) -> list[guards.GuardState]:
     with store_of(request).read() as session:
         return guards.list_guards(session, actor, slug)
 
 
-@router.put("/projects/{slug}/flags/{key}/guard")
+@router.put("/projects/{slug}/flags/{key}/guard", response_model=guards.GuardState, status_code=200)
 def set_guard(
     slug: str, key: str, body: GuardBody, request: Request, actor: Actor = Depends(current_actor)
-) -> dict[str, Any]:
+) -> guards.GuardState:
     with store_of(request).write() as session:
         guard = guards.set_guard(
             session,
@@ -154,17 +168,18 @@ def set_guard(
             alpha=body.alpha,
             active=body.active,
         )
-        return guards.guard_to_dict(guard, key, body.environment)
+        return guards.guard_state(guard, key, body.environment)
 
 
-@router.delete("/projects/{slug}/flags/{key}/guard")
+@router.delete(
+    "/projects/{slug}/flags/{key}/guard", response_model=guards.GuardRemoved, status_code=200
+)
 def remove_guard(
     slug: str,
     key: str,
     request: Request,
     environment: str = Query(min_length=1, max_length=64),
     actor: Actor = Depends(current_actor),
-) -> dict[str, Any]:
+) -> guards.GuardRemoved:
     with store_of(request).write() as session:
-        guards.remove_guard(session, actor, slug, key, environment)
-    return {"flag": key, "environment": environment, "guard": None}
+        return guards.remove_guard(session, actor, slug, key, environment)

@@ -13,6 +13,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import Field
 
 from trimtab.domain.flags import flags, schedules, segments, staleness
+from trimtab.domain.results import Deleted
 from trimtab.domain.spine.actors import Actor
 from trimtab.server.api.schemas import Body
 from trimtab.server.auth import current_actor, store_of
@@ -87,32 +88,22 @@ class SegmentPut(Body):
     description: str = Field(default="", max_length=1000)
 
 
-def _summary(flag: Any, configs: dict[str, Any]) -> dict[str, Any]:
-    view = flags.definition_to_dict(flag)
-    view["environments"] = {
-        name: {"enabled": row.enabled, "rollout": flags.rollout_percentage({"rules": row.rules})}
-        for name, row in configs.items()
-    }
-    return view
-
-
-@router.get("/projects/{slug}/flags")
+@router.get("/projects/{slug}/flags", response_model=list[flags.FlagSummary], status_code=200)
 def list_flags(
     slug: str,
     request: Request,
     tag: str | None = Query(default=None, max_length=64),
     archived: bool = False,
     actor: Actor = Depends(current_actor),
-) -> list[dict[str, Any]]:
+) -> list[flags.FlagSummary]:
     with store_of(request).read() as session:
-        _, listed = flags.list_flags(session, actor, slug, include_archived=archived, tag=tag)
-        return [_summary(flag, configs) for flag, configs in listed]
+        return flags.flag_summaries(session, actor, slug, include_archived=archived, tag=tag)
 
 
-@router.post("/projects/{slug}/flags", status_code=201)
+@router.post("/projects/{slug}/flags", response_model=flags.FlagDetail, status_code=201)
 def create_flag(
     slug: str, body: FlagCreate, request: Request, actor: Actor = Depends(current_actor)
-) -> dict[str, Any]:
+) -> flags.FlagDetail:
     with store_of(request).write() as session:
         flags.create_flag(
             session,
@@ -131,16 +122,18 @@ def create_flag(
         return flags.flag_detail(session, actor, slug, body.key)
 
 
-@router.get("/projects/{slug}/flags/{key}")
-def show_flag(slug: str, key: str, request: Request, actor: Actor = Depends(current_actor)) -> Any:
+@router.get("/projects/{slug}/flags/{key}", response_model=flags.FlagDetail, status_code=200)
+def show_flag(
+    slug: str, key: str, request: Request, actor: Actor = Depends(current_actor)
+) -> flags.FlagDetail:
     with store_of(request).read() as session:
         return flags.flag_detail(session, actor, slug, key)
 
 
-@router.patch("/projects/{slug}/flags/{key}")
+@router.patch("/projects/{slug}/flags/{key}", response_model=flags.FlagDetail, status_code=200)
 def update_flag(
     slug: str, key: str, body: FlagUpdate, request: Request, actor: Actor = Depends(current_actor)
-) -> Any:
+) -> flags.FlagDetail:
     with store_of(request).write() as session:
         flags.update_definition(
             session,
@@ -155,7 +148,11 @@ def update_flag(
         return flags.flag_detail(session, actor, slug, key)
 
 
-@router.put("/projects/{slug}/flags/{key}/environments/{env}")
+@router.put(
+    "/projects/{slug}/flags/{key}/environments/{env}",
+    response_model=flags.FlagDetail,
+    status_code=200,
+)
 def set_config(
     slug: str,
     key: str,
@@ -163,20 +160,26 @@ def set_config(
     body: ConfigUpdate,
     request: Request,
     actor: Actor = Depends(current_actor),
-) -> Any:
+) -> flags.FlagDetail:
     changes = {name: getattr(body, name) for name in body.model_fields_set if name != "reason"}
     with store_of(request).write() as session:
         flags.set_config(session, actor, slug, key, env, changes, reason=body.reason)
         return flags.flag_detail(session, actor, slug, key)
 
 
-def _flip(request: Request, actor: Actor, slug: str, key: str, env: str, **kwargs: Any) -> Any:
+def _flip(
+    request: Request, actor: Actor, slug: str, key: str, env: str, **kwargs: Any
+) -> flags.FlagDetail:
     with store_of(request).write() as session:
         flags.set_enabled(session, actor, slug, key, env, **kwargs)
         return flags.flag_detail(session, actor, slug, key)
 
 
-@router.post("/projects/{slug}/flags/{key}/environments/{env}/on")
+@router.post(
+    "/projects/{slug}/flags/{key}/environments/{env}/on",
+    response_model=flags.FlagDetail,
+    status_code=200,
+)
 def turn_on(
     slug: str,
     key: str,
@@ -184,12 +187,16 @@ def turn_on(
     request: Request,
     body: ReasonBody | None = None,
     actor: Actor = Depends(current_actor),
-) -> Any:
+) -> flags.FlagDetail:
     reason = body.reason if body else None
     return _flip(request, actor, slug, key, env, enabled=True, reason=reason)
 
 
-@router.post("/projects/{slug}/flags/{key}/environments/{env}/off")
+@router.post(
+    "/projects/{slug}/flags/{key}/environments/{env}/off",
+    response_model=flags.FlagDetail,
+    status_code=200,
+)
 def turn_off(
     slug: str,
     key: str,
@@ -197,12 +204,16 @@ def turn_off(
     request: Request,
     body: ReasonBody | None = None,
     actor: Actor = Depends(current_actor),
-) -> Any:
+) -> flags.FlagDetail:
     reason = body.reason if body else None
     return _flip(request, actor, slug, key, env, enabled=False, reason=reason)
 
 
-@router.post("/projects/{slug}/flags/{key}/environments/{env}/kill")
+@router.post(
+    "/projects/{slug}/flags/{key}/environments/{env}/kill",
+    response_model=flags.FlagDetail,
+    status_code=200,
+)
 def kill(
     slug: str,
     key: str,
@@ -210,13 +221,17 @@ def kill(
     body: KillBody,
     request: Request,
     actor: Actor = Depends(current_actor),
-) -> Any:
+) -> flags.FlagDetail:
     with store_of(request).write() as session:
         flags.kill(session, actor, slug, key, env, body.reason)
         return flags.flag_detail(session, actor, slug, key)
 
 
-@router.post("/projects/{slug}/flags/{key}/environments/{env}/rollout")
+@router.post(
+    "/projects/{slug}/flags/{key}/environments/{env}/rollout",
+    response_model=flags.FlagDetail,
+    status_code=200,
+)
 def rollout(
     slug: str,
     key: str,
@@ -224,7 +239,7 @@ def rollout(
     body: RolloutBody,
     request: Request,
     actor: Actor = Depends(current_actor),
-) -> Any:
+) -> flags.FlagDetail:
     percentage = int(body.percentage) if body.percentage.is_integer() else body.percentage
     with store_of(request).write() as session:
         flags.rollout(
@@ -242,40 +257,56 @@ def rollout(
         return flags.flag_detail(session, actor, slug, key)
 
 
-@router.post("/projects/{slug}/flags/{key}/archive")
-def archive(slug: str, key: str, request: Request, actor: Actor = Depends(current_actor)) -> Any:
+@router.post(
+    "/projects/{slug}/flags/{key}/archive", response_model=flags.FlagDetail, status_code=200
+)
+def archive(
+    slug: str, key: str, request: Request, actor: Actor = Depends(current_actor)
+) -> flags.FlagDetail:
     with store_of(request).write() as session:
         flags.archive_flag(session, actor, slug, key)
         return flags.flag_detail(session, actor, slug, key)
 
 
-@router.post("/projects/{slug}/flags/{key}/restore")
-def restore(slug: str, key: str, request: Request, actor: Actor = Depends(current_actor)) -> Any:
+@router.post(
+    "/projects/{slug}/flags/{key}/restore", response_model=flags.FlagDetail, status_code=200
+)
+def restore(
+    slug: str, key: str, request: Request, actor: Actor = Depends(current_actor)
+) -> flags.FlagDetail:
     with store_of(request).write() as session:
         flags.archive_flag(session, actor, slug, key, restore=True)
         return flags.flag_detail(session, actor, slug, key)
 
 
-@router.get("/projects/{slug}/flags/{key}/schedules")
+@router.get(
+    "/projects/{slug}/flags/{key}/schedules",
+    response_model=list[schedules.ScheduleSummary],
+    status_code=200,
+)
 def list_schedules(
     slug: str,
     key: str,
     request: Request,
     pending: bool = False,
     actor: Actor = Depends(current_actor),
-) -> Any:
+) -> list[schedules.ScheduleSummary]:
     with store_of(request).read() as session:
         return schedules.list_schedules(session, actor, slug, key, pending_only=pending)
 
 
-@router.post("/projects/{slug}/flags/{key}/schedules", status_code=201)
+@router.post(
+    "/projects/{slug}/flags/{key}/schedules",
+    response_model=schedules.ScheduleSummary,
+    status_code=201,
+)
 def create_schedule(
     slug: str,
     key: str,
     body: ScheduleCreate,
     request: Request,
     actor: Actor = Depends(current_actor),
-) -> Any:
+) -> schedules.ScheduleSummary:
     with store_of(request).write() as session:
         schedule = schedules.create_schedule(
             session,
@@ -290,48 +321,60 @@ def create_schedule(
             rule_id=body.rule_id,
             reason=body.reason,
         )
-        return schedules.schedule_to_dict(schedule, key, body.environment)
+        return schedules.schedule_summary(schedule, key, body.environment)
 
 
-@router.delete("/projects/{slug}/flags/{key}/schedules/{schedule_id}")
+@router.delete(
+    "/projects/{slug}/flags/{key}/schedules/{schedule_id}",
+    response_model=schedules.ScheduleSummary,
+    status_code=200,
+)
 def cancel_schedule(
     slug: str, key: str, schedule_id: int, request: Request, actor: Actor = Depends(current_actor)
-) -> Any:
+) -> schedules.ScheduleSummary:
     with store_of(request).write() as session:
         return schedules.cancel_schedule(session, actor, slug, key, schedule_id)
 
 
-@router.get("/projects/{slug}/stale-flags")
+@router.get(
+    "/projects/{slug}/stale-flags", response_model=list[staleness.StaleFlag], status_code=200
+)
 def stale_flags(
     slug: str,
     request: Request,
     days: int = Query(default=30, ge=1, le=staleness.MAX_DAYS),
     env: str | None = Query(default=None, max_length=64),
     actor: Actor = Depends(current_actor),
-) -> Any:
+) -> list[staleness.StaleFlag]:
     with store_of(request).read() as session:
         return staleness.stale_flags(session, actor, slug, days=days, environment=env)
 
 
-@router.get("/projects/{slug}/segments")
-def list_segments(slug: str, request: Request, actor: Actor = Depends(current_actor)) -> Any:
+@router.get(
+    "/projects/{slug}/segments", response_model=list[segments.SegmentSummary], status_code=200
+)
+def list_segments(
+    slug: str, request: Request, actor: Actor = Depends(current_actor)
+) -> list[segments.SegmentSummary]:
     with store_of(request).read() as session:
         return segments.list_segments(session, actor, slug)
 
 
-@router.put("/projects/{slug}/segments/{name}")
+@router.put(
+    "/projects/{slug}/segments/{name}", response_model=segments.SegmentSummary, status_code=200
+)
 def put_segment(
     slug: str, name: str, body: SegmentPut, request: Request, actor: Actor = Depends(current_actor)
-) -> Any:
+) -> segments.SegmentSummary:
     with store_of(request).write() as session:
         return segments.put_segment(
             session, actor, slug, name, body.constraints, description=body.description
         )
 
 
-@router.delete("/projects/{slug}/segments/{name}")
+@router.delete("/projects/{slug}/segments/{name}", response_model=Deleted, status_code=200)
 def delete_segment(
     slug: str, name: str, request: Request, actor: Actor = Depends(current_actor)
-) -> Any:
+) -> Deleted:
     with store_of(request).write() as session:
         return segments.delete_segment(session, actor, slug, name)

@@ -21,7 +21,6 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from trimtab.store.models.base import Base, JSONDocument, UTCDateTime, utcnow
 
-FLAG_TYPES = ("boolean", "string", "number", "json")
 SCHEDULE_KINDS = ("on", "off", "rollout", "ramp")
 SCHEDULE_STATUSES = ("pending", "done", "cancelled", "failed")
 
@@ -35,6 +34,7 @@ class Flag(Base):
         ForeignKey("projects.id", ondelete="CASCADE"), index=True
     )
     key: Mapped[str] = mapped_column(String(128))
+    # One of core.flags.config.FLAG_TYPES (the core validates every config against its type).
     type: Mapped[str] = mapped_column(String(16), default="boolean")
     description: Mapped[str] = mapped_column(String(1000), default="")
     owner: Mapped[str] = mapped_column(String(200), default="")
