@@ -17,7 +17,7 @@ from trimtab.core.planning import PlanningError, plan_waves
 from trimtab.core.windows import Decision
 from trimtab.domain.errors import Conflict, InvalidInput
 from trimtab.domain.releases import releases, run_plans, runs, services, stabilization
-from trimtab.domain.results import Result
+from trimtab.domain.results import Result, iso
 from trimtab.domain.spine import audit, notifications, projects
 from trimtab.domain.spine.actors import Actor
 from trimtab.store.models import Deploy, DeployRun, Environment, Project, Release, utcnow
@@ -269,7 +269,7 @@ def record_external(
         environment=env.name,
         after={
             "deploys": [r.id for r in rows],
-            "window_ends_at": window.ends_at.isoformat() if window else None,
+            "window_ends_at": iso(window.ends_at) if window else None,
             "inside_windows": open_now,
         },
     )
