@@ -15,8 +15,8 @@ def test_demo_seed__shop__ledger_window_and_override(store: Store) -> None:
         projects.ensure_organization(session, "trimtab")
         assert workspace.seed(session).created
     with store.read() as session:
-        status = {r["service"]: r for r in ledger.status(session, SYSTEM, "shop", "production")}
-        assert {s: r["version"] for s, r in status.items()} == {
+        status = {r.service: r for r in ledger.status(session, SYSTEM, "shop", "production")}
+        assert {s: r.version for s, r in status.items()} == {
             "billing-api": "1.8.0",
             "pay-library": "4.2.0",
             "web-front": "2.3.0",

@@ -149,6 +149,38 @@ def test_public_maintenance__no_token__state_scheduled_ahead_and_cors(
     assert "application/javascript" in script.headers["content-type"]
 
 
+def test_public_maintenance__unknown_project__answers_no_notice_and_nothing_more(
+    anon_client: TestClient,
+) -> None:
+    unknown = anon_client.get("/api/v1/maintenance/nope/production")
+    assert unknown.status_code == 200
+    assert unknown.json() == {
+        "project": "nope",
+        "environment": "production",
+        "active": False,
+        "scheduled": [],
+    }
+
+
+def test_freeze_summary__cron_or_dated__sends_only_the_keys_of_its_form(
+    client: TestClient,
+) -> None:
+    _shop(client)
+    weekly = {"name": "fri", "cron": "0 16 * * 5", "duration": "62h", "timezone": "Asia/Seoul"}
+    cron = client.post("/api/v1/projects/shop/freezes", json=weekly).json()
+    assert cron["cron"] == "0 16 * * 5" and cron["duration"] == "62h"
+    assert "start" not in cron and "end" not in cron
+    once = {"name": "x", "start": "2999-12-20T00:00:00+02:00", "end": "2999-12-27T00:00:00"}
+    dated = client.post("/api/v1/projects/shop/freezes", json=once).json()
+    assert (dated["start"], dated["end"]) == (
+        "2999-12-19T22:00:00+00:00",
+        "2999-12-27T00:00:00+00:00",
+    )
+    assert "cron" not in dated and "duration" not in dated
+    listed = client.get("/api/v1/projects/shop/freezes").json()["freezes"]
+    assert listed == [cron, dated]
+
+
 def _release_of_sleeper(client: TestClient, pidfile: str) -> int:
     assert client.post("/api/v1/projects", json={"slug": "shop"}).status_code == 201
     # `exec` makes the shell become `sleep`, so the pid written is the command's own.

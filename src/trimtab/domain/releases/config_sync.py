@@ -8,8 +8,6 @@ commands the trimtab host runs.
 
 from __future__ import annotations
 
-from typing import Any
-
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -25,9 +23,19 @@ from trimtab.core.config_file import (
 )
 from trimtab.domain.errors import InvalidInput
 from trimtab.domain.releases import services, stabilization
+from trimtab.domain.results import Result
 from trimtab.domain.spine import projects
 from trimtab.domain.spine.actors import Actor
 from trimtab.store.models import Project
+
+
+class ConfigDiff(Result):
+    """What a trimtab.toml changes on the server, one line per change (`+ service web`,
+    `~ service api: downtime: False -> True`), and whether they were made (`applied`)."""
+
+    project: str
+    applied: bool
+    changes: list[str]
 
 
 def current_config(session: Session, project: Project) -> ProjectConfig:
@@ -108,7 +116,7 @@ def _apply_one(session: Session, actor: Actor, desired: ProjectConfig, change: C
             stabilization.add_freeze(session, actor, slug, freeze)
 
 
-def plan_or_apply(session: Session, actor: Actor, text: str, *, apply: bool) -> dict[str, Any]:
+def plan_or_apply(session: Session, actor: Actor, text: str, *, apply: bool) -> ConfigDiff:
     """The changes `text` asks for; with `apply`, made in this transaction (all or nothing)."""
     actor.require("admin", project_id=actor.project_id)
     try:
@@ -127,11 +135,9 @@ def plan_or_apply(session: Session, actor: Actor, text: str, *, apply: bool) -> 
     if apply:
         for change in changes:
             _apply_one(session, actor, desired, change)
-    return {
-        "project": desired.name,
-        "applied": apply,
-        "changes": [change.describe() for change in changes],
-    }
+    return ConfigDiff(
+        project=desired.name, applied=apply, changes=[change.describe() for change in changes]
+    )
 
 
-__all__ = ["current_config", "plan_or_apply"]
+__all__ = ["ConfigDiff", "current_config", "plan_or_apply"]

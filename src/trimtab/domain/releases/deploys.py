@@ -9,7 +9,6 @@ transaction of its own with `record_refusal`, so the audit log shows refused att
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -18,6 +17,7 @@ from trimtab.core.planning import PlanningError, plan_waves
 from trimtab.core.windows import Decision
 from trimtab.domain.errors import Conflict, InvalidInput
 from trimtab.domain.releases import releases, run_plans, runs, services, stabilization
+from trimtab.domain.results import Result, iso
 from trimtab.domain.spine import audit, notifications, projects
 from trimtab.domain.spine.actors import Actor
 from trimtab.store.models import Deploy, DeployRun, Environment, Project, Release, utcnow
@@ -32,6 +32,30 @@ class DeployRefused(Conflict):
         self.project = project
         self.environment = environment
         self.release = release
+
+
+class PlannedStep(Result):
+    """One step of a plan: `wave` counts from 1; no command means someone deploys by hand."""
+
+    wave: int
+    service: str
+    version: str
+    command: str | None
+    manual: bool
+    downtime: bool
+    health_url: str | None
+
+
+class DeployPlan(Result):
+    """What `deploy start` would do now: its waves, each step, and whether it may go
+    (`allowed`; `refusals` say why not)."""
+
+    release: str
+    environment: str
+    waves: list[list[str]]
+    steps: list[PlannedStep]
+    allowed: bool
+    refusals: list[str]
 
 
 def _target(
@@ -79,9 +103,7 @@ def _steps(
     return waves, steps
 
 
-def plan(
-    session: Session, actor: Actor, slug: str, version: str, environment: str
-) -> dict[str, Any]:
+def plan(session: Session, actor: Actor, slug: str, version: str, environment: str) -> DeployPlan:
     """What `deploy start` would do now: waves, each step's command, and whether it may go."""
     project, env, release = _target(session, actor, slug, environment, version)
     waves, steps = _steps(session, project, env, release)
@@ -89,25 +111,25 @@ def plan(
         session, project.id, env.name, utcnow(), override=False, reason=None
     )
     by_name = {s.name: s for s in services.project_services(session, project)}
-    return {
-        "release": release.version,
-        "environment": env.name,
-        "waves": waves,
-        "steps": [
-            {
-                "wave": s.wave + 1,
-                "service": s.service,
-                "version": s.version,
-                "command": s.command,
-                "manual": s.command is None,
-                "downtime": by_name[s.service].downtime,
-                "health_url": by_name[s.service].health_url,
-            }
+    return DeployPlan(
+        release=release.version,
+        environment=env.name,
+        waves=waves,
+        steps=[
+            PlannedStep(
+                wave=s.wave + 1,
+                service=s.service,
+                version=s.version,
+                command=s.command,
+                manual=s.command is None,
+                downtime=by_name[s.service].downtime,
+                health_url=by_name[s.service].health_url,
+            )
             for s in steps
         ],
-        "allowed": decision.allowed,
-        "refusals": [r.message for r in decision.refusals],
-    }
+        allowed=decision.allowed,
+        refusals=[r.message for r in decision.refusals],
+    )
 
 
 def start(
@@ -247,7 +269,7 @@ def record_external(
         environment=env.name,
         after={
             "deploys": [r.id for r in rows],
-            "window_ends_at": window.ends_at.isoformat() if window else None,
+            "window_ends_at": iso(window.ends_at) if window else None,
             "inside_windows": open_now,
         },
     )

@@ -3,17 +3,37 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from trimtab.core.dora import LedgerDeploy, dora_figures
+from trimtab.domain.results import Result
 from trimtab.domain.spine import projects
 from trimtab.domain.spine.actors import Actor
 from trimtab.store.models import Deploy, Release, StabilizationWindow, utcnow
 
 MAX_ROWS = 20_000
+
+
+class DoraFigures(Result):
+    """The four DORA figures of an environment over the last `days`: deployment frequency,
+    lead time for changes (median, commit to deploy), change failure rate and time to restore
+    (median). None where there was nothing to measure."""
+
+    project: str
+    environment: str
+    days: int
+    changes: int
+    deploys_per_day: float
+    deploys_per_week: float
+    lead_time_s: float | None
+    lead_time_commits: int
+    failed_changes: int
+    change_failure_rate: float | None
+    time_to_restore_s: float | None
+    restored: int
+    unrestored: int
 
 
 def _commit_times(release: Release | None) -> tuple[datetime, ...]:
@@ -30,9 +50,7 @@ def _commit_times(release: Release | None) -> tuple[datetime, ...]:
     return tuple(times)
 
 
-def figures(
-    session: Session, actor: Actor, slug: str, environment: str, days: int
-) -> dict[str, Any]:
+def figures(session: Session, actor: Actor, slug: str, environment: str, days: int) -> DoraFigures:
     project = projects.get_project(session, actor, slug)
     projects.get_environment(session, project, environment)
     end = utcnow()
@@ -81,18 +99,18 @@ def figures(
     def seconds(value: timedelta | None) -> float | None:
         return value.total_seconds() if value is not None else None
 
-    return {
-        "project": slug,
-        "environment": environment,
-        "days": days,
-        "changes": result.changes,
-        "deploys_per_day": round(result.per_day, 3),
-        "deploys_per_week": round(result.per_week, 3),
-        "lead_time_s": seconds(result.lead_time),
-        "lead_time_commits": result.lead_time_commits,
-        "failed_changes": result.failed_changes,
-        "change_failure_rate": result.change_failure_rate,
-        "time_to_restore_s": seconds(result.time_to_restore),
-        "restored": result.restored,
-        "unrestored": result.unrestored,
-    }
+    return DoraFigures(
+        project=slug,
+        environment=environment,
+        days=days,
+        changes=result.changes,
+        deploys_per_day=round(result.per_day, 3),
+        deploys_per_week=round(result.per_week, 3),
+        lead_time_s=seconds(result.lead_time),
+        lead_time_commits=result.lead_time_commits,
+        failed_changes=result.failed_changes,
+        change_failure_rate=result.change_failure_rate,
+        time_to_restore_s=seconds(result.time_to_restore),
+        restored=result.restored,
+        unrestored=result.unrestored,
+    )

@@ -8,11 +8,11 @@ of redoing what was undone.
 
 from __future__ import annotations
 
-from typing import Any
-
+from pydantic import Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from trimtab.domain.results import IsoTime, Result
 from trimtab.domain.spine import projects
 from trimtab.domain.spine.actors import Actor
 from trimtab.store.models import Deploy, Project, Release
@@ -20,31 +20,58 @@ from trimtab.store.models import Deploy, Project, Release
 MAX_LIST = 1000
 
 
-def _iso(value: Any) -> str | None:
-    return value.isoformat() if value is not None else None
+class LedgerEntry(Result):
+    """One row of the version ledger: a version of a service deployed (or on its way) in an
+    environment, by whom, with what result; `rollback_of` is the row it undid."""
+
+    id: int
+    environment: str
+    service: str
+    version: str
+    release: str | None
+    commit: str | None
+    actor: str
+    result: str
+    started_at: IsoTime | None
+    finished_at: IsoTime | None
+    rollback_of: int | None
+    run_id: int | None
+    wave: int
+    command: str | None
+    confirmed_by: str | None
 
 
-def deploy_to_dict(deploy: Deploy, *, with_output: bool = False) -> dict[str, Any]:
-    out: dict[str, Any] = {
-        "id": deploy.id,
-        "environment": deploy.environment,
-        "service": deploy.service,
-        "version": deploy.version,
-        "release": deploy.release_version,
-        "commit": deploy.commit,
-        "actor": deploy.actor,
-        "result": deploy.result,
-        "started_at": _iso(deploy.started_at),
-        "finished_at": _iso(deploy.finished_at),
-        "rollback_of": deploy.rollback_of_id,
-        "run_id": deploy.run_id,
-        "wave": deploy.wave,
-        "command": deploy.command,
-        "confirmed_by": deploy.confirmed_by,
-    }
-    if with_output:
-        out["output_tail"] = deploy.output_tail
-    return out
+def ledger_entry(deploy: Deploy) -> LedgerEntry:
+    return LedgerEntry(
+        id=deploy.id,
+        environment=deploy.environment,
+        service=deploy.service,
+        version=deploy.version,
+        release=deploy.release_version,
+        commit=deploy.commit,
+        actor=deploy.actor,
+        result=deploy.result,
+        started_at=deploy.started_at,
+        finished_at=deploy.finished_at,
+        rollback_of=deploy.rollback_of_id,
+        run_id=deploy.run_id,
+        wave=deploy.wave,
+        command=deploy.command,
+        confirmed_by=deploy.confirmed_by,
+    )
+
+
+class ServiceStatus(Result):
+    """What runs of one service in one environment, and what is on its way there."""
+
+    environment: str
+    service: str
+    version: str | None
+    release: str | None
+    deployed_by: str | None
+    deployed_at: IsoTime | None
+    rollback: bool
+    in_flight: str | None = Field(description="`VERSION (state)` of a step deploying it now")
 
 
 def successful(session: Session, project_id: int, environment: str, service: str) -> list[Deploy]:
@@ -118,7 +145,7 @@ def history(
 
 def status(
     session: Session, actor: Actor, slug: str, environment: str | None = None
-) -> list[dict[str, Any]]:
+) -> list[ServiceStatus]:
     """One row per service and environment: the version running, who deployed it and when,
     and what is in flight if a run is deploying it now."""
     project = projects.get_project(session, actor, slug)
@@ -126,7 +153,7 @@ def status(
     if environment is not None:
         envs = [projects.get_environment(session, project, environment).name]
     names = _service_names(session, project)
-    rows: list[dict[str, Any]] = []
+    rows: list[ServiceStatus] = []
     for env in envs:
         for name in names:
             running = current(session, project.id, env, name)
@@ -144,16 +171,16 @@ def status(
             if running is None and busy is None:
                 continue
             rows.append(
-                {
-                    "environment": env,
-                    "service": name,
-                    "version": running.version if running else None,
-                    "release": running.release_version if running else None,
-                    "deployed_by": running.actor if running else None,
-                    "deployed_at": _iso(running.finished_at) if running else None,
-                    "rollback": bool(running and running.rollback_of_id),
-                    "in_flight": f"{busy.version} ({busy.result})" if busy else None,
-                }
+                ServiceStatus(
+                    environment=env,
+                    service=name,
+                    version=running.version if running else None,
+                    release=running.release_version if running else None,
+                    deployed_by=running.actor if running else None,
+                    deployed_at=running.finished_at if running else None,
+                    rollback=bool(running and running.rollback_of_id),
+                    in_flight=f"{busy.version} ({busy.result})" if busy else None,
+                )
             )
     return rows
 

@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import math
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
+from pydantic import Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from trimtab.domain.errors import InvalidInput, NotFound
+from trimtab.domain.results import IsoTime, Result
 from trimtab.domain.spine import audit, projects
 from trimtab.domain.spine.actors import Actor
 from trimtab.store.models import Environment, MaintenanceNotice, Project, utcnow
@@ -23,8 +25,39 @@ DEFAULT_RETRY_AFTER_S = 60
 MAX_AHEAD = timedelta(days=366)
 
 
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None
+class NoticeSummary(Result):
+    """A maintenance notice: by hand (`manual`) or around a downtime step (`auto`)."""
+
+    id: int
+    message: str
+    starts_at: IsoTime
+    expected_end: IsoTime | None
+    source: str
+
+
+class MaintenanceStatus(Result):
+    """What a page may show for an environment: the active notice (the latest started, if any),
+    when to retry, and the notices scheduled ahead."""
+
+    project: str
+    environment: str
+    active: bool
+    message: str | None
+    starts_at: IsoTime | None
+    expected_end: IsoTime | None
+    retry_after: int | None = Field(description="Seconds; until the expected end if known")
+    scheduled: list[NoticeSummary]
+    checked_at: IsoTime
+
+
+class NoMaintenance(Result):
+    """The public answer for a project or environment that does not exist: no maintenance,
+    and nothing more, so the endpoint cannot be used to probe which projects exist."""
+
+    project: str
+    environment: str
+    active: Literal[False]
+    scheduled: list[NoticeSummary]
 
 
 def _notices(session: Session, project_id: int, environment: str) -> list[MaintenanceNotice]:
@@ -41,59 +74,66 @@ def _notices(session: Session, project_id: int, environment: str) -> list[Mainte
     )
 
 
-def notice_to_dict(notice: MaintenanceNotice) -> dict[str, Any]:
-    return {
-        "id": notice.id,
-        "message": notice.message,
-        "starts_at": _iso(notice.starts_at),
-        "expected_end": _iso(notice.expected_end),
-        "source": notice.source,
-    }
+def notice_summary(notice: MaintenanceNotice) -> NoticeSummary:
+    return NoticeSummary(
+        id=notice.id,
+        message=notice.message,
+        starts_at=notice.starts_at,
+        expected_end=notice.expected_end,
+        source=notice.source,
+    )
+
+
+def _audited(notice: MaintenanceNotice) -> dict[str, Any]:
+    return notice_summary(notice).model_dump(mode="json")
 
 
 def public_state(
-    session: Session, project_id: int, environment: str, now: datetime | None = None
-) -> dict[str, Any]:
+    session: Session, project: Project, environment: str, now: datetime | None = None
+) -> MaintenanceStatus:
     """What users may see: the active notice (the latest started) and those scheduled ahead."""
     now = now or utcnow()
-    pending = _notices(session, project_id, environment)
+    pending = _notices(session, project.id, environment)
     active = [n for n in pending if n.starts_at <= now]
     ahead = [n for n in pending if n.starts_at > now]
     notice = active[-1] if active else None
     retry_after = DEFAULT_RETRY_AFTER_S
     if notice is not None and notice.expected_end is not None and notice.expected_end > now:
         retry_after = max(1, math.ceil((notice.expected_end - now).total_seconds()))
-    return {
-        "environment": environment,
-        "active": notice is not None,
-        "message": notice.message if notice else None,
-        "starts_at": _iso(notice.starts_at) if notice else None,
-        "expected_end": _iso(notice.expected_end) if notice else None,
-        "retry_after": retry_after if notice else None,
-        "scheduled": [notice_to_dict(n) for n in ahead],
-        "checked_at": now.isoformat(),
-    }
+    return MaintenanceStatus(
+        project=project.slug,
+        environment=environment,
+        active=notice is not None,
+        message=notice.message if notice else None,
+        starts_at=notice.starts_at if notice else None,
+        expected_end=notice.expected_end if notice else None,
+        retry_after=retry_after if notice else None,
+        scheduled=[notice_summary(n) for n in ahead],
+        checked_at=now,
+    )
 
 
-def public_state_by_slug(session: Session, slug: str, environment: str) -> dict[str, Any]:
+def public_state_by_slug(
+    session: Session, slug: str, environment: str
+) -> MaintenanceStatus | NoMaintenance:
     """No authentication: an unknown project or environment reads as "no maintenance", so the
     public endpoint cannot be used to probe which projects exist."""
-    found = session.execute(
-        select(Project.id)
+    project = session.scalars(
+        select(Project)
         .join(Environment, Environment.project_id == Project.id)
         .where(Project.slug == slug, Environment.name == environment)
     ).first()
-    state = (
-        public_state(session, found[0], environment)
-        if found
-        else {"environment": environment, "active": False, "scheduled": []}
-    )
-    return {"project": slug, **state}
+    if project is None:
+        return NoMaintenance(project=slug, environment=environment, active=False, scheduled=[])
+    return public_state(session, project, environment)
 
 
 def _announce(session: Session, project_id: int, environment: str) -> None:
     session.flush()
-    state = public_state(session, project_id, environment)
+    project = session.get(Project, project_id)
+    assert project is not None
+    # Listeners know the project by its id: the state goes out without the slug.
+    state = public_state(session, project, environment).model_dump(mode="json", exclude={"project"})
     announce(session, Change("maintenance.changed", project_id, environment, state))
 
 
@@ -148,7 +188,7 @@ def turn_on(
         target_id=notice.id,
         project_id=project.id,
         environment=env.name,
-        after=notice_to_dict(notice),
+        after=_audited(notice),
     )
     _announce(session, project.id, env.name)
     return notice
@@ -179,17 +219,17 @@ def turn_off(
             target_id=notice.id,
             project_id=project.id,
             environment=env.name,
-            before=notice_to_dict(notice),
+            before=_audited(notice),
         )
     if ended:
         _announce(session, project.id, env.name)
     return ended
 
 
-def status(session: Session, actor: Actor, slug: str, environment: str) -> dict[str, Any]:
+def status(session: Session, actor: Actor, slug: str, environment: str) -> MaintenanceStatus:
     project = projects.get_project(session, actor, slug)
     env = projects.get_environment(session, project, environment)
-    return {"project": slug, **public_state(session, project.id, env.name)}
+    return public_state(session, project, env.name)
 
 
 def auto_on(

@@ -12,6 +12,9 @@ from trimtab.core.commands import CommandError
 from trimtab.core.commands import check_name as check_command_value
 from trimtab.domain.errors import Conflict, InvalidInput, NotFound
 from trimtab.domain.releases import ledger, services, stabilization
+from trimtab.domain.releases.ledger import LedgerEntry
+from trimtab.domain.releases.stabilization import WindowSummary
+from trimtab.domain.results import IsoTime, Result
 from trimtab.domain.spine import audit, projects
 from trimtab.domain.spine.actors import Actor
 from trimtab.store.models import Project, Release, StabilizationWindow, utcnow
@@ -19,6 +22,32 @@ from trimtab.store.models import Project, Release, StabilizationWindow, utcnow
 MAX_LIST = 500
 # Sentry's rule for release names, so what sentry-cli sends is accepted and nothing odd is.
 _VERSION = re.compile(r"^[^\s/\\]{1,200}$")
+
+
+class ReleaseSummary(Result):
+    """A release: the version of each service it names, and how many commits it carries."""
+
+    version: str
+    services: dict[str, str]
+    commits: int
+    created_by: str
+    created_at: IsoTime
+    finalized_at: IsoTime | None
+
+
+class ReleaseDetail(Result):
+    """A release with its commits (as sentry-cli sent them), the ledger rows that deployed it
+    and its stabilization windows, newest first."""
+
+    version: str
+    services: dict[str, str]
+    commits: list[dict[str, Any]]
+    created_by: str
+    created_at: IsoTime
+    finalized_at: IsoTime | None
+    ref: str | None
+    deploys: list[LedgerEntry]
+    windows: list[WindowSummary]
 
 
 def check_version(version: str) -> str:
@@ -89,7 +118,7 @@ def create_release(
         target_type="release",
         target_id=version,
         project_id=project.id,
-        after=release_summary(release),
+        after=release_summary(release).model_dump(mode="json"),
     )
     return release
 
@@ -119,18 +148,18 @@ def list_releases(session: Session, actor: Actor, slug: str, limit: int = 100) -
     )
 
 
-def release_summary(release: Release) -> dict[str, Any]:
-    return {
-        "version": release.version,
-        "services": release.services,
-        "commits": len(release.commits or []),
-        "created_by": release.created_by,
-        "created_at": release.created_at.isoformat(),
-        "finalized_at": release.finalized_at.isoformat() if release.finalized_at else None,
-    }
+def release_summary(release: Release) -> ReleaseSummary:
+    return ReleaseSummary(
+        version=release.version,
+        services=release.services,
+        commits=len(release.commits or []),
+        created_by=release.created_by,
+        created_at=release.created_at,
+        finalized_at=release.finalized_at,
+    )
 
 
-def release_detail(session: Session, actor: Actor, slug: str, version: str) -> dict[str, Any]:
+def release_detail(session: Session, actor: Actor, slug: str, version: str) -> ReleaseDetail:
     """A release with its commits, where it went and its windows with their latest verdict."""
     project = projects.get_project(session, actor, slug)
     release = get_release(session, project, version)
@@ -139,12 +168,17 @@ def release_detail(session: Session, actor: Actor, slug: str, version: str) -> d
         .where(StabilizationWindow.release_id == release.id)
         .order_by(StabilizationWindow.opened_at.desc())
     )
-    detail = release_summary(release)
-    detail["commits"] = release.commits or []
-    detail["ref"] = release.ref
-    detail["deploys"] = [ledger.deploy_to_dict(d) for d in ledger.release_deploys(session, release)]
-    detail["windows"] = [stabilization.window_to_dict(w) for w in windows]
-    return detail
+    return ReleaseDetail(
+        version=release.version,
+        services=release.services,
+        commits=release.commits or [],
+        created_by=release.created_by,
+        created_at=release.created_at,
+        finalized_at=release.finalized_at,
+        ref=release.ref,
+        deploys=[ledger.ledger_entry(d) for d in ledger.release_deploys(session, release)],
+        windows=[stabilization.window_summary(w) for w in windows],
+    )
 
 
 def set_commits(

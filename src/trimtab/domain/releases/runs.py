@@ -36,7 +36,9 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from trimtab.domain.errors import Conflict, InvalidInput, NotFound
-from trimtab.domain.releases import ledger, maintenance, run_plans, stabilization
+from trimtab.domain.releases import ledger, maintenance, run_plans, services, stabilization
+from trimtab.domain.releases.ledger import LedgerEntry
+from trimtab.domain.results import IsoTime, Result
 from trimtab.domain.spine import audit, notifications, projects
 from trimtab.domain.spine.actors import Actor
 from trimtab.store.models import Deploy, DeployRun, Project, Release, Service, utcnow
@@ -73,6 +75,37 @@ class StepTicket:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+class StepView(LedgerEntry):
+    """A step of a run: its ledger row and the tail of its command's output."""
+
+    output_tail: str
+
+
+class RunSummary(Result):
+    """A deploy or rollback run (`kind`), its waves of services and where it stands."""
+
+    id: int
+    environment: str
+    kind: str
+    release: str | None
+    state: str
+    waves: list[list[str]]
+    actor: str
+    overridden: bool
+    override_reason: str | None
+    auto_rollback: bool
+    rollback_run_id: int | None
+    error: str | None
+    created_at: IsoTime
+    finished_at: IsoTime | None
+
+
+class RunDetail(RunSummary):
+    """A run with its steps, in wave order."""
+
+    steps: list[StepView]
 
 
 def steps_of(session: Session, run: DeployRun) -> list[Deploy]:
@@ -302,15 +335,7 @@ def claimable(session: Session) -> bool:
 def _ticket(session: Session, run: DeployRun, step: Deploy, service: Service | None) -> StepTicket:
     project = session.get(Project, run.project_id)
     assert project is not None and step.command is not None
-    health = None
-    if service is not None and service.health_url is not None:
-        health = {
-            "url": service.health_url,
-            "expect_status": service.health_expect_status,
-            "retries": service.health_retries,
-            "interval_s": service.health_interval_s,
-            "timeout_s": service.health_timeout_s,
-        }
+    check = services.health_check(service) if service is not None else None
     environ = {
         "TRIMTAB_PROJECT": project.slug,
         "TRIMTAB_ENV": run.environment,
@@ -331,7 +356,7 @@ def _ticket(session: Session, run: DeployRun, step: Deploy, service: Service | N
         release=step.release_version,
         command=step.command,
         downtime=bool(service and service.downtime),
-        health=health,
+        health=check.model_dump() if check is not None else None,
         environ=environ,
     )
 
@@ -459,25 +484,32 @@ def confirm_step(
     return run
 
 
-def run_to_dict(session: Session, run: DeployRun) -> dict[str, Any]:
+def run_summary(session: Session, run: DeployRun) -> RunSummary:
     release = session.get(Release, run.release_id) if run.release_id else None
-    return {
-        "id": run.id,
-        "environment": run.environment,
-        "kind": run.kind,
-        "release": release.version if release else None,
-        "state": run.state,
-        "waves": run.waves,
-        "actor": run.actor,
-        "overridden": run.overridden,
-        "override_reason": run.override_reason,
-        "auto_rollback": run.auto_rollback,
-        "rollback_run_id": run.rollback_run_id,
-        "error": run.error,
-        "created_at": run.created_at.isoformat(),
-        "finished_at": run.finished_at.isoformat() if run.finished_at else None,
-        "steps": [ledger.deploy_to_dict(s, with_output=True) for s in steps_of(session, run)],
-    }
+    return RunSummary(
+        id=run.id,
+        environment=run.environment,
+        kind=run.kind,
+        release=release.version if release else None,
+        state=run.state,
+        waves=run.waves,
+        actor=run.actor,
+        overridden=run.overridden,
+        override_reason=run.override_reason,
+        auto_rollback=run.auto_rollback,
+        rollback_run_id=run.rollback_run_id,
+        error=run.error,
+        created_at=run.created_at,
+        finished_at=run.finished_at,
+    )
+
+
+def run_detail(session: Session, run: DeployRun) -> RunDetail:
+    steps = [
+        StepView(**dict(ledger.ledger_entry(s)), output_tail=s.output_tail)
+        for s in steps_of(session, run)
+    ]
+    return RunDetail(**dict(run_summary(session, run)), steps=steps)
 
 
 def list_runs(

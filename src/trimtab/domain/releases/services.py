@@ -18,6 +18,7 @@ from trimtab.core.commands import CommandError, template_placeholders
 from trimtab.core.names import InvalidName, check_name
 from trimtab.core.planning import PlanningError, validate_dependency_change
 from trimtab.domain.errors import Conflict, InvalidInput, NotFound
+from trimtab.domain.results import IsoTime, Result
 from trimtab.domain.spine import audit, projects
 from trimtab.domain.spine.actors import Actor
 from trimtab.store.models import Project, Service, ServiceDependency, utcnow
@@ -40,6 +41,37 @@ class ServiceFields:
 
     def given(self) -> dict[str, Any]:
         return {k: v for k, v in vars(self).items() if v is not _UNSET}
+
+
+class ServiceHealthCheck(Result):
+    """How a service is checked after its deploy: GET `url` until it answers `expect_status`,
+    `retries` more times at most, `interval_s` apart, each waiting `timeout_s`."""
+
+    url: str
+    expect_status: int
+    retries: int
+    interval_s: float
+    timeout_s: float
+
+
+class ServiceDetail(Result):
+    """A service: its deploy command (None: `manual`, another team deploys it and confirms),
+    the services it depends on, its health check and whether its deploy means downtime."""
+
+    name: str
+    command: str | None
+    manual: bool
+    depends_on: list[str]
+    health: ServiceHealthCheck | None
+    downtime: bool
+    created_at: IsoTime
+    updated_at: IsoTime
+
+
+class ServiceDeleted(Result):
+    """The name of the service just deleted."""
+
+    deleted: str
 
 
 def _check_command(command: str | None) -> str | None:
@@ -175,7 +207,7 @@ def create_service(
         target_type="service",
         target_id=f"{slug}/{name}",
         project_id=project.id,
-        after=service_to_dict(session, service),
+        after=_audited(session, service),
     )
     return service
 
@@ -200,9 +232,9 @@ def update_service(
         session, actor, slug, scope="admin" if defines_host_action else "deploy"
     )
     service = get_service(session, project, name)
-    before = service_to_dict(session, service)
+    before = _audited(session, service)
     _apply(session, project, service, values)
-    after = service_to_dict(session, service)
+    after = _audited(session, service)
     if before != after:
         audit.record(
             session,
@@ -217,13 +249,13 @@ def update_service(
     return service
 
 
-def delete_service(session: Session, actor: Actor, slug: str, name: str) -> None:
+def delete_service(session: Session, actor: Actor, slug: str, name: str) -> ServiceDeleted:
     project = projects.get_project(session, actor, slug, scope="admin")
     service = get_service(session, project, name)
     dependents = sorted(n for n, deps in graph_of(session, project).items() if name in deps)
     if dependents:
         raise Conflict(f"service {name!r} is still a dependency of {', '.join(dependents)}")
-    before = service_to_dict(session, service)
+    before = _audited(session, service)
     session.delete(service)
     session.flush()
     audit.record(
@@ -235,6 +267,7 @@ def delete_service(session: Session, actor: Actor, slug: str, name: str) -> None
         project_id=project.id,
         before=before,
     )
+    return ServiceDeleted(deleted=name)
 
 
 def list_services(session: Session, actor: Actor, slug: str) -> tuple[Project, list[Service]]:
@@ -242,29 +275,37 @@ def list_services(session: Session, actor: Actor, slug: str) -> tuple[Project, l
     return project, project_services(session, project)
 
 
-def service_to_dict(session: Session, service: Service) -> dict[str, Any]:
+def health_check(service: Service) -> ServiceHealthCheck | None:
+    if service.health_url is None:
+        return None
+    return ServiceHealthCheck(
+        url=service.health_url,
+        expect_status=service.health_expect_status,
+        retries=service.health_retries,
+        interval_s=service.health_interval_s,
+        timeout_s=service.health_timeout_s,
+    )
+
+
+def service_detail(session: Session, service: Service) -> ServiceDetail:
     deps = session.scalars(
         select(Service.name)
         .join(ServiceDependency, ServiceDependency.depends_on_id == Service.id)
         .where(ServiceDependency.service_id == service.id)
         .order_by(Service.name)
     )
-    health = None
-    if service.health_url is not None:
-        health = {
-            "url": service.health_url,
-            "expect_status": service.health_expect_status,
-            "retries": service.health_retries,
-            "interval_s": service.health_interval_s,
-            "timeout_s": service.health_timeout_s,
-        }
-    return {
-        "name": service.name,
-        "command": service.command,
-        "manual": service.command is None,
-        "depends_on": list(deps),
-        "health": health,
-        "downtime": service.downtime,
-        "created_at": service.created_at.isoformat(),
-        "updated_at": service.updated_at.isoformat(),
-    }
+    return ServiceDetail(
+        name=service.name,
+        command=service.command,
+        manual=service.command is None,
+        depends_on=list(deps),
+        health=health_check(service),
+        downtime=service.downtime,
+        created_at=service.created_at,
+        updated_at=service.updated_at,
+    )
+
+
+def _audited(session: Session, service: Service) -> dict[str, Any]:
+    """The service as the audit log keeps it: the JSON the API shows."""
+    return service_detail(session, service).model_dump(mode="json")

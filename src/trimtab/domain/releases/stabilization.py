@@ -8,15 +8,17 @@ trimtab.toml).
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import UTC, datetime, timedelta
 
+from pydantic import Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from trimtab.core import windows as core
 from trimtab.core.cron import format_duration
 from trimtab.domain.errors import Conflict, InvalidInput, NotFound
+from trimtab.domain.releases.verdicts import WindowVerdict
+from trimtab.domain.results import IsoTime, Result
 from trimtab.domain.spine import audit, projects
 from trimtab.domain.spine.actors import Actor
 from trimtab.store.models import (
@@ -28,6 +30,60 @@ from trimtab.store.models import (
 )
 
 WINDOW_ENVIRONMENT = "production"
+
+
+def _absent(value: object) -> bool:
+    return value is None
+
+
+class FreezeSummary(Result):
+    """A calendar freeze: recurring (`cron` and `duration`, in `timezone`) or one period
+    (`start` to `end`, UTC; only one of the two forms is sent), whether it blocks deploys now
+    and its next occurrence."""
+
+    name: str
+    reason: str
+    cron: str | None = Field(default=None, exclude_if=_absent)
+    duration: str | None = Field(default=None, exclude_if=_absent, description="like `62h`")
+    start: IsoTime | None = Field(default=None, exclude_if=_absent)
+    end: IsoTime | None = Field(default=None, exclude_if=_absent)
+    timezone: str
+    environments: list[str] = Field(description="Where it applies; empty: everywhere")
+    active: bool
+    next_start: IsoTime | None
+    next_end: IsoTime | None
+
+
+class FreezeRemoved(Result):
+    """The name of the freeze just removed."""
+
+    removed: str
+
+
+class WindowSummary(Result):
+    """A stabilization window a deploy opened, and its latest verdict."""
+
+    id: int
+    release: str
+    environment: str
+    services: list[str]
+    opened_at: IsoTime
+    ends_at: IsoTime
+    open: bool
+    verdict_status: str | None
+    verdict_at: IsoTime | None
+    verdict: WindowVerdict | None
+
+
+class FreezeStatus(Result):
+    """Whether a deploy may go to `environment` now, and the freezes and open windows that
+    decide it."""
+
+    environment: str
+    deploy_allowed: bool
+    refusals: list[str]
+    freezes: list[FreezeSummary]
+    windows: list[WindowSummary]
 
 
 def window_days(session: Session, project_id: int, environment: str) -> int | None:
@@ -208,7 +264,7 @@ def add_freeze(session: Session, actor: Actor, slug: str, freeze: core.Freeze) -
     return rule
 
 
-def remove_freeze(session: Session, actor: Actor, slug: str, name: str) -> None:
+def remove_freeze(session: Session, actor: Actor, slug: str, name: str) -> FreezeRemoved:
     project = projects.get_project(session, actor, slug, scope="admin")
     rule = next((f for f in freeze_rules(session, project.id) if f.name == name), None)
     if rule is None:
@@ -225,39 +281,53 @@ def remove_freeze(session: Session, actor: Actor, slug: str, name: str) -> None:
         project_id=project.id,
         before=before,
     )
+    return FreezeRemoved(removed=name)
 
 
-def freeze_to_dict(rule: FreezeRule, now: datetime) -> dict[str, Any]:
+def freeze_summary(rule: FreezeRule, now: datetime | None = None) -> FreezeSummary:
+    now = now or utcnow()
     freeze = core_freeze(rule)
-    out = freeze.as_dict()
     occurrence = core.next_occurrence(freeze, now)
-    out["active"] = core.current_occurrence(freeze, now) is not None
-    out["next_start"] = occurrence.start.isoformat() if occurrence else None
-    out["next_end"] = occurrence.end.isoformat() if occurrence else None
     if rule.duration_s is not None:
-        out["duration"] = format_duration(timedelta(seconds=rule.duration_s))
-    return out
+        duration = format_duration(timedelta(seconds=rule.duration_s))
+    elif freeze.cron is not None:
+        duration = format_duration(freeze.schedule()[1])
+    else:
+        duration = None
+    return FreezeSummary(
+        name=freeze.name,
+        reason=freeze.reason,
+        cron=freeze.cron,
+        duration=duration,
+        start=freeze.start.astimezone(UTC) if freeze.cron is None and freeze.start else None,
+        end=freeze.end.astimezone(UTC) if freeze.cron is None and freeze.end else None,
+        timezone=freeze.timezone,
+        environments=list(freeze.environments),
+        active=core.current_occurrence(freeze, now) is not None,
+        next_start=occurrence.start if occurrence else None,
+        next_end=occurrence.end if occurrence else None,
+    )
 
 
-def window_to_dict(window: StabilizationWindow) -> dict[str, Any]:
+def window_summary(window: StabilizationWindow) -> WindowSummary:
     now = utcnow()
-    return {
-        "id": window.id,
-        "release": window.release_version,
-        "environment": window.environment,
-        "services": window.services,
-        "opened_at": window.opened_at.isoformat(),
-        "ends_at": window.ends_at.isoformat(),
-        "open": window.opened_at <= now < window.ends_at,
-        "verdict_status": window.verdict_status,
-        "verdict_at": window.verdict_at.isoformat() if window.verdict_at else None,
-        "verdict": window.verdict,
-    }
+    return WindowSummary(
+        id=window.id,
+        release=window.release_version,
+        environment=window.environment,
+        services=window.services,
+        opened_at=window.opened_at,
+        ends_at=window.ends_at,
+        open=window.opened_at <= now < window.ends_at,
+        verdict_status=window.verdict_status,
+        verdict_at=window.verdict_at,
+        verdict=WindowVerdict.model_validate(window.verdict) if window.verdict else None,
+    )
 
 
 def freeze_status(
     session: Session, actor: Actor, slug: str, environment: str | None = None
-) -> dict[str, Any]:
+) -> FreezeStatus:
     """Freezes (active now or next), open windows, and whether a deploy may go now."""
     project = projects.get_project(session, actor, slug)
     if environment is not None:
@@ -266,10 +336,10 @@ def freeze_status(
     decision = check_deploy(
         session, project.id, environment or WINDOW_ENVIRONMENT, now, override=False, reason=None
     )
-    return {
-        "environment": environment or WINDOW_ENVIRONMENT,
-        "deploy_allowed": decision.allowed,
-        "refusals": [r.message for r in decision.refusals],
-        "freezes": [freeze_to_dict(f, now) for f in freeze_rules(session, project.id)],
-        "windows": [window_to_dict(w) for w in open_windows(session, project.id, now)],
-    }
+    return FreezeStatus(
+        environment=environment or WINDOW_ENVIRONMENT,
+        deploy_allowed=decision.allowed,
+        refusals=[r.message for r in decision.refusals],
+        freezes=[freeze_summary(f, now) for f in freeze_rules(session, project.id)],
+        windows=[window_summary(w) for w in open_windows(session, project.id, now)],
+    )

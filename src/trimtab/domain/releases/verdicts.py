@@ -12,11 +12,13 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from pydantic import Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from trimtab.core.verdict import IssueFacts, Verdict, compute_verdict
+from trimtab.core.verdict import IssueFacts, Relation, Status, Verdict, compute_verdict
 from trimtab.domain.reports import release_health
+from trimtab.domain.results import Result
 from trimtab.domain.spine import notifications
 from trimtab.store import rollups
 from trimtab.store.models import Issue, Project, StabilizationWindow, utcnow
@@ -24,6 +26,49 @@ from trimtab.store.models import Issue, Project, StabilizationWindow, utcnow
 BASELINE = timedelta(days=7)
 MAX_ISSUES = 500
 HOUR = timedelta(hours=1)
+
+
+# The verdict as the API shows it, mirroring core.verdict's dataclasses (the core stays free of
+# Pydantic). Times stay the ISO text the verdict was stored with.
+class VerdictIssue(Result):
+    """An issue and how it relates to the deploy (`relation`); `note` says when it appeared."""
+
+    id: str
+    title: str
+    relation: Relation
+    first_seen: str = Field(description="ISO time")
+    first_release: str | None
+    events: int
+    note: str
+
+
+class VerdictFigures(Result):
+    """The figures behind a verdict. Rates are events per hour; crash-free rates are 0..1."""
+
+    hours_before: int
+    hours_after: int
+    events_before: int
+    events_after: int
+    events_per_hour_before: float | None
+    events_per_hour_after: float | None
+    ratio: float | None
+    p_value: float | None
+    crash_free_before: float | None
+    crash_free_after: float | None
+    new_issues: list[VerdictIssue]
+    regressed_issues: list[VerdictIssue]
+    cleared_issues: list[VerdictIssue]
+    other_issues: list[VerdictIssue]
+
+
+class WindowVerdict(Result):
+    """A window's latest verdict as stored on it (`core.verdict.Verdict.as_dict()`)."""
+
+    release: str
+    status: Status
+    final: bool
+    numbers: VerdictFigures
+    reasons: list[str]
 
 
 def _floor_hour(moment: datetime) -> datetime:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Depends, Query, Request
 
 from trimtab.domain.releases import config_sync, dora
+from trimtab.domain.releases.config_sync import ConfigDiff
+from trimtab.domain.releases.dora import DoraFigures
 from trimtab.domain.spine.actors import Actor
 from trimtab.server.api.deploy_schemas import ConfigText
 from trimtab.server.auth import current_actor, store_of
@@ -14,25 +14,25 @@ from trimtab.server.auth import current_actor, store_of
 router = APIRouter(tags=["config"])
 
 
-@router.post("/config/diff")
-def diff(body: ConfigText, request: Request, actor: Actor = Depends(current_actor)) -> Any:
+@router.post("/config/diff", response_model=ConfigDiff)
+def diff(body: ConfigText, request: Request, actor: Actor = Depends(current_actor)) -> ConfigDiff:
     with store_of(request).read() as session:
         return config_sync.plan_or_apply(session, actor, body.toml, apply=False)
 
 
-@router.post("/config/apply")
-def apply(body: ConfigText, request: Request, actor: Actor = Depends(current_actor)) -> Any:
+@router.post("/config/apply", response_model=ConfigDiff)
+def apply(body: ConfigText, request: Request, actor: Actor = Depends(current_actor)) -> ConfigDiff:
     with store_of(request).write() as session:
         return config_sync.plan_or_apply(session, actor, body.toml, apply=True)
 
 
-@router.get("/projects/{slug}/dora")
+@router.get("/projects/{slug}/dora", response_model=DoraFigures)
 def dora_figures(
     slug: str,
     request: Request,
     environment: str = Query(default="production", max_length=64),
     days: int = Query(default=30, ge=1, le=365),
     actor: Actor = Depends(current_actor),
-) -> dict[str, Any]:
+) -> DoraFigures:
     with store_of(request).read() as session:
         return dora.figures(session, actor, slug, environment, days)

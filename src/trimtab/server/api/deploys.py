@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Depends, Query, Request
 
 from trimtab.domain.releases import deploys, ledger, rollbacks, runs
+from trimtab.domain.releases.deploys import DeployPlan
+from trimtab.domain.releases.ledger import LedgerEntry, ServiceStatus
+from trimtab.domain.releases.runs import RunDetail, RunSummary
 from trimtab.domain.spine.actors import Actor
 from trimtab.server.api.deploy_schemas import RollbackStart, RunCancel, RunStart, StepConfirm
 from trimtab.server.auth import current_actor, store_of
@@ -21,22 +22,22 @@ def _wake_runner(request: Request) -> None:
         runner.wake()
 
 
-@router.get("/projects/{slug}/releases/{version}/plan")
+@router.get("/projects/{slug}/releases/{version}/plan", response_model=DeployPlan)
 def plan(
     slug: str,
     version: str,
     request: Request,
     environment: str = Query(max_length=64),
     actor: Actor = Depends(current_actor),
-) -> dict[str, Any]:
+) -> DeployPlan:
     with store_of(request).read() as session:
         return deploys.plan(session, actor, slug, version, environment)
 
 
-@router.post("/projects/{slug}/runs", status_code=202)
+@router.post("/projects/{slug}/runs", status_code=202, response_model=RunDetail)
 def start_run(
     slug: str, body: RunStart, request: Request, actor: Actor = Depends(current_actor)
-) -> dict[str, Any]:
+) -> RunDetail:
     """Start deploying a release; returns at once, the runner does the work."""
     store = store_of(request)
     try:
@@ -51,7 +52,7 @@ def start_run(
                 reason=body.reason,
                 auto_rollback=body.auto_rollback,
             )
-            result = runs.run_to_dict(session, run)
+            result = runs.run_detail(session, run)
     except deploys.DeployRefused as refused:
         with store.write() as session:
             deploys.record_refusal(session, actor, slug, refused)
@@ -60,64 +61,64 @@ def start_run(
     return result
 
 
-@router.get("/projects/{slug}/runs")
+@router.get("/projects/{slug}/runs", response_model=list[RunSummary])
 def list_runs(
     slug: str,
     request: Request,
     environment: str | None = EnvQuery,
     limit: int = Query(default=20, ge=1, le=200),
     actor: Actor = Depends(current_actor),
-) -> Any:
+) -> list[RunSummary]:
     with store_of(request).read() as session:
         return [
-            {k: v for k, v in runs.run_to_dict(session, r).items() if k != "steps"}
+            runs.run_summary(session, r)
             for r in runs.list_runs(session, actor, slug, environment, limit)
         ]
 
 
-@router.get("/projects/{slug}/runs/{run_id}")
+@router.get("/projects/{slug}/runs/{run_id}", response_model=RunDetail)
 def get_run(
     slug: str, run_id: int, request: Request, actor: Actor = Depends(current_actor)
-) -> dict[str, Any]:
+) -> RunDetail:
     with store_of(request).read() as session:
         _, run = runs.get_run(session, actor, slug, run_id)
-        return runs.run_to_dict(session, run)
+        return runs.run_detail(session, run)
 
 
-@router.post("/projects/{slug}/runs/{run_id}/confirm")
+@router.post("/projects/{slug}/runs/{run_id}/confirm", response_model=RunDetail)
 def confirm(
     slug: str,
     run_id: int,
     body: StepConfirm,
     request: Request,
     actor: Actor = Depends(current_actor),
-) -> dict[str, Any]:
+) -> RunDetail:
     with store_of(request).write() as session:
         run = runs.confirm_step(
             session, actor, slug, run_id, body.service, ok=body.ok, note=body.note
         )
-        result = runs.run_to_dict(session, run)
+        result = runs.run_detail(session, run)
     _wake_runner(request)
     return result
 
 
-@router.post("/projects/{slug}/runs/{run_id}/cancel")
+@router.post("/projects/{slug}/runs/{run_id}/cancel", response_model=RunDetail)
 def cancel(
     slug: str,
     run_id: int,
     body: RunCancel,
     request: Request,
     actor: Actor = Depends(current_actor),
-) -> dict[str, Any]:
+) -> RunDetail:
     with store_of(request).write() as session:
         run = runs.cancel_run(session, actor, slug, run_id, body.reason)
-        return runs.run_to_dict(session, run)
+        return runs.run_detail(session, run)
 
 
-@router.post("/projects/{slug}/rollbacks", status_code=202)
+@router.post("/projects/{slug}/rollbacks", status_code=202, response_model=RunDetail)
 def start_rollback(
     slug: str, body: RollbackStart, request: Request, actor: Actor = Depends(current_actor)
-) -> dict[str, Any]:
+) -> RunDetail:
     with store_of(request).write() as session:
         run = rollbacks.rollback(
             session,
@@ -128,23 +129,23 @@ def start_rollback(
             to_version=body.to,
             release=body.release,
         )
-        result = runs.run_to_dict(session, run)
+        result = runs.run_detail(session, run)
     _wake_runner(request)
     return result
 
 
-@router.get("/projects/{slug}/status")
+@router.get("/projects/{slug}/status", response_model=list[ServiceStatus])
 def status(
     slug: str,
     request: Request,
     environment: str | None = EnvQuery,
     actor: Actor = Depends(current_actor),
-) -> Any:
+) -> list[ServiceStatus]:
     with store_of(request).read() as session:
         return ledger.status(session, actor, slug, environment)
 
 
-@router.get("/projects/{slug}/deploys")
+@router.get("/projects/{slug}/deploys", response_model=list[LedgerEntry])
 def history(
     slug: str,
     request: Request,
@@ -152,9 +153,9 @@ def history(
     environment: str | None = EnvQuery,
     limit: int = Query(default=100, ge=1, le=1000),
     actor: Actor = Depends(current_actor),
-) -> Any:
+) -> list[LedgerEntry]:
     with store_of(request).read() as session:
         rows = ledger.history(
             session, actor, slug, service=service, environment=environment, limit=limit
         )
-        return [ledger.deploy_to_dict(d) for d in rows]
+        return [ledger.ledger_entry(d) for d in rows]

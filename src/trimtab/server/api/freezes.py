@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import UTC
-from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request
 
@@ -11,10 +10,10 @@ from trimtab.core.cron import DurationError, parse_duration
 from trimtab.core.windows import Freeze, WindowError
 from trimtab.domain.errors import InvalidInput
 from trimtab.domain.releases import stabilization
+from trimtab.domain.releases.stabilization import FreezeRemoved, FreezeStatus, FreezeSummary
 from trimtab.domain.spine.actors import Actor
 from trimtab.server.api.deploy_schemas import FreezeCreate
 from trimtab.server.auth import current_actor, store_of
-from trimtab.store.models import utcnow
 
 router = APIRouter(tags=["freezes"])
 
@@ -43,31 +42,30 @@ def _freeze(body: FreezeCreate) -> Freeze:
         raise InvalidInput(str(exc)) from exc
 
 
-@router.get("/projects/{slug}/freezes")
+@router.get("/projects/{slug}/freezes", response_model=FreezeStatus)
 def freeze_status(
     slug: str,
     request: Request,
     environment: str | None = Query(default=None, max_length=64),
     actor: Actor = Depends(current_actor),
-) -> dict[str, Any]:
+) -> FreezeStatus:
     with store_of(request).read() as session:
         return stabilization.freeze_status(session, actor, slug, environment)
 
 
-@router.post("/projects/{slug}/freezes", status_code=201)
+@router.post("/projects/{slug}/freezes", status_code=201, response_model=FreezeSummary)
 def add_freeze(
     slug: str, body: FreezeCreate, request: Request, actor: Actor = Depends(current_actor)
-) -> dict[str, Any]:
+) -> FreezeSummary:
     freeze = _freeze(body)
     with store_of(request).write() as session:
         rule = stabilization.add_freeze(session, actor, slug, freeze)
-        return stabilization.freeze_to_dict(rule, utcnow())
+        return stabilization.freeze_summary(rule)
 
 
-@router.delete("/projects/{slug}/freezes/{name}")
+@router.delete("/projects/{slug}/freezes/{name}", response_model=FreezeRemoved)
 def remove_freeze(
     slug: str, name: str, request: Request, actor: Actor = Depends(current_actor)
-) -> dict[str, Any]:
+) -> FreezeRemoved:
     with store_of(request).write() as session:
-        stabilization.remove_freeze(session, actor, slug, name[:100])
-        return {"removed": name}
+        return stabilization.remove_freeze(session, actor, slug, name[:100])

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from fastapi import APIRouter, Depends, Query, Request
-from starlette.responses import JSONResponse
+from fastapi import APIRouter, Depends, Query, Request, Response
 
 from trimtab.domain.releases import maintenance
+from trimtab.domain.releases.maintenance import MaintenanceStatus, NoMaintenance
 from trimtab.domain.spine.actors import Actor
 from trimtab.server.api.deploy_schemas import MaintenanceOn
 from trimtab.server.auth import current_actor, store_of
@@ -15,31 +13,38 @@ from trimtab.server.auth import current_actor, store_of
 router = APIRouter(tags=["maintenance"])
 
 
-@router.get("/maintenance/{slug}/{environment}")
-def public_notice(slug: str, environment: str, request: Request) -> JSONResponse:
+@router.get("/maintenance/{slug}/{environment}", response_model=MaintenanceStatus | NoMaintenance)
+def public_notice(
+    slug: str, environment: str, request: Request, response: Response
+) -> MaintenanceStatus | NoMaintenance:
     """No authentication: what any visitor's page may show. Cached briefly; any origin."""
     with store_of(request).read() as session:
         state = maintenance.public_state_by_slug(session, slug[:64], environment[:64])
-    headers = {"Access-Control-Allow-Origin": "*", "Cache-Control": "public, max-age=5"}
-    return JSONResponse(state, headers=headers)
+    response.headers["Access-Control-Allow-Origin"] = "*"
+    response.headers["Cache-Control"] = "public, max-age=5"
+    return state
 
 
-@router.get("/projects/{slug}/maintenance/{environment}")
+@router.get("/projects/{slug}/maintenance/{environment}", response_model=MaintenanceStatus)
 def maintenance_status(
     slug: str, environment: str, request: Request, actor: Actor = Depends(current_actor)
-) -> dict[str, Any]:
+) -> MaintenanceStatus:
     with store_of(request).read() as session:
         return maintenance.status(session, actor, slug, environment)
 
 
-@router.post("/projects/{slug}/maintenance/{environment}", status_code=201)
+@router.post(
+    "/projects/{slug}/maintenance/{environment}",
+    status_code=201,
+    response_model=MaintenanceStatus,
+)
 def maintenance_on(
     slug: str,
     environment: str,
     body: MaintenanceOn,
     request: Request,
     actor: Actor = Depends(current_actor),
-) -> dict[str, Any]:
+) -> MaintenanceStatus:
     with store_of(request).write() as session:
         maintenance.turn_on(
             session,
@@ -53,14 +58,14 @@ def maintenance_on(
         return maintenance.status(session, actor, slug, environment)
 
 
-@router.delete("/projects/{slug}/maintenance/{environment}")
+@router.delete("/projects/{slug}/maintenance/{environment}", response_model=MaintenanceStatus)
 def maintenance_off(
     slug: str,
     environment: str,
     request: Request,
     notice_id: int | None = Query(default=None, alias="id"),
     actor: Actor = Depends(current_actor),
-) -> dict[str, Any]:
+) -> MaintenanceStatus:
     with store_of(request).write() as session:
         maintenance.turn_off(session, actor, slug, environment, notice_id=notice_id)
         return maintenance.status(session, actor, slug, environment)

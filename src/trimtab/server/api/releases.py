@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Depends, Query, Request
 
 from trimtab.domain.releases import releases
+from trimtab.domain.releases.releases import ReleaseDetail, ReleaseSummary
 from trimtab.domain.spine.actors import Actor
 from trimtab.server.api.deploy_schemas import ReleaseCreate
 from trimtab.server.auth import current_actor, store_of
@@ -14,31 +13,31 @@ from trimtab.server.auth import current_actor, store_of
 router = APIRouter(tags=["releases"])
 
 
-@router.get("/projects/{slug}/releases")
+@router.get("/projects/{slug}/releases", response_model=list[ReleaseSummary])
 def list_releases(
     slug: str,
     request: Request,
     limit: int = Query(default=100, ge=1, le=500),
     actor: Actor = Depends(current_actor),
-) -> Any:
+) -> list[ReleaseSummary]:
     with store_of(request).read() as session:
         return [
             releases.release_summary(r) for r in releases.list_releases(session, actor, slug, limit)
         ]
 
 
-@router.post("/projects/{slug}/releases", status_code=201)
+@router.post("/projects/{slug}/releases", status_code=201, response_model=ReleaseSummary)
 def create_release(
     slug: str, body: ReleaseCreate, request: Request, actor: Actor = Depends(current_actor)
-) -> dict[str, Any]:
+) -> ReleaseSummary:
     with store_of(request).write() as session:
         release = releases.create_release(session, actor, slug, body.version, body.services)
         return releases.release_summary(release)
 
 
-@router.get("/projects/{slug}/releases/{version}")
+@router.get("/projects/{slug}/releases/{version}", response_model=ReleaseDetail)
 def get_release(
     slug: str, version: str, request: Request, actor: Actor = Depends(current_actor)
-) -> dict[str, Any]:
+) -> ReleaseDetail:
     with store_of(request).read() as session:
         return releases.release_detail(session, actor, slug, version)

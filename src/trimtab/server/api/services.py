@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Depends, Request
 
 from trimtab.domain.releases import services
+from trimtab.domain.releases.services import ServiceDeleted, ServiceDetail
 from trimtab.domain.spine.actors import Actor
 from trimtab.server.api.deploy_schemas import ServiceBody, ServiceCreate, ServiceUpdate
 from trimtab.server.auth import current_actor, store_of
@@ -22,52 +21,53 @@ def _fields(body: ServiceBody) -> services.ServiceFields:
     return services.ServiceFields(**given)
 
 
-@router.get("/projects/{slug}/services")
-def list_services(slug: str, request: Request, actor: Actor = Depends(current_actor)) -> Any:
+@router.get("/projects/{slug}/services", response_model=list[ServiceDetail])
+def list_services(
+    slug: str, request: Request, actor: Actor = Depends(current_actor)
+) -> list[ServiceDetail]:
     with store_of(request).read() as session:
         _, found = services.list_services(session, actor, slug)
-        return [services.service_to_dict(session, s) for s in found]
+        return [services.service_detail(session, s) for s in found]
 
 
-@router.post("/projects/{slug}/services", status_code=201)
+@router.post("/projects/{slug}/services", status_code=201, response_model=ServiceDetail)
 def create_service(
     slug: str, body: ServiceCreate, request: Request, actor: Actor = Depends(current_actor)
-) -> dict[str, Any]:
+) -> ServiceDetail:
     with store_of(request).write() as session:
         service = services.create_service(
             session, actor, slug, body.name, _fields(body), manual=body.manual
         )
-        return services.service_to_dict(session, service)
+        return services.service_detail(session, service)
 
 
-@router.get("/projects/{slug}/services/{name}")
+@router.get("/projects/{slug}/services/{name}", response_model=ServiceDetail)
 def get_service(
     slug: str, name: str, request: Request, actor: Actor = Depends(current_actor)
-) -> dict[str, Any]:
+) -> ServiceDetail:
     with store_of(request).read() as session:
         project, _ = services.list_services(session, actor, slug)
-        return services.service_to_dict(session, services.get_service(session, project, name))
+        return services.service_detail(session, services.get_service(session, project, name))
 
 
-@router.patch("/projects/{slug}/services/{name}")
+@router.patch("/projects/{slug}/services/{name}", response_model=ServiceDetail)
 def update_service(
     slug: str,
     name: str,
     body: ServiceUpdate,
     request: Request,
     actor: Actor = Depends(current_actor),
-) -> dict[str, Any]:
+) -> ServiceDetail:
     with store_of(request).write() as session:
         service = services.update_service(
             session, actor, slug, name, _fields(body), manual=body.manual
         )
-        return services.service_to_dict(session, service)
+        return services.service_detail(session, service)
 
 
-@router.delete("/projects/{slug}/services/{name}")
+@router.delete("/projects/{slug}/services/{name}", response_model=ServiceDeleted)
 def delete_service(
     slug: str, name: str, request: Request, actor: Actor = Depends(current_actor)
-) -> dict[str, Any]:
+) -> ServiceDeleted:
     with store_of(request).write() as session:
-        services.delete_service(session, actor, slug, name)
-        return {"deleted": name}
+        return services.delete_service(session, actor, slug, name)
