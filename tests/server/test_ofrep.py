@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from trimtab.server.flag_cache import RECHECK_S
+from trimtab.server.flag_delivery import RECHECK_S
 
 SINGLE = "/ofrep/v1/evaluate/flags"
 
