@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from fastapi.testclient import TestClient
-from sqlalchemy import delete, select
+from sqlalchemy import delete, event, select
 
 from tests.sdk.live import make_flag, sdk_project, token, wait_for
 from trimtab.store.db import Store
@@ -64,6 +65,28 @@ def test_sdk_flags__client_and_api_tokens__403(client: TestClient) -> None:
         response = client.get("/api/v1/sdk/flags", headers=sdk(client, secret))
         assert response.status_code == 403, response.text
     assert client.get("/api/v1/sdk/flags").status_code == 403  # the admin: no environment
+
+
+def test_sdk_flags__unchanged_rule_set__served_without_reading_flags(
+    client: TestClient, store: Store
+) -> None:
+    secret = sdk_project(client)
+    make_flag(client, "kill")
+    first = client.get("/api/v1/sdk/flags", headers=sdk(client, secret))
+    statements: list[str] = []
+
+    def seen(*args: Any) -> None:
+        statements.append(args[2])
+
+    event.listen(store.engine, "before_cursor_execute", seen)
+    try:
+        for _ in range(3):
+            again = client.get("/api/v1/sdk/flags", headers=sdk(client, secret))
+            assert again.content == first.content
+    finally:
+        event.remove(store.engine, "before_cursor_execute", seen)
+    # At most the revision check (once a second) and the token recheck: never the rules.
+    assert not [s for s in statements if "flag_configs" in s or "segments" in s], statements
 
 
 def test_sdk_flags__token_of_one_environment__only_that_environments_rules(
