@@ -346,7 +346,8 @@ async def _load(
     url: str, secret: str, seconds: float, limit: int, connections: int, target: str = "ofrep"
 ) -> dict[str, Any]:
     """A minimal keep-alive HTTP/1.1 client: `connections` loops of request -> response.
-    `target` "healthz" sends GET /healthz instead: the server's floor cost per request."""
+    `target` "healthz" sends GET /healthz instead: the server's floor cost per request;
+    "sdk-flags" fetches the whole rule set as trimtab's SDKs do (GET /api/v1/sdk/flags)."""
     host, port = url.removeprefix("http://").split(":")
     sent = 0
     ok = 0
@@ -373,6 +374,11 @@ async def _load(
         ]
         if target == "healthz":
             requests = [f"GET /healthz HTTP/1.1\r\nHost: {host}\r\n\r\n".encode()]
+        elif target == "sdk-flags":
+            requests = [
+                f"GET /api/v1/sdk/flags HTTP/1.1\r\nHost: {host}\r\n"
+                f"Authorization: Bearer {secret}\r\n\r\n".encode()
+            ]
         j = 0
         while sent < limit and time.monotonic() < deadline:
             sent += 1
@@ -480,7 +486,9 @@ def markdown(local: list[dict[str, Any]], flips: dict[str, float], ofrep: dict[s
         f"{ofrep['errors']} errors in {ofrep['seconds']:.1f} s). Target: >= 5,000/s. "
         f"For scale, the same load generator gets {ofrep['healthz_per_second']:,.0f} requests/s "
         "from `GET /healthz` (the app's simplest FastAPI route, sync, no auth) on that process: "
-        "the two cores, shared with the load generator and other work, are the limit here.",
+        "the two cores, shared with the load generator and other work, are the limit here. "
+        f"Whole rule sets as trimtab's SDKs fetch them (`GET /api/v1/sdk/flags`, 200 with the "
+        f"document): {ofrep['sdk_flags_per_second']:,.0f}/s.",
         "<!-- bench:flags:end -->",
     ]
     return "\n".join(lines)
@@ -500,7 +508,7 @@ def main() -> None:
     parser.add_argument("--flips", type=int, default=200)
     parser.add_argument("--ofrep-seconds", type=float, default=10.0)
     parser.add_argument("--load", nargs=4, metavar=("URL", "TOKEN", "SECONDS", "LIMIT"))
-    parser.add_argument("--target", default="ofrep", choices=["ofrep", "healthz"])
+    parser.add_argument("--target", default="ofrep", choices=["ofrep", "healthz", "sdk-flags"])
     args = parser.parse_args()
     if args.load:
         url, secret, seconds, limit = args.load
@@ -525,6 +533,9 @@ def main() -> None:
             floor = ofrep_throughput(server, secret, args.ofrep_seconds / 2, target="healthz")
             ofrep["healthz_per_second"] = floor["per_second"]
             print(f"GET /healthz, same load: {floor['per_second']:,.0f}/s")
+            rules = ofrep_throughput(server, secret, args.ofrep_seconds / 2, target="sdk-flags")
+            ofrep["sdk_flags_per_second"] = rules["per_second"]
+            print(f"GET /api/v1/sdk/flags, same load: {rules['per_second']:,.0f}/s")
         finally:
             server.stop()
     section = markdown(local, flips, ofrep)

@@ -5,8 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi.testclient import TestClient
+from sqlalchemy import delete, select
 
-from trimtab.server.flag_cache import RECHECK_S
+from trimtab.server.flag_delivery import RECHECK_S
+from trimtab.store.db import Store
+from trimtab.store.models import FlagSetRevision
 
 SINGLE = "/ofrep/v1/evaluate/flags"
 
@@ -165,6 +168,27 @@ def test_bulk__etag_then_if_none_match__304_until_a_flag_changes(
     assert changed.status_code == 200  # invalidated on this node at once, not after RECHECK_S
     banner = next(f for f in changed.json()["flags"] if f["key"] == "maintenance-banner")
     assert (banner["value"], banner["reason"]) == (False, "DISABLED")
+
+
+def test_bulk__environment_without_revision_row__revision_0_no_stream_nothing_written(
+    anon_client: TestClient, client: TestClient, store: Store
+) -> None:
+    sdk = _setup(client)
+    with store.write() as session:  # as an environment made before revision rows came with it
+        session.execute(delete(FlagSetRevision))
+    response = anon_client.post(SINGLE, json={"context": {"targetingKey": "u1"}}, headers=sdk)
+    assert response.status_code == 200
+    assert response.json()["metadata"]["revision"] == 0
+    assert response.json()["eventStreams"] == []
+    with store.read() as session:
+        assert session.scalars(select(FlagSetRevision)).all() == []
+
+
+def test_events__unknown_channel__404(anon_client: TestClient, client: TestClient) -> None:
+    _setup(client)
+    response = anon_client.get("/ofrep/v1/events/" + "x" * 32)
+    assert response.status_code == 404
+    assert response.json() == {"errorDetails": "no such event stream"}
 
 
 def test_rate_limit__over_the_limit__429_with_retry_after(

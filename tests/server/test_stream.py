@@ -62,6 +62,44 @@ def test_stream__committed_change__delivered_with_its_fields(
     ]
 
 
+def test_stream__sdk_token__only_its_own_environment_whatever_it_asks(
+    threaded_server: ThreadedServer,
+) -> None:
+    headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    created = httpx.post(
+        f"{threaded_server.url}/api/v1/projects", json={"slug": "shop"}, headers=headers
+    )
+    project_id = created.json()["id"]
+    body = {"name": "sdk", "scopes": ["sdk-client"], "project": "shop", "environment": "staging"}
+    secret = httpx.post(f"{threaded_server.url}/api/v1/tokens", json=body, headers=headers)
+    found: list[dict[str, object]] = []
+    ready = threading.Event()
+    reader = threading.Thread(
+        target=_read_events,
+        args=(
+            f"{threaded_server.url}/api/v1/stream?environment=production",
+            {"Authorization": f"Bearer {secret.json()['token']}"},
+            found,
+            ready,
+        ),
+    )
+    reader.start()
+    assert ready.wait(5)
+    time.sleep(0.05)  # the subscription is registered before ": connected" is sent
+    store = threaded_server.app.state.store  # type: ignore[attr-defined]
+    with store.write() as session:
+        announce(session, Change("flags.changed", project_id, "production", {"etag": "p"}))
+        announce(session, Change("flags.changed", project_id, "staging", {"etag": "s"}))
+    reader.join(5)
+    assert [event["etag"] for event in found] == ["s"]
+
+
+def test_stream__openapi__declares_an_event_stream(threaded_server: ThreadedServer) -> None:
+    document = httpx.get(f"{threaded_server.url}/api/v1/openapi.json").json()
+    answer = document["paths"]["/api/v1/stream"]["get"]["responses"]["200"]
+    assert list(answer["content"]) == ["text/event-stream"]
+
+
 def test_stream__no_token__401(threaded_server: ThreadedServer) -> None:
     assert httpx.get(f"{threaded_server.url}/api/v1/stream?project=shop").status_code == 401
 

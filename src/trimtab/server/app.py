@@ -22,7 +22,7 @@ from trimtab.server.api import api_router
 from trimtab.server.dashboard import views as dashboard
 from trimtab.server.dashboard import views_issues as dashboard_issues
 from trimtab.server.errors import install_error_handlers
-from trimtab.server.flag_cache import FlagRuntime
+from trimtab.server.flag_delivery import FlagRuntime
 from trimtab.server.limits import BodySizeLimit
 from trimtab.settings import Settings
 from trimtab.store import migrate

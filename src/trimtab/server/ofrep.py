@@ -23,31 +23,29 @@ fails the whole evaluation on an unknown one); trimtab's own reason is kept in
 none, so date constraints work for every client.
 
 Speed: the routes are plain Starlette endpoints (no dependency injection) and a cached request
-touches no database (see server.flag_cache).
+touches no database (see server.flag_delivery).
 """
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import select
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 from starlette.routing import Route
 
 from trimtab.core.evaluation import ErrorCode, EvaluationResult, Reason, evaluate_key
-from trimtab.domain.errors import DomainError, RateLimited, Unauthorized
-from trimtab.server.flag_cache import CompiledSet, FlagRuntime, SdkCaller, runtime_of
-from trimtab.store.models import Environment, FlagSetRevision
+from trimtab.domain.errors import DomainError, RateLimited
+from trimtab.server.flag_delivery import CompiledSet, FlagRuntime, SdkCaller, runtime_of
+from trimtab.server.sse import event_stream, sse_event
+from trimtab.store.notify import Change
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 MAX_BODY = 64 * 1024
-HEARTBEAT_S = 15.0
 INACTIVITY_DELAY_S = 120
 _JSON = "application/json"
 _REASONS = {
@@ -86,25 +84,10 @@ def presented_token(request: Request) -> str | None:
 
 
 async def authenticate(runtime: FlagRuntime, secret: str | None) -> SdkCaller:
-    """The SDK caller for a token (cached; the store is asked at most once a second)."""
-    if not secret:
-        raise Unauthorized("send an SDK token: 'Authorization: Bearer <token>' or 'X-API-Key'")
-    found = runtime.cached_caller(secret)
-    if found is None:
-        found = await asyncio.to_thread(runtime.resolve_caller, secret)
-    if isinstance(found, DomainError):
-        raise found
-    runtime.check_rate(found.actor.token_id or 0)
-    return found
-
-
-async def flag_set(runtime: FlagRuntime, caller: SdkCaller) -> CompiledSet:
-    found = runtime.cached_set(caller)
-    if found is None:
-        found = await asyncio.to_thread(runtime.refresh_set, caller)
-    if runtime.flush_due():
-        asyncio.get_running_loop().run_in_executor(None, runtime.flush_counts)
-    return found
+    """The SDK caller for an evaluation request, within its token's rate limit."""
+    caller = await runtime.caller(secret)
+    runtime.check_rate(caller)
+    return caller
 
 
 async def _context(request: Request, key: str | None) -> dict[str, Any] | Response:
@@ -167,7 +150,7 @@ async def evaluate_flag(request: Request) -> Response:
     context = await _context(request, key)
     if isinstance(context, Response):
         return context
-    compiled = await flag_set(runtime, caller)
+    compiled = await runtime.rule_set(caller)
     result = evaluate_key(compiled.flags, key, context, compiled.unhealthy)
     runtime.count(caller, key, result.variant if result.error_code is None else None)
     if result.error_code is not None:
@@ -183,8 +166,11 @@ def _bulk_etag(compiled: CompiledSet, context: dict[str, Any]) -> str:
     return f'"{compiled.environment_id}-{compiled.revision}-{digest.hexdigest()}"'
 
 
-def _event_stream_url(request: Request, compiled: CompiledSet) -> str:
-    return str(request.url_for("ofrep_events", channel=compiled.channel))
+def _event_streams(request: Request, compiled: CompiledSet) -> list[dict[str, Any]]:
+    if not compiled.channel:  # an environment without its revision row has no stream yet
+        return []
+    url = str(request.url_for("ofrep_events", channel=compiled.channel))
+    return [{"type": "sse", "url": url, "inactivityDelaySec": INACTIVITY_DELAY_S}]
 
 
 async def evaluate_all(request: Request) -> Response:
@@ -196,7 +182,7 @@ async def evaluate_all(request: Request) -> Response:
     context = await _context(request, None)
     if isinstance(context, Response):
         return context
-    compiled = await flag_set(runtime, caller)
+    compiled = await runtime.rule_set(caller)
     etag = _bulk_etag(compiled, context)
     if request.headers.get("if-none-match") == etag:
         return Response(status_code=304, headers={"ETag": etag})
@@ -211,13 +197,7 @@ async def evaluate_all(request: Request) -> Response:
     body = {
         "flags": items,
         "metadata": {"environment": compiled.environment, "revision": compiled.revision},
-        "eventStreams": [
-            {
-                "type": "sse",
-                "url": _event_stream_url(request, compiled),
-                "inactivityDelaySec": INACTIVITY_DELAY_S,
-            }
-        ],
+        "eventStreams": _event_streams(request, compiled),
     }
     return _json(body, headers={"ETag": etag, "Cache-Control": "no-cache"})
 
@@ -227,47 +207,20 @@ async def events(request: Request) -> Response:
     channel = request.path_params["channel"]
     if not 16 <= len(channel) <= 64:
         return _failure(404, None, "no such event stream")
-    store = runtime_of(request.app.state).store
-
-    def lookup() -> tuple[int, str] | None:
-        with store.read() as session:
-            row = session.execute(
-                select(FlagSetRevision.project_id, Environment.name)
-                .join(Environment, Environment.id == FlagSetRevision.environment_id)
-                .where(FlagSetRevision.channel == channel)
-            ).first()
-            return (int(row[0]), str(row[1])) if row else None
-
-    found = await asyncio.to_thread(lookup)
+    runtime = runtime_of(request.app.state)
+    found = await runtime.environment_of_channel(channel)
     if found is None:
         return _failure(404, None, "no such event stream")
     project_id, environment = found
-    subscription = store.notifier.subscribe(project_id)
 
-    async def stream() -> AsyncIterator[bytes]:
-        try:
-            yield b": connected\nretry: 1000\n\n"
-            while True:
-                change = await subscription.get(HEARTBEAT_S)
-                if change is None:
-                    yield b": heartbeat\n\n"
-                    continue
-                if change.kind != "flags.changed" or change.environment not in (
-                    None,
-                    environment,
-                ):
-                    continue
-                data = {"type": "refetchEvaluation", "etag": change.data.get("etag")}
-                yield (
-                    f"id: {change.seq}\nevent: message\ndata: ".encode()
-                    + orjson.dumps(data)
-                    + b"\n\n"
-                )
-        finally:
-            subscription.close()
+    def render(change: Change) -> bytes | None:
+        if change.kind != "flags.changed" or change.environment not in (None, environment):
+            return None
+        return sse_event(
+            change, "message", {"type": "refetchEvaluation", "etag": change.data.get("etag")}
+        )
 
-    headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-    return StreamingResponse(stream(), media_type="text/event-stream", headers=headers)
+    return event_stream(runtime.store.notifier.subscribe(project_id), render)
 
 
 CORS_HEADERS = {

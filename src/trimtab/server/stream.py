@@ -1,29 +1,27 @@
 """GET /api/v1/stream: server-sent events telling connected SDKs and pages about changes.
 
 One connection per SDK. Each event is `event: <kind>` with a JSON `data` line (project,
-environment and the change's own fields, such as a flag set's new ETag) and an `id`. A comment
-line every `HEARTBEAT_S` keeps proxies from closing an idle stream and lets the server notice a
-client that went away. An SDK that was disconnected simply refetches with its ETag on reconnect,
-so missing events while away loses nothing.
+environment and the change's own fields, such as a flag set's new ETag) and an `id`; the loop
+itself (heartbeats, reconnection, closing) is server.sse's, shared with OFREP's stream.
+
+An SDK token watches its own project and environment only (resolved by the one SDK-token check,
+domain.spine.tokens.sdk_caller); other callers name a project they may read.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
-import orjson
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import StreamingResponse
 
 from trimtab.domain.errors import Forbidden
-from trimtab.domain.spine import projects
+from trimtab.domain.spine import projects, tokens
 from trimtab.domain.spine.actors import SDK_SCOPES, Actor
 from trimtab.server.auth import current_actor, store_of
-from trimtab.store.models import Environment
+from trimtab.server.sse import OPENAPI_RESPONSE, event_stream, sse_event
 from trimtab.store.notify import Change
 
-HEARTBEAT_S = 15.0
 router = APIRouter(tags=["stream"])
 
 
@@ -34,12 +32,10 @@ def format_event(change: Change) -> bytes:
         "environment": change.environment,
         **change.data,
     }
-    return (
-        f"id: {change.seq}\nevent: {change.kind}\ndata: ".encode() + orjson.dumps(payload) + b"\n\n"
-    )
+    return sse_event(change, change.kind, payload)
 
 
-@router.get("/stream")
+@router.get("/stream", response_class=StreamingResponse, responses=OPENAPI_RESPONSE)
 async def stream(
     request: Request,
     project: str | None = Query(default=None, max_length=64),
@@ -47,31 +43,19 @@ async def stream(
     kinds: str | None = Query(default=None, max_length=500, description="Comma-separated kinds"),
     actor: Actor = Depends(current_actor),
 ) -> StreamingResponse:
-    store = store_of(request)
     project_id, environment = await asyncio.to_thread(
         _resolve_scope, request, actor, project, environment
     )
     wanted = {k.strip() for k in kinds.split(",")} if kinds else None
-    subscription = store.notifier.subscribe(project_id)
 
-    async def events() -> AsyncIterator[bytes]:
-        try:
-            yield b": connected\nretry: 1000\n\n"
-            while True:
-                change = await subscription.get(HEARTBEAT_S)
-                if change is None:
-                    yield b": heartbeat\n\n"
-                    continue
-                if environment is not None and change.environment not in (None, environment):
-                    continue
-                if wanted is not None and change.kind not in wanted:
-                    continue
-                yield format_event(change)
-        finally:
-            subscription.close()
+    def render(change: Change) -> bytes | None:
+        if environment is not None and change.environment not in (None, environment):
+            return None
+        if wanted is not None and change.kind not in wanted:
+            return None
+        return format_event(change)
 
-    headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-    return StreamingResponse(events(), media_type="text/event-stream", headers=headers)
+    return event_stream(store_of(request).notifier.subscribe(project_id), render)
 
 
 def _resolve_scope(
@@ -80,11 +64,8 @@ def _resolve_scope(
     """Which project (and environment) this caller may watch. SDK tokens: their own only."""
     with store_of(request).read() as session:
         if actor.scopes & SDK_SCOPES:
-            if actor.project_id is None or actor.environment_id is None:
-                raise Forbidden("SDK tokens must be bound to a project and an environment")
-            env = session.get(Environment, actor.environment_id)
-            assert env is not None  # the foreign key guarantees it
-            return actor.project_id, env.name
+            caller = tokens.sdk_caller(session, actor)
+            return caller.project_id, caller.environment
         if project is None:
             if actor.project_id is None:
                 raise Forbidden("name the project to watch: ?project=SLUG")

@@ -22,7 +22,6 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import select
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -30,13 +29,12 @@ from starlette.routing import Route
 from trimtab.core.evaluation import Reason, evaluate_key
 from trimtab.core.flags import unleash_values
 from trimtab.core.flags.values import parse_datetime
-from trimtab.core.unleash import context_from_unleash
+from trimtab.core.unleash import context_from_unleash, translate_flags
 from trimtab.domain.errors import DomainError, Forbidden, InvalidInput
-from trimtab.domain.flags import flags
-from trimtab.server.flag_cache import CompiledSet, SdkCaller, runtime_of
-from trimtab.server.ofrep import authenticate, flag_set, with_cors
-from trimtab.store.db import insert_ignore
-from trimtab.store.models import UnleashClientRegistration, utcnow
+from trimtab.domain.flags import flags, unleash_clients
+from trimtab.server.flag_delivery import CompiledSet, SdkCaller, runtime_of
+from trimtab.server.ofrep import authenticate, with_cors
+from trimtab.store.models import utcnow
 
 MAX_BODY = 256 * 1024
 MAX_NAME = 200
@@ -91,15 +89,27 @@ def _text(data: Mapping[str, Any], name: str, default: str = "") -> str:
     return value
 
 
+def _features(compiled: CompiledSet) -> bytes:
+    """The Unleash client features JSON of a rule set (made once per revision)."""
+    translation = translate_flags(
+        compiled.rule_set.configs,
+        segments=compiled.rule_set.segments,
+        unhealthy=compiled.unhealthy,
+        project=compiled.project,
+    )
+    return orjson.dumps(translation.features)
+
+
 async def client_features(request: Request) -> Response:
     try:
         caller = await _caller(request, server_side=True)
     except DomainError as exc:
         return _error(exc)
-    compiled = await flag_set(runtime_of(request.app.state), caller)
-    body, etag = await asyncio.to_thread(compiled.unleash_features)
+    compiled = await runtime_of(request.app.state).rule_set(caller)
+    etag = compiled.etag
     if request.headers.get("if-none-match") == etag:
         return Response(status_code=304, headers={"ETag": etag})
+    body = await asyncio.to_thread(compiled.rendered, "unleash", _features)
     return Response(body, media_type="application/json", headers={"ETag": etag})
 
 
@@ -117,38 +127,23 @@ async def client_register(request: Request) -> Response:
         interval = data.get("interval")
         interval_ms = interval if isinstance(interval, int) and 0 <= interval < 2**31 else None
         started = parse_datetime(data.get("started"))
+        hello = unleash_clients.ClientHello(
+            app_name=app_name,
+            instance_id=instance,
+            sdk_version=sdk_version,
+            strategies=strategies,
+            interval_ms=interval_ms,
+            started_at=started,
+        )
     except DomainError as exc:
         return _error(exc)
     store = runtime_of(request.app.state).store
 
     def register() -> None:
         with store.write() as session:
-            insert_ignore(
-                session,
-                UnleashClientRegistration,
-                {
-                    "project_id": caller.project_id,
-                    "environment_id": caller.environment_id,
-                    "app_name": app_name,
-                    "instance_id": instance,
-                    "sdk_version": sdk_version,
-                    "strategies": [],
-                    "registered_at": utcnow(),
-                    "last_seen_at": utcnow(),
-                },
+            unleash_clients.register_client(
+                session, caller.project_id, caller.environment_id, hello
             )
-            row = session.scalars(
-                select(UnleashClientRegistration).where(
-                    UnleashClientRegistration.environment_id == caller.environment_id,
-                    UnleashClientRegistration.app_name == app_name,
-                    UnleashClientRegistration.instance_id == instance,
-                )
-            ).one()
-            row.sdk_version = sdk_version
-            row.strategies = strategies
-            row.interval_ms = interval_ms
-            row.started_at = started
-            row.last_seen_at = utcnow()
 
     await asyncio.to_thread(register)
     return Response(status_code=202)
@@ -188,7 +183,7 @@ async def client_metrics(request: Request) -> Response:
         toggles = bucket.get("toggles") if isinstance(bucket, Mapping) else None
         if not isinstance(toggles, Mapping):
             raise InvalidInput("bucket.toggles: an object of toggle counts")
-        compiled = await flag_set(runtime, caller)
+        compiled = await runtime.rule_set(caller)
         counts = _metric_counts(compiled, toggles)
         stop = parse_datetime(bucket.get("stop")) or utcnow()
         at: datetime = min(stop, utcnow())  # a client clock ahead must not make flags "fresh"
@@ -254,7 +249,7 @@ async def frontend(request: Request) -> Response:
         context = _frontend_context(request, body)
     except DomainError as exc:
         return _error(exc)
-    compiled = await flag_set(runtime, caller)
+    compiled = await runtime.rule_set(caller)
     toggles = []
     for key in compiled.flags:
         toggle = _toggle(compiled, key, context)

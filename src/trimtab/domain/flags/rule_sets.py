@@ -2,9 +2,14 @@
 revision that versions them.
 
 `load_flag_set` returns the environment's validated configs in core.evaluation's shape (archived
-flags left out) with the revision as ETag. Every change to what a client would evaluate — a flag,
-a segment, a schedule step, a dependency turning unhealthy or healthy — calls `bump_revision` in
-its own transaction, which announces `flags.changed` with the new ETag after commit.
+flags left out), the segments and the project's unhealthy dependencies, with the revision as
+ETag. Every change to what a client would evaluate — a flag, a segment, a schedule step, a
+dependency turning unhealthy or healthy — calls `bump_revision` in its own transaction, which
+announces `flags.changed` with the new ETag after commit.
+
+The revision row (revision 0 and the OFREP stream channel) is made with the environment
+(`ensure_revision_row`, called by spine.projects); reading never writes: an environment without
+a row is served as revision 0, without a change stream.
 """
 
 from __future__ import annotations
@@ -41,6 +46,19 @@ class FlagSet:
     etag: str
     configs: list[dict[str, Any]]
     segments: dict[str, list[Any]]
+    # Flags bound to one of these serve their fallback. A dependency's transition bumps the
+    # revision, so the set travels with the rules it changes.
+    unhealthy: frozenset[str]
+    # The unguessable name of the environment's OFREP change stream ("" before its revision row).
+    channel: str
+
+
+@dataclass(frozen=True)
+class Revision:
+    """Where an environment's rule set stands: its revision and its change-stream channel."""
+
+    revision: int
+    channel: str
 
 
 def etag_for(environment_id: int, revision: int) -> str:
@@ -62,10 +80,27 @@ def unhealthy_dependencies(session: Session, project_id: int) -> frozenset[str]:
 
 
 def current_revision(session: Session, environment_id: int) -> int:
-    value = session.scalar(
-        select(FlagSetRevision.revision).where(FlagSetRevision.environment_id == environment_id)
-    )
-    return int(value or 0)
+    return revision_of(session, environment_id).revision
+
+
+def revision_of(session: Session, environment_id: int) -> Revision:
+    """One indexed read; an environment without a revision row stands at revision 0."""
+    row = session.execute(
+        select(FlagSetRevision.revision, FlagSetRevision.channel).where(
+            FlagSetRevision.environment_id == environment_id
+        )
+    ).first()
+    return Revision(0, "") if row is None else Revision(int(row[0]), str(row[1]))
+
+
+def environment_of_channel(session: Session, channel: str) -> tuple[int, str] | None:
+    """The (project id, environment name) whose change stream is `channel`, if any."""
+    row = session.execute(
+        select(FlagSetRevision.project_id, Environment.name)
+        .join(Environment, Environment.id == FlagSetRevision.environment_id)
+        .where(FlagSetRevision.channel == channel)
+    ).first()
+    return (int(row[0]), str(row[1])) if row is not None else None
 
 
 def project_segments(session: Session, project_id: int) -> dict[str, list[Any]]:
@@ -131,7 +166,7 @@ def load_flag_set(session: Session, project_id: int, environment: str) -> FlagSe
 def load_flag_set_by_id(
     session: Session, project_id: int, environment_id: int, environment: str
 ) -> FlagSet:
-    revision = current_revision(session, environment_id)
+    stamp = revision_of(session, environment_id)
     rows = session.execute(
         select(Flag, FlagConfig)
         .outerjoin(
@@ -145,15 +180,19 @@ def load_flag_set_by_id(
         project_id=project_id,
         environment=environment,
         environment_id=environment_id,
-        revision=revision,
-        etag=etag_for(environment_id, revision),
+        revision=stamp.revision,
+        etag=etag_for(environment_id, stamp.revision),
         configs=[full_config(flag, config) for flag, config in rows],
         segments=project_segments(session, project_id),
+        unhealthy=unhealthy_dependencies(session, project_id),
+        channel=stamp.channel,
     )
 
 
 def ensure_revision_row(session: Session, project_id: int, environment_id: int) -> None:
-    """Create the environment's revision row (revision 0, a fresh stream channel) if missing."""
+    """Create the environment's revision row (revision 0, a fresh stream channel) if missing.
+
+    Called where environments are made and by `bump_revision`; never on a read path."""
     insert_ignore(
         session,
         FlagSetRevision,

@@ -7,6 +7,7 @@ from sqlalchemy.orm import Session
 
 from trimtab.core.names import InvalidName, check_name
 from trimtab.domain.errors import Conflict, InvalidInput, NotFound
+from trimtab.domain.flags.rule_sets import ensure_revision_row
 from trimtab.domain.results import IsoTime, Result
 from trimtab.domain.spine import audit
 from trimtab.domain.spine.actors import Actor
@@ -87,7 +88,7 @@ def create_project(
     session.add(project)
     session.flush()
     for env_name in environments:
-        session.add(Environment(project_id=project.id, name=_valid(env_name, "environment name")))
+        _add_environment(session, project.id, _valid(env_name, "environment name"))
     # Every project starts with a DSN key (as in Sentry), so `project create` can print a working
     # DSN. The key is minted by the model; the keys module, which resolves projects through this
     # one, is not needed to make it.
@@ -151,9 +152,7 @@ def create_environment(
     ).first()
     if existing is not None:
         raise Conflict(f"project {project.slug!r} already has environment {name!r}")
-    env = Environment(project_id=project.id, name=name)
-    session.add(env)
-    session.flush()
+    env = _add_environment(session, project.id, name)
     audit.record(
         session,
         actor,
@@ -165,3 +164,13 @@ def create_environment(
         after={"project": project.slug, "name": name},
     )
     return EnvironmentCreated(project=project.slug, name=env.name, created_at=env.created_at)
+
+
+def _add_environment(session: Session, project_id: int, name: str) -> Environment:
+    """A new environment with its rule-set revision row, so that serving its (empty) rule set
+    is a pure read from the start (domain.flags.rule_sets)."""
+    env = Environment(project_id=project_id, name=name)
+    session.add(env)
+    session.flush()
+    ensure_revision_row(session, project_id, env.id)
+    return env

@@ -1,14 +1,20 @@
-"""API tokens: created with their secret shown once, stored as a SHA-256 digest, revocable."""
+"""API tokens: created with their secret shown once, stored as a SHA-256 digest, revocable.
+
+`sdk_caller` is the one check of an SDK token (sdk-server or sdk-client) for every flag-delivery
+surface — trimtab's SDK API and stream, OFREP, the Unleash APIs: the token is bound to one
+project and environment, and reaches nothing else.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import secrets
+from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from trimtab.domain.errors import InvalidInput, NotFound, Unauthorized
+from trimtab.domain.errors import Forbidden, InvalidInput, NotFound, Unauthorized
 from trimtab.domain.results import IsoTime, Result
 from trimtab.domain.spine import audit
 from trimtab.domain.spine.actors import SCOPES, SDK_SCOPES, Actor
@@ -177,6 +183,43 @@ def authenticate(session: Session, secret: str) -> Actor:
     if token is None or token.revoked_at is not None:
         raise Unauthorized("invalid or revoked API token")
     return actor_for_token(token)
+
+
+@dataclass(frozen=True)
+class SdkCaller:
+    """An SDK token, resolved: the one project and environment it may evaluate."""
+
+    actor: Actor
+    project_id: int
+    project: str
+    environment_id: int
+    environment: str
+
+    @property
+    def server_side(self) -> bool:
+        """An sdk-server token may read rules; an sdk-client (browser) token only answers."""
+        return "sdk-server" in self.actor.scopes
+
+
+def resolve_sdk_caller(session: Session, secret: str) -> SdkCaller:
+    """The SDK caller for a presented secret: Unauthorized, or Forbidden for a non-SDK token."""
+    return sdk_caller(session, authenticate(session, secret))
+
+
+def sdk_caller(session: Session, actor: Actor) -> SdkCaller:
+    """The project and environment an SDK token is bound to; Forbidden for any other actor."""
+    if not actor.scopes & SDK_SCOPES:
+        raise Forbidden("this endpoint takes an SDK token (sdk-server or sdk-client)")
+    if actor.project_id is None or actor.environment_id is None:
+        raise Forbidden("SDK tokens must be bound to a project and an environment")
+    row = session.execute(
+        select(Project.slug, Environment.name)
+        .join(Environment, Environment.project_id == Project.id)
+        .where(Environment.id == actor.environment_id)
+    ).first()
+    if row is None:
+        raise Unauthorized("the token's environment no longer exists")
+    return SdkCaller(actor, actor.project_id, str(row[0]), actor.environment_id, str(row[1]))
 
 
 def actor_for_token(token: ApiToken) -> Actor:
