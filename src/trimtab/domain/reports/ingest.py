@@ -1,8 +1,9 @@
 """Store Sentry events: group each into an issue, keep it compressed, count it everywhere.
 
-The HTTP layer parses a request and calls `prepare_event` (pure work: grouping and the indexed
-fields, done in the request so the writer thread only writes). The ingest writer then hands a
-batch of prepared events from many requests to `store_events`, inside ONE write transaction:
+`domain.reports.envelopes` turns a request body into an `IngestJob`, calling `prepare_event`
+(pure work: grouping and the indexed fields, done in the request so the writer thread only
+writes). The ingest writer then hands a batch of prepared events from many requests to
+`store_events`, inside ONE write transaction:
 
 - events whose id is already stored (an SDK retrying after a timeout) are acknowledged again
   but counted once;
@@ -94,6 +95,11 @@ class IngestJob:
     event: PreparedEvent | None = None
     session_updates: list[SessionUpdate] = field(default_factory=list)
     session_aggregates: list[SessionAggregate] = field(default_factory=list)
+
+    @property
+    def stores_nothing(self) -> bool:
+        """No event and no session: nothing for the writer (skipped items only, say)."""
+        return self.event is None and not self.session_updates and not self.session_aggregates
 
 
 def store_batch(session: Session, jobs: Sequence[IngestJob]) -> list[StoredEvent | None]:
