@@ -156,6 +156,42 @@ def test_store_events__facets_count_releases_environments_and_tags(store: Store)
     assert detail.last_release == "shop@1.1.0"
 
 
+def _at(event: dict[str, Any], when: datetime) -> dict[str, Any]:
+    return {**event, "timestamp": when.timestamp()}
+
+
+def test_store_events__release_first_seen__the_events_time_as_in_the_issue_header(
+    store: Store,
+) -> None:
+    pid = _project(store)
+    day_ago, hour_ago = NOW - timedelta(days=1), NOW - timedelta(hours=1)
+    # One batch received now, of events an SDK kept for a while (offline, say).
+    (a, *_) = _store(
+        store,
+        pid,
+        _at(_event(release="shop@1.0.0"), day_ago),
+        _at(_event(release="shop@1.1.0"), hour_ago),
+        _at(_event(release="shop@1.1.0"), NOW - timedelta(minutes=30)),
+    )
+    # A later batch with an event older still (first seen moves back) and one from a clock
+    # a day ahead (bounded to when it was received, as the issue's own last seen is).
+    _store(
+        store,
+        pid,
+        _at(_event(release="shop@1.1.0"), hour_ago - timedelta(minutes=5)),
+        _at(_event(release="shop@1.1.0"), NOW + timedelta(days=1)),
+    )
+    with store.read() as session:
+        detail = issues.issue_detail(session, issues.get_issue(session, SYSTEM, a.issue_id))
+    by_release = {r["value"]: (r["first_seen"], r["last_seen"]) for r in detail["releases"]}
+    assert by_release == {
+        "shop@1.0.0": (day_ago.isoformat(), day_ago.isoformat()),
+        "shop@1.1.0": ((hour_ago - timedelta(minutes=5)).isoformat(), NOW.isoformat()),
+    }
+    assert detail["first_seen"] == by_release["shop@1.0.0"][0]
+    assert detail["last_seen"] == by_release["shop@1.1.0"][1]
+
+
 def test_store_events__rollups_by_total_release_flag_dependency_and_issue(store: Store) -> None:
     pid = _project(store)
     flags = [{"flag": "new-checkout", "result": True}]

@@ -10,8 +10,9 @@ endpoints before any of it runs (trailing slash optional). A request:
    X-Sentry-Rate-Limits);
 2. reads the body as it streams in, through `core.decompress` with Relay's limits, so an
    oversize body or a zip bomb is cut off at the limit (413) without being held in memory;
-3. parses the envelope (`core.envelope`) and prepares its event (`domain.ingest.prepare_event`:
-   grouping and indexed fields) and its session items;
+3. hands the decoded body to the domain (`domain.reports.envelopes`), which parses it and
+   decides what each item becomes: the prepared event (grouping and indexed fields), session
+   updates, and what is skipped or dropped and why;
 4. queues the job for the ingest writer (`store.ingest_writer`) and answers 200 `{"id": …}`
    only once the writer has committed it; with the queue full, 503 with Retry-After.
 
@@ -31,27 +32,18 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import select
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from trimtab.core.dsn import DsnError, SentryAuthError, parse_dsn, parse_sentry_auth
-from trimtab.core.envelope import (
-    DEFAULT_LIMITS,
-    Decompressor,
-    EnvelopeError,
-    Limits,
-    parse_envelope,
-    parse_store_body,
-)
-from trimtab.core.sessions import InvalidSession, parse_session, parse_sessions
-from trimtab.domain.reports.ingest import IngestJob, StoredEvent, prepare_event, store_batch
-from trimtab.domain.spine.keys import KEYS_CHANGED
+from trimtab.core.envelope import DEFAULT_LIMITS, Decompressor, EnvelopeError, Limits
+from trimtab.domain.reports.envelopes import envelope_job, store_job
+from trimtab.domain.reports.ingest import IngestJob, StoredEvent, store_batch
+from trimtab.domain.spine.keys import KEYS_CHANGED, IngestKey, find_ingest_key
 from trimtab.settings import Settings
 from trimtab.store.db import Store
 from trimtab.store.ingest_writer import IngestWriter, QueueFull
-from trimtab.store.models import ProjectKey
 from trimtab.store.notify import Subscription
 
 __all__ = ["IngestService", "IngestShortcut"]
@@ -89,10 +81,8 @@ class IngestRefused(Exception):
 
 
 @dataclass(frozen=True, slots=True)
-class _Key:
-    project_id: int
-    revoked: bool
-    rate_limit_per_minute: int | None
+class _Cached:
+    key: IngestKey
     fetched: float
 
 
@@ -101,29 +91,24 @@ class _KeyCache:
 
     def __init__(self, store: Store) -> None:
         self.store = store
-        self._keys: dict[str, _Key | None] = {}
+        self._keys: dict[str, _Cached] = {}
 
-    def get(self, public_key: str) -> _Key | None:
+    def get(self, public_key: str) -> IngestKey | None:
         entry = self._keys.get(public_key)
         if entry is None or time.monotonic() - entry.fetched > KEY_CACHE_SECONDS:
-            entry = self._load(public_key)
-        return entry
+            return self._load(public_key)
+        return entry.key
 
-    def _load(self, public_key: str) -> _Key | None:
+    def _load(self, public_key: str) -> IngestKey | None:
         with self.store.read() as session:
-            key = session.scalars(
-                select(ProjectKey).where(ProjectKey.public_key == public_key)
-            ).first()
+            key = find_ingest_key(session, public_key)
         if key is None:
             self._keys.pop(public_key, None)  # unknown keys are not cached: no memory for junk
             return None
-        entry = _Key(
-            key.project_id, key.revoked_at is not None, key.rate_limit_per_minute, time.monotonic()
-        )
         if len(self._keys) > 10_000:
             self._keys.clear()
-        self._keys[public_key] = entry
-        return entry
+        self._keys[public_key] = _Cached(key, time.monotonic())
+        return key
 
     def forget(self, public_key: str | None) -> None:
         if public_key is None:
@@ -199,7 +184,7 @@ class IngestService:
 
     # -- one request -------------------------------------------------------------------
 
-    def authorize(self, public_key: str, project_id: int) -> _Key:
+    def authorize(self, public_key: str, project_id: int) -> IngestKey:
         key = self.keys.get(public_key)
         if key is None:
             raise IngestRefused(
@@ -215,7 +200,7 @@ class IngestService:
             )
         return key
 
-    def limit_of(self, key: _Key) -> int | None:
+    def limit_of(self, key: IngestKey) -> int | None:
         return key.rate_limit_per_minute or self.default_rate_limit
 
 
@@ -264,49 +249,37 @@ def _client_ip(request: Request) -> str | None:
     return request.client.host if request.client is not None else None
 
 
-def _envelope_job(
+def _dsn_key(dsn: str | None) -> str | None:
+    """The public key of an envelope header's `dsn`, the last place a request can name one."""
+    if not dsn:
+        return None
+    try:
+        return parse_dsn(dsn).public_key[:64]
+    except DsnError as exc:
+        raise IngestRefused(401, "invalid_dsn", f"envelope header dsn: {exc}") from None
+
+
+async def _envelope_job(
     data: bytes, project_id: int, limits: Limits, received_at: datetime, client_ip: str | None
 ) -> tuple[IngestJob, str | None, str | None]:
-    """(job, envelope event id, envelope dsn key) from a decoded envelope body."""
-    envelope = parse_envelope(data, limits)
-    job = IngestJob(project_id)
-    for item in envelope.items:
-        if item.type == "event":
-            job.event = prepare_event(
-                project_id,
-                item.json(),
-                item.payload,
-                received_at,
-                fallback_event_id=envelope.event_id,
-                client_ip=client_ip,
-            )
-        elif item.type in ("session", "sessions"):
-            # A broken session item is dropped, as Relay does: never a reason to lose the event.
-            try:
-                if item.type == "session":
-                    job.session_updates.append(parse_session(item.json(), received_at))
-                else:
-                    job.session_aggregates.extend(parse_sessions(item.json()))
-            except (InvalidSession, EnvelopeError):
-                log.debug("ingest: dropped an invalid %s item", item.type)
-        # attachments, transactions, client reports, check-ins, ...: accepted and dropped.
-    dsn_key = None
-    if envelope.dsn:
-        try:
-            dsn_key = parse_dsn(envelope.dsn).public_key[:64]
-        except DsnError as exc:
-            raise IngestRefused(401, "invalid_dsn", f"envelope header dsn: {exc}") from None
-    return job, envelope.event_id, dsn_key
-
-
-def _store_job(
-    data: bytes, project_id: int, limits: Limits, received_at: datetime, client_ip: str | None
-) -> IngestJob:
-    event = parse_store_body(data, limits)
-    payload = orjson.dumps(event) if data.lstrip()[:1] != b"{" else data
-    return IngestJob(
-        project_id, prepare_event(project_id, event, payload, received_at, client_ip=client_ip)
-    )
+    """(job, envelope event id, envelope dsn key): the domain reads the envelope, in a thread
+    when it is large, so a big body does not hold up the event loop."""
+    if len(data) > PARSE_OFF_LOOP_BYTES:
+        read = await asyncio.to_thread(
+            envelope_job,
+            data,
+            project_id,
+            received_at=received_at,
+            client_ip=client_ip,
+            limits=limits,
+        )
+    else:
+        read = envelope_job(
+            data, project_id, received_at=received_at, client_ip=client_ip, limits=limits
+        )
+    for item in read.dropped:
+        log.debug("ingest: dropped an invalid %s item: %s", item.type, item.reason)
+    return read.job, read.event_id, _dsn_key(read.dsn)
 
 
 async def _ingest(request: Request, kind: str) -> Response:
@@ -324,15 +297,11 @@ async def _ingest(request: Request, kind: str) -> Response:
     received_at = datetime.now(UTC)
     client_ip = _client_ip(request)
     envelope_id: str | None = None
+    job: IngestJob
     if kind == "envelope":
-        if len(data) > PARSE_OFF_LOOP_BYTES:
-            job, envelope_id, dsn_key = await asyncio.to_thread(
-                _envelope_job, data, project_id, limits, received_at, client_ip
-            )
-        else:
-            job, envelope_id, dsn_key = _envelope_job(
-                data, project_id, limits, received_at, client_ip
-            )
+        job, envelope_id, dsn_key = await _envelope_job(
+            data, project_id, limits, received_at, client_ip
+        )
         if public_key is None:
             if dsn_key is None:
                 raise IngestRefused(
@@ -348,13 +317,15 @@ async def _ingest(request: Request, kind: str) -> Response:
             raise IngestRefused(
                 401, "missing_key", "no DSN key: send X-Sentry-Auth or ?sentry_key=<public key>"
             )
-        job = _store_job(data, project_id, limits, received_at, client_ip)
+        job = store_job(
+            data, project_id, received_at=received_at, client_ip=client_ip, limits=limits
+        )
     del data
     if job.event is not None:
         limit = service.limit_of(key)
         if limit is not None and (wait := service.limiter.take(public_key, limit)):
             raise _rate_limited(wait)
-    if job.event is None and not job.session_updates and not job.session_aggregates:
+    if job.stores_nothing:
         return _json(200, {"id": envelope_id} if envelope_id else {})
     try:
         future = service.writer.submit(job)

@@ -87,15 +87,17 @@ def known_event_ids(session: Session, project_id: int, event_ids: Sequence[str])
 
 
 def upsert_facets(session: Session, rows: Sequence[tuple[int, str, str, int, Any, Any]]) -> None:
-    """(issue_id, key, value, count, first_seen, last_seen): counts added to existing rows."""
+    """(issue_id, key, value, count, first_seen, last_seen): counts added to existing rows,
+    first/last seen widened to take in the new ones."""
     if not rows:
         return
-    greatest = "max" if _is_sqlite(session) else "greatest"
+    least, greatest = ("min", "max") if _is_sqlite(session) else ("least", "greatest")
     sql = (
         'INSERT INTO issue_facets ("issue_id", "key", "value", "count", "first_seen", '
         f'"last_seen") VALUES ({_placeholders(session, 6)}) '
         'ON CONFLICT ("issue_id", "key", "value") DO UPDATE SET '
         '"count" = issue_facets."count" + excluded."count", '
+        f'"first_seen" = {least}(issue_facets."first_seen", excluded."first_seen"), '
         f'"last_seen" = {greatest}(issue_facets."last_seen", excluded."last_seen")'
     )
     session.connection().exec_driver_sql(sql, list(rows))

@@ -1,8 +1,9 @@
 """Store Sentry events: group each into an issue, keep it compressed, count it everywhere.
 
-The HTTP layer parses a request and calls `prepare_event` (pure work: grouping and the indexed
-fields, done in the request so the writer thread only writes). The ingest writer then hands a
-batch of prepared events from many requests to `store_events`, inside ONE write transaction:
+`domain.reports.envelopes` turns a request body into an `IngestJob`, calling `prepare_event`
+(pure work: grouping and the indexed fields, done in the request so the writer thread only
+writes). The ingest writer then hands a batch of prepared events from many requests to
+`store_events`, inside ONE write transaction:
 
 - events whose id is already stored (an SDK retrying after a timeout) are acknowledged again
   but counted once;
@@ -94,6 +95,11 @@ class IngestJob:
     event: PreparedEvent | None = None
     session_updates: list[SessionUpdate] = field(default_factory=list)
     session_aggregates: list[SessionAggregate] = field(default_factory=list)
+
+    @property
+    def stores_nothing(self) -> bool:
+        """No event and no session: nothing for the writer (skipped items only, say)."""
+        return self.event is None and not self.session_updates and not self.session_aggregates
 
 
 def store_batch(session: Session, jobs: Sequence[IngestJob]) -> list[StoredEvent | None]:
@@ -397,16 +403,33 @@ def _count_users(
 def _upsert_facets(
     session: Session, events: Sequence[PreparedEvent], issues: Mapping[tuple[int, str], Issue]
 ) -> None:
-    # First/last seen of a facet are when trimtab received it (one time per batch): cheap, and
-    # what "when did this release first show this issue" needs.
-    counts: Counter[tuple[int, str, str]] = Counter()
+    # First/last seen of a facet are the times of its events, as the issue's own are (bounded
+    # against clocks in the future by `core.event_fields`): the issue header and its releases
+    # table must tell the same story, also for events an SDK sends hours late.
+    seen: dict[tuple[int, str, str], list[Any]] = {}  # facet -> [count, first, last]
     for prepared in events:
         issue_id = issues[(prepared.project_id, prepared.grouping.fingerprint)].id
-        counts.update((issue_id, key, value) for key, value in prepared.facets)
-    if not counts:
+        at = prepared.fields.timestamp
+        for key, value in prepared.facets:
+            entry = seen.get((issue_id, key, value))
+            if entry is None:
+                seen[(issue_id, key, value)] = [1, at, at]
+                continue
+            entry[0] += 1
+            if at < entry[1]:
+                entry[1] = at
+            elif at > entry[2]:
+                entry[2] = at
+    if not seen:
         return
-    at = bulk.moment(session)(max(prepared.received_at for prepared in events))
-    bulk.upsert_facets(session, [(i, k, v, n, at, at) for (i, k, v), n in sorted(counts.items())])
+    moment = bulk.moment(session)
+    bulk.upsert_facets(
+        session,
+        [
+            (*facet, n, moment(first), moment(last))
+            for facet, (n, first, last) in sorted(seen.items())
+        ],
+    )
 
 
 def _add_rollups(

@@ -6,6 +6,7 @@ active key, so it is made here: the keys module reads projects, never the other 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from sqlalchemy import select
@@ -134,3 +135,27 @@ def revoke_key(session: Session, actor: Actor, project_slug: str, public_key: st
             after={"revoked_at": key.revoked_at.isoformat()},
         )
     return key
+
+
+@dataclass(frozen=True, slots=True)
+class IngestKey:
+    """What ingest needs to know of a DSN key to accept or refuse an event."""
+
+    project_id: int
+    revoked: bool
+    rate_limit_per_minute: int | None
+
+
+def find_ingest_key(session: Session, public_key: str) -> IngestKey | None:
+    """The key an ingest request names, or None for a key trimtab never issued.
+
+    No actor: the public key is the credential of the request asking."""
+    row = session.execute(
+        select(ProjectKey.project_id, ProjectKey.revoked_at, ProjectKey.rate_limit_per_minute)
+        .where(ProjectKey.public_key == public_key)
+        .limit(1)
+    ).first()
+    if row is None:
+        return None
+    project_id, revoked_at, rate_limit = row
+    return IngestKey(project_id, revoked_at is not None, rate_limit)

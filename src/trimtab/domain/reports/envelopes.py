@@ -1,0 +1,150 @@
+"""What an incoming Sentry request becomes: the ingest job of an envelope or a `/store/` body.
+
+The server authenticates the request, bounds and decodes its body (`core.decompress`) and
+hands the bytes here. This module decides what each envelope item becomes (pure: no database,
+so a large body can be read in a thread):
+
+- `event`: the job's event, grouped and indexed by `ingest.prepare_event`;
+- `session` / `sessions`: session updates / aggregates for release health. A broken one is
+  dropped, as Relay drops it: a bad session item never costs the event sent with it;
+- every other type (attachments, transactions, client reports, check-ins, replays, types
+  trimtab has never heard of): accepted and skipped, so the SDK does not send it again.
+
+Skipped and dropped items are listed with the reason, for the server's log and for tests.
+The envelope header's `dsn` is handed back as it came: the key it names is the server's to
+check, like the key of X-Sentry-Auth.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import orjson
+
+from trimtab.core.envelope import (
+    DEFAULT_LIMITS,
+    EnvelopeError,
+    EnvelopeItem,
+    Limits,
+    parse_envelope,
+    parse_store_body,
+)
+from trimtab.core.sessions import InvalidSession, parse_session, parse_sessions
+from trimtab.domain.reports.ingest import IngestJob, prepare_event
+
+__all__ = ["EnvelopeJob", "NotStored", "envelope_job", "store_job"]
+
+_PERFORMANCE = "performance data is not stored"
+_REPLAY = "session replays are not stored"
+_SECURITY = "security reports are not stored"
+_FEEDBACK = "user feedback is not stored"
+_METRICS = "metrics and logs are not stored"
+# Why each item type Sentry SDKs send is not kept; other types get `_UNKNOWN`.
+_SKIPPED_BECAUSE = {
+    "attachment": "attachments are not stored",
+    "transaction": _PERFORMANCE,
+    "span": _PERFORMANCE,
+    "profile": _PERFORMANCE,
+    "profile_chunk": _PERFORMANCE,
+    "replay_event": _REPLAY,
+    "replay_recording": _REPLAY,
+    "replay_video": _REPLAY,
+    "client_report": "client reports (what the SDK discarded) are not stored",
+    "check_in": "cron check-ins are not stored",
+    "user_report": _FEEDBACK,
+    "feedback": _FEEDBACK,
+    "security": _SECURITY,
+    "raw_security": _SECURITY,
+    "nel": _SECURITY,
+    "statsd": _METRICS,
+    "metric_buckets": _METRICS,
+    "log": _METRICS,
+    "otel_log": _METRICS,
+}
+_UNKNOWN = "trimtab does not know this item type"
+_TYPE_MAX = 64  # item types are client input: what a report quotes of one is bounded
+
+
+@dataclass(frozen=True, slots=True)
+class NotStored:
+    """An envelope item left out of the job: its place in the envelope, type and why."""
+
+    index: int
+    type: str
+    reason: str
+
+
+@dataclass(slots=True)
+class EnvelopeJob:
+    """What one envelope leaves to the ingest writer, and what it leaves out."""
+
+    job: IngestJob
+    event_id: str | None  # from the envelope header: the answer when no event is stored
+    dsn: str | None  # from the envelope header, unchecked
+    skipped: list[NotStored] = field(default_factory=list)  # accepted, of a type not kept
+    dropped: list[NotStored] = field(default_factory=list)  # broken, thrown away
+
+
+def envelope_job(
+    data: bytes,
+    project_id: int,
+    *,
+    received_at: datetime,
+    client_ip: str | None = None,
+    limits: Limits = DEFAULT_LIMITS,
+) -> EnvelopeJob:
+    """Parse a decoded envelope body and turn its items into one ingest job.
+
+    Raises `EnvelopeError` for a body that is not a well-formed envelope within `limits`.
+    """
+    envelope = parse_envelope(data, limits)
+    out = EnvelopeJob(IngestJob(project_id), envelope.event_id, envelope.dsn)
+    job = out.job
+    for index, item in enumerate(envelope.items):
+        if item.type == "event":
+            job.event = prepare_event(
+                project_id,
+                item.json(),
+                item.payload,
+                received_at,
+                fallback_event_id=envelope.event_id,
+                client_ip=client_ip,
+            )
+        elif item.type in ("session", "sessions"):
+            reason = _add_sessions(job, item, received_at)
+            if reason is not None:
+                out.dropped.append(NotStored(index, item.type, reason))
+        else:
+            reason = _SKIPPED_BECAUSE.get(item.type, _UNKNOWN)
+            out.skipped.append(NotStored(index, item.type[:_TYPE_MAX], reason))
+    return out
+
+
+def _add_sessions(job: IngestJob, item: EnvelopeItem, received_at: datetime) -> str | None:
+    """Add a session item to the job; why it was dropped instead, if it was."""
+    try:
+        if item.type == "session":
+            job.session_updates.append(parse_session(item.json(), received_at))
+        else:
+            job.session_aggregates.extend(parse_sessions(item.json()))
+    except (InvalidSession, EnvelopeError) as exc:
+        return str(exc)
+    return None
+
+
+def store_job(
+    data: bytes,
+    project_id: int,
+    *,
+    received_at: datetime,
+    client_ip: str | None = None,
+    limits: Limits = DEFAULT_LIMITS,
+) -> IngestJob:
+    """The ingest job of a decoded `/store/` body: one event (JSON, or the legacy base64 +
+    zlib form, which is kept as the JSON it unpacks to)."""
+    event = parse_store_body(data, limits)
+    payload = orjson.dumps(event) if data.lstrip()[:1] != b"{" else data
+    return IngestJob(
+        project_id, prepare_event(project_id, event, payload, received_at, client_ip=client_ip)
+    )

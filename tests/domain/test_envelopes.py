@@ -1,0 +1,166 @@
+"""What an envelope's items become: the ingest job, and what is skipped or dropped and why.
+
+Pure: no web server and no database, the bytes of a request body in, the job out.
+"""
+
+from __future__ import annotations
+
+import base64
+import zlib
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+import pytest
+
+from trimtab.core.envelope import EnvelopeError, Limits
+from trimtab.domain.reports.envelopes import NotStored, envelope_job, store_job
+
+RECEIVED = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+EVENT_ID = "9ec79c33ec9942ab8353589fcb2e04dc"
+DSN = "https://0123456789abcdef0123456789abcdef@errors.example.com/7"
+
+
+def _envelope(header: dict[str, Any], *items: tuple[dict[str, Any], bytes]) -> bytes:
+    lines = [orjson.dumps(header)]
+    for item_header, payload in items:
+        lines += [orjson.dumps({**item_header, "length": len(payload)}), payload]
+    return b"\n".join(lines) + b"\n"
+
+
+def _event(**extra: Any) -> dict[str, Any]:
+    return {
+        "timestamp": "2026-11-30T11:59:58Z",
+        "platform": "python",
+        "release": "shop@1.2.0",
+        "environment": "production",
+        "exception": {"values": [{"type": "ValueError", "value": "card declined"}]},
+        **extra,
+    }
+
+
+def _session(**extra: Any) -> dict[str, Any]:
+    return {
+        "sid": "7c7b6e2f5ef44d2e8f1ad3c8c5b2d6a1",
+        "did": "user-1",
+        "init": True,
+        "started": "2026-11-30T11:59:00Z",
+        "status": "ok",
+        "attrs": {"release": "shop@1.2.0", "environment": "production"},
+        **extra,
+    }
+
+
+def test_envelope_job__event_session_attachment_unknown__event_and_session_kept_rest_skipped() -> (
+    None
+):
+    event_payload = orjson.dumps(_event())
+    body = _envelope(
+        {"event_id": EVENT_ID, "dsn": DSN, "sent_at": "2026-11-30T12:00:00Z"},
+        ({"type": "event"}, event_payload),
+        ({"type": "session"}, orjson.dumps(_session())),
+        ({"type": "attachment", "filename": "log.txt"}, b"line one\nline two"),
+        ({"type": "hologram"}, b"{}"),
+    )
+
+    read = envelope_job(body, 7, received_at=RECEIVED, client_ip="10.0.0.1")
+
+    job = read.job
+    assert job.project_id == 7
+    assert job.event is not None
+    assert job.event.event_id == EVENT_ID  # the envelope header's, the event has none
+    assert job.event.payload == event_payload  # kept byte for byte as the SDK sent it
+    assert job.event.fields.release == "shop@1.2.0"
+    assert job.event.grouping.title == "ValueError: card declined"
+    assert job.event.received_at == RECEIVED
+    assert [u.session_id for u in job.session_updates] == ["7c7b6e2f5ef44d2e8f1ad3c8c5b2d6a1"]
+    assert job.session_updates[0].release == "shop@1.2.0"
+    assert job.session_aggregates == []
+    assert not job.stores_nothing
+    assert read.event_id == EVENT_ID
+    assert read.dsn == DSN  # handed back unchecked: authentication is the server's
+    assert read.skipped == [
+        NotStored(2, "attachment", "attachments are not stored"),
+        NotStored(3, "hologram", "trimtab does not know this item type"),
+    ]
+    assert read.dropped == []
+
+
+def test_envelope_job__broken_session_beside_an_event__session_dropped_with_reason() -> None:
+    body = _envelope(
+        {"event_id": EVENT_ID},
+        ({"type": "session"}, orjson.dumps(_session(sid=None))),
+        ({"type": "sessions"}, b"not json"),
+        ({"type": "event"}, orjson.dumps(_event())),
+    )
+
+    read = envelope_job(body, 7, received_at=RECEIVED)
+
+    assert read.job.event is not None
+    assert read.job.session_updates == [] and read.job.session_aggregates == []
+    assert [(d.index, d.type) for d in read.dropped] == [(0, "session"), (1, "sessions")]
+    assert read.dropped[0].reason == 'session has no "sid" (session id)'
+    assert "sessions item payload" in read.dropped[1].reason
+    assert read.skipped == []
+
+
+def test_envelope_job__sessions_aggregates__kept_for_release_health() -> None:
+    aggregates = {
+        "attrs": {"release": "shop@1.2.0", "environment": "production"},
+        "aggregates": [{"started": "2026-11-30T11:00:00Z", "exited": 5, "errored": 1}],
+    }
+    body = _envelope({}, ({"type": "sessions"}, orjson.dumps(aggregates)))
+
+    read = envelope_job(body, 7, received_at=RECEIVED)
+
+    assert read.job.event is None
+    assert [a.release for a in read.job.session_aggregates] == ["shop@1.2.0"]
+    assert not read.job.stores_nothing
+    assert (read.event_id, read.dsn) == (None, None)
+
+
+def test_envelope_job__only_skipped_items__job_stores_nothing() -> None:
+    body = _envelope(
+        {"event_id": EVENT_ID},
+        ({"type": "client_report"}, b'{"discarded_events": []}'),
+        ({"type": "transaction"}, orjson.dumps({"type": "transaction", "spans": []})),
+        ({"type": "x" * 200}, b""),
+    )
+
+    read = envelope_job(body, 7, received_at=RECEIVED)
+
+    assert read.job.stores_nothing
+    assert [(s.type, s.reason) for s in read.skipped] == [
+        ("client_report", "client reports (what the SDK discarded) are not stored"),
+        ("transaction", "performance data is not stored"),
+        ("x" * 64, "trimtab does not know this item type"),  # client input, bounded
+    ]
+
+
+def test_envelope_job__event_over_the_limit__refused_with_the_envelope_error() -> None:
+    body = _envelope({}, ({"type": "event"}, orjson.dumps(_event(extra={"pad": "x" * 500}))))
+
+    with pytest.raises(EnvelopeError) as refused:
+        envelope_job(body, 7, received_at=RECEIVED, limits=Limits(max_event_bytes=300))
+
+    assert (refused.value.status, refused.value.code) == (413, "event_too_large")
+
+
+def test_store_job__json_body__event_kept_as_sent() -> None:
+    body = orjson.dumps({**_event(), "event_id": EVENT_ID})
+
+    job = store_job(body, 7, received_at=RECEIVED, client_ip="10.0.0.1")
+
+    assert job.event is not None
+    assert (job.event.event_id, job.event.payload) == (EVENT_ID, body)
+    assert job.session_updates == [] and not job.stores_nothing
+
+
+def test_store_job__legacy_base64_zlib_body__kept_as_the_json_it_unpacks_to() -> None:
+    event = {**_event(), "event_id": EVENT_ID}
+    body = base64.b64encode(zlib.compress(orjson.dumps(event)))
+
+    job = store_job(body, 7, received_at=RECEIVED)
+
+    assert job.event is not None
+    assert orjson.loads(job.event.payload) == event
