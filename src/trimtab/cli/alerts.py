@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from trimtab.cli.context import state
-from trimtab.cli.output import console, emit
+from trimtab.cli.output import emit, say
 
 alert_app = typer.Typer(
     help="Alerts: webhook targets (JSON or Slack), rules, the delivery log.",
@@ -55,10 +55,9 @@ def target_create(
     target = s.client().post(f"/api/v1/projects/{project}/alerts/targets", body)
     emit(target, as_json=s.as_json)
     if not s.as_json:
-        console.print(
+        say(
             "\nDeliveries carry X-Trimtab-Signature: sha256=HMAC(secret, timestamp + '.' + body)."
             " Keep the secret: it is not shown again.",
-            highlight=False,
         )
 
 

@@ -9,7 +9,7 @@ import typer
 
 from trimtab.cli.client import CliError
 from trimtab.cli.context import state
-from trimtab.cli.output import console, emit
+from trimtab.cli.output import emit, say
 
 
 def apply_command(
@@ -28,18 +28,18 @@ def apply_command(
     client = s.client()
     plan = client.post("/api/v1/config/diff", {"toml": text})
     if not plan["changes"]:
-        emit(plan, as_json=True) if s.as_json else console.print("up to date: nothing to apply")
+        emit(plan, as_json=True) if s.as_json else say("up to date: nothing to apply")
         return
     if not s.as_json:
         for line in plan["changes"]:
-            console.print(line, markup=False, highlight=False)
+            say(line)
     if not yes and not typer.confirm("Apply these changes?"):
         raise typer.Exit(1)
     result = client.post("/api/v1/config/apply", {"toml": text})
     if s.as_json:
         emit(result, as_json=True)
     else:
-        console.print(f"applied {len(result['changes'])} change(s) to {result['project']}")
+        say(f"applied {len(result['changes'])} change(s) to {result['project']}")
 
 
 def dora_command(

@@ -15,7 +15,7 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 
 from trimtab.cli.client import ApiClient
 from trimtab.cli.context import state
-from trimtab.cli.output import console, emit, print_json
+from trimtab.cli.output import emit, print_json, progress_console, say
 
 deploy_app = typer.Typer(help="Deploy a release in dependency order.", no_args_is_help=True)
 ProjectOpt = Annotated[str, typer.Option("--project", "-p", help="Project slug.")]
@@ -41,11 +41,11 @@ def follow(client: ApiClient, project: str, run_id: int, *, as_json: bool) -> di
     hinted: set[int] = set()
     columns = (
         SpinnerColumn(),
-        TextColumn("{task.description}"),
+        TextColumn("{task.description}", markup=False),
         BarColumn(),
         TimeElapsedColumn(),
     )
-    with Progress(*columns, console=console, transient=False) as progress:
+    with Progress(*columns, console=progress_console(), transient=False) as progress:
         tasks: dict[int, Any] = {}
         while True:
             run = client.get(path)
@@ -59,7 +59,7 @@ def follow(client: ApiClient, project: str, run_id: int, *, as_json: bool) -> di
                 old = printed.get(sid, "")
                 new = text[len(old) :] if text.startswith(old) else text
                 for line in new.splitlines():
-                    progress.console.print(f"  {step['service']} | {line}", markup=False)
+                    progress.console.print(f"  {step['service']} | {line}")
                 printed[sid] = text
                 if step["result"] == "waiting_confirm" and sid not in hinted:
                     hinted.add(sid)
@@ -79,21 +79,20 @@ def _finish(client: ApiClient, project: str, run: dict[str, Any], as_json: bool)
         print_json(run)
     if run["state"] == "success":
         if not as_json:
-            console.print(f"[green]run #{run['id']} succeeded[/green]")
+            say(f"run #{run['id']} succeeded")
         return
     if not as_json:
-        console.print(f"[red]run #{run['id']} failed: {run['error']}[/red]")
+        say(f"run #{run['id']} failed: {run['error']}")
     undo = run.get("rollback_run_id")
     if undo:
         if not as_json:
-            console.print(f"rolling back the finished steps: run #{undo}")
+            say(f"rolling back the finished steps: run #{undo}")
         follow(client, project, undo, as_json=as_json)
     elif run["kind"] == "release" and any(s["result"] == "success" for s in run["steps"]):
-        console.print(
+        say(
             "To roll back the finished steps:\n"
             f"  trimtab rollback --release {run['release']} --project {project} "
             f"--env {run['environment']}",
-            highlight=False,
         )
     raise typer.Exit(1)
 
@@ -106,16 +105,16 @@ def deploy_plan(ctx: typer.Context, release: str, project: ProjectOpt, env: EnvO
     if s.as_json:
         print_json(plan)
         return
-    console.print(f"[bold]{plan['release']}[/bold] → {plan['environment']}")
+    say(f"{plan['release']} → {plan['environment']}")
     for index, wave in enumerate(plan["waves"]):
-        console.print(f"wave {index + 1}: {', '.join(wave)}")
+        say(f"wave {index + 1}: {', '.join(wave)}")
     emit(
         plan["steps"],
         as_json=False,
         columns=["wave", "service", "version", "command", "manual", "downtime", "health_url"],
     )
     for refusal in plan["refusals"]:
-        console.print(f"[yellow]{refusal}[/yellow]", highlight=False)
+        say(refusal)
 
 
 @deploy_app.command("start")
@@ -151,7 +150,7 @@ def deploy_start(
         return
     if not s.as_json:
         note = " (override: " + str(reason) + ")" if run["overridden"] else ""
-        console.print(f"run #{run['id']}: {release} → {env}{note}", highlight=False)
+        say(f"run #{run['id']}: {release} → {env}{note}")
     _finish(client, project, follow(client, project, run["id"], as_json=s.as_json), s.as_json)
 
 
@@ -177,10 +176,10 @@ def deploy_status(
     if s.as_json:
         print_json(run)
         return
-    console.print(f"run #{run['id']} {run['kind']} {run['release'] or ''} → {run['environment']}")
-    console.print(f"state: {run['state']}  by {run['actor']}", highlight=False)
+    say(f"run #{run['id']} {run['kind']} {run['release'] or ''} → {run['environment']}")
+    say(f"state: {run['state']}  by {run['actor']}")
     if run["overridden"]:
-        console.print(f"[yellow]overrode a window/freeze: {run['override_reason']}[/yellow]")
+        say(f"overrode a window/freeze: {run['override_reason']}")
     emit(
         run["steps"],
         as_json=False,
@@ -237,7 +236,7 @@ def rollback_command(
         emit(run if s.as_json else {"run": run["id"], "state": run["state"]}, as_json=s.as_json)
         return
     if not s.as_json:
-        console.print(f"rollback run #{run['id']}: waves {run['waves']}", highlight=False)
+        say(f"rollback run #{run['id']}: waves {run['waves']}")
     _finish(client, project, follow(client, project, run["id"], as_json=s.as_json), s.as_json)
 
 

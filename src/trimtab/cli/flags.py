@@ -11,7 +11,7 @@ import typer
 
 from trimtab.cli.client import CliError
 from trimtab.cli.context import state
-from trimtab.cli.output import console, emit
+from trimtab.cli.output import emit, say
 
 flag_app = typer.Typer(
     help="Feature flags: kill switch, rollouts, rules, schedules.", no_args_is_help=True
@@ -204,7 +204,7 @@ def flag_rollout(
     data = s.client().post(f"{_flag_path(project, key, env)}/rollout", body)
     _show(data, s.as_json, env)
     if not s.as_json and not data["environments"][env]["enabled"]:
-        console.print(f"[yellow]{key} is off in {env}: turn it on to start the rollout.[/yellow]")
+        say(f"{key} is off in {env}: turn it on to start the rollout.")
 
 
 @flag_app.command("set")

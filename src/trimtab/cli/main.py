@@ -29,7 +29,7 @@ from trimtab.cli import (
 )
 from trimtab.cli.client import CliError
 from trimtab.cli.context import state
-from trimtab.cli.output import err_console
+from trimtab.cli.output import say
 
 app = typer.Typer(
     name="trimtab",
@@ -101,5 +101,5 @@ def main() -> None:
     try:
         app()
     except CliError as exc:
-        err_console.print(f"trimtab: {exc}", highlight=False, soft_wrap=True, markup=False)
+        say(f"trimtab: {exc}", err=True)
         sys.exit(exc.exit_code)

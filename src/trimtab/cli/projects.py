@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from trimtab.cli.context import state
-from trimtab.cli.output import console, emit
+from trimtab.cli.output import emit, say
 
 project_app = typer.Typer(
     help="Projects: create and list them, show their DSN.", no_args_is_help=True
@@ -37,7 +37,7 @@ def project_create(
     project = s.client().post("/api/v1/projects", body)
     emit(project, as_json=s.as_json, columns=["slug", "name", "environments", "dsn"])
     if not s.as_json and project.get("dsn"):
-        console.print(f"\nPoint your Sentry SDK at: [bold]{project['dsn']}[/bold]")
+        say(f"\nPoint your Sentry SDK at: {project['dsn']}")
 
 
 @project_app.command("list")

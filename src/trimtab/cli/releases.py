@@ -8,7 +8,7 @@ import typer
 
 from trimtab.cli.client import CliError
 from trimtab.cli.context import state
-from trimtab.cli.output import console, emit
+from trimtab.cli.output import emit, say
 
 release_app = typer.Typer(help="Releases: service versions shipped together.", no_args_is_help=True)
 ProjectOpt = Annotated[str, typer.Option("--project", "-p", help="Project slug.")]
@@ -48,18 +48,18 @@ def release_list(ctx: typer.Context, project: ProjectOpt) -> None:
 
 def _print_window(window: dict[str, Any]) -> None:
     state_text = "open" if window["open"] else "closed"
-    console.print(
-        f"\n[bold]Stabilization window[/bold] in {window['environment']}: {state_text}, "
+    say(
+        f"\nStabilization window in {window['environment']}: {state_text}, "
         f"{window['opened_at'][:16]} → {window['ends_at'][:16]} UTC"
     )
     verdict = window.get("verdict")
     if not verdict:
-        console.print("  verdict: not computed yet")
+        say("  verdict: not computed yet")
         return
     final = " (final)" if verdict.get("final") else ""
-    console.print(f"  verdict: [bold]{verdict['status']}[/bold]{final}")
+    say(f"  verdict: {verdict['status']}{final}")
     for reason in verdict.get("reasons", []):
-        console.print(f"   - {reason}", markup=False, highlight=False)
+        say(f"   - {reason}")
 
 
 @release_app.command("show")

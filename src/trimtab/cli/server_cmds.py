@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from trimtab.cli.client import CliError
-from trimtab.cli.output import console
+from trimtab.cli.output import say
 from trimtab.settings import Settings
 
 db_app = typer.Typer(help="The store: migrations.", no_args_is_help=True)
@@ -42,15 +42,14 @@ def serve(
         store, credentials = prepare_store(settings)
     except Exception as exc:
         raise CliError(f"cannot open the store at {settings.database_url}: {exc}") from exc
-    console.print(f"trimtab serving on [bold]{url}[/bold]  (store: {store.dialect})")
+    say(f"trimtab serving on {url}  (store: {store.dialect})")
     if credentials.generated and credentials.admin_password:
-        console.print(
-            f"  dashboard login: [bold]admin[/bold] / [bold]{credentials.admin_password}[/bold]"
-            f"  (kept in {credentials.path})"
+        say(
+            f"  dashboard login: admin / {credentials.admin_password}  (kept in {credentials.path})"
         )
         typer.echo(f"  CLI: export TRIMTAB_URL={url} TRIMTAB_TOKEN={credentials.admin_token}")
     elif settings.admin_password:
-        console.print("  dashboard login: admin / the password in TRIMTAB_ADMIN_PASSWORD")
+        say("  dashboard login: admin / the password in TRIMTAB_ADMIN_PASSWORD")
     with store.read() as session:
         from sqlalchemy import select
 
@@ -80,7 +79,7 @@ def db_upgrade() -> None:
     settings = _settings()
     store = Store(settings.database_url)
     migrate.upgrade(store)
-    console.print(f"store at revision(s) {', '.join(sorted(migrate.current_revisions(store)))}")
+    say(f"store at revision(s) {', '.join(sorted(migrate.current_revisions(store)))}")
 
 
 @db_app.command("current")
@@ -92,7 +91,7 @@ def db_current() -> None:
     store = Store(_settings().database_url)
     current = sorted(migrate.current_revisions(store))
     heads = sorted(migrate.head_revisions())
-    console.print(f"applied: {', '.join(current) or '(none)'}\nlatest:  {', '.join(heads)}")
+    say(f"applied: {', '.join(current) or '(none)'}\nlatest:  {', '.join(heads)}")
     if current != heads:
         raise CliError("migrations pending: run `trimtab db upgrade`")
 
@@ -107,8 +106,8 @@ def demo_seed() -> None:
     with store.write() as session:
         report = workspace.seed(session)
     if report.created:
-        console.print(f"seeded demo project {report.project!r}:")
+        say(f"seeded demo project {report.project!r}:")
         for note in report.notes:
-            console.print(f"  - {note}")
+            say(f"  - {note}")
     else:
-        console.print(f"demo project {report.project!r} already exists; nothing to do")
+        say(f"demo project {report.project!r} already exists; nothing to do")
