@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from trimtab.cli.context import state
+from trimtab.cli.errors import FAILED
 from trimtab.cli.output import emit, say
 
 alert_app = typer.Typer(
@@ -94,7 +95,7 @@ def target_test(
     result = s.client().post(f"/api/v1/projects/{project}/alerts/targets/{target}/test")
     emit(result, as_json=s.as_json, columns=DELIVERY_COLUMNS)
     if result.get("status") != "delivered":
-        raise typer.Exit(1)
+        raise typer.Exit(FAILED)
 
 
 @rule_app.command("create")

@@ -1,28 +1,64 @@
-"""The CLI's HTTP client: every command except serve, db and demo goes through it."""
+"""The CLI's HTTP client: every command except serve, db and demo goes through it.
+
+Built on the standard library's `http.client` rather than httpx (which the SDK keeps): a CLI
+call is short, and importing httpx cost more than the whole round trip to the server (see
+bench/cli.py). One connection per process, kept alive while `deploy start` polls a run.
+"""
 
 from __future__ import annotations
 
+import http.client
+import json
 from typing import Any
+from urllib.parse import urlencode, urlsplit
 
-import httpx
-import orjson
+from trimtab.cli.errors import FAILED, REFUSED, CliError
 
-
-class CliError(Exception):
-    """Printed as one line on stderr; the process exits non-zero."""
-
-    def __init__(self, message: str, exit_code: int = 1) -> None:
-        super().__init__(message)
-        self.exit_code = exit_code
+# Server error codes that mean "a window or freeze says not now", not "it failed".
+REFUSAL_CODES = frozenset({"deploy_refused"})
+_RETRYABLE = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError)
 
 
 class ApiClient:
     def __init__(self, url: str, token: str | None, timeout: float = 30.0) -> None:
         self.url = url.rstrip("/")
-        headers = {"User-Agent": "trimtab-cli"}
+        parts = urlsplit(self.url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise CliError(f"--url / TRIMTAB_URL must be an http(s) URL, got {url!r}")
+        self._https = parts.scheme == "https"
+        self._netloc = parts.netloc.rpartition("@")[2]
+        self._prefix = parts.path
+        self._timeout = timeout
+        self._token = token
+        self._headers = {"User-Agent": "trimtab-cli", "Accept": "application/json"}
         if token:
-            headers["Authorization"] = f"Bearer {token}"
-        self._http = httpx.Client(base_url=self.url, headers=headers, timeout=timeout)
+            self._headers["Authorization"] = f"Bearer {token}"
+        self._connection: http.client.HTTPConnection | None = None
+
+    def _connect(self) -> http.client.HTTPConnection:
+        if self._connection is None:
+            kind = http.client.HTTPSConnection if self._https else http.client.HTTPConnection
+            self._connection = kind(self._netloc, timeout=self._timeout)
+        return self._connection
+
+    def _send(
+        self, method: str, target: str, body: bytes | None, headers: dict[str, str]
+    ) -> tuple[int, str, bytes]:
+        reused = self._connection is not None
+        try:
+            connection = self._connect()
+            connection.request(method, target, body=body, headers=headers)
+            response = connection.getresponse()
+            return response.status, response.reason, response.read()
+        except _RETRYABLE as exc:
+            # The server closed an idle kept-alive connection: one fresh try, reads only.
+            self.close()
+            if reused and method == "GET":
+                return self._send(method, target, body, headers)
+            raise CliError(f"cannot reach trimtab at {self.url}: {exc}") from exc
+        except (OSError, http.client.HTTPException) as exc:
+            self.close()
+            raise CliError(f"cannot reach trimtab at {self.url}: {exc}") from exc
 
     def request(
         self,
@@ -32,19 +68,23 @@ class ApiClient:
         json: Any = None,
         params: dict[str, Any] | None = None,
     ) -> Any:
-        if params:
-            params = {k: v for k, v in params.items() if v is not None}
-        try:
-            response = self._http.request(method, path, json=json, params=params)
-        except httpx.HTTPError as exc:
-            raise CliError(f"cannot reach trimtab at {self.url}: {exc}") from exc
-        if response.status_code >= 400:
-            raise CliError(_error_line(response))
-        if not response.content:
+        target = self._prefix + path
+        query = _query(params or {})
+        if query:
+            target += f"?{query}"
+        headers = dict(self._headers)
+        body = None
+        if json is not None:
+            body = _dumps(json)
+            headers["Content-Type"] = "application/json"
+        status, reason, content = self._send(method, target, body, headers)
+        if status >= 400:
+            raise self._error(status, reason, content)
+        if not content:
             return None
         try:
-            return orjson.loads(response.content)
-        except orjson.JSONDecodeError as exc:
+            return _loads(content)
+        except ValueError as exc:
             raise CliError(f"{self.url} answered with something that is not JSON") from exc
 
     def get(self, path: str, **params: Any) -> Any:
@@ -56,15 +96,38 @@ class ApiClient:
     def delete(self, path: str, **params: Any) -> Any:
         return self.request("DELETE", path, params=params)
 
+    def close(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
 
-def _error_line(response: httpx.Response) -> str:
-    try:
-        body = orjson.loads(response.content)
-        detail = body.get("detail") or body.get("error")
-        code = body.get("error", "")
-    except (orjson.JSONDecodeError, AttributeError):
-        detail, code = response.text[:200].strip() or response.reason_phrase, ""
-    prefix = f"error {response.status_code}"
-    if code:
-        prefix += f" ({code})"
-    return f"{prefix}: {detail}"
+    def _error(self, status: int, reason: str, content: bytes) -> CliError:
+        try:
+            body = _loads(content)
+            detail = body.get("detail") or body.get("error")
+            code = str(body.get("error") or "")
+        except (ValueError, AttributeError):
+            detail, code = content[:200].decode(errors="replace").strip() or reason, ""
+        if status == 401 and not self._token:
+            detail = "no API token: set TRIMTAB_TOKEN or pass --token"
+        prefix = f"error {status}" + (f" ({code})" if code else "")
+        return CliError(f"{prefix}: {detail}", REFUSED if code in REFUSAL_CODES else FAILED)
+
+
+def _query(params: dict[str, Any]) -> str:
+    # As httpx wrote them: None left out, booleans lowercase, lists as repeated keys.
+    pairs: list[tuple[str, str]] = []
+    for key, value in params.items():
+        for item in value if isinstance(value, list | tuple) else [value]:
+            if item is None:
+                continue
+            pairs.append((key, str(item).lower() if isinstance(item, bool) else str(item)))
+    return urlencode(pairs)
+
+
+def _dumps(data: Any) -> bytes:
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def _loads(content: bytes) -> Any:
+    return json.loads(content)

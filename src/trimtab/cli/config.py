@@ -7,8 +7,8 @@ from typing import Annotated
 
 import typer
 
-from trimtab.cli.client import CliError
 from trimtab.cli.context import state
+from trimtab.cli.errors import CliError
 from trimtab.cli.output import emit, say
 
 

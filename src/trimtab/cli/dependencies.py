@@ -8,8 +8,8 @@ from typing import Annotated, Any
 
 import typer
 
-from trimtab.cli.client import CliError
 from trimtab.cli.context import state
+from trimtab.cli.errors import UsageError
 from trimtab.cli.output import emit, say
 
 dependency_app = typer.Typer(
@@ -28,7 +28,7 @@ def parse_duration(text: str) -> int:
     """ "90", "90s", "10m", "2h", "1d" -> seconds."""
     found = DURATION.match(text.strip().lower())
     if not found:
-        raise CliError(f"invalid duration {text!r}: use e.g. 30s, 10m, 2h")
+        raise UsageError(f"invalid duration {text!r}: use e.g. 30s, 10m, 2h")
     return int(found.group(1)) * UNITS[found.group(2) or "s"]
 
 

@@ -15,6 +15,7 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 
 from trimtab.cli.client import ApiClient
 from trimtab.cli.context import state
+from trimtab.cli.errors import FAILED, REFUSED
 from trimtab.cli.output import emit, print_json, progress_console, say
 
 deploy_app = typer.Typer(help="Deploy a release in dependency order.", no_args_is_help=True)
@@ -94,7 +95,7 @@ def _finish(client: ApiClient, project: str, run: dict[str, Any], as_json: bool)
             f"  trimtab rollback --release {run['release']} --project {project} "
             f"--env {run['environment']}",
         )
-    raise typer.Exit(1)
+    raise typer.Exit(FAILED)
 
 
 @deploy_app.command("plan")
@@ -104,7 +105,13 @@ def deploy_plan(ctx: typer.Context, release: str, project: ProjectOpt, env: EnvO
     plan = s.client().get(f"/api/v1/projects/{project}/releases/{release}/plan", environment=env)
     if s.as_json:
         print_json(plan)
-        return
+    else:
+        _print_plan(plan)
+    if plan["refusals"]:
+        raise typer.Exit(REFUSED)
+
+
+def _print_plan(plan: dict[str, Any]) -> None:
     say(f"{plan['release']} → {plan['environment']}")
     for index, wave in enumerate(plan["waves"]):
         say(f"wave {index + 1}: {', '.join(wave)}")

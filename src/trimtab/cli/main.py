@@ -27,8 +27,8 @@ from trimtab.cli import (
     services,
     tokens,
 )
-from trimtab.cli.client import CliError
 from trimtab.cli.context import state
+from trimtab.cli.errors import CliError
 from trimtab.cli.output import say
 
 app = typer.Typer(

@@ -7,8 +7,8 @@ from typing import Annotated, Any
 
 import typer
 
-from trimtab.cli.client import CliError
 from trimtab.cli.context import state
+from trimtab.cli.errors import UsageError
 from trimtab.cli.output import emit, say
 
 maintenance_app = typer.Typer(
@@ -30,7 +30,7 @@ def _moment(text: str | None, option: str) -> str | None:
     try:
         value = datetime.fromisoformat(text)
     except ValueError as exc:
-        raise CliError(f"{option}: {text!r} is not an ISO 8601 date and time") from exc
+        raise UsageError(f"{option}: {text!r} is not an ISO 8601 date and time") from exc
     if value.tzinfo is None:
         value = value.astimezone()  # the user's local time, as they typed it
     return value.isoformat()

@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from trimtab.cli.context import state
+from trimtab.cli.errors import CliError
 from trimtab.cli.output import emit, say
 
 project_app = typer.Typer(
@@ -61,9 +62,7 @@ def project_dsn(ctx: typer.Context, slug: str) -> None:
     elif project.get("dsn"):
         typer.echo(project["dsn"])
     else:
-        raise typer.BadParameter(
-            f"project {slug!r} has no active key: trimtab key create -p {slug}"
-        )
+        raise CliError(f"project {slug!r} has no active key: trimtab key create -p {slug}")
 
 
 @env_app.command("create")

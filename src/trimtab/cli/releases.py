@@ -6,8 +6,8 @@ from typing import Annotated, Any
 
 import typer
 
-from trimtab.cli.client import CliError
 from trimtab.cli.context import state
+from trimtab.cli.errors import UsageError
 from trimtab.cli.output import emit, say
 
 release_app = typer.Typer(help="Releases: service versions shipped together.", no_args_is_help=True)
@@ -29,7 +29,7 @@ def release_create(
     for item in service or []:
         name, sep, value = item.partition("=")
         if not sep or not name or not value:
-            raise CliError(f"--service takes NAME=VERSION, got {item!r}")
+            raise UsageError(f"--service takes NAME=VERSION, got {item!r}")
         versions[name.strip()] = value.strip()
     body = {"version": version, "services": versions}
     emit(s.client().post(f"/api/v1/projects/{project}/releases", body), as_json=s.as_json)

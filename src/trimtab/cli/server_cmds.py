@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from trimtab.cli.client import CliError
+from trimtab.cli.errors import CliError
 from trimtab.cli.output import say
 from trimtab.settings import Settings
 
