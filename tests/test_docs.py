@@ -5,9 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import typer.main
-
-from trimtab.cli.main import app
+from trimtab.cli.app import click_command
 from trimtab.settings import ENVIRONMENT_VARIABLES
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -30,7 +28,7 @@ def test_readme__documents_every_environment_variable() -> None:
 
 
 def test_readme__documents_every_cli_command() -> None:
-    paths = _command_paths(typer.main.get_command(app))
+    paths = _command_paths(click_command())
     assert len(paths) > 10
     missing = [p for p in paths if not _documented(p)]
     assert missing == []

@@ -11,7 +11,6 @@ import time
 from typing import Annotated, Any
 
 import typer
-from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from trimtab.cli.client import ApiClient
 from trimtab.cli.context import state
@@ -38,6 +37,9 @@ def follow(client: ApiClient, project: str, run_id: int, *, as_json: bool) -> di
         while (run := client.get(path))["state"] not in FINISHED:
             time.sleep(POLL_S)
         return dict(run)
+    # Rich only here: the one command that draws live progress pays for importing it.
+    from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
     printed: dict[int, str] = {}
     hinted: set[int] = set()
     columns = (
