@@ -157,7 +157,7 @@ def test_deploy__failing_health_check__stops_and_yes_rolls_finished_steps_back(
     assert results[("billing-api", "2.0.0")] == "success"
 
     _release(live_server, "shop@2.0.1", "2.0.1")
-    again = _deploy(live_server, "shop@2.0.1", "staging", "--yes")
+    again = _deploy(live_server, "shop@2.0.1", "staging", "--rollback-on-failure")
     assert again.exit_code == 1
     assert "rolling back the finished steps" in again.stdout
     status = _cli(live_server, "status", "-p", "shop", "-e", "staging")

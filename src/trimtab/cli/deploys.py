@@ -30,6 +30,16 @@ def _step_label(step: dict[str, Any]) -> str:
     return f"wave {step['wave'] + 1}  {kind}{step['service']} {step['version']}  [{step['result']}]"
 
 
+def _numbered(steps: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A run's steps with waves counted from 1, as `deploy plan` counts them; the run's JSON
+    keeps the server's 0-based index."""
+    return [{**step, "wave": step["wave"] + 1} for step in steps]
+
+
+def waves_text(waves: list[list[str]]) -> str:
+    return "; ".join(f"wave {n}: {', '.join(services)}" for n, services in enumerate(waves, 1))
+
+
 def follow(client: ApiClient, project: str, run_id: int, *, as_json: bool) -> dict[str, Any]:
     """Poll the run until it ends; show progress and live output unless printing JSON."""
     path = f"/api/v1/projects/{project}/runs/{run_id}"
@@ -115,10 +125,10 @@ def deploy_plan(ctx: typer.Context, release: str, project: ProjectOpt, env: EnvO
 
 def _print_plan(plan: dict[str, Any]) -> None:
     say(f"{plan['release']} → {plan['environment']}")
-    for index, wave in enumerate(plan["waves"]):
-        say(f"wave {index + 1}: {', '.join(wave)}")
+    for index, wave in enumerate(plan["waves"], 1):
+        say(f"wave {index}: {', '.join(wave)}")
     emit(
-        plan["steps"],
+        plan["steps"],  # the plan's waves already count from 1
         as_json=False,
         columns=["wave", "service", "version", "command", "manual", "downtime", "health_url"],
     )
@@ -136,8 +146,12 @@ def deploy_start(
         bool, typer.Option(help="Deploy inside a stabilization window or freeze.")
     ] = False,
     reason: Annotated[str | None, typer.Option(help="Why (required with --override).")] = None,
+    rollback_on_failure: Annotated[
+        bool,
+        typer.Option("--rollback-on-failure", help="Roll finished steps back if a step fails."),
+    ] = False,
     yes: Annotated[
-        bool, typer.Option("--yes", "-y", help="Roll finished steps back if a step fails.")
+        bool, typer.Option("--yes", "-y", hidden=True, help="Old name of --rollback-on-failure.")
     ] = False,
     follow_run: Annotated[
         bool, typer.Option("--follow/--no-follow", help="Follow progress until the end.")
@@ -151,7 +165,7 @@ def deploy_start(
         "environment": env,
         "override": override,
         "reason": reason,
-        "auto_rollback": yes,
+        "auto_rollback": rollback_on_failure or yes,
     }
     run = client.post(f"/api/v1/projects/{project}/runs", body)
     if not follow_run:
@@ -190,7 +204,7 @@ def deploy_status(
     if run["overridden"]:
         say(f"overrode a window/freeze: {run['override_reason']}")
     emit(
-        run["steps"],
+        _numbered(run["steps"]),
         as_json=False,
         columns=["wave", "service", "version", "result", "started_at", "finished_at"],
     )
@@ -245,7 +259,7 @@ def rollback_command(
         emit(run if s.as_json else {"run": run["id"], "state": run["state"]}, as_json=s.as_json)
         return
     if not s.as_json:
-        say(f"rollback run #{run['id']}: waves {run['waves']}")
+        say(f"rollback run #{run['id']}: {waves_text(run['waves'])}")
     _finish(client, project, follow(client, project, run["id"], as_json=s.as_json), s.as_json)
 
 

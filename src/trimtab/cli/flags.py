@@ -126,7 +126,7 @@ def flag_list(
             if config["enabled"] and config["rollout"] is not None:
                 state_text += f" {config['rollout']:g}%"
             states.append(f"{env}: {state_text}")
-        rows.append({**flag, "state": "; ".join(states)})
+        rows.append({**flag, "state": "\n".join(states)})
     emit(rows, as_json=False, columns=["key", "type", "owner", "tags", "state", "archived"])
 
 

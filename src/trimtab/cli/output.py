@@ -56,6 +56,13 @@ def say(text: str = "", *, err: bool = False) -> None:
     stream.flush()
 
 
+def say_wrapped(text: str, indent: str = "") -> None:
+    """Prose (a verdict's reasons, a refusal) wrapped to `width()`, continued under `indent`."""
+    for part in _wrap(text, width() - len(indent)):
+        say(f"{indent}{part}")
+        indent = " " * len(indent)
+
+
 def cell(value: Any) -> str:
     """A value as a person reads it: times without seconds' fractions, lists as lists,
     mappings as `name=value`, numbers without float noise."""
@@ -74,6 +81,26 @@ def cell(value: Any) -> str:
     if isinstance(value, list | tuple):
         return ", ".join(_inner(v) for v in value) or NONE
     return str(value)
+
+
+def duration(seconds: float | None) -> str:
+    """`173098.17` → `2 d 0 h`, `2700` → `45 min`: the two largest units a person reads."""
+    if seconds is None:
+        return NONE
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    minutes = round(seconds / 60)
+    if minutes < 60:
+        return f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 24:
+        return f"{hours} h {minutes} min"
+    days, hours = divmod(hours, 24)
+    return f"{days} d {hours} h"
+
+
+def percent(ratio: float | None) -> str:
+    return NONE if ratio is None else f"{ratio * 100:.1f} %"
 
 
 def _inner(value: Any) -> str:

@@ -8,7 +8,7 @@ import typer
 
 from trimtab.cli.context import state
 from trimtab.cli.errors import UsageError
-from trimtab.cli.output import emit, say
+from trimtab.cli.output import emit, say, say_wrapped
 
 release_app = typer.Typer(help="Releases: service versions shipped together.", no_args_is_help=True)
 ProjectOpt = Annotated[str, typer.Option("--project", "-p", help="Project slug.")]
@@ -59,7 +59,7 @@ def _print_window(window: dict[str, Any]) -> None:
     final = " (final)" if verdict.get("final") else ""
     say(f"  verdict: {verdict['status']}{final}")
     for reason in verdict.get("reasons", []):
-        say(f"   - {reason}")
+        say_wrapped(reason, indent="   - ")
 
 
 @release_app.command("show")
