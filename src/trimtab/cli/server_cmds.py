@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import gc
 import os
+import shutil
+import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -18,6 +21,21 @@ demo_app = typer.Typer(help="The demo workspace.", no_args_is_help=True)
 
 def _settings() -> Settings:
     return Settings.from_env()
+
+
+def _cli_command() -> str:
+    """How to run this CLI from here: `trimtab` when it is on PATH, else the path of the script
+    that started us (`.venv/bin/trimtab` under `make run`), else `python -m trimtab`."""
+    script = Path(sys.argv[0])
+    on_path = shutil.which("trimtab")
+    if on_path and script.name == "trimtab" and Path(on_path).resolve() == script.resolve():
+        return "trimtab"
+    if script.name == "trimtab" and script.exists():
+        try:
+            return str(script.resolve().relative_to(Path.cwd()))
+        except ValueError:
+            return str(script)
+    return f"{sys.executable} -m trimtab"
 
 
 def serve(
@@ -48,6 +66,7 @@ def serve(
             f"  dashboard login: admin / {credentials.admin_password}  (kept in {credentials.path})"
         )
         typer.echo(f"  CLI: export TRIMTAB_URL={url} TRIMTAB_TOKEN={credentials.admin_token}")
+        typer.echo(f"       then run it as {_cli_command()}, e.g. {_cli_command()} status -p shop")
     elif settings.admin_password:
         say("  dashboard login: admin / the password in TRIMTAB_ADMIN_PASSWORD")
     with store.read() as session:
