@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -44,3 +46,17 @@ def _documented(path: str) -> bool:
 
 def test_readme__shows_the_two_commands() -> None:
     assert "make run" in README and "make test" in README
+
+
+def test_cli_md__generated_from_the_cli__is_current() -> None:
+    checked = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "cli_docs.py"), "--check"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert checked.returncode == 0, checked.stderr
+
+
+def test_readme__documents_shell_completion_and_the_cli_reference() -> None:
+    assert "--install-completion" in README and "docs/cli.md" in README

@@ -191,7 +191,7 @@ def build(argv: Sequence[str] | None = None) -> typer.Typer:
         help="trimtab: keep a release safe — deploys, rollback, feature toggles, error reports.",
         no_args_is_help=True,
         pretty_exceptions_enable=False,
-        add_completion=False,
+        add_completion=True,
     )
     app.callback()(root)
     name = command_name(argv) if argv is not None else None
