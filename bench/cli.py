@@ -123,13 +123,23 @@ def load_average() -> str:
         return "unknown"
 
 
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.machine()
+
+
 def report(medians: dict[str, float], runs: int, load_before: str) -> str:
     base = medians["python -c pass"]
     cpus = os.cpu_count()
     lines = [
         "## CLI start-up (`bench/cli.py`)",
         "",
-        f"Machine: {cpus} CPUs ({platform.machine()}), Python {platform.python_version()}, "
+        f"Machine: {cpus} CPUs ({cpu_model()}), Python {platform.python_version()}, "
         f"{datetime.now(UTC):%Y-%m-%d}. Median of {runs} interleaved runs of each process; "
         f"load average {load_before} before the run, {load_average()} after it (on {cpus} "
         "cores). Ratios are to `python -c pass` with the same interpreter in the same run.",
