@@ -64,3 +64,13 @@ def test_cli__no_token__hint_names_the_variable_and_the_option(live_server: Live
     result = run_cli("project", "list", url=live_server.url, token=None)
     assert result.exit_code == FAILED
     assert "set TRIMTAB_TOKEN or pass --token" in result.stderr
+
+
+def test_help__every_level__names_values_and_no_type_placeholders() -> None:
+    for args in (("--help",), ("deploy", "start", "--help"), ("flag", "set", "--help")):
+        result = run_cli(*args, url="http://127.0.0.1:9", token=None)
+        assert result.exit_code == 0, result.stderr
+        assert "<str>" not in result.stdout and "<bool>" not in result.stdout, args
+        assert "Server URL ." not in result.stdout
+    deploy_help = run_cli("deploy", "start", "--help", url="http://127.0.0.1:9", token=None)
+    assert "--rollback-on-failure" in deploy_help.stdout and "--yes" not in deploy_help.stdout

@@ -9,6 +9,7 @@ list of top-level commands, in the order help shows them.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Sequence
 from typing import Annotated, Any
 
@@ -210,8 +211,10 @@ def readable_metavars(command: Any) -> Any:
     Typer's type placeholders (`<str>`, `<bool>`); flags show no value at all."""
     for param in command.params:
         if param.param_type_name == "argument":
-            # The name says what it is; Typer would add its type in a column of its own.
-            param.display_type_rich = _no_type
+            # The name says what it is; Typer would add its type (`<str>`) in a column of its
+            # own. A copy of the type: click shares one STRING type among all parameters.
+            param.type = copy.copy(param.type)
+            param.type.get_metavar = _no_metavar
         if param.metavar is not None:
             continue
         if getattr(param, "is_flag", False) or getattr(param, "count", False):
@@ -232,8 +235,8 @@ def readable_metavars(command: Any) -> Any:
     return command
 
 
-def _no_type(ctx: Any) -> None:
-    return None
+def _no_metavar(param: Any, ctx: Any) -> str:
+    return ""
 
 
 def click_command(argv: Sequence[str] | None = None) -> Any:

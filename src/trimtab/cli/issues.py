@@ -190,7 +190,7 @@ def events_show(
         emit(crumbs, as_json=False, title="breadcrumbs")
     if event["tags"]:
         emit(event["tags"], as_json=False, columns=["key", "value"], title="tags")
-    for name in ("contexts", "extra"):
-        if event[name]:
-            say(f"\n{name}")
-            print_json(event[name])
+    for name, value in (event["contexts"] or {}).items():
+        emit(value if isinstance(value, dict) else {"value": value}, as_json=False, title=name)
+    if event["extra"]:
+        emit(event["extra"], as_json=False, title="extra")
