@@ -31,6 +31,8 @@ READ_COMMANDS = [
     ("audit", "-p", "shop"),
     ("dependency", "list", "-p", "shop"),
     ("project", "list"),
+    ("freeze", "status", "-p", "shop", "-e", "production"),
+    ("deploy", "plan", "shop@2.3.0", "-p", "shop", "-e", "staging"),
 ]
 # What leaks when a dict, a list or a float reaches the screen as Python or JSON writes it.
 LEAKS = re.compile(r"\{['\"]|\[\[|\['|\d\.\d{5,}")

@@ -15,7 +15,7 @@ import typer
 from trimtab.cli.client import ApiClient
 from trimtab.cli.context import state
 from trimtab.cli.errors import FAILED, REFUSED
-from trimtab.cli.output import emit, print_json, progress_console, say
+from trimtab.cli.output import emit, print_json, progress_console, say, say_wrapped
 
 deploy_app = typer.Typer(help="Deploy a release in dependency order.", no_args_is_help=True)
 ProjectOpt = Annotated[str, typer.Option("--project", "-p", help="Project slug.")]
@@ -133,7 +133,7 @@ def _print_plan(plan: dict[str, Any]) -> None:
         columns=["wave", "service", "version", "command", "manual", "downtime", "health_url"],
     )
     for refusal in plan["refusals"]:
-        say(refusal)
+        say_wrapped(refusal)
 
 
 @deploy_app.command("start")

@@ -9,7 +9,7 @@ import typer
 
 from trimtab.cli.context import state
 from trimtab.cli.errors import UsageError
-from trimtab.cli.output import emit, say
+from trimtab.cli.output import emit, say, say_wrapped
 
 maintenance_app = typer.Typer(
     help="The notice users see while a service is down.", no_args_is_help=True
@@ -120,7 +120,7 @@ def freeze_status(
     allowed = "yes" if found["deploy_allowed"] else "no"
     say(f"deploy to {found['environment']} allowed now: {allowed}")
     for refusal in found["refusals"]:
-        say(f"  {refusal}")
+        say_wrapped(refusal, indent="  ")
     emit(
         found["freezes"],
         as_json=False,

@@ -152,14 +152,16 @@ def table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> None:
     """Rows as a table that fits `width()`; wrapped cells, or one record per row when even
     wrapping cannot make the columns fit."""
     texts = [[cell(row.get(c)) for c in columns] for row in rows]
-    widths = _fit(columns, texts, width())
+    # Headers are the JSON field names, spaced so a narrow column wraps them between words.
+    headers = [c.replace("_", " ") for c in columns]
+    widths = _fit(headers, texts, width())
     if widths is None:
         for index, row in enumerate(rows):
             if index:
                 say()
             record({c: row.get(c) for c in columns})
         return
-    _table_line([_wrap(c, w) for c, w in zip(columns, widths, strict=True)], widths)
+    _table_line([_wrap(h, w) for h, w in zip(headers, widths, strict=True)], widths)
     say(GAP.join("-" * w for w in widths))
     for texts_row in texts:
         _table_line([_wrap(t, w) for t, w in zip(texts_row, widths, strict=True)], widths)
@@ -174,14 +176,27 @@ def _fit(columns: Sequence[str], texts: list[list[str]], total: int) -> list[int
     room = total - len(GAP) * (len(columns) - 1)
     # A column may narrow down to its longest word (up to LONG_WORD): words are not cut apart.
     longest_word = [
-        max([0] + [len(word) for row in texts for word in row[i].split()])
-        for i in range(len(columns))
+        max(len(word) for text in [c, *(row[i] for row in texts)] for word in text.split() or [""])
+        for i, c in enumerate(columns)
     ]
     floors = [
         min(n, max(MIN_COLUMN, min(w, LONG_WORD)))
         for n, w in zip(natural, longest_word, strict=True)
     ]
     widths = list(natural)
+    # First take width a column holds only for its header ("event count" over two digits):
+    # headers wrap between words at no cost to the values.
+    content = [
+        max([0] + [len(p) for row in texts for p in row[i].splitlines()])
+        for i in range(len(columns))
+    ]
+    header_word = [max(len(word) for word in c.split() or [""]) for c in columns]
+    soft = [max(v, h) for v, h in zip(content, header_word, strict=True)]
+    for i in sorted(range(len(columns)), key=lambda i: soft[i] - widths[i]):
+        excess = sum(widths) - room
+        if excess <= 0:
+            break
+        widths[i] -= max(0, min(excess, widths[i] - soft[i]))
     # Water-filling: narrow the widest column one character at a time, so the excess is shared
     # among the wide columns instead of crushing one of them.
     while sum(widths) > room:
