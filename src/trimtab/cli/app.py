@@ -199,6 +199,8 @@ def build(argv: Sequence[str] | None = None) -> typer.Typer:
     loaders = [NOUNS[name]] if name in NOUNS else list(dict.fromkeys(NOUNS.values()))
     for loader in loaders:
         for entry_name, entry in loader():
+            if name in NOUNS and entry_name != name:
+                continue  # its module-mates (`deploy` beside `status`) are not needed either
             if isinstance(entry, typer.Typer):
                 app.add_typer(entry, name=entry_name)
             else:
