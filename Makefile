@@ -23,6 +23,11 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@ $(VENV)/.installed-run
 
+# The benchmarks also measure trimtab next to other SDKs (GrowthBook): the bench extra.
+$(VENV)/.installed-bench: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[dev,bench]'
+	touch $@ $(VENV)/.installed-dev $(VENV)/.installed-run
+
 run: $(VENV)/.installed-run
 	$(BIN)/trimtab db upgrade
 	$(BIN)/trimtab demo seed
@@ -40,7 +45,8 @@ pytest: $(VENV)/.installed-dev
 
 test: lint typecheck pytest
 
-bench: $(VENV)/.installed-dev
+bench: $(VENV)/.installed-bench
+	$(BIN)/python bench/cli.py
 	$(BIN)/python bench/flags.py
 	$(BIN)/python bench/ingest.py
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
-import typer.main
-
-from trimtab.cli.main import app
+from trimtab.cli.app import click_command
 from trimtab.settings import ENVIRONMENT_VARIABLES
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -30,7 +30,7 @@ def test_readme__documents_every_environment_variable() -> None:
 
 
 def test_readme__documents_every_cli_command() -> None:
-    paths = _command_paths(typer.main.get_command(app))
+    paths = _command_paths(click_command())
     assert len(paths) > 10
     missing = [p for p in paths if not _documented(p)]
     assert missing == []
@@ -46,3 +46,17 @@ def _documented(path: str) -> bool:
 
 def test_readme__shows_the_two_commands() -> None:
     assert "make run" in README and "make test" in README
+
+
+def test_cli_md__generated_from_the_cli__is_current() -> None:
+    checked = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "cli_docs.py"), "--check"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert checked.returncode == 0, checked.stderr
+
+
+def test_readme__documents_shell_completion_and_the_cli_reference() -> None:
+    assert "--install-completion" in README and "docs/cli.md" in README

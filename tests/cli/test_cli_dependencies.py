@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from tests.support import ADMIN_TOKEN, LiveServer, run_cli
+from trimtab.cli.errors import USAGE
 
 
 def cli(server: LiveServer, *args: str) -> str:
@@ -125,4 +126,4 @@ def test_flag_guard__set_then_unguard(live_server: LiveServer) -> None:
         url=live_server.url,
         token=ADMIN_TOKEN,
     )
-    assert bad.exit_code == 1 and "invalid duration" in bad.stderr
+    assert bad.exit_code == USAGE and "invalid duration" in bad.stderr

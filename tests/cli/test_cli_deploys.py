@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from tests.support import ADMIN_TOKEN, LiveServer, run_cli
+from trimtab.cli.errors import REFUSED
 
 
 def _cli(server: LiveServer, *args: str, token: str = ADMIN_TOKEN) -> Any:
@@ -156,7 +157,7 @@ def test_deploy__failing_health_check__stops_and_yes_rolls_finished_steps_back(
     assert results[("billing-api", "2.0.0")] == "success"
 
     _release(live_server, "shop@2.0.1", "2.0.1")
-    again = _deploy(live_server, "shop@2.0.1", "staging", "--yes")
+    again = _deploy(live_server, "shop@2.0.1", "staging", "--rollback-on-failure")
     assert again.exit_code == 1
     assert "rolling back the finished steps" in again.stdout
     status = _cli(live_server, "status", "-p", "shop", "-e", "staging")
@@ -178,8 +179,16 @@ def test_deploy_start__inside_window__refused_then_override_with_reason_both_aud
     _release(live_server, "shop@1.0.1", "1.0.1")
     assert _deploy(live_server, "shop@1.0.0", "production").exit_code == 0
 
+    where = ("-p", "shop", "-e", "production")
+    plan = run_cli("deploy", "plan", "shop@1.0.1", *where, url=live_server.url, token=ADMIN_TOKEN)
+    assert plan.exit_code == REFUSED, plan.stderr
+    assert "stabilization window for shop@1.0.0 in production is open" in plan.stdout
+    plan_json = run_cli(
+        "--json", "deploy", "plan", "shop@1.0.1", *where, url=live_server.url, token=ADMIN_TOKEN
+    )
+    assert plan_json.exit_code == REFUSED and json.loads(plan_json.stdout)["refusals"]
     refused = _deploy(live_server, "shop@1.0.1", "production")
-    assert refused.exit_code == 1
+    assert refused.exit_code == REFUSED
     assert "409 (deploy_refused)" in refused.stderr
     assert "stabilization window for shop@1.0.0 in production is open" in refused.stderr
     assert "--override --reason" in refused.stderr

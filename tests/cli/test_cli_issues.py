@@ -6,17 +6,15 @@ import json
 import uuid
 from typing import Any
 
-import httpx
-import orjson
 import pytest
 
+from tests.cli.events import send_event
 from tests.support import ADMIN_TOKEN, LiveServer, run_cli
 
 pytestmark = pytest.mark.live
 
 
 def _send(server: LiveServer, project: dict[str, Any], release: str, error: str) -> str:
-    key = httpx.URL(project["dsn"]).username
     event = {
         "event_id": uuid.uuid4().hex,
         "release": release,
@@ -25,12 +23,7 @@ def _send(server: LiveServer, project: dict[str, Any], release: str, error: str)
         "breadcrumbs": {"values": [{"category": "navigation", "message": "/checkout"}]},
         "tags": {"screen": "checkout"},
     }
-    body = b"\n".join([b"{}", b'{"type":"event"}', orjson.dumps(event)])
-    response = httpx.post(
-        f"{server.url}/api/{project['id']}/envelope/?sentry_key={key}", content=body, timeout=10
-    )
-    assert response.status_code == 200, response.text
-    return str(event["event_id"])
+    return send_event(server, project, event)
 
 
 def test_cli_issues__list_show_resolve_regress_ignore_reopen_and_event_show(

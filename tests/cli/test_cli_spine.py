@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from tests.support import ADMIN_TOKEN, LiveServer, run_cli
+from trimtab.cli.errors import FAILED, USAGE
 
 
 def test_project_create__admin_token__json_project(live_server: LiveServer) -> None:
@@ -47,3 +48,29 @@ def test_cli__server_unreachable__one_line_error() -> None:
     result = run_cli("project", "list", url="http://127.0.0.1:9", token="x")
     assert result.exit_code == 1
     assert result.stderr.startswith("trimtab: cannot reach trimtab")
+
+
+def test_cli__option_value_it_cannot_read__usage_exit_code_and_nothing_sent() -> None:
+    # Port 9 answers nothing: a request would end in exit 1, so 2 proves nothing was sent.
+    bad_json = run_cli(
+        "flag", "set", "f", "-p", "x", "--rules", "{", url="http://127.0.0.1:9", token="x"
+    )
+    assert bad_json.exit_code == USAGE and "--rules: not valid JSON" in bad_json.stderr
+    unknown = run_cli("status", "--nope", url="http://127.0.0.1:9", token="x")
+    assert unknown.exit_code == USAGE
+
+
+def test_cli__no_token__hint_names_the_variable_and_the_option(live_server: LiveServer) -> None:
+    result = run_cli("project", "list", url=live_server.url, token=None)
+    assert result.exit_code == FAILED
+    assert "set TRIMTAB_TOKEN or pass --token" in result.stderr
+
+
+def test_help__every_level__names_values_and_no_type_placeholders() -> None:
+    for args in (("--help",), ("deploy", "start", "--help"), ("flag", "set", "--help")):
+        result = run_cli(*args, url="http://127.0.0.1:9", token=None)
+        assert result.exit_code == 0, result.stderr
+        assert "<str>" not in result.stdout and "<bool>" not in result.stdout, args
+        assert "Server URL ." not in result.stdout
+    deploy_help = run_cli("deploy", "start", "--help", url="http://127.0.0.1:9", token=None)
+    assert "--rollback-on-failure" in deploy_help.stdout and "--yes" not in deploy_help.stdout

@@ -7,7 +7,8 @@ from typing import Annotated
 import typer
 
 from trimtab.cli.context import state
-from trimtab.cli.output import console, emit
+from trimtab.cli.errors import FAILED
+from trimtab.cli.output import emit, say
 
 alert_app = typer.Typer(
     help="Alerts: webhook targets (JSON or Slack), rules, the delivery log.",
@@ -55,10 +56,9 @@ def target_create(
     target = s.client().post(f"/api/v1/projects/{project}/alerts/targets", body)
     emit(target, as_json=s.as_json)
     if not s.as_json:
-        console.print(
+        say(
             "\nDeliveries carry X-Trimtab-Signature: sha256=HMAC(secret, timestamp + '.' + body)."
             " Keep the secret: it is not shown again.",
-            highlight=False,
         )
 
 
@@ -95,7 +95,7 @@ def target_test(
     result = s.client().post(f"/api/v1/projects/{project}/alerts/targets/{target}/test")
     emit(result, as_json=s.as_json, columns=DELIVERY_COLUMNS)
     if result.get("status") != "delivered":
-        raise typer.Exit(1)
+        raise typer.Exit(FAILED)
 
 
 @rule_app.command("create")

@@ -7,9 +7,9 @@ from typing import Annotated
 
 import typer
 
-from trimtab.cli.client import CliError
 from trimtab.cli.context import state
-from trimtab.cli.output import console, emit
+from trimtab.cli.errors import CliError
+from trimtab.cli.output import duration, emit, percent, print_json, record, say
 
 
 def apply_command(
@@ -28,18 +28,18 @@ def apply_command(
     client = s.client()
     plan = client.post("/api/v1/config/diff", {"toml": text})
     if not plan["changes"]:
-        emit(plan, as_json=True) if s.as_json else console.print("up to date: nothing to apply")
+        emit(plan, as_json=True) if s.as_json else say("up to date: nothing to apply")
         return
     if not s.as_json:
         for line in plan["changes"]:
-            console.print(line, markup=False, highlight=False)
+            say(line)
     if not yes and not typer.confirm("Apply these changes?"):
         raise typer.Exit(1)
     result = client.post("/api/v1/config/apply", {"toml": text})
     if s.as_json:
         emit(result, as_json=True)
     else:
-        console.print(f"applied {len(result['changes'])} change(s) to {result['project']}")
+        say(f"applied {len(result['changes'])} change(s) to {result['project']}")
 
 
 def dora_command(
@@ -50,7 +50,22 @@ def dora_command(
 ) -> None:
     """DORA figures from the ledger: frequency, lead time, failure rate, time to restore."""
     s = state(ctx)
-    emit(
-        s.client().get(f"/api/v1/projects/{project}/dora", environment=env, days=days),
-        as_json=s.as_json,
+    data = s.client().get(f"/api/v1/projects/{project}/dora", environment=env, days=days)
+    if s.as_json:
+        print_json(data)
+        return
+    record(
+        {
+            "project": data["project"],
+            "environment": data["environment"],
+            "period": f"the last {data['days']} days",
+            "deployment frequency": f"{data['changes']} changes, "
+            f"{data['deploys_per_day']:g} a day, {data['deploys_per_week']:g} a week",
+            "lead time for changes": f"{duration(data['lead_time_s'])} "
+            f"(median, {data['lead_time_commits']} commits)",
+            "change failure rate": f"{percent(data['change_failure_rate'])} "
+            f"({data['failed_changes']} of {data['changes']} changes)",
+            "time to restore": f"{duration(data['time_to_restore_s'])} "
+            f"(median; {data['restored']} restored, {data['unrestored']} not yet)",
+        }
     )

@@ -8,9 +8,9 @@ from typing import Annotated, Any
 
 import typer
 
-from trimtab.cli.client import CliError
 from trimtab.cli.context import state
-from trimtab.cli.output import console, emit
+from trimtab.cli.errors import UsageError
+from trimtab.cli.output import emit, say
 
 dependency_app = typer.Typer(
     help="Dependencies (billing-api, …): health, probes, and the flags bound to them.",
@@ -28,7 +28,7 @@ def parse_duration(text: str) -> int:
     """ "90", "90s", "10m", "2h", "1d" -> seconds."""
     found = DURATION.match(text.strip().lower())
     if not found:
-        raise CliError(f"invalid duration {text!r}: use e.g. 30s, 10m, 2h")
+        raise UsageError(f"invalid duration {text!r}: use e.g. 30s, 10m, 2h")
     return int(found.group(1)) * UNITS[found.group(2) or "s"]
 
 
@@ -179,7 +179,7 @@ def dependency_show(ctx: typer.Context, name: NameArg, project: ProjectOpt) -> N
     }
     emit(settings, as_json=False)
     _print_flags(data["flags"])
-    console.print("[bold]history[/bold]")
+    say("\nhistory")
     emit(data["history"], as_json=False, columns=["at", "from", "to", "reason"])
 
 
@@ -201,11 +201,9 @@ def dependency_status(ctx: typer.Context, name: NameArg, project: ProjectOpt) ->
     if s.as_json:
         emit(summary, as_json=True)
         return
-    color = "green" if data["state"] == "healthy" else "red"
-    console.print(
-        f"{data['name']}: [{color}]{data['state']}[/{color}] since {data['state_since']}"
+    say(
+        f"{data['name']}: {data['state']} since {data['state_since']}"
         + (f" — {data['state_reason']}" if data["state_reason"] else ""),
-        highlight=False,
     )
     _print_flags(data["flags"])
 
@@ -219,7 +217,7 @@ def _print_flags(flags: list[dict[str, Any]]) -> None:
             line = "off"
         else:
             line = "serving its rules"
-        console.print(f"  {item['flag']} ({item['environment']}): {line}", highlight=False)
+        say(f"  {item['flag']} ({item['environment']}): {line}")
 
 
 @dependency_app.command("delete")

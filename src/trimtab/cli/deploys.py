@@ -11,11 +11,11 @@ import time
 from typing import Annotated, Any
 
 import typer
-from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from trimtab.cli.client import ApiClient
 from trimtab.cli.context import state
-from trimtab.cli.output import console, emit, print_json
+from trimtab.cli.errors import FAILED, REFUSED
+from trimtab.cli.output import emit, print_json, progress_console, say, say_wrapped
 
 deploy_app = typer.Typer(help="Deploy a release in dependency order.", no_args_is_help=True)
 ProjectOpt = Annotated[str, typer.Option("--project", "-p", help="Project slug.")]
@@ -30,6 +30,16 @@ def _step_label(step: dict[str, Any]) -> str:
     return f"wave {step['wave'] + 1}  {kind}{step['service']} {step['version']}  [{step['result']}]"
 
 
+def _numbered(steps: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A run's steps with waves counted from 1, as `deploy plan` counts them; the run's JSON
+    keeps the server's 0-based index."""
+    return [{**step, "wave": step["wave"] + 1} for step in steps]
+
+
+def waves_text(waves: list[list[str]]) -> str:
+    return "; ".join(f"wave {n}: {', '.join(services)}" for n, services in enumerate(waves, 1))
+
+
 def follow(client: ApiClient, project: str, run_id: int, *, as_json: bool) -> dict[str, Any]:
     """Poll the run until it ends; show progress and live output unless printing JSON."""
     path = f"/api/v1/projects/{project}/runs/{run_id}"
@@ -37,15 +47,18 @@ def follow(client: ApiClient, project: str, run_id: int, *, as_json: bool) -> di
         while (run := client.get(path))["state"] not in FINISHED:
             time.sleep(POLL_S)
         return dict(run)
+    # Rich only here: the one command that draws live progress pays for importing it.
+    from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
     printed: dict[int, str] = {}
     hinted: set[int] = set()
     columns = (
         SpinnerColumn(),
-        TextColumn("{task.description}"),
+        TextColumn("{task.description}", markup=False),
         BarColumn(),
         TimeElapsedColumn(),
     )
-    with Progress(*columns, console=console, transient=False) as progress:
+    with Progress(*columns, console=progress_console(), transient=False) as progress:
         tasks: dict[int, Any] = {}
         while True:
             run = client.get(path)
@@ -59,7 +72,7 @@ def follow(client: ApiClient, project: str, run_id: int, *, as_json: bool) -> di
                 old = printed.get(sid, "")
                 new = text[len(old) :] if text.startswith(old) else text
                 for line in new.splitlines():
-                    progress.console.print(f"  {step['service']} | {line}", markup=False)
+                    progress.console.print(f"  {step['service']} | {line}")
                 printed[sid] = text
                 if step["result"] == "waiting_confirm" and sid not in hinted:
                     hinted.add(sid)
@@ -79,23 +92,22 @@ def _finish(client: ApiClient, project: str, run: dict[str, Any], as_json: bool)
         print_json(run)
     if run["state"] == "success":
         if not as_json:
-            console.print(f"[green]run #{run['id']} succeeded[/green]")
+            say(f"run #{run['id']} succeeded")
         return
     if not as_json:
-        console.print(f"[red]run #{run['id']} failed: {run['error']}[/red]")
+        say(f"run #{run['id']} failed: {run['error']}")
     undo = run.get("rollback_run_id")
     if undo:
         if not as_json:
-            console.print(f"rolling back the finished steps: run #{undo}")
+            say(f"rolling back the finished steps: run #{undo}")
         follow(client, project, undo, as_json=as_json)
     elif run["kind"] == "release" and any(s["result"] == "success" for s in run["steps"]):
-        console.print(
+        say(
             "To roll back the finished steps:\n"
             f"  trimtab rollback --release {run['release']} --project {project} "
             f"--env {run['environment']}",
-            highlight=False,
         )
-    raise typer.Exit(1)
+    raise typer.Exit(FAILED)
 
 
 @deploy_app.command("plan")
@@ -105,17 +117,23 @@ def deploy_plan(ctx: typer.Context, release: str, project: ProjectOpt, env: EnvO
     plan = s.client().get(f"/api/v1/projects/{project}/releases/{release}/plan", environment=env)
     if s.as_json:
         print_json(plan)
-        return
-    console.print(f"[bold]{plan['release']}[/bold] → {plan['environment']}")
-    for index, wave in enumerate(plan["waves"]):
-        console.print(f"wave {index + 1}: {', '.join(wave)}")
+    else:
+        _print_plan(plan)
+    if plan["refusals"]:
+        raise typer.Exit(REFUSED)
+
+
+def _print_plan(plan: dict[str, Any]) -> None:
+    say(f"{plan['release']} → {plan['environment']}")
+    for index, wave in enumerate(plan["waves"], 1):
+        say(f"wave {index}: {', '.join(wave)}")
     emit(
-        plan["steps"],
+        plan["steps"],  # the plan's waves already count from 1
         as_json=False,
         columns=["wave", "service", "version", "command", "manual", "downtime", "health_url"],
     )
     for refusal in plan["refusals"]:
-        console.print(f"[yellow]{refusal}[/yellow]", highlight=False)
+        say_wrapped(refusal)
 
 
 @deploy_app.command("start")
@@ -128,8 +146,12 @@ def deploy_start(
         bool, typer.Option(help="Deploy inside a stabilization window or freeze.")
     ] = False,
     reason: Annotated[str | None, typer.Option(help="Why (required with --override).")] = None,
+    rollback_on_failure: Annotated[
+        bool,
+        typer.Option("--rollback-on-failure", help="Roll finished steps back if a step fails."),
+    ] = False,
     yes: Annotated[
-        bool, typer.Option("--yes", "-y", help="Roll finished steps back if a step fails.")
+        bool, typer.Option("--yes", "-y", hidden=True, help="Old name of --rollback-on-failure.")
     ] = False,
     follow_run: Annotated[
         bool, typer.Option("--follow/--no-follow", help="Follow progress until the end.")
@@ -143,7 +165,7 @@ def deploy_start(
         "environment": env,
         "override": override,
         "reason": reason,
-        "auto_rollback": yes,
+        "auto_rollback": rollback_on_failure or yes,
     }
     run = client.post(f"/api/v1/projects/{project}/runs", body)
     if not follow_run:
@@ -151,7 +173,7 @@ def deploy_start(
         return
     if not s.as_json:
         note = " (override: " + str(reason) + ")" if run["overridden"] else ""
-        console.print(f"run #{run['id']}: {release} → {env}{note}", highlight=False)
+        say(f"run #{run['id']}: {release} → {env}{note}")
     _finish(client, project, follow(client, project, run["id"], as_json=s.as_json), s.as_json)
 
 
@@ -177,12 +199,12 @@ def deploy_status(
     if s.as_json:
         print_json(run)
         return
-    console.print(f"run #{run['id']} {run['kind']} {run['release'] or ''} → {run['environment']}")
-    console.print(f"state: {run['state']}  by {run['actor']}", highlight=False)
+    say(f"run #{run['id']} {run['kind']} {run['release'] or ''} → {run['environment']}")
+    say(f"state: {run['state']}  by {run['actor']}")
     if run["overridden"]:
-        console.print(f"[yellow]overrode a window/freeze: {run['override_reason']}[/yellow]")
+        say(f"overrode a window/freeze: {run['override_reason']}")
     emit(
-        run["steps"],
+        _numbered(run["steps"]),
         as_json=False,
         columns=["wave", "service", "version", "result", "started_at", "finished_at"],
     )
@@ -237,7 +259,7 @@ def rollback_command(
         emit(run if s.as_json else {"run": run["id"], "state": run["state"]}, as_json=s.as_json)
         return
     if not s.as_json:
-        console.print(f"rollback run #{run['id']}: waves {run['waves']}", highlight=False)
+        say(f"rollback run #{run['id']}: {waves_text(run['waves'])}")
     _finish(client, project, follow(client, project, run["id"], as_json=s.as_json), s.as_json)
 
 

@@ -9,9 +9,9 @@ from typing import Annotated, Any
 
 import typer
 
-from trimtab.cli.client import CliError
 from trimtab.cli.context import state
-from trimtab.cli.output import console, emit
+from trimtab.cli.errors import UsageError
+from trimtab.cli.output import emit, say
 
 flag_app = typer.Typer(
     help="Feature flags: kill switch, rollouts, rules, schedules.", no_args_is_help=True
@@ -47,12 +47,12 @@ def _json_arg(value: str, what: str) -> Any:
     if value.startswith("@"):
         path = Path(value[1:])
         if not path.is_file() or path.stat().st_size > MAX_JSON_ARG:
-            raise CliError(f"{what}: {path} is not a readable file under 1 MiB")
+            raise UsageError(f"{what}: {path} is not a readable file under 1 MiB")
         value = path.read_text()
     try:
         return json.loads(value)
     except json.JSONDecodeError as exc:
-        raise CliError(f"{what}: not valid JSON ({exc})") from exc
+        raise UsageError(f"{what}: not valid JSON ({exc})") from exc
 
 
 def _show(data: dict[str, Any], as_json: bool, env: str | None = None) -> None:
@@ -126,7 +126,7 @@ def flag_list(
             if config["enabled"] and config["rollout"] is not None:
                 state_text += f" {config['rollout']:g}%"
             states.append(f"{env}: {state_text}")
-        rows.append({**flag, "state": "; ".join(states)})
+        rows.append({**flag, "state": "\n".join(states)})
     emit(rows, as_json=False, columns=["key", "type", "owner", "tags", "state", "archived"])
 
 
@@ -174,7 +174,7 @@ def flag_kill(
 ) -> None:
     """Kill switch: off now, with a reason; pending schedules for it are cancelled."""
     if not reason.strip():
-        raise CliError("--reason must say why the flag is killed")
+        raise UsageError("--reason must say why the flag is killed")
     _flip(ctx, key, project, env, "kill", {"reason": reason})
 
 
@@ -204,7 +204,7 @@ def flag_rollout(
     data = s.client().post(f"{_flag_path(project, key, env)}/rollout", body)
     _show(data, s.as_json, env)
     if not s.as_json and not data["environments"][env]["enabled"]:
-        console.print(f"[yellow]{key} is off in {env}: turn it on to start the rollout.[/yellow]")
+        say(f"{key} is off in {env}: turn it on to start the rollout.")
 
 
 @flag_app.command("set")
@@ -259,9 +259,11 @@ def flag_set(
     if salt is not None:
         config["salt"] = salt
     if not definition and not config:
-        raise CliError("nothing to change: give --rules, --default, --variants, …")
+        raise UsageError("nothing to change: give --rules, --default, --variants, …")
     if config and env is None:
-        raise CliError("--env is needed for rules, variants served, fallback, prerequisites, salt")
+        raise UsageError(
+            "--env is needed for rules, variants served, fallback, prerequisites, salt"
+        )
     data: Any = None
     if definition:
         data = client.request("PATCH", _flag_path(project, key), json=definition)
@@ -289,11 +291,11 @@ def _ramp_steps(text: str) -> list[dict[str, Any]]:
     for part in text.split(","):
         percentage, sep, at = part.strip().partition("@")
         if not sep:
-            raise CliError(f"--ramp step {part!r}: write PERCENT@TIME, e.g. 5@2026-05-01T09:00Z")
+            raise UsageError(f"--ramp step {part!r}: write PERCENT@TIME, e.g. 5@2026-05-01T09:00Z")
         try:
             steps.append({"percentage": float(percentage), "at": at.strip()})
         except ValueError as exc:
-            raise CliError(f"--ramp step {part!r}: {percentage!r} is not a number") from exc
+            raise UsageError(f"--ramp step {part!r}: {percentage!r} is not a number") from exc
     return steps
 
 
@@ -334,9 +336,9 @@ def flag_schedule(
         emit(client.get(path), as_json=s.as_json, columns=columns)
         return
     if len(chosen) > 1:
-        raise CliError("give one of --on, --off, --rollout, --ramp")
+        raise UsageError("give one of --on, --off, --rollout, --ramp")
     if env is None:
-        raise CliError("--env is needed to schedule a change")
+        raise UsageError("--env is needed to schedule a change")
     body: dict[str, Any] = {
         "environment": env,
         "kind": chosen[0],
@@ -347,7 +349,7 @@ def flag_schedule(
         body["at"] = on or off
     elif rollout is not None:
         if at is None:
-            raise CliError("--rollout needs --at")
+            raise UsageError("--rollout needs --at")
         body.update(percentage=rollout, at=at)
     else:
         body["steps"] = _ramp_steps(ramp or "")

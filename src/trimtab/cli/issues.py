@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from trimtab.cli.context import state
-from trimtab.cli.output import console, emit, print_json
+from trimtab.cli.output import emit, print_json, say
 
 issues_app = typer.Typer(
     help="Issues (grouped error reports): list, show, resolve, ignore, reopen.",
@@ -104,7 +104,7 @@ def _act(ctx: typer.Context, issue_id: int, action: str, body: dict[str, Any]) -
         print_json(issue)
     else:
         detail = f" {issue['status_detail']}" if issue["status_detail"] else ""
-        console.print(f"issue {issue['id']} is now {issue['status']}{detail}: {issue['title']}")
+        say(f"issue {issue['id']} is now {issue['status']}{detail}: {issue['title']}")
 
 
 @issues_app.command("resolve")
@@ -170,14 +170,13 @@ def events_show(
     head.update(release=event["release"], environment=event["environment"], user=event["user"])
     emit(head, as_json=False)
     for exc in event["exception"]:
-        console.print(f"\n[bold]{exc.get('type')}[/bold]: {exc.get('value')}", markup=True)
+        say(f"\n{exc.get('type')}: {exc.get('value')}")
         frames = (exc.get("stacktrace") or {}).get("frames") or []
         for frame in frames[-10:]:
             mark = "*" if frame.get("in_app") else " "
             where = frame.get("module") or frame.get("filename")
-            console.print(
+            say(
                 f"  {mark} {where} in {frame.get('function')} line {frame.get('lineno')}",
-                markup=False,
             )
     crumbs = [
         {
@@ -191,7 +190,7 @@ def events_show(
         emit(crumbs, as_json=False, title="breadcrumbs")
     if event["tags"]:
         emit(event["tags"], as_json=False, columns=["key", "value"], title="tags")
-    for name in ("contexts", "extra"):
-        if event[name]:
-            console.print(f"\n[bold]{name}[/bold]")
-            print_json(event[name])
+    for name, value in (event["contexts"] or {}).items():
+        emit(value if isinstance(value, dict) else {"value": value}, as_json=False, title=name)
+    if event["extra"]:
+        emit(event["extra"], as_json=False, title="extra")

@@ -7,9 +7,9 @@ from typing import Annotated, Any
 
 import typer
 
-from trimtab.cli.client import CliError
 from trimtab.cli.context import state
-from trimtab.cli.output import console, emit
+from trimtab.cli.errors import UsageError
+from trimtab.cli.output import emit, say, say_wrapped
 
 maintenance_app = typer.Typer(
     help="The notice users see while a service is down.", no_args_is_help=True
@@ -30,7 +30,7 @@ def _moment(text: str | None, option: str) -> str | None:
     try:
         value = datetime.fromisoformat(text)
     except ValueError as exc:
-        raise CliError(f"{option}: {text!r} is not an ISO 8601 date and time") from exc
+        raise UsageError(f"{option}: {text!r} is not an ISO 8601 date and time") from exc
     if value.tzinfo is None:
         value = value.astimezone()  # the user's local time, as they typed it
     return value.isoformat()
@@ -42,14 +42,13 @@ def _show(state_: dict[str, Any], as_json: bool) -> None:
         return
     if state_["active"]:
         end = state_.get("expected_end") or "unknown"
-        console.print(f"[yellow]maintenance ON[/yellow]: {state_['message']} (until {end})")
+        say(f"maintenance ON: {state_['message']} (until {end})")
     else:
-        console.print("maintenance off")
+        say("maintenance off")
     for notice in state_.get("scheduled", []):
-        console.print(
+        say(
             f"scheduled #{notice['id']}: {notice['starts_at']} → {notice['expected_end']}: "
             f"{notice['message']}",
-            highlight=False,
         )
 
 
@@ -118,10 +117,10 @@ def freeze_status(
     if s.as_json:
         emit(found, as_json=True)
         return
-    allowed = "[green]yes[/green]" if found["deploy_allowed"] else "[red]no[/red]"
-    console.print(f"deploy to {found['environment']} allowed now: {allowed}")
+    allowed = "yes" if found["deploy_allowed"] else "no"
+    say(f"deploy to {found['environment']} allowed now: {allowed}")
     for refusal in found["refusals"]:
-        console.print(f"  {refusal}", highlight=False, markup=False)
+        say_wrapped(refusal, indent="  ")
     emit(
         found["freezes"],
         as_json=False,

@@ -7,7 +7,8 @@ from typing import Annotated
 import typer
 
 from trimtab.cli.context import state
-from trimtab.cli.output import console, emit
+from trimtab.cli.errors import CliError
+from trimtab.cli.output import emit, say
 
 project_app = typer.Typer(
     help="Projects: create and list them, show their DSN.", no_args_is_help=True
@@ -37,7 +38,7 @@ def project_create(
     project = s.client().post("/api/v1/projects", body)
     emit(project, as_json=s.as_json, columns=["slug", "name", "environments", "dsn"])
     if not s.as_json and project.get("dsn"):
-        console.print(f"\nPoint your Sentry SDK at: [bold]{project['dsn']}[/bold]")
+        say(f"\nPoint your Sentry SDK at: {project['dsn']}")
 
 
 @project_app.command("list")
@@ -61,9 +62,7 @@ def project_dsn(ctx: typer.Context, slug: str) -> None:
     elif project.get("dsn"):
         typer.echo(project["dsn"])
     else:
-        raise typer.BadParameter(
-            f"project {slug!r} has no active key: trimtab key create -p {slug}"
-        )
+        raise CliError(f"project {slug!r} has no active key: trimtab key create -p {slug}")
 
 
 @env_app.command("create")

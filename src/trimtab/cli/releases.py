@@ -6,9 +6,9 @@ from typing import Annotated, Any
 
 import typer
 
-from trimtab.cli.client import CliError
 from trimtab.cli.context import state
-from trimtab.cli.output import console, emit
+from trimtab.cli.errors import UsageError
+from trimtab.cli.output import emit, say, say_wrapped
 
 release_app = typer.Typer(help="Releases: service versions shipped together.", no_args_is_help=True)
 ProjectOpt = Annotated[str, typer.Option("--project", "-p", help="Project slug.")]
@@ -29,7 +29,7 @@ def release_create(
     for item in service or []:
         name, sep, value = item.partition("=")
         if not sep or not name or not value:
-            raise CliError(f"--service takes NAME=VERSION, got {item!r}")
+            raise UsageError(f"--service takes NAME=VERSION, got {item!r}")
         versions[name.strip()] = value.strip()
     body = {"version": version, "services": versions}
     emit(s.client().post(f"/api/v1/projects/{project}/releases", body), as_json=s.as_json)
@@ -48,18 +48,18 @@ def release_list(ctx: typer.Context, project: ProjectOpt) -> None:
 
 def _print_window(window: dict[str, Any]) -> None:
     state_text = "open" if window["open"] else "closed"
-    console.print(
-        f"\n[bold]Stabilization window[/bold] in {window['environment']}: {state_text}, "
+    say(
+        f"\nStabilization window in {window['environment']}: {state_text}, "
         f"{window['opened_at'][:16]} → {window['ends_at'][:16]} UTC"
     )
     verdict = window.get("verdict")
     if not verdict:
-        console.print("  verdict: not computed yet")
+        say("  verdict: not computed yet")
         return
     final = " (final)" if verdict.get("final") else ""
-    console.print(f"  verdict: [bold]{verdict['status']}[/bold]{final}")
+    say(f"  verdict: {verdict['status']}{final}")
     for reason in verdict.get("reasons", []):
-        console.print(f"   - {reason}", markup=False, highlight=False)
+        say_wrapped(reason, indent="   - ")
 
 
 @release_app.command("show")

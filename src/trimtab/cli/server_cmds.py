@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import gc
 import os
+import shutil
+import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from trimtab.cli.client import CliError
-from trimtab.cli.output import console
+from trimtab.cli.errors import CliError
+from trimtab.cli.output import say
 from trimtab.settings import Settings
 
 db_app = typer.Typer(help="The store: migrations.", no_args_is_help=True)
@@ -18,6 +21,21 @@ demo_app = typer.Typer(help="The demo workspace.", no_args_is_help=True)
 
 def _settings() -> Settings:
     return Settings.from_env()
+
+
+def _cli_command() -> str:
+    """How to run this CLI from here: `trimtab` when it is on PATH, else the path of the script
+    that started us (`.venv/bin/trimtab` under `make run`), else `python -m trimtab`."""
+    script = Path(sys.argv[0])
+    on_path = shutil.which("trimtab")
+    if on_path and script.name == "trimtab" and Path(on_path).resolve() == script.resolve():
+        return "trimtab"
+    if script.name == "trimtab" and script.exists():
+        try:
+            return str(script.resolve().relative_to(Path.cwd()))
+        except ValueError:
+            return str(script)
+    return f"{sys.executable} -m trimtab"
 
 
 def serve(
@@ -42,15 +60,15 @@ def serve(
         store, credentials = prepare_store(settings)
     except Exception as exc:
         raise CliError(f"cannot open the store at {settings.database_url}: {exc}") from exc
-    console.print(f"trimtab serving on [bold]{url}[/bold]  (store: {store.dialect})")
+    say(f"trimtab serving on {url}  (store: {store.dialect})")
     if credentials.generated and credentials.admin_password:
-        console.print(
-            f"  dashboard login: [bold]admin[/bold] / [bold]{credentials.admin_password}[/bold]"
-            f"  (kept in {credentials.path})"
+        say(
+            f"  dashboard login: admin / {credentials.admin_password}  (kept in {credentials.path})"
         )
         typer.echo(f"  CLI: export TRIMTAB_URL={url} TRIMTAB_TOKEN={credentials.admin_token}")
+        typer.echo(f"       then run it as {_cli_command()}, e.g. {_cli_command()} status -p shop")
     elif settings.admin_password:
-        console.print("  dashboard login: admin / the password in TRIMTAB_ADMIN_PASSWORD")
+        say("  dashboard login: admin / the password in TRIMTAB_ADMIN_PASSWORD")
     with store.read() as session:
         from sqlalchemy import select
 
@@ -80,7 +98,7 @@ def db_upgrade() -> None:
     settings = _settings()
     store = Store(settings.database_url)
     migrate.upgrade(store)
-    console.print(f"store at revision(s) {', '.join(sorted(migrate.current_revisions(store)))}")
+    say(f"store at revision(s) {', '.join(sorted(migrate.current_revisions(store)))}")
 
 
 @db_app.command("current")
@@ -92,7 +110,7 @@ def db_current() -> None:
     store = Store(_settings().database_url)
     current = sorted(migrate.current_revisions(store))
     heads = sorted(migrate.head_revisions())
-    console.print(f"applied: {', '.join(current) or '(none)'}\nlatest:  {', '.join(heads)}")
+    say(f"applied: {', '.join(current) or '(none)'}\nlatest:  {', '.join(heads)}")
     if current != heads:
         raise CliError("migrations pending: run `trimtab db upgrade`")
 
@@ -107,8 +125,8 @@ def demo_seed() -> None:
     with store.write() as session:
         report = workspace.seed(session)
     if report.created:
-        console.print(f"seeded demo project {report.project!r}:")
+        say(f"seeded demo project {report.project!r}:")
         for note in report.notes:
-            console.print(f"  - {note}")
+            say(f"  - {note}")
     else:
-        console.print(f"demo project {report.project!r} already exists; nothing to do")
+        say(f"demo project {report.project!r} already exists; nothing to do")

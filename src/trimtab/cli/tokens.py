@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from trimtab.cli.context import state
-from trimtab.cli.output import console, emit
+from trimtab.cli.output import emit, say
 
 token_app = typer.Typer(help="API tokens: scoped, project-bound, shown once.", no_args_is_help=True)
 
@@ -33,7 +33,7 @@ def token_create(
         columns=["id", "name", "scopes", "project", "environment", "token"],
     )
     if not s.as_json:
-        console.print("[yellow]Copy the token now: trimtab keeps only its hash.[/yellow]")
+        say("Copy the token now: trimtab keeps only its hash.")
 
 
 @token_app.command("list")

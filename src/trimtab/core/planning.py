@@ -186,7 +186,7 @@ def validate_dependency_change(
     if unknown:
         raise UnknownServiceError(
             f"{service!r} cannot depend on unknown service(s) {', '.join(unknown)}; "
-            f"known services: {', '.join(sorted(known))}"
+            f"known services: {', '.join(sorted(set(graph) - {service})) or '(none)'}"
         )
     result = {name: frozenset(d) for name, d in graph.items()}
     result[service] = deps

@@ -298,7 +298,7 @@ def start_rollback_run(
         session, project, environment, names, to_version
     )
     if not steps:
-        what = f"version {to_version} of " if to_version else "an earlier version of "
+        what = f"version {to_version} of " if to_version else "earlier version of "
         raise InvalidInput(
             f"nothing to roll back in {project.slug}/{environment}: the ledger has no "
             f"{what}{', '.join(skipped) or 'these services'} to restore"
