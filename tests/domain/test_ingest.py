@@ -182,7 +182,8 @@ def test_store_events__release_first_seen__the_events_time_as_in_the_issue_heade
         _at(_event(release="shop@1.1.0"), NOW + timedelta(days=1)),
     )
     with store.read() as session:
-        detail = issues.issue_detail(session, issues.get_issue(session, SYSTEM, a.issue_id))
+        issue = issues.get_issue(session, SYSTEM, a.issue_id)
+        detail = issues.issue_detail(session, issue).model_dump(mode="json")
     by_release = {r["value"]: (r["first_seen"], r["last_seen"]) for r in detail["releases"]}
     assert by_release == {
         "shop@1.0.0": (day_ago.isoformat(), day_ago.isoformat()),
