@@ -29,6 +29,8 @@ def test_check_url__http_and_https__accepted_stripped(url: str) -> None:
         ("http://billing:0/", "port between"),
         ("http://billing:99999/", "not a valid URL"),
         ("", "cannot be empty"),
+        ("file:///etc/passwd", "http:// or https://"),
+        ("javascript:alert(1)", "http:// or https://"),
         ("http://x/" + "a" * 2000, "at most 2000"),
     ],
 )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from trimtab.demo import workspace
-from trimtab.domain.flags import dependencies, guards
+from trimtab.domain.flags import auto_off, dependencies
 from trimtab.domain.spine.actors import Actor
 from trimtab.store.db import Store
 from trimtab.store.models import Organization
@@ -21,7 +21,7 @@ def test_demo_seed__dependencies__bound_to_the_payment_page_with_yesterdays_outa
     with store.read() as session:
         listed = {d.name: d for d in dependencies.list_dependencies(session, ADMIN, "shop")}
         billing = dependencies.dependency_detail(session, ADMIN, "shop", "billing-api")
-        [guard] = guards.list_guards(session, ADMIN, "shop")
+        [guard] = auto_off.list_auto_off_rules(session, ADMIN, "shop")
     assert set(listed) == {"billing-api", "pay-library"}
     assert all(d.state == "healthy" for d in listed.values())
     assert listed["billing-api"].flags == ["new-payment-page"]

@@ -15,6 +15,7 @@ from sqlalchemy import select
 
 from tests.receiver import Receiver
 from trimtab.core.alerts import MAX_ATTEMPTS
+from trimtab.core.urls import AddressPolicy
 from trimtab.domain.reports import alert_delivery, alerts
 from trimtab.domain.spine import projects
 from trimtab.domain.spine.actors import SYSTEM
@@ -35,7 +36,7 @@ def receiver() -> Iterator[Receiver]:
 
 @pytest.fixture
 def http() -> Iterator[httpx.Client]:
-    with alert_delivery.new_client() as client:
+    with alert_delivery.new_client(AddressPolicy()) as client:
         yield client
 
 

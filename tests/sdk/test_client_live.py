@@ -220,7 +220,7 @@ def test_guarded_flag__errors_spike__turned_off_and_pushed_to_the_sdk(
 ) -> None:
     from trimtab.domain.spine import projects
     from trimtab.domain.spine.actors import SYSTEM
-    from trimtab.jobs.dependencies import run_guard_checks
+    from trimtab.jobs.dependencies import run_auto_off_checks
     from trimtab.store import rollups
     from trimtab.store.models import utcnow
 
@@ -238,7 +238,7 @@ def test_guarded_flag__errors_spike__turned_off_and_pushed_to_the_sdk(
         project = projects.get_project(session, SYSTEM, "shop")
         dimension = rollups.flag("new-payment-page", True)
         rollups.add_counts(session, project.id, "production", utcnow(), {dimension: 150})
-    run_guard_checks(store, threaded_server.app.state.settings)  # type: ignore[attr-defined]
+    run_auto_off_checks(store, threaded_server.app.state.settings)  # type: ignore[attr-defined]
     assert wait_for(lambda: client.evaluate("new-payment-page", True, KR).reason == "DISABLED", 2)
     [guard] = admin.get("/api/v1/projects/shop/guards").json()
     assert guard["tripped_at"] is not None

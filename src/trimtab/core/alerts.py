@@ -17,7 +17,6 @@ import hmac
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit
 
 __all__ = [
     "FORMATS",
@@ -26,7 +25,6 @@ __all__ = [
     "RULE_KINDS",
     "InvalidTarget",
     "Outcome",
-    "check_url",
     "classify",
     "kind_matches",
     "next_attempt",
@@ -67,27 +65,6 @@ _MAX_FIELDS = 8
 
 class InvalidTarget(ValueError):
     """A webhook target trimtab will not send to, with the reason."""
-
-
-def check_url(url: str) -> str:
-    """An absolute http(s) URL with a host, bounded; returned stripped."""
-    url = url.strip()
-    if len(url) > MAX_URL:
-        raise InvalidTarget(f"a webhook URL has at most {MAX_URL} characters")
-    try:
-        parts = urlsplit(url)
-        port = parts.port  # raises ValueError on a malformed port
-    except ValueError as exc:
-        raise InvalidTarget(f"not a valid URL: {exc}") from exc
-    if parts.scheme not in ("http", "https"):
-        raise InvalidTarget("a webhook URL must start with http:// or https://")
-    if not parts.hostname:
-        raise InvalidTarget("a webhook URL needs a host")
-    if port == 0:
-        raise InvalidTarget("a webhook URL needs a port between 1 and 65535")
-    if any(c.isspace() for c in url):
-        raise InvalidTarget("a webhook URL cannot contain spaces")
-    return url
 
 
 def kind_matches(rule_kind: str, notification_kind: str) -> bool:

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from trimtab.demo.common import DEMO_ACTOR, SeedReport
-from trimtab.domain.flags import dependencies, guards
+from trimtab.domain.flags import auto_off, dependencies
 from trimtab.store.models import DependencyTransition, Flag, Project, utcnow
 
 
@@ -64,7 +64,7 @@ def seed_dependencies(session: Session, project: Project, report: SeedReport) ->
         select(Flag.id).where(Flag.project_id == project.id, Flag.key == "new-payment-page")
     ).first()
     if has_flag is not None:
-        guards.set_guard(
+        auto_off.set_auto_off(
             session,
             DEMO_ACTOR,
             project.slug,

@@ -12,7 +12,7 @@ INTERVAL_S = 5.0
 
 
 def run_alerts(store: Store, settings: Settings) -> None:
-    with alert_delivery.new_client() as client:
+    with alert_delivery.new_client(settings.outbound) as client:
         alert_delivery.run(store, settings.public_url, utcnow(), client)
 
 

@@ -1,8 +1,8 @@
-"""Jobs for dependency health and guarded flags.
+"""Jobs for dependency health and auto-off rules.
 
 - `dependency-health` (every second): runs the checks that are due — each dependency has its
   own interval — probing first, outside any transaction, several probes at once.
-- `flag-guards`: checks every active guarded flag and turns off those whose errors spiked.
+- `flag-auto-off`: checks every active auto-off rule and turns off those whose errors spiked.
 - `dependency-prune`: drops SDK report buckets and evaluation minutes older than a day.
 """
 
@@ -12,18 +12,19 @@ import logging
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
-import httpx
-
-from trimtab.domain.flags import dependency_health, guards
+from trimtab.domain.flags import auto_off, dependency_health
 from trimtab.domain.flags.dependencies import prune_reports
 from trimtab.jobs.scheduler import Job
+from trimtab.outbound import outbound_client
 from trimtab.settings import Settings
 from trimtab.store.db import Store
-from trimtab.store.models import Dependency, FlagGuard, utcnow
+from trimtab.store.models import utcnow
 
 log = logging.getLogger("trimtab.jobs")
 MAX_PARALLEL_PROBES = 8
 RETENTION = timedelta(days=1)
+# Each probe passes its own timeout; this only bounds a request that names none.
+PROBE_CLIENT_TIMEOUT_S = 30.0
 
 
 def run_dependency_checks(store: Store, settings: Settings) -> None:
@@ -36,7 +37,7 @@ def run_dependency_checks(store: Store, settings: Settings) -> None:
     probes = [(dep_id, url, status, timeout) for dep_id, url, status, timeout in due if url]
     if probes:
         with (
-            httpx.Client(follow_redirects=False) as client,
+            outbound_client(settings.outbound, timeout=PROBE_CLIENT_TIMEOUT_S) as client,
             ThreadPoolExecutor(min(MAX_PARALLEL_PROBES, len(probes))) as pool,
         ):
             futures = {
@@ -48,36 +49,32 @@ def run_dependency_checks(store: Store, settings: Settings) -> None:
         # One transaction per dependency: one failing check must not hold back the others.
         try:
             with store.write() as session:
-                dependency = session.get(Dependency, dep_id)
-                if dependency is not None:
-                    dependency_health.check(session, dependency, utcnow(), results.get(dep_id))
+                dependency_health.check_id(session, dep_id, utcnow(), results.get(dep_id))
         except Exception:
             log.exception("dependency check %s failed", dep_id)
 
 
-def run_guard_checks(store: Store, settings: Settings) -> None:
-    """Check every active guard, turning off the flags whose errors spiked."""
+def run_auto_off_checks(store: Store, settings: Settings) -> None:
+    """Check every active auto-off rule, turning off the flags whose errors spiked."""
     with store.read() as session:
-        ids = guards.active_guard_ids(session)
+        ids = auto_off.active_rule_ids(session)
     for guard_id in ids:
         try:
             with store.write() as session:
-                guard = session.get(FlagGuard, guard_id)
-                if guard is not None:
-                    guards.check_guard(session, guard, utcnow())
+                auto_off.check_rule_id(session, guard_id, utcnow())
         except Exception:
-            log.exception("flag guard %s failed", guard_id)
+            log.exception("auto-off rule %s failed", guard_id)
 
 
 def prune(store: Store, settings: Settings) -> None:
     with store.write() as session:
         prune_reports(session, utcnow() - RETENTION)
-        guards.prune_exposure(session, utcnow() - RETENTION)
+        auto_off.prune_exposure(session, utcnow() - RETENTION)
 
 
 def dependency_jobs() -> list[Job]:
     return [
         Job("dependency-health", 1.0, run_dependency_checks),
-        Job("flag-guards", 15.0, run_guard_checks),
+        Job("flag-auto-off", 15.0, run_auto_off_checks),
         Job("dependency-prune", 3600.0, prune),
     ]

@@ -19,11 +19,11 @@ import time
 from collections import deque
 from typing import IO
 
-import httpx
-
+from trimtab.core.urls import AddressPolicy
 from trimtab.domain.errors import Conflict
 from trimtab.domain.releases import runs
 from trimtab.domain.releases.runs import StepTicket
+from trimtab.outbound import outbound_client
 from trimtab.runner.environment import scrub, secrets_of, step_environment
 from trimtab.settings import SECRET_VARIABLES, Settings
 from trimtab.store.db import Store
@@ -61,21 +61,25 @@ def _pump(stream: IO[bytes], out: OutputTail) -> None:
     stream.close()
 
 
-def check_health(health: dict[str, object], out: OutputTail, stop: threading.Event) -> bool:
+def check_health(
+    health: dict[str, object], out: OutputTail, stop: threading.Event, policy: AddressPolicy
+) -> bool:
     """GET the URL until it answers the expected status: 1 try plus `retries` more."""
     url = str(health["url"])
     expect = int(str(health["expect_status"]))
     retries = int(str(health["retries"]))
     interval = float(str(health["interval_s"]))
     timeout = float(str(health["timeout_s"]))
-    with httpx.Client(timeout=timeout, follow_redirects=False) as client:
+    with outbound_client(policy, timeout=timeout) as client:
         for attempt in range(retries + 1):
             try:
                 status = client.get(url).status_code
                 out.add(f"[trimtab] health check {url}: {status} (want {expect})")
                 if status == expect:
                     return True
-            except httpx.HTTPError as exc:
+            except (
+                Exception
+            ) as exc:  # a bad URL or a refused address fails the step, never hangs it
                 out.add(f"[trimtab] health check {url}: {type(exc).__name__}: {exc}")
             if attempt < retries and stop.wait(interval):
                 return False
@@ -219,7 +223,7 @@ class LocalRunner:
         if ticket.health is not None:
             if not self._flush(ticket, out):
                 return False
-            return check_health(ticket.health, out, self._stop)
+            return check_health(ticket.health, out, self._stop, self.settings.outbound)
         return True
 
 

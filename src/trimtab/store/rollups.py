@@ -1,4 +1,4 @@
-"""Error counts per minute per dimension: written by ingest, read by verdicts and flag guards.
+"""Error counts per minute per dimension: written by ingest, read by verdicts and auto-off rules.
 
 Dimensions are short strings built only by the functions below, so writers and readers agree:
 `total`, `release:<r>`, `flag:<key>=<result>`, `dependency:<name>`, `issue:<id>`.

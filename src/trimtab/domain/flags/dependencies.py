@@ -14,13 +14,13 @@ import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit
 
 from pydantic import Field
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from trimtab.core.names import InvalidName, check_name
+from trimtab.core.urls import InvalidUrl, check_url
 from trimtab.domain.errors import Conflict, Forbidden, InvalidInput, NotFound
 from trimtab.domain.flags.rule_sets import bump_revision
 from trimtab.domain.results import Deleted, IsoTime, Result
@@ -129,10 +129,10 @@ def _name(value: str) -> str:
 def _probe_url(value: str | None) -> str | None:
     if value is None or value == "":
         return None
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.hostname or len(value) > 2000:
-        raise InvalidInput("probe_url must be an http(s) URL of at most 2000 characters")
-    return value
+    try:
+        return check_url(value, "probe_url")
+    except InvalidUrl as exc:
+        raise InvalidInput(str(exc)) from None
 
 
 def _apply_settings(dependency: Dependency, values: dict[str, Any]) -> None:

@@ -64,7 +64,7 @@ def probe(
             for _ in response.iter_bytes(MAX_PROBE_BODY):
                 break
             status = response.status_code
-    except httpx.HTTPError as exc:
+    except Exception as exc:  # any failure to get an answer is a failed probe, never a crash
         failure = f"{type(exc).__name__}: {exc}"[:300]
         return ProbeResult(ok=False, status=None, error=failure, elapsed_ms=_since(started))
     finally:
@@ -93,6 +93,14 @@ def due_for_check(session: Session, now: datetime) -> list[tuple[int, str | None
         .limit(500)
     )
     return [(r[0], r[1], r[2], r[3]) for r in rows]
+
+
+def check_id(
+    session: Session, dependency_id: int, now: datetime, probe_result: ProbeResult | None
+) -> bool:
+    """`check` by id, for the job (a dependency deleted meanwhile is skipped)."""
+    dependency = session.get(Dependency, dependency_id)
+    return dependency is not None and check(session, dependency, now, probe_result)
 
 
 def check(

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -17,6 +16,7 @@ from sqlalchemy.orm import Session
 from trimtab.core.commands import CommandError, template_placeholders
 from trimtab.core.names import InvalidName, check_name
 from trimtab.core.planning import PlanningError, validate_dependency_change
+from trimtab.core.urls import InvalidUrl, check_url
 from trimtab.domain.errors import Conflict, InvalidInput, NotFound
 from trimtab.domain.results import IsoTime, Result
 from trimtab.domain.spine import audit, projects
@@ -87,10 +87,10 @@ def _check_command(command: str | None) -> str | None:
 def _check_health_url(url: str | None) -> str | None:
     if url is None:
         return None
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise InvalidInput(f"health URL {url!r} must be http(s) and name a host")
-    return url
+    try:
+        return check_url(url, "a health URL")
+    except InvalidUrl as exc:
+        raise InvalidInput(str(exc)) from None
 
 
 def _check_ranges(values: dict[str, Any]) -> None:

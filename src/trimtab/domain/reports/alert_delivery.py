@@ -26,11 +26,13 @@ from sqlalchemy.orm import Session
 
 import trimtab
 from trimtab.core import alerts as core
+from trimtab.core.urls import AddressPolicy
 from trimtab.domain.reports import alerts
 from trimtab.domain.reports.alerts import AlertDeliverySummary
 from trimtab.domain.results import Result
 from trimtab.domain.spine.actors import Actor
 from trimtab.domain.spine.notifications import notify
+from trimtab.outbound import outbound_client
 from trimtab.store import rollups
 from trimtab.store.db import Store
 from trimtab.store.models import (
@@ -300,10 +302,11 @@ def post(client: httpx.Client, due: Due, delivery_id: int | None = None) -> Atte
         return Attempt(None, f"{type(exc).__name__}: {exc}"[:MAX_ERROR] or type(exc).__name__)
     if 200 <= response.status_code < 300:
         return Attempt(response.status_code, None)
-    snippet = response.text[:200].strip()
+    # The status only, never the answer's body: the delivery log (and the test endpoint) must
+    # not become a way to read what a server the admin pointed us at returns.
     return Attempt(
         response.status_code,
-        f"HTTP {response.status_code}" + (f": {snippet}" if snippet else ""),
+        f"HTTP {response.status_code}",
         _retry_after(response.headers.get("retry-after")),
     )
 
@@ -378,9 +381,10 @@ def run(store: Store, public_url: str, now: datetime, client: httpx.Client) -> N
     deliver_due(store, client, now)
 
 
-def new_client() -> httpx.Client:
-    # Redirects are not followed: a webhook that moved is a configuration error to see.
-    return httpx.Client(timeout=TIMEOUT, follow_redirects=False)
+def new_client(policy: AddressPolicy) -> httpx.Client:
+    # Redirects are not followed: a webhook that moved is a configuration error to see. The
+    # policy refuses link-local and metadata destinations (core.urls), checked after DNS.
+    return outbound_client(policy, timeout=TIMEOUT)
 
 
 class GoneDelivery(Result):
@@ -392,7 +396,13 @@ class GoneDelivery(Result):
 
 
 def send_test(
-    store: Store, actor: Actor, slug: str, ref: str, public_url: str, now: datetime
+    store: Store,
+    actor: Actor,
+    slug: str,
+    ref: str,
+    public_url: str,
+    now: datetime,
+    policy: AddressPolicy,
 ) -> AlertDeliverySummary | GoneDelivery:
     """Send a test message to a target now and log it like any delivery (never retried)."""
     with store.write() as session:
@@ -422,7 +432,7 @@ def send_test(
         session.add(delivery)
         session.flush()
         due = Due(delivery.id, target.id, target.url, target.secret, "test", orjson.dumps(body), 0)
-    with new_client() as client:
+    with new_client(policy) as client:
         attempt = post(client, due)
     with store.write() as session:
         recorded = record_attempt(session, due.id, attempt, now, retry=False)

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from trimtab.core import alerts as core
 from trimtab.core.names import InvalidName, check_name
+from trimtab.core.urls import InvalidUrl, check_url
 from trimtab.domain.errors import Conflict, InvalidInput, NotFound
 from trimtab.domain.results import IsoTime, Result
 from trimtab.domain.spine import audit, projects
@@ -130,9 +131,9 @@ def create_target(
     project = projects.get_project(session, actor, slug, scope="admin")
     name = _name(name, "target name")
     try:
-        url = core.check_url(url)
-    except core.InvalidTarget as exc:
-        raise InvalidInput(str(exc)) from exc
+        url = check_url(url, "a webhook URL")
+    except InvalidUrl as exc:
+        raise InvalidInput(str(exc)) from None
     if fmt not in core.FORMATS:
         raise InvalidInput(f"format must be one of {', '.join(core.FORMATS)}, not {fmt!r}")
     if secret is not None and not 16 <= len(secret) <= MAX_SECRET:

@@ -435,7 +435,7 @@ def _upsert_facets(
 def _add_rollups(
     session: Session, events: Sequence[PreparedEvent], issues: Mapping[tuple[int, str], Issue]
 ) -> None:
-    # Counted at the minute trimtab received the event: verdicts and flag guards ask "how many
+    # Counted at the minute trimtab received the event: verdicts and auto-off rules ask "how many
     # errors arrived in the last N minutes", and a device with a wrong clock must not hide one.
     # The same upsert as `rollups.add_counts`, as one executemany for the whole batch.
     counts: Counter[tuple[int, str, str, datetime]] = Counter()

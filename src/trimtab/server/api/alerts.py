@@ -79,7 +79,7 @@ def test_target(
 ) -> AlertDeliverySummary | GoneDelivery:
     settings = request.app.state.settings
     return alert_delivery.send_test(
-        store_of(request), actor, slug, ref[:64], settings.public_url, utcnow()
+        store_of(request), actor, slug, ref[:64], settings.public_url, utcnow(), settings.outbound
     )
 
 

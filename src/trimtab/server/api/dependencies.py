@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import Field
 
-from trimtab.domain.flags import dependencies, guards
+from trimtab.domain.flags import auto_off, dependencies
 from trimtab.domain.results import Deleted
 from trimtab.domain.spine.actors import Actor
 from trimtab.server.api.schemas import Body
@@ -141,20 +141,22 @@ def delete_dependency(
         return dependencies.delete_dependency(session, actor, slug, name)
 
 
-@router.get("/projects/{slug}/guards", response_model=list[guards.GuardState], status_code=200)
-def list_guards(
+@router.get("/projects/{slug}/guards", response_model=list[auto_off.AutoOffState], status_code=200)
+def list_auto_off_rules(
     slug: str, request: Request, actor: Actor = Depends(current_actor)
-) -> list[guards.GuardState]:
+) -> list[auto_off.AutoOffState]:
     with store_of(request).read() as session:
-        return guards.list_guards(session, actor, slug)
+        return auto_off.list_auto_off_rules(session, actor, slug)
 
 
-@router.put("/projects/{slug}/flags/{key}/guard", response_model=guards.GuardState, status_code=200)
-def set_guard(
+@router.put(
+    "/projects/{slug}/flags/{key}/guard", response_model=auto_off.AutoOffState, status_code=200
+)
+def set_auto_off(
     slug: str, key: str, body: GuardBody, request: Request, actor: Actor = Depends(current_actor)
-) -> guards.GuardState:
+) -> auto_off.AutoOffState:
     with store_of(request).write() as session:
-        guard = guards.set_guard(
+        guard = auto_off.set_auto_off(
             session,
             actor,
             slug,
@@ -168,18 +170,18 @@ def set_guard(
             alpha=body.alpha,
             active=body.active,
         )
-        return guards.guard_state(guard, key, body.environment)
+        return auto_off.auto_off_state(guard, key, body.environment)
 
 
 @router.delete(
-    "/projects/{slug}/flags/{key}/guard", response_model=guards.GuardRemoved, status_code=200
+    "/projects/{slug}/flags/{key}/guard", response_model=auto_off.AutoOffRemoved, status_code=200
 )
-def remove_guard(
+def remove_auto_off(
     slug: str,
     key: str,
     request: Request,
     environment: str = Query(min_length=1, max_length=64),
     actor: Actor = Depends(current_actor),
-) -> guards.GuardRemoved:
+) -> auto_off.AutoOffRemoved:
     with store_of(request).write() as session:
-        return guards.remove_guard(session, actor, slug, key, environment)
+        return auto_off.remove_auto_off(session, actor, slug, key, environment)

@@ -23,7 +23,7 @@ from fastapi import APIRouter, Depends, Path, Request, Response
 from pydantic import Field
 
 from trimtab.domain.errors import Forbidden, InvalidInput
-from trimtab.domain.flags import dependencies, guards
+from trimtab.domain.flags import auto_off, dependencies
 from trimtab.domain.flags.flags import record_evaluations
 from trimtab.domain.results import Result
 from trimtab.server.api.schemas import Body
@@ -134,7 +134,7 @@ async def sdk_metrics(
     def record() -> None:
         with store_of(request).write() as session:
             record_evaluations(session, caller.project_id, caller.environment, body.counts, at)
-            guards.record_exposure(
+            auto_off.record_exposure(
                 session, caller.project_id, caller.environment_id, body.counts, at
             )
 

@@ -8,11 +8,11 @@ from trimtab.store.models.audit import AuditEntry
 from trimtab.store.models.auth import ApiToken, DashboardSession, LoginFailure, ProjectKey, User
 from trimtab.store.models.base import Base, utcnow
 from trimtab.store.models.dependencies import (
+    AutoOffRule,
     Dependency,
     DependencyReportBucket,
     DependencyTransition,
     FlagEvaluationBucket,
-    FlagGuard,
 )
 from trimtab.store.models.deploys import (
     Deploy,
@@ -45,6 +45,7 @@ __all__ = [
     "AlertTarget",
     "ApiToken",
     "AuditEntry",
+    "AutoOffRule",
     "Base",
     "DashboardSession",
     "Dependency",
@@ -59,7 +60,6 @@ __all__ = [
     "FlagConfig",
     "FlagEvaluationBucket",
     "FlagEvaluationStat",
-    "FlagGuard",
     "FlagSchedule",
     "FlagSetRevision",
     "FreezeRule",

@@ -6,7 +6,7 @@ report (`DependencyReportBucket`, summed per 5 seconds), and the error reports t
 (the `dependency:<name>` error rollup) — with hysteresis: `down_after` bad checks in a row to go
 down, `up_after` good ones to come back. Every transition is kept (`DependencyTransition`).
 
-A `FlagGuard` is an auto-off rule for one flag in one environment; `FlagEvaluationBucket`
+A `AutoOffRule` is an auto-off rule for one flag in one environment; `FlagEvaluationBucket`
 holds evaluation counts per minute (from SDK metrics) so a guard can compare error rates with
 the flag on and off over the same window.
 """
@@ -109,8 +109,8 @@ class DependencyReportBucket(Base):
     reports: Mapped[int] = mapped_column(Integer, default=0)
 
 
-class FlagGuard(Base):
-    """Auto-off rule for one flag in one environment (see domain.guards)."""
+class AutoOffRule(Base):
+    """Auto-off rule for one flag in one environment (see domain.flags.auto_off)."""
 
     __tablename__ = "flag_guards"
     __table_args__ = (UniqueConstraint("flag_id", "environment_id"),)

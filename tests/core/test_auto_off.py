@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from trimtab.core.flag_guards import binomial_tail, compare
+from trimtab.core.auto_off import binomial_tail, compare
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,4 @@
-"""Guarded flags: is the flag's "on" side clearly worse than its "off" side? Pure arithmetic.
+"""Auto-off rules: is the flag's "on" side clearly worse than its "off" side? Pure arithmetic.
 
 Errors arrive tagged with what a flag evaluated to for that user. With `errors_on` errors
 carrying the flag on and `errors_off` carrying it off, and the share of evaluations that were on

@@ -8,15 +8,15 @@ import pytest
 from sqlalchemy import select
 
 from trimtab.domain.errors import InvalidInput
-from trimtab.domain.flags import flags, guards
+from trimtab.domain.flags import auto_off, flags
 from trimtab.domain.spine import projects
 from trimtab.domain.spine.actors import Actor
 from trimtab.store import rollups
 from trimtab.store.db import Store
 from trimtab.store.models import (
     AuditEntry,
+    AutoOffRule,
     FlagConfig,
-    FlagGuard,
     Notification,
     Organization,
     utcnow,
@@ -49,8 +49,8 @@ def errors(store: Store, at: datetime, on: int, off: int) -> None:
 
 def guard_check(store: Store, now: datetime) -> bool:
     with store.write() as session:
-        guard = session.scalars(select(FlagGuard)).one()
-        return guards.check_guard(session, guard, now)
+        guard = session.scalars(select(AutoOffRule)).one()
+        return auto_off.check_rule(session, guard, now)
 
 
 def enabled(store: Store) -> bool:
@@ -59,15 +59,15 @@ def enabled(store: Store) -> bool:
         return bool(rows)
 
 
-def set_guard(store: Store, **options: object) -> None:
+def set_auto_off(store: Store, **options: object) -> None:
     with store.write() as session:
-        guards.set_guard(session, ADMIN, "shop", KEY, "production", **options)  # type: ignore[arg-type]
+        auto_off.set_auto_off(session, ADMIN, "shop", KEY, "production", **options)  # type: ignore[arg-type]
 
 
 def test_guard__errors_with_flag_on_reach_max_errors__turned_off_audited_notified(
     shop: Store,
 ) -> None:
-    set_guard(shop, max_errors=50, compare_off=False)
+    set_auto_off(shop, max_errors=50, compare_off=False)
     now = utcnow() + timedelta(minutes=1)
     errors(shop, now, on=49, off=0)
     assert guard_check(shop, now) is False and enabled(shop)
@@ -86,12 +86,12 @@ def test_guard__errors_with_flag_on_reach_max_errors__turned_off_audited_notifie
         assert actions["flag.auto_off"].after["errors_on"] == 50
         [notice] = session.scalars(select(Notification)).all()
         assert notice.kind == "flag.auto_off" and notice.environment == "production"
-        guard = session.scalars(select(FlagGuard)).one()
+        guard = session.scalars(select(AutoOffRule)).one()
         assert guard.tripped_at is not None
 
 
 def test_guard__on_errors_far_above_exposure_share__turned_off(shop: Store) -> None:
-    set_guard(shop, compare_off=True)
+    set_auto_off(shop, compare_off=True)
     now = utcnow() + timedelta(minutes=1)
     # 25% rollout, no SDK metrics: the exposure share comes from the rollout percentage.
     errors(shop, now, on=30, off=90)
@@ -99,27 +99,27 @@ def test_guard__on_errors_far_above_exposure_share__turned_off(shop: Store) -> N
     errors(shop, now, on=60, off=0)
     assert guard_check(shop, now) is True
     with shop.read() as session:
-        guard = session.scalars(select(FlagGuard)).one()
+        guard = session.scalars(select(AutoOffRule)).one()
         assert guard.last_result["exposure_source"] == "the rollout percentage"
         assert "clearly exceed" in (guard.tripped_reason or "")
 
 
 def test_guard__sdk_metrics_known__exposure_from_evaluations(shop: Store) -> None:
-    set_guard(shop, compare_off=True)
+    set_auto_off(shop, compare_off=True)
     now = utcnow() + timedelta(minutes=1)
     with shop.write() as session:
         project = projects.get_project(session, ADMIN, "shop")
         # Traffic actually split 50/50 (say, a segment of heavy users): 40 vs 60 errors is fine.
-        guards.record_exposure(session, project.id, 3, {KEY: {"on": 5000, "off": 5000}}, now)
+        auto_off.record_exposure(session, project.id, 3, {KEY: {"on": 5000, "off": 5000}}, now)
     errors(shop, now, on=40, off=60)
     assert guard_check(shop, now) is False
     with shop.read() as session:
-        result = session.scalars(select(FlagGuard)).one().last_result
+        result = session.scalars(select(AutoOffRule)).one().last_result
         assert result["exposure_on"] == 0.5 and result["exposure_source"] == "10000 SDK evaluations"
 
 
 def test_guard__errors_before_the_flag_was_turned_back_on__ignored(shop: Store) -> None:
-    set_guard(shop, max_errors=50, compare_off=False)
+    set_auto_off(shop, max_errors=50, compare_off=False)
     now = utcnow()
     errors(shop, now - timedelta(minutes=3), on=80, off=0)
     with shop.write() as session:
@@ -131,7 +131,7 @@ def test_guard__errors_before_the_flag_was_turned_back_on__ignored(shop: Store) 
 
 
 def test_guard__flag_off__skipped(shop: Store) -> None:
-    set_guard(shop, max_errors=1)
+    set_auto_off(shop, max_errors=1)
     with shop.write() as session:
         flags.set_enabled(session, ADMIN, "shop", KEY, "production", False, None)
     errors(shop, utcnow(), on=100, off=0)
@@ -141,4 +141,4 @@ def test_guard__flag_off__skipped(shop: Store) -> None:
 def test_set_guard__no_trigger_or_bad_bounds__refused(shop: Store) -> None:
     for options in ({"compare_off": False}, {"max_errors": 0}, {"window_s": 5}):
         with shop.write() as session, pytest.raises(InvalidInput):
-            guards.set_guard(session, ADMIN, "shop", KEY, "production", **options)  # type: ignore[arg-type]
+            auto_off.set_auto_off(session, ADMIN, "shop", KEY, "production", **options)  # type: ignore[arg-type]

@@ -1,18 +1,22 @@
-"""Guarded flags: turn a flag off by itself when the errors it causes spike.
+"""Auto-off rules: turn a flag off by itself when the errors it causes spike.
 
-A guard belongs to one flag in one environment. Every check (the `flag-guards` job) counts,
+Named "auto-off" in the code and docs; users still type `trimtab flag guard` and call
+`/flags/{key}/guard` (the public names of the first release), while "guard" inside trimtab means
+the SDK's dependency guard (sdk/guard.py: a circuit breaker reporting a dependency's health).
+
+A rule belongs to one flag in one environment. Every check (the `flag-auto-off` job) counts,
 since the later of "window_s ago" and the flag's last change, the error reports that carry the
 flag as evaluated on and those that carry it off (the `flag:<key>=<result>` error rollups written
 by ingest). It trips when
 
 - the errors with the flag on reach `max_errors` (when set), or
-- with `compare`, they clearly exceed those with it off (`core.flag_guards.compare`: a
+- with `compare`, they clearly exceed those with it off (`core.auto_off.compare`: a
   one-sided binomial test normalized by exposure, plus a minimum ratio). Exposure is the share
   of evaluations that served "on" in the same window, from SDK metrics; without metrics, the
   flag's rollout percentage.
 
 Tripping turns the flag off through `domain.flags.set_enabled(automatic=True)` (audited and
-pushed to every SDK like a manual change), records why on the guard, and notifies the team
+pushed to every SDK like a manual change), records why on the rule, and notifies the team
 (`flag.auto_off`).
 """
 
@@ -25,7 +29,7 @@ from typing import Any
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from trimtab.core.flag_guards import compare
+from trimtab.core.auto_off import compare
 from trimtab.domain.errors import InvalidInput, NotFound
 from trimtab.domain.flags.flags import rollout_percentage, set_enabled
 from trimtab.domain.flags.rule_sets import full_config
@@ -37,16 +41,16 @@ from trimtab.domain.spine.projects import get_environment, get_project
 from trimtab.store import rollups
 from trimtab.store.db import upsert
 from trimtab.store.models import (
+    AutoOffRule,
     Environment,
     Flag,
     FlagConfig,
     FlagEvaluationBucket,
-    FlagGuard,
     Project,
     utcnow,
 )
 
-GUARD_ACTOR = Actor(kind="system", name="flag-guard", scopes=frozenset({"admin"}))
+AUTO_OFF_ACTOR = Actor(kind="system", name="flag-guard", scopes=frozenset({"admin"}))
 SCOPE = "deploy"
 LIMITS: dict[str, tuple[float, float]] = {
     "max_errors": (1, 10**9),
@@ -57,7 +61,7 @@ LIMITS: dict[str, tuple[float, float]] = {
 }
 
 
-class GuardState(Result):
+class AutoOffState(Result):
     """A flag's guard in one environment: its settings, and what its last check saw
     (`last_result`: errors on and off, exposure, the comparison; or why it was skipped)."""
 
@@ -76,7 +80,7 @@ class GuardState(Result):
     last_result: dict[str, Any]
 
 
-class GuardRemoved(Result):
+class AutoOffRemoved(Result):
     """What removing a guard answers: the flag and environment, now without a guard."""
 
     flag: str
@@ -106,7 +110,7 @@ def _check_limits(values: Mapping[str, Any]) -> None:
             raise InvalidInput(f"{field} must be from {low:g} to {high:g}")
 
 
-def set_guard(
+def set_auto_off(
     session: Session,
     actor: Actor,
     project_slug: str,
@@ -120,7 +124,7 @@ def set_guard(
     min_ratio: float = 2.0,
     alpha: float = 0.001,
     active: bool = True,
-) -> FlagGuard:
+) -> AutoOffRule:
     """Create or replace the guard of `key` in `environment`."""
     project = get_project(session, actor, project_slug, scope=SCOPE)
     env = get_environment(session, project, environment)
@@ -136,11 +140,13 @@ def set_guard(
     if max_errors is None and not compare_off:
         raise InvalidInput("a guard needs --max-errors, a comparison with off, or both")
     guard = session.scalars(
-        select(FlagGuard).where(FlagGuard.flag_id == flag.id, FlagGuard.environment_id == env.id)
+        select(AutoOffRule).where(
+            AutoOffRule.flag_id == flag.id, AutoOffRule.environment_id == env.id
+        )
     ).first()
-    before = guard_state(guard, key, env.name).model_dump(mode="json") if guard else None
+    before = auto_off_state(guard, key, env.name).model_dump(mode="json") if guard else None
     if guard is None:
-        guard = FlagGuard(
+        guard = AutoOffRule(
             project_id=project.id, flag_id=flag.id, environment_id=env.id, created_by=actor.label
         )
         session.add(guard)
@@ -153,7 +159,7 @@ def set_guard(
     guard.active = active
     guard.updated_at = utcnow()
     session.flush()
-    after = guard_state(guard, key, env.name).model_dump(mode="json")
+    after = auto_off_state(guard, key, env.name).model_dump(mode="json")
     audit.record(
         session,
         actor,
@@ -168,18 +174,20 @@ def set_guard(
     return guard
 
 
-def remove_guard(
+def remove_auto_off(
     session: Session, actor: Actor, project_slug: str, key: str, environment: str
-) -> GuardRemoved:
+) -> AutoOffRemoved:
     project = get_project(session, actor, project_slug, scope=SCOPE)
     env = get_environment(session, project, environment)
     flag = _flag(session, project, key)
     guard = session.scalars(
-        select(FlagGuard).where(FlagGuard.flag_id == flag.id, FlagGuard.environment_id == env.id)
+        select(AutoOffRule).where(
+            AutoOffRule.flag_id == flag.id, AutoOffRule.environment_id == env.id
+        )
     ).first()
     if guard is None:
         raise NotFound(f"flag {key!r} has no guard in {env.name}")
-    before = guard_state(guard, key, env.name).model_dump(mode="json")
+    before = auto_off_state(guard, key, env.name).model_dump(mode="json")
     session.delete(guard)
     audit.record(
         session,
@@ -191,23 +199,23 @@ def remove_guard(
         environment=env.name,
         before=before,
     )
-    return GuardRemoved(flag=key, environment=env.name, guard=None)
+    return AutoOffRemoved(flag=key, environment=env.name, guard=None)
 
 
-def list_guards(session: Session, actor: Actor, project_slug: str) -> list[GuardState]:
+def list_auto_off_rules(session: Session, actor: Actor, project_slug: str) -> list[AutoOffState]:
     project = get_project(session, actor, project_slug)
     rows = session.execute(
-        select(FlagGuard, Flag.key, Environment.name)
-        .join(Flag, Flag.id == FlagGuard.flag_id)
-        .join(Environment, Environment.id == FlagGuard.environment_id)
-        .where(FlagGuard.project_id == project.id)
+        select(AutoOffRule, Flag.key, Environment.name)
+        .join(Flag, Flag.id == AutoOffRule.flag_id)
+        .join(Environment, Environment.id == AutoOffRule.environment_id)
+        .where(AutoOffRule.project_id == project.id)
         .order_by(Flag.key, Environment.name)
     )
-    return [guard_state(guard, key, env) for guard, key, env in rows]
+    return [auto_off_state(guard, key, env) for guard, key, env in rows]
 
 
-def guard_state(guard: FlagGuard, key: str, environment: str) -> GuardState:
-    return GuardState(
+def auto_off_state(guard: AutoOffRule, key: str, environment: str) -> AutoOffState:
+    return AutoOffState(
         flag=key,
         environment=environment,
         active=guard.active,
@@ -296,11 +304,17 @@ def _dimensions(flag: Flag, config: FlagConfig) -> tuple[set[str], set[str]]:
     return on - both, off - both
 
 
-def active_guard_ids(session: Session) -> list[int]:
-    return list(session.scalars(select(FlagGuard.id).where(FlagGuard.active.is_(True))))
+def active_rule_ids(session: Session) -> list[int]:
+    return list(session.scalars(select(AutoOffRule.id).where(AutoOffRule.active.is_(True))))
 
 
-def check_guard(session: Session, guard: FlagGuard, now: datetime | None = None) -> bool:
+def check_rule_id(session: Session, rule_id: int, now: datetime | None = None) -> bool:
+    """`check_rule` by id, for the job (a rule removed meanwhile is skipped)."""
+    rule = session.get(AutoOffRule, rule_id)
+    return rule is not None and check_rule(session, rule, now)
+
+
+def check_rule(session: Session, guard: AutoOffRule, now: datetime | None = None) -> bool:
     """One check of one guard (see the module doc). Returns whether it turned the flag off."""
     now = now or utcnow()
     flag = session.get(Flag, guard.flag_id)
@@ -367,11 +381,18 @@ def check_guard(session: Session, guard: FlagGuard, now: datetime | None = None)
     guard.tripped_at = now
     guard.tripped_reason = reason[:1000]
     set_enabled(
-        session, GUARD_ACTOR, project.slug, flag.key, env.name, False, reason[:1000], automatic=True
+        session,
+        AUTO_OFF_ACTOR,
+        project.slug,
+        flag.key,
+        env.name,
+        False,
+        reason[:1000],
+        automatic=True,
     )
     audit.record(
         session,
-        GUARD_ACTOR,
+        AUTO_OFF_ACTOR,
         "flag.auto_off",
         target_type="flag",
         target_id=flag.key,
