@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import select
 
 from trimtab.domain.errors import Forbidden, InvalidInput
-from trimtab.domain.flags import dependencies, flags
+from trimtab.domain.flags import dependencies, flags, rule_sets
 from trimtab.domain.flags.dependency_health import ProbeResult, check
 from trimtab.domain.spine import projects
 from trimtab.domain.spine.actors import Actor
@@ -64,7 +64,7 @@ def run_check(store: Store, now: datetime, probe: ProbeResult | None = None) -> 
 def unhealthy(store: Store) -> frozenset[str]:
     with store.read() as session:
         project = projects.get_project(session, ADMIN, "shop")
-        return dependencies.unhealthy_dependencies(session, project.id)
+        return rule_sets.unhealthy_dependencies(session, project.id)
 
 
 def test_check__bad_probes__unhealthy_only_after_down_after_in_a_row(shop: Store) -> None:

@@ -47,9 +47,10 @@ def serve(
     import uvicorn
 
     from trimtab.demo.common import DEMO_PROJECT
+    from trimtab.domain.errors import NotFound
     from trimtab.domain.spine import keys
+    from trimtab.domain.spine.actors import SYSTEM
     from trimtab.server.app import create_app, prepare_store
-    from trimtab.store.models import Project, ProjectKey
 
     url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
     # DSNs must name the address SDKs reach; unless told otherwise, that is where we listen.
@@ -70,16 +71,12 @@ def serve(
     elif settings.admin_password:
         say("  dashboard login: admin / the password in TRIMTAB_ADMIN_PASSWORD")
     with store.read() as session:
-        from sqlalchemy import select
-
-        row = session.execute(
-            select(Project, ProjectKey)
-            .join(ProjectKey, ProjectKey.project_id == Project.id)
-            .where(Project.slug == DEMO_PROJECT, ProjectKey.revoked_at.is_(None))
-        ).first()
-        if row is not None:
-            dsn = keys.format_dsn(settings.public_url, row[1].public_key, row[0].id)
-            typer.echo(f"  demo project {DEMO_PROJECT!r} DSN: {dsn}")
+        try:
+            demo = keys.project_detail(session, SYSTEM, DEMO_PROJECT, settings.public_url)
+        except NotFound:
+            demo = None  # no demo workspace on this store
+        if demo is not None and demo.dsn is not None:
+            typer.echo(f"  demo project {DEMO_PROJECT!r} DSN: {demo.dsn}")
     app = create_app(settings, store=store)
     # Everything imported and built so far lives as long as the process: freeze it out of the
     # cycle collector, which otherwise walks it again on every full collection (the thousands of

@@ -16,11 +16,10 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from trimtab.domain.errors import InvalidInput, NotFound
-from trimtab.domain.releases import deploys, releases
+from trimtab.domain.releases import deploys, ledger, releases
 from trimtab.domain.spine import projects
 from trimtab.domain.spine.actors import Actor
 from trimtab.server.auth import current_actor, store_of
@@ -81,7 +80,8 @@ def _check_org(request: Request, org: str) -> None:
         raise NotFound(f"no organization {org!r}")
 
 
-def _iso(value: datetime | None) -> str | None:
+def _sentry_time(value: datetime | None) -> str | None:
+    """Sentry's spelling of a UTC time (`…Z`), not the API's `+00:00`."""
     return value.isoformat().replace("+00:00", "Z") if value is not None else None
 
 
@@ -89,16 +89,14 @@ def _release_json(session: Session, version: str, found: list[tuple[Project, Rel
     first = min((r for _, r in found), key=lambda r: r.created_at)
     released = [r.finalized_at for _, r in found if r.finalized_at is not None]
     ids = [r.id for _, r in found]
-    deploy_count = len(
-        set(session.scalars(select(Deploy.environment).where(Deploy.release_id.in_(ids))))
-    )
+    deploy_count = len(ledger.deployed_environments(session, ids))
     return {
         "version": version,
         "shortVersion": version.split("@", 1)[-1],
         "ref": first.ref,
         "url": first.url,
-        "dateCreated": _iso(first.created_at),
-        "dateReleased": _iso(max(released)) if released else None,
+        "dateCreated": _sentry_time(first.created_at),
+        "dateReleased": _sentry_time(max(released)) if released else None,
         "dateStarted": None,
         "lastEvent": None,
         "firstEvent": None,
@@ -213,7 +211,7 @@ def _commits(body: ReleaseUpdate) -> list[dict[str, Any]] | None:
                 "repository": c.repository,
                 "message": (c.message or "")[:2000],
                 "author": c.author_name or c.author_email,
-                "timestamp": _iso(c.timestamp),
+                "timestamp": _sentry_time(c.timestamp),
             }
             for c in body.commits
         ]
@@ -276,8 +274,8 @@ def new_deploy(
             "environment": first.environment,
             "name": body.name,
             "url": body.url,
-            "dateStarted": _iso(first.started_at),
-            "dateFinished": _iso(first.finished_at),
+            "dateStarted": _sentry_time(first.started_at),
+            "dateFinished": _sentry_time(first.finished_at),
         }
 
 
@@ -288,20 +286,15 @@ def list_deploys(
     _check_org(request, org)
     with store_of(request).read() as session:
         ids = [r.id for _, r in _releases_of(session, actor, version, None)]
-        rows = session.scalars(
-            select(Deploy)
-            .where(Deploy.release_id.in_(ids), Deploy.result == "success")
-            .order_by(Deploy.id.desc())
-            .limit(500)
-        )
+        rows = ledger.successful_deploys(session, ids)
         return [
             {
                 "id": str(d.id),
                 "environment": d.environment,
                 "name": f"{d.service} {d.version}",
                 "url": None,
-                "dateStarted": _iso(d.started_at),
-                "dateFinished": _iso(d.finished_at),
+                "dateStarted": _sentry_time(d.started_at),
+                "dateFinished": _sentry_time(d.finished_at),
             }
             for d in rows
         ]

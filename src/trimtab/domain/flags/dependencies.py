@@ -68,25 +68,6 @@ SETTINGS: dict[str, Bounds] = {
 }
 
 
-def unhealthy_dependencies(session: Session, project_id: int) -> frozenset[str]:
-    """The names of the project's dependencies that are unhealthy now."""
-    names = session.scalars(
-        select(Dependency.name).where(
-            Dependency.project_id == project_id, Dependency.state == "unhealthy"
-        )
-    )
-    return frozenset(names)
-
-
-class FallbackStatus(Result):
-    """Why flags bound to some dependencies serve their fallback now."""
-
-    since: IsoTime
-    dependencies: list[str]
-    reasons: dict[str, str]
-    message: str
-
-
 def fallback_status(
     session: Session, project_id: int, dependencies: list[str] | tuple[str, ...]
 ) -> FallbackStatus | None:

@@ -181,7 +181,7 @@ def _transition(
     dependency.state_since = now
     dependency.state_reason = reason
     name = dependency.name
-    session.flush()  # unhealthy_dependencies() must see the new state below
+    session.flush()  # rule_sets.unhealthy_dependencies() must see the new state below
     bump_revision(session, dependency.project_id, None, f"dependency {name} {to_state}")
     audit.record(
         session,

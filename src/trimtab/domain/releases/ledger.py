@@ -192,6 +192,25 @@ def _service_names(session: Session, project: Project) -> list[str]:
     )
 
 
+def deployed_environments(session: Session, release_ids: list[int]) -> set[str]:
+    """The environments any of these releases reached (sentry-cli's `deployCount`)."""
+    return set(
+        session.scalars(select(Deploy.environment).where(Deploy.release_id.in_(release_ids)))
+    )
+
+
+def successful_deploys(session: Session, release_ids: list[int], limit: int = 500) -> list[Deploy]:
+    """The successful steps of these releases, newest first (sentry-cli's deploy list)."""
+    return list(
+        session.scalars(
+            select(Deploy)
+            .where(Deploy.release_id.in_(release_ids), Deploy.result == "success")
+            .order_by(Deploy.id.desc())
+            .limit(limit)
+        )
+    )
+
+
 def release_deploys(session: Session, release: Release) -> list[Deploy]:
     return list(
         session.scalars(

@@ -6,20 +6,11 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from trimtab.core.alerts import NOTIFICATION_KINDS
 from trimtab.store.models import Notification
 
-KINDS = frozenset(
-    {
-        "issue.new",
-        "issue.regressed",
-        "issue.spike",
-        "release.verdict",
-        "flag.auto_off",
-        "flag.fallback",
-        "deploy.refused",
-        "deploy.failed",
-    }
-)
+# The kinds people can be notified of; core.alerts lists them, with the rule families.
+KINDS = frozenset(NOTIFICATION_KINDS)
 
 
 def notify(
