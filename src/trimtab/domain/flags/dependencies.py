@@ -68,6 +68,15 @@ SETTINGS: dict[str, Bounds] = {
 }
 
 
+class FallbackStatus(Result):
+    """Why flags bound to some dependencies serve their fallback now."""
+
+    since: IsoTime
+    dependencies: list[str]
+    reasons: dict[str, str]
+    message: str
+
+
 def fallback_status(
     session: Session, project_id: int, dependencies: list[str] | tuple[str, ...]
 ) -> FallbackStatus | None:
