@@ -242,9 +242,9 @@ def test_parse_config__dependency_cycle__refused_naming_it_in_order() -> None:
     )
     problems = _problems(text)
     assert problems == [
-        "services[1].depends_on: dependency cycle: billing-api -> pay-library -> billing-api. "
+        "services[1].depends_on: requirement cycle: billing-api -> pay-library -> billing-api. "
         "A service cannot depend on itself, even through others; remove one of these "
-        "dependencies."
+        "requirements."
     ]
 
 

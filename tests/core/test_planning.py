@@ -12,11 +12,11 @@ import pytest
 
 from trimtab.core import planning
 from trimtab.core.planning import (
-    DependencyCycleError,
+    RequirementCycleError,
     find_cycle,
     plan_waves,
     rollback_order,
-    validate_dependency_change,
+    validate_requirements_change,
 )
 
 CASES = Path(__file__).parent.parent / "cases" / "planning"
@@ -33,8 +33,8 @@ def _run(case: dict[str, Any]) -> dict[str, Any]:
     if case["call"] == "plan_waves":
         waves = plan_waves(graph, case["release"])
         return {"waves": waves, "rollback": rollback_order(waves)}
-    if case["call"] == "validate_dependency_change":
-        result = validate_dependency_change(graph, case["service"], case["new_deps"])
+    if case["call"] == "validate_requirements_change":
+        result = validate_requirements_change(graph, case["service"], case["new_deps"])
         return {"graph": {name: sorted(deps) for name, deps in result.items()}}
     raise AssertionError(f"unknown call {case['call']!r}")
 
@@ -51,7 +51,7 @@ def test_planning_case__input__gives_expected_plan_or_error(case: dict[str, Any]
     assert isinstance(caught.value, ValueError)
     assert expected["message_contains"] in str(caught.value)
     if "cycle" in expected:
-        assert isinstance(caught.value, DependencyCycleError)
+        assert isinstance(caught.value, RequirementCycleError)
         assert caught.value.cycle == expected["cycle"]
 
 
@@ -107,7 +107,7 @@ def test_find_cycle__dag_plus_back_edge__names_a_real_closed_cycle(seed: int) ->
     assert len(set(cycle[:-1])) == len(cycle) - 1
     for here, there in itertools.pairwise(cycle):
         assert there in graph[here]
-    with pytest.raises(DependencyCycleError):
+    with pytest.raises(RequirementCycleError):
         plan_waves(graph, [])
 
 
@@ -127,8 +127,8 @@ def test_find_cycle__deep_chain__does_not_hit_recursion_limit() -> None:
     assert cycle is not None and len(cycle) == size + 2
 
 
-def test_validate_dependency_change__accepted__leaves_the_input_graph_alone() -> None:
+def test_validate_requirements_change__accepted__leaves_the_input_graph_alone() -> None:
     graph = {"a": {"b"}, "b": set(), "c": set()}
-    result = validate_dependency_change(graph, "a", {"c"})
+    result = validate_requirements_change(graph, "a", {"c"})
     assert result["a"] == frozenset({"c"})
     assert graph["a"] == {"b"}

@@ -1,4 +1,4 @@
-"""`trimtab service`: services, their deploy commands, health checks and dependencies."""
+"""`trimtab service`: services, their deploy commands, health checks and requirements."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""``trimtab.toml``: a project's services, dependencies, window and freezes, as code.
+"""``trimtab.toml``: a project's services, requirements, window and freezes, as code.
 
 ::
 
@@ -40,7 +40,7 @@
 ``parse_config`` reads the text and reports *every* problem at once, each with its TOML path
 (``services[2].health.url: must be http(s)``), in one ``ConfigError``. ``diff_config`` compares
 the desired config with what the server has and returns the changes ``trimtab apply`` prints and
-then applies, in an order that never leaves a dependency on a missing service.
+then applies, in an order that never leaves a requirement on a missing service.
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from trimtab.core.commands import CommandError, check_name, template_placeholders
 from trimtab.core.cron import DurationError, parse_duration
-from trimtab.core.planning import DependencyCycleError, find_cycle, plan_waves
+from trimtab.core.planning import RequirementCycleError, find_cycle, plan_waves
 from trimtab.core.windows import (
     DEFAULT_WINDOW_DAYS,
     MAX_WINDOW_DAYS,
@@ -146,7 +146,7 @@ class ProjectConfig:
     freezes: tuple[Freeze, ...] = ()
 
     def graph(self) -> dict[str, frozenset[str]]:
-        """The dependency graph in the form core.planning takes."""
+        """The requirement graph in the form core.planning takes."""
         return {s.name: frozenset(s.depends_on) for s in self.services}
 
 
@@ -388,7 +388,7 @@ def _check_graph(c: _Checker, services: list[tuple[int, ServiceConfig]]) -> None
     graph = {s.name: {d for d in s.depends_on if d in index} for _, s in services}
     cycle = find_cycle(graph)
     if cycle is not None and len(cycle) > 2:
-        c.add(f"services[{index[cycle[0]]}].depends_on", str(DependencyCycleError(cycle)))
+        c.add(f"services[{index[cycle[0]]}].depends_on", str(RequirementCycleError(cycle)))
 
 
 def parse_config(text: str) -> ProjectConfig:
@@ -488,8 +488,8 @@ def diff_config(desired: ProjectConfig, current: ProjectConfig | None) -> list[C
     """The changes that turn ``current`` (the server's state, None if the project is new) into
     ``desired``.
 
-    Order: the project, its window, services created or updated dependencies first, services
-    deleted dependents first (after the updates that drop dependencies on them), then freezes.
+    Order: the project, its window, services created or updated requirements first, services
+    deleted dependents first (after the updates that drop requirements on them), then freezes.
     """
     if current is not None and current.name != desired.name:
         raise DiffError(

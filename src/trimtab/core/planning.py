@@ -1,19 +1,23 @@
-"""Deploy planning: a project's service dependency graph -> ordered deploy waves.
+"""Deploy planning: a project's service requirement graph -> ordered deploy waves.
+
+A service's *requirements* are the services it depends on (the `depends_on` field users write):
+they deploy first. The word "dependency" is kept for the external systems a flag falls back on
+(billing-api, pay-library; domain/flags/dependencies.py).
 
 A *graph* maps every service of a project to the names of the services it depends on
 (``{"web-front": {"billing-api", "pay-library"}, "billing-api": set(), ...}``). Every service
-must appear as a key, even with no dependencies; a dependency on a name that is not a key is an
+must appear as a key, even with no requirements; a requirement on a name that is not a key is an
 unknown service.
 
-A *release* deploys a subset of those services. Order follows dependencies *transitively*, also
+A *release* deploys a subset of those services. Order follows requirements *transitively*, also
 through services outside the release: with ``db <- api <- front``, a release of ``db`` and
 ``front`` deploys ``db`` first, because ``front`` reaches ``db`` through the running ``api``. A
 service outside the release is not deployed itself and nothing waits for it.
 
 Exceptions (all subclasses of ``PlanningError``, itself a ``ValueError``):
 
-- ``UnknownServiceError`` — a release or a dependency names a service the graph does not have;
-- ``DependencyCycleError`` — the graph has a cycle; ``.cycle`` holds it in order, first name
+- ``UnknownServiceError`` — a release or a requirement names a service the graph does not have;
+- ``RequirementCycleError`` — the graph has a cycle; ``.cycle`` holds it in order, first name
   repeated at the end, and the message spells it ``a -> b -> a``.
 """
 
@@ -23,14 +27,14 @@ from collections import deque
 from collections.abc import Collection, Iterable, Mapping
 
 __all__ = [
-    "DependencyCycleError",
     "Graph",
     "PlanningError",
+    "RequirementCycleError",
     "UnknownServiceError",
     "find_cycle",
     "plan_waves",
     "rollback_order",
-    "validate_dependency_change",
+    "validate_requirements_change",
 ]
 
 Graph = Mapping[str, Collection[str]]
@@ -44,14 +48,14 @@ class UnknownServiceError(PlanningError):
     """A name that is not a service of the project."""
 
 
-class DependencyCycleError(PlanningError):
-    """The dependency graph is not a DAG; ``cycle`` lists it in order, closed."""
+class RequirementCycleError(PlanningError):
+    """The requirement graph is not a DAG; ``cycle`` lists it in order, closed."""
 
     def __init__(self, cycle: list[str]) -> None:
         self.cycle = cycle
         super().__init__(
-            f"dependency cycle: {' -> '.join(cycle)}. A service cannot depend on itself, "
-            "even through others; remove one of these dependencies."
+            f"requirement cycle: {' -> '.join(cycle)}. A service cannot depend on itself, "
+            "even through others; remove one of these requirements."
         )
 
 
@@ -66,11 +70,11 @@ def _check_known(graph: Graph) -> None:
 
 
 def find_cycle(graph: Graph) -> list[str] | None:
-    """Return one cycle of ``graph`` in dependency order, closed (``[a, b, a]``), or None.
+    """Return one cycle of ``graph`` in requirement order, closed (``[a, b, a]``), or None.
 
-    The search is deterministic (services and dependencies are visited in sorted order) and the
+    The search is deterministic (services and requirements are visited in sorted order) and the
     cycle is rotated to start at its alphabetically first service, so the same graph always
-    names the same cycle. Dependencies that are not keys of the graph are ignored here.
+    names the same cycle. Requirements that are not keys of the graph are ignored here.
     """
     white, grey, black = 0, 1, 2
     colour = dict.fromkeys(graph, white)
@@ -100,7 +104,7 @@ def find_cycle(graph: Graph) -> list[str] | None:
 
 
 def plan_waves(graph: Graph, release_services: Iterable[str]) -> list[list[str]]:
-    """Order the services of a release into deploy waves, dependencies first.
+    """Order the services of a release into deploy waves, requirements first.
 
     Each wave is a sorted list of services that may deploy together: every service of the
     release that a service in wave *n* depends on, directly or through other services (in the
@@ -108,7 +112,7 @@ def plan_waves(graph: Graph, release_services: Iterable[str]) -> list[list[str]]
 
     The whole project graph must be a DAG, not only the release's part of it: a cycle means the
     stored graph is broken, and planning around it would hide that. Raises
-    ``UnknownServiceError`` or ``DependencyCycleError``.
+    ``UnknownServiceError`` or ``RequirementCycleError``.
     """
     wanted = set(release_services)
     unknown = sorted(wanted - set(graph))
@@ -120,7 +124,7 @@ def plan_waves(graph: Graph, release_services: Iterable[str]) -> list[list[str]]
     _check_known(graph)
     cycle = find_cycle(graph)
     if cycle is not None:
-        raise DependencyCycleError(cycle)
+        raise RequirementCycleError(cycle)
 
     waiting = {s: _reachable(graph, s) & wanted for s in wanted}
     waves: list[list[str]] = []
@@ -153,7 +157,7 @@ def rollback_order(waves: list[list[str]]) -> list[list[str]]:
 
 
 def _path(graph: Graph, start: str, goal: str) -> list[str] | None:
-    """Shortest dependency path start -> ... -> goal (breadth first, sorted, so deterministic)."""
+    """Shortest requirement path start -> ... -> goal (breadth first, sorted, so deterministic)."""
     came_from: dict[str, str | None] = {start: None}
     queue = deque([start])
     while queue:
@@ -170,15 +174,15 @@ def _path(graph: Graph, start: str, goal: str) -> list[str] | None:
     return None
 
 
-def validate_dependency_change(
+def validate_requirements_change(
     graph: Graph, service: str, new_deps: Iterable[str]
 ) -> dict[str, frozenset[str]]:
     """Check that ``service`` may depend on exactly ``new_deps``; return the resulting graph.
 
-    ``new_deps`` is the service's complete new dependency set (to add one dependency, pass the
+    ``new_deps`` is the service's complete new requirement set (to add one requirement, pass the
     old set plus the new name). ``service`` may be new to the graph (a service being created).
-    Every dependency must be a known service. If the change would close a cycle, raises
-    ``DependencyCycleError`` naming it from ``service``: ``service -> dep -> ... -> service``.
+    Every requirement must be a known service. If the change would close a cycle, raises
+    ``RequirementCycleError`` naming it from ``service``: ``service -> dep -> ... -> service``.
     """
     deps = frozenset(new_deps)
     known = set(graph) | {service}
@@ -193,5 +197,5 @@ def validate_dependency_change(
     for dep in sorted(deps):
         back = _path(result, dep, service)
         if back is not None:
-            raise DependencyCycleError([service, *back])
+            raise RequirementCycleError([service, *back])
     return result

@@ -1,7 +1,7 @@
 """`trimtab apply`: make the server match a trimtab.toml (core.config_file parses and diffs).
 
 The server's state is read back into the same `ProjectConfig` shape, `diff_config` orders the
-changes so no dependency ever points at a missing service, and each change goes through the
+changes so no requirement ever points at a missing service, and each change goes through the
 same domain functions (and audit entries) as the CLI commands. Admin only: the file defines the
 commands the trimtab host runs.
 """

@@ -2,7 +2,7 @@
 
 Who may change what: the deploy command and the health-check URL decide what the trimtab host
 runs and fetches, so only admin tokens set them (a deploy token triggers deploys but never
-defines them). Other settings (dependencies, downtime, check retries) need the deploy scope.
+defines them). Other settings (requirements, downtime, check retries) need the deploy scope.
 """
 
 from __future__ import annotations
@@ -15,13 +15,13 @@ from sqlalchemy.orm import Session
 
 from trimtab.core.commands import CommandError, template_placeholders
 from trimtab.core.names import InvalidName, check_name
-from trimtab.core.planning import PlanningError, validate_dependency_change
+from trimtab.core.planning import PlanningError, validate_requirements_change
 from trimtab.core.urls import InvalidUrl, check_url
 from trimtab.domain.errors import Conflict, InvalidInput, NotFound
 from trimtab.domain.results import IsoTime, Result
 from trimtab.domain.spine import audit, projects
 from trimtab.domain.spine.actors import Actor
-from trimtab.store.models import Project, Service, ServiceDependency, utcnow
+from trimtab.store.models import Project, Service, ServiceRequirement, utcnow
 
 _UNSET: Any = object()
 
@@ -114,14 +114,14 @@ def project_services(session: Session, project: Project) -> list[Service]:
 
 
 def graph_of(session: Session, project: Project) -> dict[str, set[str]]:
-    """The project's dependency graph in the form core.planning takes."""
+    """The project's requirement graph in the form core.planning takes."""
     services = project_services(session, project)
     names = {s.id: s.name for s in services}
     graph: dict[str, set[str]] = {s.name: set() for s in services}
     if names:
         edges = session.execute(
-            select(ServiceDependency.service_id, ServiceDependency.depends_on_id).where(
-                ServiceDependency.service_id.in_(list(names))
+            select(ServiceRequirement.service_id, ServiceRequirement.depends_on_id).where(
+                ServiceRequirement.service_id.in_(list(names))
             )
         )
         for service_id, dep_id in edges:
@@ -139,22 +139,22 @@ def get_service(session: Session, project: Project, name: str) -> Service:
     return service
 
 
-def _set_dependencies(
+def _set_requirements(
     session: Session, project: Project, service: Service, deps: list[str]
 ) -> None:
     graph = graph_of(session, project)
     try:
-        validate_dependency_change(graph, service.name, deps)
+        validate_requirements_change(graph, service.name, deps)
     except PlanningError as exc:
         raise InvalidInput(str(exc), code="invalid_dependencies") from exc
     for row in session.scalars(
-        select(ServiceDependency).where(ServiceDependency.service_id == service.id)
+        select(ServiceRequirement).where(ServiceRequirement.service_id == service.id)
     ):
         session.delete(row)
     session.flush()
     for dep in sorted(set(deps)):
         target = get_service(session, project, dep)
-        session.add(ServiceDependency(service_id=service.id, depends_on_id=target.id))
+        session.add(ServiceRequirement(service_id=service.id, depends_on_id=target.id))
     session.flush()
 
 
@@ -171,7 +171,7 @@ def _apply(session: Session, project: Project, service: Service, values: dict[st
     service.updated_at = utcnow()
     session.flush()
     if "depends_on" in values:
-        _set_dependencies(session, project, service, values["depends_on"])
+        _set_requirements(session, project, service, values["depends_on"])
 
 
 def create_service(
@@ -254,7 +254,7 @@ def delete_service(session: Session, actor: Actor, slug: str, name: str) -> Serv
     service = get_service(session, project, name)
     dependents = sorted(n for n, deps in graph_of(session, project).items() if name in deps)
     if dependents:
-        raise Conflict(f"service {name!r} is still a dependency of {', '.join(dependents)}")
+        raise Conflict(f"service {name!r} is still a requirement of {', '.join(dependents)}")
     before = _audited(session, service)
     session.delete(service)
     session.flush()
@@ -290,8 +290,8 @@ def health_check(service: Service) -> ServiceHealthCheck | None:
 def service_detail(session: Session, service: Service) -> ServiceDetail:
     deps = session.scalars(
         select(Service.name)
-        .join(ServiceDependency, ServiceDependency.depends_on_id == Service.id)
-        .where(ServiceDependency.service_id == service.id)
+        .join(ServiceRequirement, ServiceRequirement.depends_on_id == Service.id)
+        .where(ServiceRequirement.service_id == service.id)
         .order_by(Service.name)
     )
     return ServiceDetail(

@@ -20,7 +20,7 @@ from trimtab.store.models.deploys import (
     FreezeRule,
     Release,
     Service,
-    ServiceDependency,
+    ServiceRequirement,
     StabilizationSetting,
     StabilizationWindow,
 )
@@ -77,7 +77,7 @@ __all__ = [
     "Release",
     "Segment",
     "Service",
-    "ServiceDependency",
+    "ServiceRequirement",
     "SpikeMark",
     "StabilizationSetting",
     "StabilizationWindow",

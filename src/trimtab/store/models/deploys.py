@@ -1,4 +1,4 @@
-"""Releases and deploys: services and their dependencies, releases, the version ledger, deploy
+"""Releases and deploys: services and their requirements, releases, the version ledger, deploy
 runs, stabilization windows and freezes.
 
 The ledger (`deploys`) is the one record of what runs where. A deploy run (a release deploy, a
@@ -60,7 +60,7 @@ class Service(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
-class ServiceDependency(Base):
+class ServiceRequirement(Base):
     """`service` must be deployed after `depends_on` (core.planning keeps the graph a DAG)."""
 
     __tablename__ = "service_dependencies"
