@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -60,3 +61,38 @@ def test_cli_md__generated_from_the_cli__is_current() -> None:
 
 def test_readme__documents_shell_completion_and_the_cli_reference() -> None:
     assert "--install-completion" in README and "docs/cli.md" in README
+
+
+def _architecture_modules(text: str) -> set[str]:
+    """Module paths (relative to src/trimtab) that the map in docs/architecture.md names: a name
+    counts under the folder heading it is indented below (`flags/config.py` under `core/`)."""
+    block = text.split("```", 2)[1]
+    named: set[str] = set()
+    folders: list[tuple[int, str]] = []  # (indent, path) of the headings above this line
+    for line in block.splitlines():
+        if not line.strip():
+            continue
+        indent = len(line) - len(line.lstrip())
+        while folders and folders[-1][0] >= indent:
+            folders.pop()
+        first = line.split()[0]
+        if re.fullmatch(r"[a-z_]+/(?:[a-z_]+/)*", first):
+            base = folders[-1][1] if folders else ""
+            folders.append((indent, base + first))
+        prefix = folders[-1][1] if folders else ""
+        for name in re.findall(r"[a-z_][\w/]*\.py", line):
+            named.add((prefix + name).removeprefix("src/trimtab/"))
+    return named
+
+
+def test_architecture__names_every_module() -> None:
+    named = _architecture_modules((ROOT / "docs" / "architecture.md").read_text())
+    src = ROOT / "src" / "trimtab"
+    modules = {
+        str(path.relative_to(src))
+        for path in src.rglob("*.py")
+        if "versions" not in path.parts  # migrations: the folder is named, not each revision
+        and (path.name != "__init__.py" or path.parent.name == "api")
+    }
+    assert sorted(modules - named) == []  # a module the map does not name
+    assert sorted(named - modules) == []  # a name the map keeps for a module that is gone
