@@ -228,6 +228,10 @@ def advance_run(session: Session, run: DeployRun) -> None:
     elif all(s.result == "success" for s in steps):
         run.state = "success"
         run.finished_at = now
+        if run.kind == "rollback":
+            stabilization.end_windows_of_undone_releases(
+                session, run.project_id, run.environment, now
+            )
         if run.kind == "release" and run.release_id is not None:
             release = session.get(Release, run.release_id)
             assert release is not None

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from trimtab.core import windows as core
 from trimtab.core.cron import format_duration
 from trimtab.domain.errors import Conflict, InvalidInput, NotFound
+from trimtab.domain.releases import ledger
 from trimtab.domain.releases.verdicts import WindowVerdict
 from trimtab.domain.results import IsoTime, Result
 from trimtab.domain.spine import audit, projects
@@ -170,6 +171,29 @@ def open_window(
     session.add(window)
     session.flush()
     return window
+
+
+def end_windows_of_undone_releases(
+    session: Session, project_id: int, environment: str, now: datetime
+) -> list[StabilizationWindow]:
+    """After a rollback: end, now, the open windows of releases that no longer run here.
+
+    A window belongs to what runs now. Once none of a window's services runs its release's
+    version any more (the rollback restored what ran before), the window has nothing left to
+    stabilize: it would only refuse the fixed release's redeploy. It ends at the moment of the
+    rollback, so its verdict covers the time the release ran. A release still running on some
+    of its services keeps its window.
+    """
+    ended = []
+    for window in open_windows(session, project_id, now):
+        if window.environment != environment or window.release_id is None:
+            continue
+        running = [ledger.current(session, project_id, environment, s) for s in window.services]
+        if not any(row is not None and row.release_id == window.release_id for row in running):
+            window.ends_at = now
+            ended.append(window)
+    session.flush()
+    return ended
 
 
 def open_windows(session: Session, project_id: int, now: datetime) -> list[StabilizationWindow]:
