@@ -66,5 +66,8 @@ def bootstrap(store: Store, settings: Settings) -> Credentials:
         if password:
             users.ensure_admin_user(session, password)
         if token:
-            tokens.ensure_bootstrap_token(session, token)
+            name = (
+                tokens.BOOTSTRAP_TOKEN_NAME if settings.admin_token else tokens.GENERATED_TOKEN_NAME
+            )
+            tokens.ensure_bootstrap_token(session, token, name)
     return Credentials(password, token, local is not None, local.path if local else None)

@@ -23,6 +23,9 @@ from trimtab.store.models import ApiToken, Environment, Project, utcnow
 
 TOKEN_PREFIX = "tt_"
 BOOTSTRAP_TOKEN_NAME = "TRIMTAB_ADMIN_TOKEN"
+# The admin token generated into .trimtab/credentials.json when no TRIMTAB_ADMIN_TOKEN is set:
+# named for where it came from, so the audit log does not name a variable nobody set.
+GENERATED_TOKEN_NAME = "generated-admin"
 MAX_TOKEN_LENGTH = 256
 
 
@@ -233,21 +236,25 @@ def actor_for_token(token: ApiToken) -> Actor:
     )
 
 
-def ensure_bootstrap_token(session: Session, secret: str) -> None:
-    """Accept TRIMTAB_ADMIN_TOKEN as an admin token; rotating the variable revokes the old one."""
+def ensure_bootstrap_token(session: Session, secret: str, name: str = BOOTSTRAP_TOKEN_NAME) -> None:
+    """Accept TRIMTAB_ADMIN_TOKEN (or the generated local token, `name`) as an admin token;
+    changing it revokes the old one, whichever of the two it was."""
     wanted = digest(secret)
-    rows = session.scalars(select(ApiToken).where(ApiToken.name == BOOTSTRAP_TOKEN_NAME)).all()
+    rows = session.scalars(
+        select(ApiToken).where(ApiToken.name.in_([BOOTSTRAP_TOKEN_NAME, GENERATED_TOKEN_NAME]))
+    ).all()
     found = False
     for row in rows:
         if row.secret_sha256 == wanted:
             found = True
+            row.name = name  # the generated token, now set as TRIMTAB_ADMIN_TOKEN (or back)
             row.revoked_at = None
         elif row.revoked_at is None:
             row.revoked_at = utcnow()
     if not found:
         session.add(
             ApiToken(
-                name=BOOTSTRAP_TOKEN_NAME,
+                name=name,
                 prefix=secret[:6],
                 secret_sha256=wanted,
                 scopes=["admin"],
