@@ -134,7 +134,29 @@ class Settings:
             ),
         }
         values.update(overrides)
+        _refuse_weak_secrets(values)
         return cls(**values)  # type: ignore[arg-type]
+
+
+MIN_ADMIN_TOKEN_LENGTH = 20
+MIN_ADMIN_PASSWORD_LENGTH = 12
+
+
+def _refuse_weak_secrets(values: dict[str, object]) -> None:
+    """A bootstrap secret opens the whole install: refuse one anyone could guess, at start, with
+    the reason, rather than run with it (leave the variable unset to have one generated)."""
+    token, password = values.get("admin_token"), values.get("admin_password")
+    if isinstance(token, str) and len(token) < MIN_ADMIN_TOKEN_LENGTH:
+        raise ValueError(
+            f"TRIMTAB_ADMIN_TOKEN must be at least {MIN_ADMIN_TOKEN_LENGTH} characters "
+            "(e.g. `python -c 'import secrets; print(secrets.token_urlsafe(32))'`), "
+            "or unset to have one generated"
+        )
+    if isinstance(password, str) and len(password) < MIN_ADMIN_PASSWORD_LENGTH:
+        raise ValueError(
+            f"TRIMTAB_ADMIN_PASSWORD must be at least {MIN_ADMIN_PASSWORD_LENGTH} characters, "
+            "or unset to have one generated"
+        )
 
 
 def sqlite_url(data_dir: Path) -> str:

@@ -19,8 +19,12 @@ db_app = typer.Typer(help="The store: migrations.", no_args_is_help=True)
 demo_app = typer.Typer(help="The demo workspace.", no_args_is_help=True)
 
 
-def _settings() -> Settings:
-    return Settings.from_env()
+def _settings(**overrides: object) -> Settings:
+    """The server's settings; a bad variable ends the command with its reason, not a traceback."""
+    try:
+        return Settings.from_env(**overrides)
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
 
 
 def _cli_command() -> str:
@@ -54,9 +58,7 @@ def serve(
 
     url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
     # DSNs must name the address SDKs reach; unless told otherwise, that is where we listen.
-    settings = Settings.from_env(
-        **({} if os.environ.get("TRIMTAB_PUBLIC_URL") else {"public_url": url})
-    )
+    settings = _settings(**({} if os.environ.get("TRIMTAB_PUBLIC_URL") else {"public_url": url}))
     try:
         store, credentials = prepare_store(settings)
     except Exception as exc:

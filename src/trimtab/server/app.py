@@ -23,6 +23,7 @@ from trimtab.server.dashboard import views as dashboard
 from trimtab.server.dashboard import views_issues as dashboard_issues
 from trimtab.server.errors import install_error_handlers
 from trimtab.server.flag_delivery import FlagRuntime
+from trimtab.server.headers import PageSecurityHeaders
 from trimtab.server.limits import BodySizeLimit
 from trimtab.settings import Settings
 from trimtab.store import migrate
@@ -105,6 +106,7 @@ def create_app(
     app.state.settings = settings
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, exempt_prefixes=SELF_LIMITED_PREFIXES)
+    app.add_middleware(PageSecurityHeaders)
     app.include_router(health.router)
     app.include_router(api_router)
     app.include_router(sdk_assets.router)
