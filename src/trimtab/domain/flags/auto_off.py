@@ -127,7 +127,7 @@ def set_auto_off(
 ) -> AutoOffRule:
     """Create or replace the guard of `key` in `environment`."""
     project = get_project(session, actor, project_slug, scope=SCOPE)
-    env = get_environment(session, project, environment)
+    env = get_environment(session, project, environment, actor=actor, scope=SCOPE)
     flag = _flag(session, project, key)
     settings = {
         "max_errors": max_errors,
@@ -178,7 +178,7 @@ def remove_auto_off(
     session: Session, actor: Actor, project_slug: str, key: str, environment: str
 ) -> AutoOffRemoved:
     project = get_project(session, actor, project_slug, scope=SCOPE)
-    env = get_environment(session, project, environment)
+    env = get_environment(session, project, environment, actor=actor, scope=SCOPE)
     flag = _flag(session, project, key)
     guard = session.scalars(
         select(AutoOffRule).where(

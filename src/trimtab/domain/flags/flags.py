@@ -359,7 +359,7 @@ def set_config(
     unknown = sorted(set(changes) - CONFIG_FIELDS)
     if unknown:
         raise InvalidInput(f"unknown field {unknown[0]!r}; set one of {sorted(CONFIG_FIELDS)}")
-    env = get_environment(session, project, environment)
+    env = get_environment(session, project, environment, actor=actor, scope=DEFINITION_SCOPE)
     flag = _live_flag(session, project, key)
     row = _config_row(session, flag, env)
     before = full_config(flag, row)
@@ -443,7 +443,7 @@ def set_enabled(
 ) -> FlagConfig:
     """Turn a flag on or off in one environment: audited and pushed to every SDK."""
     project = get_project(session, actor, project_slug, scope=OPERATION_SCOPE)
-    env = get_environment(session, project, environment)
+    env = get_environment(session, project, environment, actor=actor, scope=OPERATION_SCOPE)
     flag = _live_flag(session, project, key)
     reason = _reason(reason, required=action == "flag.kill")
     row = _config_row(session, flag, env)
@@ -511,7 +511,7 @@ def rollout(
     left out of the rollout would get it anyway.
     """
     project = get_project(session, actor, project_slug, scope=OPERATION_SCOPE)
-    env = get_environment(session, project, environment)
+    env = get_environment(session, project, environment, actor=actor, scope=OPERATION_SCOPE)
     flag = _live_flag(session, project, key)
     row = _config_row(session, flag, env)
     before = full_config(flag, row)

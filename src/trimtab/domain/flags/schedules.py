@@ -62,7 +62,7 @@ def create_schedule(
     now: datetime | None = None,
 ) -> FlagSchedule:
     project = get_project(session, actor, project_slug, scope=flags.OPERATION_SCOPE)
-    env = get_environment(session, project, environment)
+    env = get_environment(session, project, environment, actor=actor, scope=flags.OPERATION_SCOPE)
     flag = flags.get_flag(session, project, key)
     if flag.archived_at is not None:
         raise InvalidInput(f"flag {key!r} is archived")
@@ -155,6 +155,9 @@ def cancel_schedule(
     schedule = session.get(FlagSchedule, schedule_id)
     if schedule is None or schedule.flag_id != flag.id:
         raise NotFound(f"flag {key!r} has no schedule {schedule_id}")
+    actor.require(
+        flags.OPERATION_SCOPE, project_id=project.id, environment_id=schedule.environment_id
+    )
     env = session.get(Environment, schedule.environment_id)
     env_name = env.name if env else "?"
     if schedule.status == "pending":

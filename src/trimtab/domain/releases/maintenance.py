@@ -228,7 +228,7 @@ def turn_off(
 
 def status(session: Session, actor: Actor, slug: str, environment: str) -> MaintenanceStatus:
     project = projects.get_project(session, actor, slug)
-    env = projects.get_environment(session, project, environment)
+    env = projects.get_environment(session, project, environment, actor=actor, scope="read")
     return public_state(session, project, env.name)
 
 

@@ -128,12 +128,23 @@ def list_projects(session: Session, actor: Actor) -> list[Project]:
     return list(session.scalars(query))
 
 
-def get_environment(session: Session, project: Project, name: str) -> Environment:
+def get_environment(
+    session: Session,
+    project: Project,
+    name: str,
+    *,
+    actor: Actor | None = None,
+    scope: str = "read",
+) -> Environment:
+    """An environment of `project`. With `actor`, also check that the actor may act there with
+    `scope`: a token bound to one environment is refused (403) in every other."""
     env = session.scalars(
         select(Environment).where(Environment.project_id == project.id, Environment.name == name)
     ).first()
     if env is None:
         raise NotFound(f"project {project.slug!r} has no environment {name!r}")
+    if actor is not None:
+        actor.require(scope, project_id=project.id, environment_id=env.id)
     return env
 
 
