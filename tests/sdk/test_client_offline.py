@@ -283,3 +283,14 @@ async def test_client__in_an_event_loop__async_helpers_and_guard_work(tmp_path: 
             pass
         assert client.dependency_states() == {"billing-api": "closed"}
     assert client._stop.is_set()
+
+
+def test_reconnect_delay__any_number_of_failures__never_waits_5_s() -> None:
+    from trimtab.sdk.client import BACKOFF_FIRST_S, JITTER, reconnect_delay
+
+    backoff, waits = BACKOFF_FIRST_S, []
+    for _ in range(50):  # an outage of any length
+        wait, backoff = reconnect_delay(backoff, max(JITTER))
+        waits.append(wait)
+    assert waits[:3] == [0.6, 1.2, 2.4]  # quick at first
+    assert max(waits) < 5.0  # and the server's return is heard within 5 s

@@ -48,7 +48,20 @@ METRICS_PATH = "/api/v1/sdk/metrics"
 # The server sends a heartbeat every 15 s: a stream silent for longer is dead.
 STREAM_READ_TIMEOUT_S = 40.0
 BACKOFF_FIRST_S = 0.5
-BACKOFF_MAX_S = 30.0
+# Reconnect attempts never wait longer than this (x1.2 jitter): after an outage of any length,
+# the app hears the server again within 5 s of its return. A refused connection every 4 s per
+# process costs the server nothing; a longer cap made recovery take up to 30 s.
+BACKOFF_MAX_S = 4.0
+# A stream that stayed up this long was healthy: the next reconnect starts from the first step.
+STREAM_HEALTHY_AFTER_S = 30.0
+JITTER = (0.8, 1.2)
+
+
+def reconnect_delay(backoff: float, jitter: float) -> tuple[float, float]:
+    """(how long to wait now, the backoff for the next attempt): doubling, capped, jittered."""
+    return backoff * jitter, min(backoff * 2, BACKOFF_MAX_S)
+
+
 _ERROR = Reason.ERROR
 
 
@@ -458,11 +471,11 @@ class FlagClient:
             finally:
                 self._stream_connected = False
                 self._stream_socket = None
-            if time.monotonic() - connected_at > BACKOFF_MAX_S:
+            if time.monotonic() - connected_at > STREAM_HEALTHY_AFTER_S:
                 backoff = BACKOFF_FIRST_S  # it ran a good while: reconnect quickly
             # Jitter spreads reconnects when a server restart drops every SDK at once.
-            self._stop.wait(backoff * random.uniform(0.8, 1.2))
-            backoff = min(backoff * 2, BACKOFF_MAX_S)
+            wait, backoff = reconnect_delay(backoff, random.uniform(*JITTER))
+            self._stop.wait(wait)
 
     def _run_stream(self) -> None:
         headers = {"Accept": "text/event-stream", "Cache-Control": "no-cache"}
