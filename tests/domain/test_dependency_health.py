@@ -203,36 +203,3 @@ def test_create_dependency__bad_settings__refused(
         dependencies.create_dependency(
             session, ADMIN, "shop", "other", probe_url=probe_url, settings=settings
         )
-
-
-def test_check__short_window_steady_outage__open_breaker_stays_visible_between_reports(
-    shop: Store,
-) -> None:
-    """A 5 s window and an SDK re-reporting its open breaker every 10 s: no flapping."""
-    sdk = Actor("token", "app", frozenset({"sdk-server"}), project_id=1, environment_id=3)
-    start = utcnow()
-    with shop.write() as session:
-        dependencies.update_dependency(
-            session,
-            ADMIN,
-            "shop",
-            "billing-api",
-            settings={"window_s": 5, "down_after": 1, "up_after": 1},
-        )
-    states = []
-    for second in range(0, 45):
-        now = start + timedelta(seconds=second)
-        if second % 10 == 0:  # the SDK's report interval
-            with shop.write() as session:
-                dependencies.record_report(
-                    session,
-                    sdk,
-                    "billing-api",
-                    successes=0,
-                    failures=0,
-                    timeouts=0,
-                    state="open",
-                    now=now,
-                )
-        states.append(run_check(shop, now))
-    assert set(states) == {"unhealthy"}

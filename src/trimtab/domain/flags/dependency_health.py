@@ -37,10 +37,6 @@ from trimtab.store.models import Dependency, DependencyTransition, utcnow
 
 HEALTH_ACTOR = Actor(kind="system", name="dependency-health", scopes=frozenset({"admin"}))
 MAX_PROBE_BODY = 64 * 1024
-# An SDK re-reports an open breaker every 10 s (its report interval), counted in 5 s buckets:
-# an open breaker stays visible this long, whatever the dependency's window, or a short window
-# would flap between reports during a steady outage.
-OPEN_BREAKER_VISIBLE_S = 20
 
 
 class ProbeResult(Result):
@@ -125,12 +121,8 @@ def check(
     signals["sdk"] = reports.model_dump()
     calls = reports.successes + reports.failures + reports.timeouts
     bad_calls = reports.failures + reports.timeouts
-    open_reports = reports.open_reports
-    if dependency.window_s < OPEN_BREAKER_VISIBLE_S:
-        since = now - timedelta(seconds=OPEN_BREAKER_VISIBLE_S)
-        open_reports = report_totals(session, dependency.id, since).open_reports
-    if open_reports >= dependency.open_reports:
-        problems.append(f"{open_reports} SDK report(s) of an open circuit")
+    if reports.open_reports >= dependency.open_reports:
+        problems.append(f"{reports.open_reports} SDK report(s) of an open circuit")
     elif calls >= dependency.min_calls and bad_calls / calls >= dependency.failure_rate:
         problems.append(f"SDKs saw {bad_calls} of {calls} calls fail")
     if dependency.max_errors is not None:
