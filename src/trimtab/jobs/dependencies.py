@@ -75,6 +75,8 @@ def prune(store: Store, settings: Settings) -> None:
 def dependency_jobs() -> list[Job]:
     return [
         Job("dependency-health", 1.0, run_dependency_checks),
-        Job("flag-auto-off", 15.0, run_auto_off_checks),
+        # Every 2 s: a flag that hurts users goes off within seconds of crossing its threshold
+        # (a check is a few indexed queries per active rule).
+        Job("flag-auto-off", 2.0, run_auto_off_checks),
         Job("dependency-prune", 3600.0, prune),
     ]
