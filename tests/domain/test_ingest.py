@@ -319,3 +319,18 @@ def test_list_issues__filters_by_environment_release_and_status(store: Store) ->
         assert sorted(ids()) == sorted([a.issue_id, b.issue_id])
         facets = session.scalars(select(IssueFacet).where(IssueFacet.key == "level")).all()
         assert {f.value for f in facets} == {"error"}
+
+
+def test_resolved_in_next_release__new_release_event_dated_before_the_old_release__regresses(
+    store: Store,
+) -> None:
+    """A release never seen before is the newest, even when its event's own clock is behind
+    the minute the previous release was first counted."""
+    pid = _project(store)
+    (a,) = _store(store, pid, _event(release="7f3a2c1"))
+    _resolve(store, a.issue_id, in_next_release=True)
+    _store(store, pid, _event(release="7f3a2c1"))
+    late = _event(release="9b1e0d4")
+    late["timestamp"] = (NOW - timedelta(hours=2)).timestamp()
+    _store(store, pid, late)
+    assert _issue(store, a.issue_id).regressed_in_release == "9b1e0d4"

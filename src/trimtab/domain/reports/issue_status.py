@@ -95,10 +95,14 @@ def _order(release: str, other: str, release_dates: ReleaseDates, now: datetime)
         return compare_releases(release, other)
     except UncomparableReleases:
         pass
-    # A release never seen before is the newest there is.
+    # A release never seen before is the newest there is — whatever the clocks say: its
+    # event's own time can be earlier than the minute the other release was first counted.
+    first, other_first = release_dates(release), release_dates(other)
+    if first is None and other_first is not None:
+        return 1
+    if other_first is None and first is not None:
+        return -1
     try:
-        return compare_releases(
-            release, other, release_dates(release) or now, release_dates(other) or now
-        )
+        return compare_releases(release, other, first or now, other_first or now)
     except UncomparableReleases:  # pragma: no cover - both dates are always given here
         return 1
