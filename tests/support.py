@@ -6,11 +6,14 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import orjson
 
 ADMIN_TOKEN = "tt_test_admin_token_0123456789abcdef"
 ADMIN_PASSWORD = "correct horse battery staple"
@@ -143,3 +146,23 @@ class ThreadedServer:
     def __exit__(self, *exc: object) -> None:
         self.server.should_exit = True
         self.thread.join(timeout=10)
+
+
+def read_events(
+    url: str,
+    headers: dict[str, str],
+    found: list[dict[str, object]],
+    ready: threading.Event,
+    until: Callable[[dict[str, object]], bool] = lambda event: True,
+) -> None:
+    """Read a server-sent-event stream (in a thread): set `ready` once connected, append each
+    event's data to `found`, and return after the first event `until` accepts."""
+    with httpx.stream("GET", url, headers=headers, timeout=30) as response:
+        assert response.status_code == 200
+        for line in response.iter_lines():
+            if line.startswith(": connected"):
+                ready.set()
+            if line.startswith("data: "):
+                found.append(orjson.loads(line[6:]))
+                if until(found[-1]):
+                    return

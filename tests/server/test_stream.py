@@ -6,23 +6,9 @@ import threading
 import time
 
 import httpx
-import orjson
 
-from tests.support import ADMIN_TOKEN, ThreadedServer
+from tests.support import ADMIN_TOKEN, ThreadedServer, read_events
 from trimtab.store.notify import Change, announce
-
-
-def _read_events(
-    url: str, headers: dict[str, str], found: list[dict[str, object]], ready: threading.Event
-) -> None:
-    with httpx.stream("GET", url, headers=headers, timeout=10) as response:
-        assert response.status_code == 200
-        for line in response.iter_lines():
-            if line.startswith(": connected"):
-                ready.set()
-            if line.startswith("data: "):
-                found.append(orjson.loads(line[6:]))
-                return
 
 
 def test_stream__committed_change__delivered_with_its_fields(
@@ -36,7 +22,7 @@ def test_stream__committed_change__delivered_with_its_fields(
     found: list[dict[str, object]] = []
     ready = threading.Event()
     reader = threading.Thread(
-        target=_read_events,
+        target=read_events,
         args=(
             f"{threaded_server.url}/api/v1/stream?project=shop&environment=production",
             headers,
@@ -75,7 +61,7 @@ def test_stream__sdk_token__only_its_own_environment_whatever_it_asks(
     found: list[dict[str, object]] = []
     ready = threading.Event()
     reader = threading.Thread(
-        target=_read_events,
+        target=read_events,
         args=(
             f"{threaded_server.url}/api/v1/stream?environment=production",
             {"Authorization": f"Bearer {secret.json()['token']}"},

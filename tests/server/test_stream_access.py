@@ -7,10 +7,9 @@ import threading
 import time
 
 import httpx
-import orjson
 import pytest
 
-from tests.support import ADMIN_TOKEN, ThreadedServer
+from tests.support import ADMIN_TOKEN, ThreadedServer, read_events
 from trimtab.domain.spine.watch import Watch
 from trimtab.store.notify import Change, announce
 
@@ -54,19 +53,6 @@ def test_watch__unbound_caller_naming_an_environment__also_project_wide_changes(
     assert watching.payload(FLAG, frozenset({"deploy.changed"})) is None
 
 
-def _collect(url: str, token: str, found: list[dict[str, object]], ready: threading.Event) -> None:
-    headers = {"Authorization": f"Bearer {token}"}
-    with httpx.stream("GET", url, headers=headers, timeout=30) as response:
-        assert response.status_code == 200
-        for line in response.iter_lines():
-            if line.startswith(": connected"):
-                ready.set()
-            if line.startswith("data: "):
-                found.append(orjson.loads(line[6:]))
-                if found[-1].get("etag") == "end":
-                    return
-
-
 @pytest.mark.parametrize(
     ("scopes", "expected"),
     [
@@ -87,7 +73,9 @@ def test_stream__bound_token__sees_only_what_its_binding_allows(
     found: list[dict[str, object]] = []
     ready = threading.Event()
     reader = threading.Thread(
-        target=_collect, args=(f"{url}/api/v1/stream?project=shop", token, found, ready)
+        target=read_events,
+        args=(f"{url}/api/v1/stream?project=shop", {"Authorization": f"Bearer {token}"}),
+        kwargs={"found": found, "ready": ready, "until": lambda e: e.get("etag") == "end"},
     )
     reader.start()
     assert ready.wait(30)

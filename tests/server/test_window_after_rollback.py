@@ -36,9 +36,9 @@ def _deploy(client: TestClient, version: str, **extra: Any) -> Any:
     return client.post(f"{BASE}/runs", json=body)
 
 
-def test_rollback__release_undone__its_window_ends_and_the_fix_deploys(
-    client: TestClient, store: Store
-) -> None:
+def _shop_running_2_0_0(client: TestClient, store: Store) -> None:
+    """Services billing-api and web; 1.0.0 deployed long ago (its window over), then 2.0.0 now,
+    whose window is open; 2.0.1 released, not deployed."""
     assert client.post("/api/v1/projects", json={"slug": "shop"}).status_code == 201
     for name in ("billing-api", "web"):
         body = {"name": name, "command": "true"}
@@ -49,6 +49,12 @@ def test_rollback__release_undone__its_window_ends_and_the_fix_deploys(
     with store.write() as session:  # 1.0.0 went out a while ago: its window is over
         session.execute(update(StabilizationWindow).values(ends_at=utcnow() - timedelta(days=1)))
     _wait(client, _deploy(client, "2.0.0").json()["id"])
+
+
+def test_rollback__release_undone__its_window_ends_and_the_fix_deploys(
+    client: TestClient, store: Store
+) -> None:
+    _shop_running_2_0_0(client, store)
     assert _deploy(client, "2.0.1").status_code == 409  # 2.0.0 is stabilizing
 
     undo = client.post(
@@ -66,16 +72,7 @@ def test_rollback__release_undone__its_window_ends_and_the_fix_deploys(
 def test_rollback__one_service_of_two__release_still_runs_and_keeps_its_window(
     client: TestClient, store: Store
 ) -> None:
-    assert client.post("/api/v1/projects", json={"slug": "shop"}).status_code == 201
-    for name in ("billing-api", "web"):
-        body = {"name": name, "command": "true"}
-        assert client.post(f"{BASE}/services", json=body).status_code == 201
-    for version in ("1.0.0", "2.0.0"):
-        _release(client, version)
-    _wait(client, _deploy(client, "1.0.0").json()["id"])
-    with store.write() as session:
-        session.execute(update(StabilizationWindow).values(ends_at=utcnow() - timedelta(days=1)))
-    _wait(client, _deploy(client, "2.0.0").json()["id"])
+    _shop_running_2_0_0(client, store)
     undo = client.post(f"{BASE}/rollbacks", json={"environment": "production", "service": "web"})
     _wait(client, undo.json()["id"])
     release = client.get(f"{BASE}/releases/shop@2.0.0").json()

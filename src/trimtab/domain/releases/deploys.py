@@ -62,8 +62,7 @@ def _target(
     session: Session, actor: Actor, slug: str, environment: str, version: str
 ) -> tuple[Project, Environment, Release]:
     project = projects.get_project(session, actor, slug, scope="deploy")
-    env = projects.get_environment(session, project, environment)
-    actor.require("deploy", project_id=project.id, environment_id=env.id)
+    env = projects.get_environment(session, project, environment, actor=actor, scope="deploy")
     return project, env, releases.get_release(session, project, version)
 
 
@@ -222,8 +221,7 @@ def record_external(
     """A deploy done by someone else's tooling (sentry-cli `releases deploys new`): ledger rows
     for the release's services (or one row named after the project if it names none), and the
     stabilization window it opens."""
-    env = projects.get_environment(session, project, environment)
-    actor.require("deploy", project_id=project.id, environment_id=env.id)
+    env = projects.get_environment(session, project, environment, actor=actor, scope="deploy")
     finished = finished_at or utcnow()
     versions = release.services or {project.slug: release.version}
     rows = []

@@ -156,8 +156,7 @@ def turn_on(
 ) -> MaintenanceNotice:
     """Turn a notice on now, or schedule it ahead with `starts_at`."""
     project = projects.get_project(session, actor, slug, scope="deploy")
-    env = projects.get_environment(session, project, environment)
-    actor.require("deploy", project_id=project.id, environment_id=env.id)
+    env = projects.get_environment(session, project, environment, actor=actor, scope="deploy")
     now = utcnow()
     # A time without an offset is read as UTC, never as the server's local time.
     if starts_at is not None and starts_at.tzinfo is None:
@@ -199,8 +198,7 @@ def turn_off(
 ) -> list[MaintenanceNotice]:
     """End the active notices (or one notice by id, also a scheduled one)."""
     project = projects.get_project(session, actor, slug, scope="deploy")
-    env = projects.get_environment(session, project, environment)
-    actor.require("deploy", project_id=project.id, environment_id=env.id)
+    env = projects.get_environment(session, project, environment, actor=actor, scope="deploy")
     now = utcnow()
     pending = _notices(session, project.id, env.name)
     if notice_id is not None:

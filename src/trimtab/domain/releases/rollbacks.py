@@ -30,8 +30,7 @@ def rollback(
 ) -> DeployRun:
     """`trimtab rollback SERVICE [--to V]` or `trimtab rollback --release R`."""
     project = projects.get_project(session, actor, slug, scope="deploy")
-    env = projects.get_environment(session, project, environment)
-    actor.require("deploy", project_id=project.id, environment_id=env.id)
+    env = projects.get_environment(session, project, environment, actor=actor, scope="deploy")
     if (service is None) == (release is None):
         raise InvalidInput("name a SERVICE or --release R, not both")
     if release is not None:

@@ -453,8 +453,7 @@ def confirm_step(
 ) -> DeployRun:
     """Someone deployed a manual step by hand: record its result and move the run on."""
     project, run = get_run(session, actor, slug, run_id)
-    env = projects.get_environment(session, project, run.environment)
-    actor.require("deploy", project_id=project.id, environment_id=env.id)
+    projects.get_environment(session, project, run.environment, actor=actor, scope="deploy")
     waiting = [s for s in steps_of(session, run) if s.result == "waiting_confirm"]
     if service is not None:
         waiting = [s for s in waiting if s.service == service]
@@ -534,8 +533,7 @@ def list_runs(
 def cancel_run(session: Session, actor: Actor, slug: str, run_id: int, reason: str) -> DeployRun:
     """Stop a run: every step not yet finished becomes `cancelled`. Audited with the reason."""
     project, run = get_run(session, actor, slug, run_id)
-    env = projects.get_environment(session, project, run.environment)
-    actor.require("deploy", project_id=project.id, environment_id=env.id)
+    projects.get_environment(session, project, run.environment, actor=actor, scope="deploy")
     reason = reason.strip()
     if not reason:
         raise InvalidInput("cancelling a deploy run needs a reason")

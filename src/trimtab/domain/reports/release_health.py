@@ -540,8 +540,7 @@ def _reach(
 ) -> tuple[Project, str | None]:
     project = projects.get_project(session, actor, slug)
     if environment is not None:
-        env = projects.get_environment(session, project, environment)
-        actor.require("read", project_id=project.id, environment_id=env.id)
+        projects.get_environment(session, project, environment, actor=actor, scope="read")
     elif actor.environment_id is not None:
         # A token bound to one environment sees that environment only.
         bound = session.get(Environment, actor.environment_id)
