@@ -18,6 +18,14 @@ import orjson
 ADMIN_TOKEN = "tt_test_admin_token_0123456789abcdef"
 ADMIN_PASSWORD = "correct horse battery staple"
 
+# How long a test waits for anything it waits on (a server to be ready, a change to arrive, a
+# request to be answered). Generous on purpose: on a shared 2-core machine at load 20 a server
+# can take a minute to start. A test waits on a condition up to this long and never asserts a
+# duration, so a slow machine makes the suite slower, never red.
+WAIT = float(os.environ.get("TRIMTAB_TEST_WAIT", "180"))
+# httpx's default of 5 s is a speed assumption; requests from tests get the generous deadline.
+HTTP_TIMEOUT = httpx.Timeout(WAIT)
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -81,18 +89,18 @@ def start_server(
             stderr=subprocess.STDOUT,
         )
     server = LiveServer(f"http://127.0.0.1:{port}", process, env, log_path)
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + WAIT
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"trimtab serve exited early:\n{server.log()}")
         try:
-            if httpx.get(f"{server.url}/readyz", timeout=1).status_code == 200:
+            if httpx.get(f"{server.url}/readyz", timeout=10).status_code == 200:
                 return server
         except httpx.HTTPError:
             pass
         time.sleep(0.1)
     server.stop()
-    raise RuntimeError(f"trimtab serve not ready in 30 s:\n{server.log()}")
+    raise RuntimeError(f"trimtab serve not ready in {WAIT:.0f} s:\n{server.log()}")
 
 
 @dataclass
@@ -102,7 +110,7 @@ class CliResult:
     stderr: str
 
 
-def run_cli(*args: str, url: str, token: str | None, timeout: float = 60) -> CliResult:
+def run_cli(*args: str, url: str, token: str | None, timeout: float = WAIT) -> CliResult:
     """Run the real `trimtab` CLI as a process, as a CI pipeline would."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("TRIMTAB_")}
     env["TRIMTAB_URL"] = url
@@ -136,7 +144,7 @@ class ThreadedServer:
 
     def __enter__(self) -> ThreadedServer:
         self.thread.start()
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + WAIT
         while not self.server.started:
             if time.monotonic() > deadline or not self.thread.is_alive():
                 raise RuntimeError("threaded uvicorn did not start")
@@ -157,7 +165,7 @@ def read_events(
 ) -> None:
     """Read a server-sent-event stream (in a thread): set `ready` once connected, append each
     event's data to `found`, and return after the first event `until` accepts."""
-    with httpx.stream("GET", url, headers=headers, timeout=30) as response:
+    with httpx.stream("GET", url, headers=headers, timeout=HTTP_TIMEOUT) as response:
         assert response.status_code == 200
         for line in response.iter_lines():
             if line.startswith(": connected"):

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from tests.browser.conftest import StaticSite, bundle, npm_modules
-from tests.support import ADMIN_TOKEN, ThreadedServer
+from tests.support import ADMIN_TOKEN, HTTP_TIMEOUT, WAIT, ThreadedServer
 
 PACKAGES = ["@openfeature/web-sdk", "@openfeature/ofrep-web-provider", "esbuild"]
 
@@ -51,7 +51,7 @@ PAGE = """<!doctype html>
 
 def _seed(url: str) -> str:
     headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
-    with httpx.Client(base_url=url, headers=headers) as http:
+    with httpx.Client(base_url=url, headers=headers, timeout=HTTP_TIMEOUT) as http:
         assert http.post("/api/v1/projects", json={"slug": "shop"}).status_code == 201
         flags = "/api/v1/projects/shop/flags"
         on = {"production": {"enabled": True}}
@@ -117,9 +117,10 @@ def test_ofrep_web_provider__flag_value_then_kill__reaches_the_page(
         f"{threaded_server.url}/api/v1/projects/shop/flags/maintenance-banner/environments/production/kill",
         json={"reason": "banner broke the layout"},
         headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
+        timeout=HTTP_TIMEOUT,
     )
     assert killed.status_code == 200
     # Well under the 10-minute poll interval: only the SSE push can have done this.
     page.wait_for_function(
-        "document.getElementById('banner').textContent === 'false/DISABLED'", timeout=5000
+        "document.getElementById('banner').textContent === 'false/DISABLED'", timeout=WAIT * 1000
     )

@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from tests.browser.npm import sentry_browser_bundle, sentry_browser_version
-from tests.support import ADMIN_TOKEN, LiveServer
+from tests.support import ADMIN_TOKEN, HTTP_TIMEOUT, WAIT, LiveServer
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -96,7 +96,9 @@ class _QuietHandler(SimpleHTTPRequestHandler):
 @pytest.fixture
 def site(tmp_path: Path, live_server: LiveServer) -> Iterator[tuple[_Site, httpx.Client]]:
     api = httpx.Client(
-        base_url=live_server.url, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}, timeout=10
+        base_url=live_server.url,
+        headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
+        timeout=HTTP_TIMEOUT,
     )
     project = api.post("/api/v1/projects", json={"slug": "shop"}).json()
     key = api.get("/api/v1/projects/shop/keys").json()[0]
@@ -111,7 +113,7 @@ def site(tmp_path: Path, live_server: LiveServer) -> Iterator[tuple[_Site, httpx
     api.close()
 
 
-def _wait_for_event(api: httpx.Client, timeout_s: float = 30) -> dict[str, Any]:
+def _wait_for_event(api: httpx.Client, timeout_s: float = WAIT) -> dict[str, Any]:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         listed = api.get("/api/v1/issues", params={"project": "shop"}).json()

@@ -7,7 +7,7 @@ from typing import Any
 import httpx
 import orjson
 
-from tests.support import LiveServer
+from tests.support import HTTP_TIMEOUT, LiveServer
 
 
 def send_event(server: LiveServer, project: dict[str, Any], event: dict[str, Any]) -> str:
@@ -15,7 +15,9 @@ def send_event(server: LiveServer, project: dict[str, Any], event: dict[str, Any
     key = httpx.URL(project["dsn"]).username
     body = b"\n".join([b"{}", b'{"type":"event"}', orjson.dumps(event)])
     response = httpx.post(
-        f"{server.url}/api/{project['id']}/envelope/?sentry_key={key}", content=body, timeout=10
+        f"{server.url}/api/{project['id']}/envelope/?sentry_key={key}",
+        content=body,
+        timeout=HTTP_TIMEOUT,
     )
     assert response.status_code == 200, response.text
     return str(event["event_id"])

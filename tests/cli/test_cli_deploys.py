@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.support import ADMIN_TOKEN, LiveServer, run_cli
+from tests.support import ADMIN_TOKEN, HTTP_TIMEOUT, LiveServer, run_cli
 from trimtab.cli.errors import REFUSED
 
 
@@ -23,7 +23,9 @@ def _cli(server: LiveServer, *args: str, token: str = ADMIN_TOKEN) -> Any:
 def _api(server: LiveServer, method: str, path: str, body: Any = None) -> Any:
     # Setup goes through the API directly: the CLI processes are kept for what is under test.
     headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
-    response = httpx.request(method, f"{server.url}/api/v1{path}", json=body, headers=headers)
+    response = httpx.request(
+        method, f"{server.url}/api/v1{path}", json=body, headers=headers, timeout=HTTP_TIMEOUT
+    )
     assert response.status_code < 300, response.text
     return response.json()
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import gzip
 import json
-import time
 import tracemalloc
 import zlib
 from pathlib import Path
@@ -165,14 +164,13 @@ def _gzip_bomb(size: int) -> bytes:
 def test_decompress__10mb_gzip_bomb_with_1mb_cap__stops_fast_with_small_peak_memory() -> None:
     bomb = _gzip_bomb(10 * MIB)
     tracemalloc.start()
-    started = time.perf_counter()
     try:
         with pytest.raises(DecompressionBomb) as caught:
             decompress_body(bomb, "gzip", max_output=1 * MIB)
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
-    assert time.perf_counter() - started < 1.0
+    # Peak memory, not time, shows the bomb was cut at the cap (timing is bench/ingest.py's job).
     assert peak < 3 * MIB, f"peak {peak} bytes: the bomb was inflated past the cap"
     assert (caught.value.status, caught.value.code) == (413, "decompressed_too_large")
 
@@ -300,11 +298,10 @@ def test_errors__every_class__is_a_value_error_with_status_code_and_json() -> No
         assert error.as_dict() == {"code": error.code, "detail": "what went wrong"}
 
 
-def test_parse_envelope__megabytes_of_blank_lines__parsed_quickly() -> None:
+def test_parse_envelope__megabytes_of_blank_lines__skipped() -> None:
+    # Only correctness here: how fast blank lines are skipped is bench/ingest.py's question.
     body = b'{}\n{"type":"session"}\n{}\n' + b"\n \r\n\t" * (2 * MIB)
-    started = time.perf_counter()
     assert [item.type for item in parse_envelope(body).items] == ["session"]
-    assert time.perf_counter() - started < 0.5
 
 
 def test_parse_envelope__event_nested_too_deep__raises_invalid_json() -> None:

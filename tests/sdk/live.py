@@ -6,7 +6,7 @@ import time
 from pathlib import Path
 from typing import Any, Protocol
 
-from tests.support import LiveServer, start_server
+from tests.support import WAIT, LiveServer, start_server
 
 
 class Http(Protocol):
@@ -49,7 +49,7 @@ def start_on_port(database_url: str, data_dir: Path, port: int) -> LiveServer:
     return start_server(database_url, data_dir, port=port)
 
 
-def wait_for(condition: Any, timeout: float = 10.0, interval: float = 0.01) -> bool:
+def wait_for(condition: Any, timeout: float = WAIT, interval: float = 0.01) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if condition():

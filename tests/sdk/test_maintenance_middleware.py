@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 from starlette.testclient import TestClient
 
-from tests.support import ADMIN_TOKEN, ThreadedServer, run_cli
+from tests.support import ADMIN_TOKEN, HTTP_TIMEOUT, WAIT, ThreadedServer, run_cli
 from trimtab.sdk.maintenance import (
     MaintenanceMiddleware,
     MaintenanceWatcher,
@@ -50,7 +50,7 @@ def _wsgi_get(
     return seen["status"], seen["headers"]
 
 
-def _wait(predicate: Callable[[], bool], what: str, timeout: float = 10) -> None:
+def _wait(predicate: Callable[[], bool], what: str, timeout: float = WAIT) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
         if time.monotonic() > deadline:
@@ -77,7 +77,10 @@ def test_downtime_step__middleware_503_with_retry_after_while_it_runs__200_after
             {"version": "shop@2.3.0", "services": {"billing-api": "1.8.0", "web-front": "2.3.0"}},
         ),
     ):
-        assert httpx.post(api + path, json=body, headers=headers).status_code == 201
+        assert (
+            httpx.post(api + path, json=body, headers=headers, timeout=HTTP_TIMEOUT).status_code
+            == 201
+        )
     watcher = MaintenanceWatcher(threaded_server.url, "shop", "staging", ttl_s=0.1)
     asgi = TestClient(
         MaintenanceMiddleware(
@@ -88,7 +91,7 @@ def test_downtime_step__middleware_503_with_retry_after_while_it_runs__200_after
     public = f"{threaded_server.url}/api/v1/maintenance/shop/staging"
     try:
         assert asgi.get("/movies").status_code == 200
-        assert httpx.get(public).json()["active"] is False
+        assert httpx.get(public, timeout=HTTP_TIMEOUT).json()["active"] is False
 
         result = run_cli(
             "--json", "deploy", "start", "shop@2.3.0", "-p", "shop", "-e", "staging",
@@ -96,7 +99,7 @@ def test_downtime_step__middleware_503_with_retry_after_while_it_runs__200_after
         )  # fmt: skip
         assert result.exit_code == 0, result.stderr
         _wait(started.exists, "the downtime step to start")
-        assert httpx.get(public).json()["active"] is True
+        assert httpx.get(public, timeout=HTTP_TIMEOUT).json()["active"] is True
         _wait(lambda: asgi.get("/movies").status_code == 503, "the ASGI middleware to close")
 
         closed = asgi.get("/movies")
@@ -110,7 +113,10 @@ def test_downtime_step__middleware_503_with_retry_after_while_it_runs__200_after
         assert _wsgi_get(wsgi, "/movies", HTTP_COOKIE="trimtab_bypass=s3cret")[0] == "200 OK"
 
         go.touch()
-        _wait(lambda: not httpx.get(public).json()["active"], "maintenance to end")
+        _wait(
+            lambda: not httpx.get(public, timeout=HTTP_TIMEOUT).json()["active"],
+            "maintenance to end",
+        )
         _wait(lambda: asgi.get("/movies").status_code == 200, "the ASGI middleware to open")
         assert _wsgi_get(wsgi, "/movies")[0] == "200 OK"
     finally:

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 
 from tests.core.test_evaluation import load_cases
-from tests.support import ADMIN_TOKEN
+from tests.support import ADMIN_TOKEN, HTTP_TIMEOUT
 from trimtab.core.names import InvalidName, check_name
 
 _projects = itertools.count(1)
@@ -81,7 +81,7 @@ def _create_body(config: dict[str, Any]) -> dict[str, Any]:
 def put_case_on_server(url: str, case: dict[str, Any]) -> tuple[str, str]:
     """A fresh project holding the case's flags and segments; returns (project, sdk token)."""
     project = f"case-{next(_projects)}"
-    with httpx.Client(base_url=url, headers=ADMIN, timeout=30) as http:
+    with httpx.Client(base_url=url, headers=ADMIN, timeout=HTTP_TIMEOUT) as http:
         created = http.post("/api/v1/projects", json={"slug": project, "environments": [ENV]})
         assert created.status_code == 201, created.text
         for name, constraints in (case.get("segments") or {}).items():

@@ -12,7 +12,7 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from tests.support import ADMIN_TOKEN
+from tests.support import ADMIN_TOKEN, WAIT
 from trimtab.domain.releases import runs
 from trimtab.runner.local import LocalRunner
 from trimtab.server.app import create_app
@@ -37,7 +37,7 @@ def _shop(client: TestClient) -> None:
 
 
 def _wait_run(client: TestClient, run_id: int, state: str) -> dict[str, Any]:
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + WAIT
     while True:
         run = client.get(f"/api/v1/projects/shop/runs/{run_id}").json()
         if run["state"] == state:
@@ -208,7 +208,7 @@ def test_deploy_cancel__running_step__command_killed_run_cancelled_and_audited(
 ) -> None:
     pidfile = tmp_path / "pid"
     run_id = _release_of_sleeper(client, str(pidfile))
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + WAIT
     while not (pidfile.exists() and pidfile.read_text().strip()):
         assert time.monotonic() < deadline, "the step never started"
         time.sleep(0.05)
@@ -226,7 +226,7 @@ def test_deploy_cancel__running_step__command_killed_run_cancelled_and_audited(
     run = cancelled.json()
     assert run["state"] == "cancelled"
     assert [s["result"] for s in run["steps"]] == ["cancelled"]
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + WAIT
     while _alive(pid):
         assert time.monotonic() < deadline, "the cancelled command is still running"
         time.sleep(0.05)

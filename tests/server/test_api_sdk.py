@@ -9,6 +9,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import delete, event, select
 
 from tests.sdk.live import make_flag, sdk_project, token, wait_for
+from tests.support import WAIT
 from trimtab.store.db import Store
 from trimtab.store.models import (
     Dependency,
@@ -114,7 +115,7 @@ def test_sdk_flags__revoked_token__refused_within_a_second(client: TestClient) -
     assert client.delete(f"/api/v1/tokens/{listed['id']}").is_success
     assert wait_for(
         lambda: client.get("/api/v1/sdk/flags", headers=sdk(client, secret)).status_code == 401,
-        timeout=10,
+        timeout=WAIT,
         interval=0.1,
     )
 

@@ -4,7 +4,6 @@ it, and keeps serving: a valid event right after each refusal is stored."""
 from __future__ import annotations
 
 import gzip
-import time
 import uuid
 import zlib
 from collections.abc import Callable
@@ -139,16 +138,12 @@ def test_ingest__bad_input__clear_4xx_then_valid_event_accepted(
 ) -> None:
     pid, key = _project(client)
     bad = BAD[case](key)
-    started = time.monotonic()
     response = _post(client, pid, bad["body"], bad["headers"], bad.get("kind", "envelope"))
-    elapsed = time.monotonic() - started
     assert response.status_code == bad["status"], response.text
     assert response.json()["error"] == bad["code"]
     assert response.json()["detail"]
     assert response.headers["x-sentry-error"] == response.json()["detail"][:500]
     assert response.headers["access-control-allow-origin"] == "*"
-    if case == "zip_bomb":
-        assert elapsed < 15  # cut at the limit, never inflated in full (a loose bound)
     assert client.get("/api/v1/issues", params={"project": "shop"}).json() == []
     _assert_valid_event_accepted(client, pid, key)
 

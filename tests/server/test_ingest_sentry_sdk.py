@@ -10,7 +10,7 @@ import httpx
 import pytest
 import sentry_sdk
 
-from tests.support import ADMIN_TOKEN, LiveServer
+from tests.support import ADMIN_TOKEN, HTTP_TIMEOUT, WAIT, LiveServer
 
 pytestmark = pytest.mark.live
 
@@ -18,7 +18,7 @@ pytestmark = pytest.mark.live
 @pytest.fixture
 def api(live_server: LiveServer) -> Iterator[httpx.Client]:
     headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
-    with httpx.Client(base_url=live_server.url, headers=headers, timeout=10) as client:
+    with httpx.Client(base_url=live_server.url, headers=headers, timeout=HTTP_TIMEOUT) as client:
         yield client
 
 
@@ -43,7 +43,7 @@ def send(dsn: str, capture: Callable[[sentry_sdk.Scope], Any], **options: Any) -
         with sentry_sdk.new_scope() as scope:
             scope.set_client(client)
             result = capture(scope)
-        client.flush(timeout=5)
+        client.flush(timeout=WAIT)
     finally:
         client.close(timeout=1)
     return result

@@ -7,7 +7,7 @@ import time
 
 import httpx
 
-from tests.support import ADMIN_TOKEN, ThreadedServer, read_events
+from tests.support import ADMIN_TOKEN, HTTP_TIMEOUT, ThreadedServer, read_events
 from trimtab.store.notify import Change, announce
 
 
@@ -16,7 +16,10 @@ def test_stream__committed_change__delivered_with_its_fields(
 ) -> None:
     headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
     created = httpx.post(
-        f"{threaded_server.url}/api/v1/projects", json={"slug": "shop"}, headers=headers
+        f"{threaded_server.url}/api/v1/projects",
+        json={"slug": "shop"},
+        headers=headers,
+        timeout=HTTP_TIMEOUT,
     )
     project_id = created.json()["id"]
     found: list[dict[str, object]] = []
@@ -53,11 +56,16 @@ def test_stream__sdk_token__only_its_own_environment_whatever_it_asks(
 ) -> None:
     headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
     created = httpx.post(
-        f"{threaded_server.url}/api/v1/projects", json={"slug": "shop"}, headers=headers
+        f"{threaded_server.url}/api/v1/projects",
+        json={"slug": "shop"},
+        headers=headers,
+        timeout=HTTP_TIMEOUT,
     )
     project_id = created.json()["id"]
     body = {"name": "sdk", "scopes": ["sdk-client"], "project": "shop", "environment": "staging"}
-    secret = httpx.post(f"{threaded_server.url}/api/v1/tokens", json=body, headers=headers)
+    secret = httpx.post(
+        f"{threaded_server.url}/api/v1/tokens", json=body, headers=headers, timeout=HTTP_TIMEOUT
+    )
     found: list[dict[str, object]] = []
     ready = threading.Event()
     reader = threading.Thread(
@@ -81,17 +89,24 @@ def test_stream__sdk_token__only_its_own_environment_whatever_it_asks(
 
 
 def test_stream__openapi__declares_an_event_stream(threaded_server: ThreadedServer) -> None:
-    document = httpx.get(f"{threaded_server.url}/api/v1/openapi.json").json()
+    document = httpx.get(f"{threaded_server.url}/api/v1/openapi.json", timeout=HTTP_TIMEOUT).json()
     answer = document["paths"]["/api/v1/stream"]["get"]["responses"]["200"]
     assert list(answer["content"]) == ["text/event-stream"]
 
 
 def test_stream__no_token__401(threaded_server: ThreadedServer) -> None:
-    assert httpx.get(f"{threaded_server.url}/api/v1/stream?project=shop").status_code == 401
+    assert (
+        httpx.get(
+            f"{threaded_server.url}/api/v1/stream?project=shop", timeout=HTTP_TIMEOUT
+        ).status_code
+        == 401
+    )
 
 
 def test_stream__unbound_token_without_project__403(threaded_server: ThreadedServer) -> None:
     response = httpx.get(
-        f"{threaded_server.url}/api/v1/stream", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}
+        f"{threaded_server.url}/api/v1/stream",
+        headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
+        timeout=HTTP_TIMEOUT,
     )
     assert response.status_code == 403

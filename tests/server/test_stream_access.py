@@ -9,7 +9,7 @@ import time
 import httpx
 import pytest
 
-from tests.support import ADMIN_TOKEN, ThreadedServer, read_events
+from tests.support import ADMIN_TOKEN, HTTP_TIMEOUT, ThreadedServer, read_events
 from trimtab.domain.spine.watch import Watch
 from trimtab.store.notify import Change, announce
 
@@ -65,11 +65,13 @@ def test_stream__bound_token__sees_only_what_its_binding_allows(
 ) -> None:
     admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
     url = threaded_server.url
-    project_id = httpx.post(f"{url}/api/v1/projects", json={"slug": "shop"}, headers=admin).json()[
-        "id"
-    ]
+    project_id = httpx.post(
+        f"{url}/api/v1/projects", json={"slug": "shop"}, headers=admin, timeout=HTTP_TIMEOUT
+    ).json()["id"]
     body = {"name": "t", "scopes": scopes, "project": "shop", "environment": "staging"}
-    token = httpx.post(f"{url}/api/v1/tokens", json=body, headers=admin).json()["token"]
+    token = httpx.post(
+        f"{url}/api/v1/tokens", json=body, headers=admin, timeout=HTTP_TIMEOUT
+    ).json()["token"]
     found: list[dict[str, object]] = []
     ready = threading.Event()
     reader = threading.Thread(

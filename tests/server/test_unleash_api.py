@@ -15,7 +15,7 @@ from UnleashClient.utils import InstanceAllowType
 
 from tests.core.test_evaluation import run_case
 from tests.server.flag_setup import put_case_on_server, server_cases
-from tests.support import ThreadedServer
+from tests.support import HTTP_TIMEOUT, WAIT, ThreadedServer
 from trimtab.core.evaluation import Reason
 from trimtab.core.unleash import context_to_unleash
 
@@ -56,7 +56,7 @@ def _client(url: str, token: str, keys: set[str], metrics: bool = False) -> Unle
         multiple_instance_mode=InstanceAllowType.SILENTLY_ALLOW,
     )
     client.initialize_client()
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + WAIT
     while not keys <= set(client.feature_definitions()):
         assert time.monotonic() < deadline, "the client never loaded the features"
         time.sleep(0.02)
@@ -184,11 +184,12 @@ def test_register_and_metrics__feed_last_evaluated(threaded_server: ThreadedServ
     try:
         assert client.is_enabled("maintenance-banner", {"userId": "u1"})
         headers = {"Authorization": "Bearer tt_test_admin_token_0123456789abcdef"}
-        deadline = time.monotonic() + 15
+        deadline = time.monotonic() + WAIT
         while True:
             flag = httpx.get(
                 f"{threaded_server.url}/api/v1/projects/{project}/flags/maintenance-banner",
                 headers=headers,
+                timeout=HTTP_TIMEOUT,
             ).json()
             production = flag["environments"]["production"]
             if production["evaluations"] >= 1:
