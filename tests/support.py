@@ -17,6 +17,7 @@ import orjson
 
 ADMIN_TOKEN = "tt_test_admin_token_0123456789abcdef"
 ADMIN_PASSWORD = "correct horse battery staple"
+START_DEADLINE_S = 90.0
 
 
 def free_port() -> int:
@@ -81,7 +82,8 @@ def start_server(
             stderr=subprocess.STDOUT,
         )
     server = LiveServer(f"http://127.0.0.1:{port}", process, env, log_path)
-    deadline = time.monotonic() + 30
+    # Generous: with every core busy, a fresh interpreter's imports alone can take 30 s.
+    deadline = time.monotonic() + START_DEADLINE_S
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"trimtab serve exited early:\n{server.log()}")
@@ -92,7 +94,7 @@ def start_server(
             pass
         time.sleep(0.1)
     server.stop()
-    raise RuntimeError(f"trimtab serve not ready in 30 s:\n{server.log()}")
+    raise RuntimeError(f"trimtab serve not ready in {START_DEADLINE_S:.0f} s:\n{server.log()}")
 
 
 @dataclass
