@@ -23,8 +23,6 @@ import pytest
 
 from tests.support import LiveServer, start_server
 
-pytestmark = pytest.mark.live
-
 TUTORIAL = Path(__file__).resolve().parents[2] / "docs" / "tutorial.md"
 DOC_ADDRESS = "127.0.0.1:8001"  # where the page's server listens
 ELLIPSIS = "…"
@@ -224,6 +222,7 @@ def test_tutorial__every_story_step_keeps_its_command() -> None:
         assert any(wanted in command for command in commands), f"tutorial.md lost {wanted!r}"
 
 
+@pytest.mark.live
 def test_tutorial__walked_on_a_fresh_server__every_command_prints_what_the_page_shows(
     tutorial_server: LiveServer, tmp_path: Path
 ) -> None:
