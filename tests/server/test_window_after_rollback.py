@@ -65,6 +65,10 @@ def test_rollback__release_undone__its_window_ends_and_the_fix_deploys(
 
     release = client.get(f"{BASE}/releases/shop@2.0.0").json()
     assert [w["open"] for w in release["windows"]] == [False]
+    # Its final verdict comes with the rollback, covering the time it ran.
+    [window] = release["windows"]
+    assert window["verdict"] is not None and window["verdict"]["final"] is True, window
+    assert window["verdict_at"] == window["ends_at"], window
     fixed = _deploy(client, "2.0.1")
     assert fixed.status_code == 202, fixed.text
 

@@ -36,7 +36,14 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from trimtab.domain.errors import Conflict, InvalidInput, NotFound
-from trimtab.domain.releases import ledger, maintenance, run_plans, services, stabilization
+from trimtab.domain.releases import (
+    ledger,
+    maintenance,
+    run_plans,
+    services,
+    stabilization,
+    verdicts,
+)
 from trimtab.domain.releases.ledger import LedgerEntry
 from trimtab.domain.results import IsoTime, Result
 from trimtab.domain.spine import audit, notifications, projects
@@ -229,9 +236,13 @@ def advance_run(session: Session, run: DeployRun) -> None:
         run.state = "success"
         run.finished_at = now
         if run.kind == "rollback":
-            stabilization.end_windows_of_undone_releases(
+            ended = stabilization.end_windows_of_undone_releases(
                 session, run.project_id, run.environment, now
             )
+            for window in ended:
+                # Its window ended now, so its final verdict is due now (and its webhook),
+                # not at the verdict job's next tick minutes later.
+                verdicts.update_window(session, window, now)
         if run.kind == "release" and run.release_id is not None:
             release = session.get(Release, run.release_id)
             assert release is not None
