@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import brotli
 import httpx
 import orjson
 import pytest
@@ -82,6 +83,26 @@ def _gzip_bomb_after(header: bytes, chunks: int = BOMB_CHUNKS) -> Iterator[bytes
     yield compressor.flush()
 
 
+def _bomb_after(header: bytes, encoding: str, chunks: int = BOMB_CHUNKS) -> Iterator[bytes]:
+    """`_gzip_bomb_after` in another Content-Encoding: deflate (zlib-wrapped) or br."""
+    if encoding == "gzip":
+        yield from _gzip_bomb_after(header, chunks)
+        return
+    zeros = b"\0" * MIB
+    if encoding == "br":
+        packer = brotli.Compressor()
+        yield packer.process(header) + packer.flush()
+        for _ in range(chunks):
+            yield packer.process(zeros) + packer.flush()
+        yield packer.finish()
+        return
+    compressor = zlib.compressobj(9)
+    yield compressor.compress(header) + compressor.flush(zlib.Z_SYNC_FLUSH)
+    for _ in range(chunks):
+        yield compressor.compress(zeros) + compressor.flush(zlib.Z_SYNC_FLUSH)
+    yield compressor.flush()
+
+
 def _event_envelope(dsn: str | None = None) -> tuple[str, bytes]:
     event_id = uuid.uuid4().hex
     event = {"event_id": event_id, "platform": "python", "message": "payment failed"}
@@ -119,6 +140,17 @@ def test_keyless_envelope__bad_dsn_then_a_gzip_bomb__refused_from_the_header_lin
     posted = _post_sync(client, f"/api/{pid}/envelope/", _gzip_bomb_after(_header(dsn)), GZIP)
     assert (posted.status, posted.body["error"]) == (status, code), posted.body
     assert posted.chunks_read <= EARLY, "the body was read past its header line"
+
+
+@pytest.mark.parametrize("encoding", ["deflate", "br"])
+def test_keyless_envelope__bomb_in_other_encodings__refused_from_the_header_line(
+    client: TestClient, encoding: str
+) -> None:
+    pid, _ = _project(client)
+    chunks = _bomb_after(_header(None), encoding)
+    posted = _post_sync(client, f"/api/{pid}/envelope/", chunks, {"Content-Encoding": encoding})
+    assert (posted.status, posted.body["error"]) == (401, "missing_key"), posted.body
+    assert posted.chunks_read <= EARLY
 
 
 def test_keyless_envelope__header_line_with_no_end__refused_at_its_limit(
