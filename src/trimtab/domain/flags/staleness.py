@@ -75,7 +75,7 @@ def stale_flags(
     now = now or utcnow()
     cutoff = now - timedelta(days=days)
     envs = (
-        [get_environment(session, project, environment)]
+        [get_environment(session, project, environment, actor=actor)]
         if environment is not None
         else list(project.environments)
     )

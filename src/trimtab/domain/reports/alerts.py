@@ -226,7 +226,7 @@ def create_rule(
     if kind not in core.RULE_KINDS:
         raise InvalidInput(f"rule kind must be one of {', '.join(core.RULE_KINDS)}, not {kind!r}")
     if environment is not None:
-        projects.get_environment(session, project, environment)
+        projects.get_environment(session, project, environment, actor=actor, scope="admin")
     if kind == "issue.spike":
         if spike_count is None or spike_minutes is None:
             raise InvalidInput("a spike rule needs a count and minutes (N events in M minutes)")
