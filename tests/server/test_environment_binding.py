@@ -177,3 +177,21 @@ def test_runs__token_bound_to_staging__its_environment_only(client: TestClient) 
     release_detail = client.get("/api/v1/projects/shop/releases/shop@1.0.0", headers=reader).json()
     assert {d["environment"] for d in release_detail["deploys"]} == {"staging"}
 
+
+def test_tokens__admin_bound_to_staging__makes_and_revokes_tokens_of_staging_only(
+    client: TestClient,
+) -> None:
+    assert client.post("/api/v1/projects", json={"slug": "shop"}).status_code == 201
+    admin = _bound(client, "admin")
+    base = {"name": "ci", "scopes": ["deploy"], "project": "shop"}
+    wider = client.post("/api/v1/tokens", json=base, headers=admin)
+    assert wider.status_code == 403  # a project-wide token would escape the binding
+    other = client.post("/api/v1/tokens", json={**base, "environment": "production"}, headers=admin)
+    assert other.status_code == 403
+    own = client.post("/api/v1/tokens", json={**base, "environment": "staging"}, headers=admin)
+    assert own.status_code == 201
+    production = client.post("/api/v1/tokens", json={**base, "environment": "production"}).json()
+    assert client.delete(f"/api/v1/tokens/{production['id']}", headers=admin).status_code == 404
+    listed = client.get("/api/v1/tokens", params={"project": "shop"}, headers=admin).json()
+    assert {t["environment"] for t in listed} == {"staging"}
+    assert client.delete(f"/api/v1/tokens/{own.json()['id']}", headers=admin).status_code == 200

@@ -100,7 +100,10 @@ def create_token(
     if project_slug is not None:
         project = get_project(session, actor, project_slug, scope="admin")
         if environment is not None:
-            env = get_environment(session, project, environment)
+            env = get_environment(session, project, environment, actor=actor, scope="admin")
+        elif actor.environment_id is not None:
+            # Else an admin bound to staging could mint itself a token for every environment.
+            raise Forbidden("this token is bound to one environment: it makes tokens bound to it")
     else:
         actor.require("admin")
         if environment is not None:
@@ -146,6 +149,8 @@ def list_tokens(
         actor.require("admin", project_id=actor.project_id)
         if actor.project_id is not None:
             query = query.where(ApiToken.project_id == actor.project_id)
+    if actor.environment_id is not None:
+        query = query.where(ApiToken.environment_id == actor.environment_id)
     rows = session.execute(query.order_by(ApiToken.id)).all()
     return [TokenSummary.of(t, p, e) for t, p, e in rows]
 
@@ -155,6 +160,11 @@ def revoke_token(session: Session, actor: Actor, token_id: int) -> ApiToken:
     if token is None or (
         token.project_id is not None and not actor.reaches_project(token.project_id)
     ):
+        raise NotFound(f"no token {token_id}")
+    if token.project_id is not None:
+        actor.require("read", project_id=token.project_id)
+    # A token bound to one environment reaches the tokens of that environment only.
+    if actor.environment_id not in (None, token.environment_id):
         raise NotFound(f"no token {token_id}")
     if token.project_id is None:
         actor.require("admin")
