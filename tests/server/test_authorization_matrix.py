@@ -47,11 +47,10 @@ READ, DEPLOY, ADMIN = "read", "deploy", "admin"  # that scope on the target proj
 LADDER = {READ: 1, DEPLOY: 2, ADMIN: 3}
 
 # How a route relates to environments.
-SHARED = (
-    "shared"  # what every environment of the project shares: a bound token acts as project-bound
-)
+SHARED = "shared"  # the project's, shared by its environments: `admin` on it needs no binding
 NAMED = "named"  # acts in the environment it names: 403 for a token bound to another
 RECORD = "record"  # a record of one environment (issue, event, run, token): 404 from another
+FILTERED = "filtered"  # a list: a bound token sees its environment's share
 
 ALLOW, LOGIN = "allow", "login"
 ORG = "trimtab"
@@ -371,7 +370,9 @@ ROUTES: dict[tuple[str, str], Row] = {
         ADMIN, url=P + "/keys/{name}", fresh=_fresh_key
     ),
     ("GET", "/api/v1/whoami"): Row(AUTH, url="/api/v1/whoami"),
-    ("GET", "/api/v1/tokens"): Row(ADMIN, url="/api/v1/tokens", params={"project": "{slug}"}),
+    ("GET", "/api/v1/tokens"): Row(
+        ADMIN, FILTERED, url="/api/v1/tokens", params={"project": "{slug}"}
+    ),
     ("POST", "/api/v1/tokens"): Row(
         ADMIN,
         NAMED,
@@ -566,7 +567,6 @@ ROUTES: dict[tuple[str, str], Row] = {
     ("GET", "/api/v1/projects/{slug}/alerts/rules"): Row(READ, url=P + "/alerts/rules"),
     ("POST", "/api/v1/projects/{slug}/alerts/rules"): Row(
         ADMIN,
-        NAMED,
         url=P + "/alerts/rules",
         json={"kind": "issue.new", "target": "t1", "name": "{name}", "environment": "{env}"},
         fresh=_fresh_names,
@@ -660,14 +660,16 @@ def expect(row: Row, method: str, cred: Cred, t: Target) -> str | int:
         return ALLOW if cred.has(ADMIN) and cred.project is None else 403
     if row.access == ANY_READ:
         return ALLOW if cred.has(READ) else 403
-    if row.scope_first and not cred.has(row.access):
+    # What a project's environments share is defined by an admin bound to none of them.
+    shared_admin = row.access == ADMIN and row.env == SHARED and cred.env is not None
+    if row.scope_first and (not cred.has(row.access) or shared_admin):
         return 403
     if cred.project is not None and cred.project != t.project:
         return 404
-    elsewhere = cred.env is not None and row.env != SHARED and t.env != cred.env
+    elsewhere = cred.env is not None and row.env in (NAMED, RECORD) and t.env != cred.env
     if row.env == RECORD and cred.has(READ) and elsewhere:
         return 404  # read the project, then the record of another environment is not there
-    if not cred.has(row.access):
+    if not cred.has(row.access) or shared_admin:
         return 403
     return 403 if elsewhere else ALLOW
 

@@ -195,3 +195,31 @@ def test_tokens__admin_bound_to_staging__makes_and_revokes_tokens_of_staging_onl
     listed = client.get("/api/v1/tokens", params={"project": "shop"}, headers=admin).json()
     assert {t["environment"] for t in listed} == {"staging"}
     assert client.delete(f"/api/v1/tokens/{own.json()['id']}", headers=admin).status_code == 200
+
+
+def test_definitions__admin_bound_to_staging__its_flag_configs_only(
+    client: TestClient, staging_deployer: dict[str, str]
+) -> None:
+    admin = _bound(client, "admin")
+    config = {"rules": [{"serve": {"variant": "on"}}]}
+    assert client.put(f"{FLAG}/staging", json=config, headers=admin).status_code == 200
+    assert client.put(f"{FLAG}/production", json=config, headers=admin).status_code == 403
+    # What production runs too: service commands, flag definitions, keys, alert targets.
+    refused = [
+        client.post(
+            "/api/v1/projects/shop/services", json={"name": "x", "command": "id"}, headers=admin
+        ),
+        client.patch(f"{FLAGS}/new-payment-page", json={"description": "x"}, headers=admin),
+        client.post("/api/v1/projects/shop/keys", json={"name": "x"}, headers=admin),
+        client.post(
+            "/api/v1/projects/shop/alerts/targets",
+            json={"name": "x", "url": "http://127.0.0.1:9/"},
+            headers=admin,
+        ),
+    ]
+    assert [r.status_code for r in refused] == [403] * 4
+    release = {"version": "shop@1.0.0"}  # an operation on what is shared stays open
+    assert (
+        client.post("/api/v1/projects/shop/releases", json=release, headers=admin).status_code
+        == 201
+    )

@@ -355,11 +355,12 @@ def set_config(
     reason: str | None = None,
 ) -> FlagConfig:
     """Replace some of a flag's fields in one environment (rules, variants served, fallback…)."""
-    project = get_project(session, actor, project_slug, scope=DEFINITION_SCOPE)
+    # The environment's admin: an admin bound to it may set its configs.
+    project = get_project(session, actor, project_slug)
+    env = get_environment(session, project, environment, actor=actor, scope=DEFINITION_SCOPE)
     unknown = sorted(set(changes) - CONFIG_FIELDS)
     if unknown:
         raise InvalidInput(f"unknown field {unknown[0]!r}; set one of {sorted(CONFIG_FIELDS)}")
-    env = get_environment(session, project, environment, actor=actor, scope=DEFINITION_SCOPE)
     flag = _live_flag(session, project, key)
     row = _config_row(session, flag, env)
     before = full_config(flag, row)
