@@ -223,3 +223,23 @@ def test_definitions__admin_bound_to_staging__its_flag_configs_only(
         client.post("/api/v1/projects/shop/releases", json=release, headers=admin).status_code
         == 201
     )
+
+
+def test_flag_reads__token_bound_to_staging__its_environment_config_and_audit_only(
+    client: TestClient, staging_deployer: dict[str, str]
+) -> None:
+    kill = {"reason": "INC-7 card data in logs"}
+    assert client.post(f"{FLAG}/production/kill", json=kill).status_code == 200
+    schedule = {"environment": "production", "kind": "on", "at": "2099-01-01T00:00:00Z"}
+    assert client.post(f"{FLAGS}/new-payment-page/schedules", json=schedule).status_code == 201
+    reader = _bound(client, "read")
+    detail = client.get(f"{FLAGS}/new-payment-page", headers=reader).json()
+    assert set(detail["environments"]) == {"staging"}
+    (listed,) = client.get(FLAGS, headers=reader).json()
+    assert set(listed["environments"]) == {"staging"}
+    schedules = client.get(f"{FLAGS}/new-payment-page/schedules", headers=reader).json()
+    assert schedules == []
+    entries = client.get("/api/v1/audit?project=shop", headers=reader).json()
+    assert entries and all(e["environment"] in (None, "staging") for e in entries)
+    assert "INC-7" not in str(entries)
+    assert "INC-7" in client.get("/api/v1/audit?project=shop").text  # the unbound admin's view

@@ -77,7 +77,7 @@ def stale_flags(
     envs = (
         [get_environment(session, project, environment, actor=actor)]
         if environment is not None
-        else list(project.environments)
+        else [env for env in project.environments if actor.reaches_environment(env.id)]
     )
     _, listed = flags.list_flags(session, actor, project_slug)
     stats = {
