@@ -51,6 +51,7 @@ SHARED = "shared"  # the project's, shared by its environments: `admin` on it ne
 NAMED = "named"  # acts in the environment it names: 403 for a token bound to another
 RECORD = "record"  # a record of one environment (issue, event, run, token): 404 from another
 FILTERED = "filtered"  # a list: a bound token sees its environment's share
+UNBOUND = "unbound"  # spans every environment and cannot be split: 403 for a bound token
 
 ALLOW, LOGIN = "allow", "login"
 ORG = "trimtab"
@@ -574,7 +575,9 @@ ROUTES: dict[tuple[str, str], Row] = {
     ("DELETE", "/api/v1/projects/{slug}/alerts/rules/{ref}"): Row(
         ADMIN, url=P + "/alerts/rules/{name}", fresh=_fresh_rule
     ),
-    ("GET", "/api/v1/projects/{slug}/alerts/deliveries"): Row(READ, url=P + "/alerts/deliveries"),
+    ("GET", "/api/v1/projects/{slug}/alerts/deliveries"): Row(
+        READ, UNBOUND, url=P + "/alerts/deliveries"
+    ),
     # sentry-cli's release API
     ("POST", "/api/0/organizations/{org}/releases/"): Row(
         DEPLOY,
@@ -669,7 +672,7 @@ def expect(row: Row, method: str, cred: Cred, t: Target) -> str | int:
     elsewhere = cred.env is not None and row.env in (NAMED, RECORD) and t.env != cred.env
     if row.env == RECORD and cred.has(READ) and elsewhere:
         return 404  # read the project, then the record of another environment is not there
-    if not cred.has(row.access) or shared_admin:
+    if not cred.has(row.access) or shared_admin or (row.env == UNBOUND and cred.env):
         return 403
     return 403 if elsewhere else ALLOW
 
