@@ -211,7 +211,11 @@ def list_auto_off_rules(session: Session, actor: Actor, project_slug: str) -> li
         .where(AutoOffRule.project_id == project.id)
         .order_by(Flag.key, Environment.name)
     )
-    return [auto_off_state(guard, key, env) for guard, key, env in rows]
+    return [
+        auto_off_state(guard, key, env)
+        for guard, key, env in rows
+        if actor.reaches_environment(guard.environment_id)
+    ]
 
 
 def auto_off_state(guard: AutoOffRule, key: str, environment: str) -> AutoOffState:

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from trimtab.core import alerts as core
 from trimtab.core.names import InvalidName, check_name
 from trimtab.core.urls import InvalidUrl, check_url
-from trimtab.domain.errors import Conflict, InvalidInput, NotFound
+from trimtab.domain.errors import Conflict, Forbidden, InvalidInput, NotFound
 from trimtab.domain.results import IsoTime, Result
 from trimtab.domain.spine import audit, projects
 from trimtab.domain.spine.actors import Actor
@@ -226,7 +226,7 @@ def create_rule(
     if kind not in core.RULE_KINDS:
         raise InvalidInput(f"rule kind must be one of {', '.join(core.RULE_KINDS)}, not {kind!r}")
     if environment is not None:
-        projects.get_environment(session, project, environment)
+        projects.get_environment(session, project, environment, actor=actor, scope="admin")
     if kind == "issue.spike":
         if spike_count is None or spike_minutes is None:
             raise InvalidInput("a spike rule needs a count and minutes (N events in M minutes)")
@@ -346,6 +346,10 @@ def list_deliveries(
     limit: int = 50,
 ) -> list[tuple[AlertDelivery, AlertTarget]]:
     project = projects.get_project(session, actor, slug)
+    if actor.environment_id is not None:
+        # Deliveries carry issue titles of every environment and name none: not for a token
+        # that must see one environment only.
+        raise Forbidden("the alert delivery log spans every environment: read it unbound")
     query = (
         select(AlertDelivery, AlertTarget)
         .join(AlertTarget, AlertTarget.id == AlertDelivery.target_id)

@@ -69,7 +69,7 @@ def get_issue(
     issue_id: int, request: Request, actor: Actor = Depends(current_actor)
 ) -> IssueDetail:
     with store_of(request).read() as session:
-        return issues.issue_detail(session, issues.get_issue(session, actor, issue_id))
+        return issues.issue_detail(session, issues.get_issue(session, actor, issue_id), actor)
 
 
 @router.get("/issues/{issue_id}/events", status_code=200)
@@ -98,7 +98,7 @@ def resolve_issue(
             in_next_release=body.in_next_release,
             reason=body.reason,
         )
-        return issues.issue_detail(session, issue)
+        return issues.issue_detail(session, issue, actor)
 
 
 @router.post("/issues/{issue_id}/ignore", status_code=200)
@@ -114,7 +114,7 @@ def ignore_issue(
             until=body.until,
             reason=body.reason,
         )
-        return issues.issue_detail(session, issue)
+        return issues.issue_detail(session, issue, actor)
 
 
 @router.post("/issues/{issue_id}/reopen", status_code=200)
@@ -123,7 +123,7 @@ def reopen_issue(
 ) -> IssueDetail:
     with store_of(request).write() as session:
         issue = issues.reopen_issue(session, actor, issue_id, reason=body.reason)
-        return issues.issue_detail(session, issue)
+        return issues.issue_detail(session, issue, actor)
 
 
 @router.get("/events/{event_id}", status_code=200)

@@ -134,7 +134,7 @@ def issue_page(request: Request, slug: str, issue_id: int) -> Response:
             issue = issues.get_issue(session, actor, issue_id)
             if issue.project_id != project.id:
                 raise NotFound(f"no issue {issue_id} in project {slug!r}")
-            detail = issues.issue_detail(session, issue).model_dump(mode="json")
+            detail = issues.issue_detail(session, issue, actor).model_dump(mode="json")
             recent = [
                 events.EventSummary.of(e).model_dump(mode="json")
                 for e in events.list_events(session, actor, issue_id)
