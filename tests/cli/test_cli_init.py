@@ -161,7 +161,7 @@ def test_apply__invalid_file__every_problem_with_its_path_and_nothing_sent(tmp_p
     broken.write_text('[project\nname = "shop"\n')
     result = run_cli("apply", "--file", str(broken), url=NOWHERE, token="x")
     assert result.exit_code == FAILED and "not valid TOML" in result.stderr
-    assert "(line 1, column" in result.stderr
+    assert "(at line 1, column 9)" in result.stderr
 
 
 def test_window_set__project_and_environment__bounded_audited_and_refused_to_readers(

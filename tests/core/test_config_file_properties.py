@@ -113,7 +113,7 @@ def test_toml_string__any_text__reads_back_as_itself(text: str) -> None:
 # --- render, then parse ------------------------------------------------------------------------
 
 NAMES = st.from_regex(r"[a-z0-9][a-z0-9._-]{0,20}", fullmatch=True)
-SERVICE_NAMES = st.from_regex(r"[A-Za-z0-9._+][A-Za-z0-9._+-]{0,20}", fullmatch=True)
+SERVICE_NAMES = NAMES
 # Commands: any text without a lone brace, placeholders among it, quotes, backslashes, newlines.
 COMMAND_TEXT = st.text(
     st.characters(blacklist_categories=("Cs",), blacklist_characters="{}"), max_size=40

@@ -64,10 +64,9 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from trimtab.core.commands import CommandError, check_name, template_placeholders
+from trimtab.core.commands import CommandError, template_placeholders
 from trimtab.core.cron import DurationError, parse_duration
-from trimtab.core.names import InvalidName
-from trimtab.core.names import check_name as check_plain_name
+from trimtab.core.names import InvalidName, check_name
 from trimtab.core.planning import RequirementCycleError, find_cycle, plan_waves
 from trimtab.core.windows import (
     DEFAULT_WINDOW_DAYS,
@@ -239,6 +238,9 @@ _DEPENDENCY = ("description", "probe_url", *DEPENDENCY_SETTINGS, "flags")
 _BINDING = ("flag", "environment", "variant")
 MAX_DESCRIPTION = 1000
 MAX_URL = 2000
+MAX_FREEZE_NAME = 100
+MAX_REASON = 500
+MAX_COMMAND = 1000
 
 
 class _Checker:
@@ -266,10 +268,15 @@ class _Checker:
         if not isinstance(value, str):
             self.add(path, "is required and must be a string")
             return None
+        # The server's rule for every name (core.names), so a file that reads well applies.
         try:
-            return check_name("name", value)
-        except CommandError:
-            self.add(path, f"{value!r} must be 1-128 letters, digits or . _ + - (not first '-')")
+            return check_name(value)
+        except InvalidName:
+            self.add(
+                path,
+                f"{value!r} must be 1-64 lowercase letters, digits, '-', '_' or '.', "
+                "starting with a letter or digit",
+            )
             return None
 
     def integer(self, value: object, path: str, low: int, high: int) -> int | None:
@@ -344,6 +351,8 @@ def _service(c: _Checker, data: object, path: str) -> ServiceConfig | None:
         if not isinstance(command, str):
             c.add(f"{path}.command", "must be a string")
             command = None
+        elif len(command) > MAX_COMMAND:
+            c.add(f"{path}.command", f"is at most {MAX_COMMAND} characters")
         else:
             try:
                 template_placeholders(command)
@@ -385,12 +394,12 @@ def _freeze(c: _Checker, data: object, path: str) -> Freeze | None:
     before = len(c.problems)
     table = c.table(data, path, _FREEZE)
     name = table.get("name")
-    if not isinstance(name, str) or not name.strip():
-        c.add(f"{path}.name", "is required and must be a non-empty string")
+    if not isinstance(name, str) or not name.strip() or len(name) > MAX_FREEZE_NAME:
+        c.add(f"{path}.name", f"is required: a non-empty string of at most {MAX_FREEZE_NAME}")
         name = None
     reason = table.get("reason", "")
-    if not isinstance(reason, str):
-        c.add(f"{path}.reason", "must be a string")
+    if not isinstance(reason, str) or len(reason) > MAX_REASON:
+        c.add(f"{path}.reason", f"must be a string of at most {MAX_REASON} characters")
         reason = ""
     tz_name = table.get("timezone", "UTC")
     zone = ZoneInfo("UTC")
@@ -463,7 +472,7 @@ def _plain_name(c: _Checker, value: object, path: str, what: str) -> str | None:
         c.add(path, f"{what} is required and must be a string")
         return None
     try:
-        return check_plain_name(value, what)
+        return check_name(value, what)
     except InvalidName as exc:
         c.add(path, str(exc))
         return None

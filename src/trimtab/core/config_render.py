@@ -50,7 +50,7 @@ _STABILIZATION = f"""\
 
 _SERVICES = """\
 # Services, deployed in waves: a service after everything in its depends_on.
-#   name        1-128 letters, digits or . _ + - (not first '-')
+#   name        1-64 lowercase letters, digits, - _ or . (first a letter or digit)
 #   command     the shell line the trimtab host runs; {service}, {version} and {env} are
 #               filled in (a literal brace is written {{ or }})
 #   manual      true: another team deploys it and confirms (no command)
