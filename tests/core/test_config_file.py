@@ -7,15 +7,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from trimtab.core.config_diff import Change, DiffError, diff_config
 from trimtab.core.config_file import (
-    Change,
     ConfigError,
-    DiffError,
     Fallback,
     HealthCheck,
     ProjectConfig,
     ServiceConfig,
-    diff_config,
     parse_config,
 )
 from trimtab.core.windows import Freeze, check_deploy_allowed

@@ -10,6 +10,7 @@ from hypothesis import HealthCheck as Hc
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from trimtab.core.config_diff import diff_config
 from trimtab.core.config_file import (
     DEPENDENCY_SETTINGS,
     ConfigError,
@@ -18,7 +19,6 @@ from trimtab.core.config_file import (
     HealthCheck,
     ProjectConfig,
     ServiceConfig,
-    diff_config,
     parse_config,
     toml_key,
     toml_string,

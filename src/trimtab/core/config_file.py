@@ -48,26 +48,24 @@ fallbacks as they are; with one (even empty) it defines all of them. docs/trimta
 the reference of every key; ``core.config_render`` writes a file back from a ``ProjectConfig``.
 
 ``parse_config`` reads the text and reports *every* problem at once, each with its TOML path
-(``services[2].health.url: must be http(s)``), in one ``ConfigError``. ``diff_config`` compares
-the desired config with what the server has and returns the changes ``trimtab apply`` prints and
-then applies, in an order that never leaves a requirement on a missing service.
+(``services[2].health.url: must be http(s)``), in one ``ConfigError``. ``core.config_diff``
+compares a parsed config with what the server has.
 """
 
 from __future__ import annotations
 
 import difflib
 import tomllib
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from typing import Any, Literal
+from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from trimtab.core.commands import CommandError, template_placeholders
 from trimtab.core.cron import DurationError, parse_duration
 from trimtab.core.names import InvalidName, check_name
-from trimtab.core.planning import RequirementCycleError, find_cycle, plan_waves
+from trimtab.core.planning import RequirementCycleError, find_cycle
 from trimtab.core.windows import (
     DEFAULT_WINDOW_DAYS,
     MAX_WINDOW_DAYS,
@@ -78,16 +76,13 @@ from trimtab.core.windows import (
 
 __all__ = [
     "DEPENDENCY_SETTINGS",
-    "Change",
     "ConfigError",
     "DependencyConfig",
-    "DiffError",
     "Fallback",
     "HealthCheck",
     "Problem",
     "ProjectConfig",
     "ServiceConfig",
-    "diff_config",
     "parse_config",
     "toml_key",
     "toml_string",
@@ -111,10 +106,6 @@ class ConfigError(ValueError):
     def __init__(self, problems: list[Problem]) -> None:
         self.problems = problems
         super().__init__("trimtab.toml is not valid:\n" + "\n".join(f"  {p}" for p in problems))
-
-
-class DiffError(ValueError):
-    """The two configs cannot be compared (they describe different projects)."""
 
 
 @dataclass(frozen=True)
@@ -691,128 +682,3 @@ def parse_config(text: str) -> ProjectConfig:
         dependencies,
         fallbacks,
     )
-
-
-@dataclass(frozen=True)
-class Change:
-    """One step of ``trimtab apply``. For an update, before/after hold only changed fields."""
-
-    kind: Literal["create", "update", "delete"]
-    # "project shop", "stabilization", "service web-front", "freeze weekends",
-    # "dependency billing-api", "fallback new-payment-page in production"
-    target: str
-    before: dict[str, object] | None = None
-    after: dict[str, object] | None = None
-    fields: tuple[str, ...] = field(default=())
-
-    def describe(self) -> str:
-        """One line for the terminal: ``+ service web-front``, ``~ service x: downtime: ...``."""
-        if self.kind == "create":
-            return f"+ {self.target}"
-        if self.kind == "delete":
-            return f"- {self.target}"
-        assert self.before is not None and self.after is not None
-        parts = [f"{k}: {self.before[k]!r} -> {self.after[k]!r}" for k in self.fields]
-        return f"~ {self.target}: " + "; ".join(parts)
-
-
-def _update(
-    target: str, before: Mapping[str, object], after: Mapping[str, object]
-) -> Change | None:
-    changed = tuple(k for k in after if before.get(k) != after[k])
-    if not changed:
-        return None
-    return Change(
-        "update",
-        target,
-        {k: before.get(k) for k in changed},
-        {k: after[k] for k in changed},
-        changed,
-    )
-
-
-def _stab_dict(config: ProjectConfig) -> dict[str, object]:
-    return {
-        "days": config.stabilization_days,
-        "environments": dict(config.stabilization_environments),
-    }
-
-
-def diff_config(desired: ProjectConfig, current: ProjectConfig | None) -> list[Change]:
-    """The changes that turn ``current`` (the server's state, None if the project is new) into
-    ``desired``.
-
-    Order: the project, its window, services created or updated requirements first, services
-    deleted dependents first (after the updates that drop requirements on them), freezes, then
-    (when ``desired`` manages them) dependencies and flag fallbacks.
-    """
-    if current is not None and current.name != desired.name:
-        raise DiffError(
-            f"trimtab.toml describes project {desired.name!r} but the server's is {current.name!r}"
-        )
-    base = current or ProjectConfig(desired.name)
-    changes: list[Change] = []
-    if current is None:
-        changes.append(Change("create", f"project {desired.name}", None, {"name": desired.name}))
-    stab = _update("stabilization", _stab_dict(base), _stab_dict(desired))
-    if stab is not None:
-        changes.append(stab)
-
-    have = {s.name: s for s in base.services}
-    want = {s.name: s for s in desired.services}
-    for wave in plan_waves(desired.graph(), want):
-        for name in wave:
-            after = want[name].as_dict()
-            if name not in have:
-                changes.append(Change("create", f"service {name}", None, after))
-            elif (update := _update(f"service {name}", have[name].as_dict(), after)) is not None:
-                changes.append(update)
-    gone = set(have) - set(want)
-    for wave in reversed(plan_waves(base.graph(), gone)) if gone else []:
-        for name in wave:
-            changes.append(Change("delete", f"service {name}", have[name].as_dict(), None))
-
-    have_f = {f.name: f for f in base.freezes}
-    want_f = {f.name: f for f in desired.freezes}
-    for name in sorted(set(have_f) | set(want_f)):
-        if name not in want_f:
-            changes.append(Change("delete", f"freeze {name}", have_f[name].as_dict(), None))
-        elif name not in have_f:
-            changes.append(Change("create", f"freeze {name}", None, want_f[name].as_dict()))
-        elif (
-            update := _update(f"freeze {name}", have_f[name].as_dict(), want_f[name].as_dict())
-        ) is not None:
-            changes.append(update)
-    if desired.dependencies is not None:
-        changes.extend(_dependency_changes(desired, base))
-    return changes
-
-
-def _dependency_changes(desired: ProjectConfig, base: ProjectConfig) -> list[Change]:
-    """Dependencies created or updated, then fallbacks, then dependencies deleted (a flag may
-    only name a dependency the file declares, so bindings never point at a deleted one)."""
-    changes: list[Change] = []
-    have = {d.name: d for d in base.dependencies or ()}
-    want = {d.name: d for d in desired.dependencies or ()}
-    for name in sorted(want):
-        if name not in have:
-            changes.append(Change("create", f"dependency {name}", None, want[name].as_dict()))
-        elif (
-            update := _update(f"dependency {name}", have[name].as_dict(), want[name].as_dict())
-        ) is not None:
-            changes.append(update)
-    have_b = {(f.flag, f.environment): f for f in base.fallbacks}
-    want_b = {(f.flag, f.environment): f for f in desired.fallbacks}
-    for flag, env in sorted(set(have_b) | set(want_b)):
-        target = f"fallback {flag} in {env}"
-        if (flag, env) not in want_b:
-            changes.append(Change("delete", target, have_b[flag, env].as_dict(), None))
-        elif (flag, env) not in have_b:
-            changes.append(Change("create", target, None, want_b[flag, env].as_dict()))
-        elif (
-            update := _update(target, have_b[flag, env].as_dict(), want_b[flag, env].as_dict())
-        ) is not None:
-            changes.append(update)
-    for name in sorted(set(have) - set(want)):
-        changes.append(Change("delete", f"dependency {name}", have[name].as_dict(), None))
-    return changes

@@ -19,17 +19,15 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from trimtab.core import windows
+from trimtab.core.config_diff import Change, DiffError, diff_config
 from trimtab.core.config_file import (
     DEPENDENCY_SETTINGS,
-    Change,
     ConfigError,
     DependencyConfig,
-    DiffError,
     Fallback,
     HealthCheck,
     ProjectConfig,
     ServiceConfig,
-    diff_config,
     parse_config,
 )
 from trimtab.core.config_render import render_config
