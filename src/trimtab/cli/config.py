@@ -191,8 +191,9 @@ def window_set(
     ],
     env: EnvOption = None,
 ) -> None:
-    """Set how many days a window lasts: the project's (production and environments without
-    their own), or with --env one environment's own (admin token; audited)."""
+    """Set how many days a window lasts: the project's (production uses it unless it has its
+    own), or with --env one environment's own, which makes that environment open windows too
+    (admin token; audited)."""
     s = state(ctx)
     body = {"days": days, "environment": env}
     data = s.client().request("PUT", f"/api/v1/projects/{project}/stabilization", json=body)
