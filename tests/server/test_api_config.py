@@ -70,3 +70,34 @@ def test_window_length__out_of_bounds_or_unknown_environment__clear_422_404_noth
     refused = client.put("/api/v1/projects/acme/stabilization", json={"days": 3}, headers=deployer)
     assert refused.status_code == 403
     assert client.put("/api/v1/projects/acme/stabilization", json={"days": 3}).json()["days"] == 3
+
+
+def test_export_then_apply__fallback_on_an_undefined_dependency__declared_then_created_on_change(
+    client: TestClient,
+) -> None:
+    assert client.post("/api/v1/projects", json={"slug": "acme"}).status_code == 201
+    flags = "/api/v1/projects/acme/flags"
+    assert client.post(flags, json={"key": "pay"}).status_code == 201
+    fallback = {"variant": "off", "dependencies": ["ghost"]}
+    set_ = client.put(f"{flags}/pay/environments/production", json={"fallback": fallback})
+    assert set_.status_code == 200, set_.text
+    assert client.get("/api/v1/projects/acme/dependencies").json() == []
+
+    text = client.get("/api/v1/projects/acme/config").json()["toml"]
+    ghost = tomllib.loads(text)["dependencies"]["ghost"]
+    assert ghost == {"flags": [{"flag": "pay", "environment": "production", "variant": "off"}]}
+    assert client.post("/api/v1/config/diff", json={"toml": text}).json()["changes"] == []
+
+    edited = text.replace("[dependencies.ghost]\n", "[dependencies.ghost]\ndown_after = 5\n")
+    applied = client.post("/api/v1/config/apply", json={"toml": edited})
+    assert applied.json()["changes"] == ["~ dependency ghost: down_after: 2 -> 5"], applied.text
+    (created,) = client.get("/api/v1/projects/acme/dependencies").json()
+    assert created["name"] == "ghost" and created["down_after"] == 5 and created["flags"] == ["pay"]
+
+    no_fallback = edited.replace(
+        'flags = [\n  { flag = "pay", environment = "production", variant = "off" },\n]\n', ""
+    )
+    applied = client.post("/api/v1/config/apply", json={"toml": no_fallback})
+    assert applied.json()["changes"] == ["- fallback pay in production"], applied.text
+    flag = client.get(f"{flags}/pay").json()
+    assert flag["environments"]["production"]["fallback"] is None
