@@ -110,6 +110,18 @@ class CliResult:
     stderr: str
 
 
+def seed_demo(server: LiveServer) -> None:
+    """`trimtab demo seed` on the live server's database (project `shop` and its history)."""
+    seeded = subprocess.run(
+        [sys.executable, "-m", "trimtab", "demo", "seed"],
+        env=server.env,
+        capture_output=True,
+        text=True,
+        timeout=WAIT,
+    )
+    assert seeded.returncode == 0, seeded.stderr
+
+
 def run_cli(*args: str, url: str, token: str | None, timeout: float = WAIT) -> CliResult:
     """Run the real `trimtab` CLI as a process, as a CI pipeline would."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("TRIMTAB_")}
