@@ -464,6 +464,11 @@ ROUTES: dict[tuple[str, str], Row] = {
         ADMIN, url="/api/v1/config/apply", json={"toml": TOML}, scope_first=True
     ),
     ("GET", "/api/v1/projects/{slug}/dora"): Row(READ, NAMED, url=P + "/dora", params=ENV_Q),
+    ("GET", "/api/v1/projects/{slug}/config"): Row(READ, UNBOUND, url=P + "/config"),
+    ("GET", "/api/v1/projects/{slug}/stabilization"): Row(READ, url=P + "/stabilization"),
+    ("PUT", "/api/v1/projects/{slug}/stabilization"): Row(
+        ADMIN, url=P + "/stabilization", json={"days": 7}
+    ),
     # flags
     ("GET", "/api/v1/projects/{slug}/flags"): Row(READ, url=P + "/flags"),
     ("POST", "/api/v1/projects/{slug}/flags"): Row(

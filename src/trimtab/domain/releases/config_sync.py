@@ -31,7 +31,7 @@ from trimtab.core.config_file import (
     parse_config,
 )
 from trimtab.core.config_render import render_config
-from trimtab.domain.errors import InvalidInput
+from trimtab.domain.errors import Forbidden, InvalidInput
 from trimtab.domain.flags import dependencies as flag_dependencies
 from trimtab.domain.flags import flags
 from trimtab.domain.releases import services, stabilization
@@ -313,6 +313,10 @@ def _freeze_entry(data: dict[str, Any]) -> FreezeEntry:
 def export_config(session: Session, actor: Actor, slug: str) -> ProjectConfigExport:
     """The project's services, window lengths, freezes, dependencies and fallbacks (read)."""
     project = projects.get_project(session, actor, slug)
+    if actor.environment_id is not None:
+        # The file holds every environment's fallbacks and windows: not for a token that must
+        # see one environment only.
+        raise Forbidden("the project's configuration spans every environment: export it unbound")
     config = current_config(session, project)
     return ProjectConfigExport(
         project=config.name,
