@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime, timedelta
 
-import orjson
 import pytest
 from sqlalchemy import select
 
+from tests.support import flag_errors
 from trimtab.domain.errors import InvalidInput
 from trimtab.domain.flags import auto_off, flags
-from trimtab.domain.reports import ingest
 from trimtab.domain.spine import projects
 from trimtab.domain.spine.actors import Actor
 from trimtab.store import rollups
@@ -171,20 +169,9 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
 
 
 def received(store: Store, at: datetime, n: int, result: bool = True) -> None:
-    """`n` error events received at `at` that evaluated the flag to `result`, through ingest."""
-    with store.write() as session:
+    with store.read() as session:
         pid = projects.get_project(session, ADMIN, "shop").id
-        sent = []
-        for _ in range(n):
-            event = {
-                "event_id": uuid.uuid4().hex,
-                "timestamp": at.timestamp(),
-                "environment": "production",
-                "exception": {"values": [{"type": "ValueError", "value": "card declined"}]},
-                "contexts": {"flags": {"values": [{"flag": KEY, "result": result}]}},
-            }
-            sent.append(ingest.prepare_event(pid, event, orjson.dumps(event), at))
-        ingest.store_events(session, sent)
+    flag_errors(store, pid, KEY, at, n, result)
 
 
 def flip(store: Store, clock: Clock, seconds: float, on: bool) -> None:

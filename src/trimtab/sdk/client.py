@@ -11,6 +11,7 @@ import random
 import socket
 import threading
 import time
+import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -150,6 +151,7 @@ class FlagClient:
         self.poll_interval = poll_interval
         self.metrics_interval = metrics_interval
         self.report_interval = report_interval
+        self.instance_id = uuid.uuid4().hex  # names this client in dependency reports
         self._use_stream = stream
         self._timeout = timeout
         self._tracker = DependencyTracker(breaker, on_state_change=self._breaker_changed)
@@ -563,9 +565,12 @@ class FlagClient:
             self._counts_since = end
 
     def _send_dependency_reports(self, timeout: float | None = None) -> None:
+        # The instance id lets the server keep this client's breaker state apart from other
+        # processes': an open breaker counts until this same client reports it closed.
+        extra = {"instance": self.instance_id, "interval_s": self.report_interval}
         for report in self._tracker.drain():
             path = f"/api/v1/sdk/dependencies/{quote(report.name, safe='')}/report"
-            self._post(path, report.body(), timeout)
+            self._post(path, {**report.body(), **extra}, timeout)
 
     def _post(self, path: str, body: dict[str, Any], timeout: float | None = None) -> bool:
         try:
