@@ -167,10 +167,9 @@ class FlagClient:
         self._threads: list[threading.Thread] = []
         self._listeners: list[Callable[[], None]] = []
         self._http = httpx.Client(headers=self._headers, timeout=timeout)
-        self._stream_http = httpx.Client(
-            headers=self._headers,
-            timeout=httpx.Timeout(timeout, read=STREAM_READ_TIMEOUT_S),
-        )
+        # Until its headers arrive a stream request waits `timeout` like any other (a hung
+        # server must not hold a reconnect for 40 s); then reads may wait for the heartbeat.
+        self._stream_http = httpx.Client(headers=self._headers, timeout=timeout)
         self._stream_socket: socket.socket | None = None
         self._stream_connected = False
         self._last_failure: str | None = None
@@ -484,6 +483,10 @@ class FlagClient:
         with self._stream_http.stream("GET", self.url + STREAM_PATH, headers=headers) as response:
             if response.status_code != 200:
                 raise ConnectionError(f"stream answered {response.status_code}")
+            # httpcore reads the body with the request's timeouts, looked up when the body's
+            # first read starts: from here on, a read may wait for the next heartbeat.
+            timeouts = dict(response.request.extensions.get("timeout") or {})
+            response.request.extensions["timeout"] = {**timeouts, "read": STREAM_READ_TIMEOUT_S}
             stream = response.extensions.get("network_stream")
             if stream is not None:
                 self._stream_socket = stream.get_extra_info("socket")
