@@ -26,6 +26,9 @@ from typing import Any
 
 import httpx
 import pytest
+from openfeature import api
+from openfeature.contrib.provider.ofrep import OFREPProvider
+from openfeature.evaluation_context import EvaluationContext
 
 from tests.sdk.live import make_flag, sdk_project, start_on_port, wait_for
 from tests.support import ADMIN_TOKEN, LiveServer, free_port
@@ -251,6 +254,41 @@ def test_fault_in_front_of_the_server__app_never_raises_keeps_rules_and_recovers
         client.close()
         proxy.close()
     assert app.raised == []
+
+
+@pytest.mark.live
+@pytest.mark.parametrize("mode", MODES)
+def test_ofrep_provider__fault_in_front_of_the_server__code_default_then_the_server_again(
+    server: LiveServer, admin: httpx.Client, mode: str
+) -> None:
+    """The third-party OFREP provider evaluates remotely: through a fault the app gets its code
+    default with an error (never an exception), and the server's answer once it passes again."""
+    slug = f"ofrep-{mode.replace('_', '-')}"
+    secret = project(admin, slug)
+    proxy = FaultProxy(int(server.url.rsplit(":", 1)[1]))
+    provider = OFREPProvider(
+        proxy.url, headers_factory=lambda: {"Authorization": f"Bearer {secret}"}, timeout=1.0
+    )
+    context = EvaluationContext(targeting_key="user-7", attributes={"country": "KR"})
+    try:
+        api.set_provider_and_wait(provider, slug)
+        client = api.get_client(slug)
+        assert client.get_boolean_value("new-payment-page", False, context) is True
+        proxy.set(mode)
+        for _ in range(3):
+            details = client.get_boolean_details("new-payment-page", False, context)
+            assert details.value is False and details.error_code is not None, details
+        kill(admin, slug)
+        proxy.set("pass")
+
+        def answered_off() -> bool:
+            details = client.get_boolean_details("new-payment-page", True, context)
+            return details.error_code is None and details.value is False
+
+        assert wait_for(answered_off, RECOVERY_DEADLINE_S, interval=0.2)
+    finally:
+        api.clear_providers()
+        proxy.close()
 
 
 @pytest.mark.live
