@@ -361,3 +361,17 @@ def test_record_report__bad_instance_or_interval__refused(shop: Store) -> None:
                 state="open",
                 **options,  # type: ignore[arg-type]
             )
+
+
+def test_record_report__too_many_instances__refused_until_quiet_ones_are_forgotten(
+    shop: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    short_window(shop)
+    monkeypatch.setattr(dependencies, "MAX_REPORTERS_PER_DEPENDENCY", 2)
+    App("a", 0).report(shop, 0, "open")
+    App("b", 0).report(shop, 0, "closed")
+    App("a", 0).report(shop, 5, "closed")  # a known instance always reports
+    with pytest.raises(InvalidInput, match="more than 2 SDK instances"):
+        App("c", 0).report(shop, 10, "open")
+    App("c", 0).report(shop, 31 * 60, "open")  # a and b went quiet 30 min ago
+    assert due_checks(shop, 31 * 60) == "unhealthy"

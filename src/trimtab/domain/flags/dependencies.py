@@ -393,9 +393,13 @@ def _record_breaker(
         )
     )
     if known is None:
-        count = session.scalar(
-            select(func.count()).select_from(table).where(table.dependency_id == dependency_id)
-        )
+        mine = table.dependency_id == dependency_id
+        count = session.scalar(select(func.count()).select_from(table).where(mine))
+        if (count or 0) >= MAX_REPORTERS_PER_DEPENDENCY:
+            # Short-lived processes come and go: forget those past any staleness first.
+            quiet = now - timedelta(seconds=STALE_AFTER * REPORT_INTERVAL_BOUNDS[1])
+            session.execute(delete(table).where(mine, table.last_report_at < quiet))
+            count = session.scalar(select(func.count()).select_from(table).where(mine))
         if (count or 0) >= MAX_REPORTERS_PER_DEPENDENCY:
             raise InvalidInput(
                 f"more than {MAX_REPORTERS_PER_DEPENDENCY} SDK instances report this dependency"
