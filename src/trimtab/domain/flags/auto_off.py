@@ -27,6 +27,7 @@ import threading
 from bisect import bisect_left
 from collections import OrderedDict
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -305,16 +306,29 @@ def _exposure(
 # an instant inside a minute: the flag's last change or the window's start. Whole minutes come
 # from the rollups; the first, partial one from the events themselves (what each event's
 # `contexts.flags` said about the flag, and when it was received), read only when the rollups
-# say that minute holds errors tagged with the flag at all. A closed minute never changes, so
-# its tagged receive times are kept and each minute is read once while a window slides over it.
+# say that minute holds errors tagged with the flag at all. Events received more than
+# SETTLED_AFTER ago are committed and never change, so their tagged receive times are kept and
+# every check reads only the events newer than what it kept: each event is read about once
+# while checks every 2 s watch the minute of a change, or a window slides over it.
 # (Retention keeps an issue's newest events, so the events of the last minutes are there.)
 MINUTE = timedelta(minutes=1)
-CLOSED_AFTER = timedelta(seconds=10)  # ingest's writer has committed a minute's events by then
+SETTLED_AFTER = timedelta(seconds=10)  # ingest's writer has committed an event by then
 MINUTES_KEPT = 256
 Sides = tuple[frozenset[str], frozenset[str]]
 _MinuteKey = tuple[str, int, str, datetime, frozenset[str], frozenset[str]]
-_closed_minutes: OrderedDict[_MinuteKey, tuple[list[float], list[float]]] = OrderedDict()
-_closed_lock = threading.Lock()
+
+
+@dataclass
+class _KeptMinute:
+    """Tagged receive times (epoch seconds, sorted) of a minute's events before `settled`."""
+
+    settled: datetime
+    on: list[float]
+    off: list[float]
+
+
+_kept_minutes: OrderedDict[_MinuteKey, _KeptMinute] = OrderedDict()
+_kept_lock = threading.Lock()
 
 
 def error_counts(
@@ -365,22 +379,32 @@ def _partial_minute(
         return 0, 0
     database = session.get_bind().engine.url.render_as_string(hide_password=True)
     key = (database, project_id, environment, minute, *sides)
-    with _closed_lock:
-        times = _closed_minutes.get(key)
-        if times is not None:
-            _closed_minutes.move_to_end(key)
-    if times is None:
-        closed = now >= minute + MINUTE + CLOSED_AFTER
-        since = minute if closed else start
-        times = _tagged_times(session, project_id, environment, sides, since, minute + MINUTE)
-        if closed:
-            with _closed_lock:
-                _closed_minutes[key] = times
-                while len(_closed_minutes) > MINUTES_KEPT:
-                    _closed_minutes.popitem(last=False)
+    with _kept_lock:
+        kept = _kept_minutes.get(key)
+        if kept is not None:
+            _kept_minutes.move_to_end(key)
+    kept = kept or _KeptMinute(minute, [], [])
+    on, off = _tagged_times(session, project_id, environment, sides, kept.settled, minute + MINUTE)
+    settled = min(minute + MINUTE, now - SETTLED_AFTER)
+    if settled > kept.settled:
+        # Everything read is at or after kept.settled: appending keeps each list sorted.
+        line = settled.timestamp()
+        kept = _KeptMinute(
+            settled,
+            kept.on + [t for t in on if t < line],
+            kept.off + [t for t in off if t < line],
+        )
+        with _kept_lock:
+            _kept_minutes[key] = kept
+            while len(_kept_minutes) > MINUTES_KEPT:
+                _kept_minutes.popitem(last=False)
+        on, off = [t for t in on if t >= line], [t for t in off if t >= line]
     cut = start.timestamp()
-    on, off = (len(side) - bisect_left(side, cut) for side in times)
-    return on, off
+    return _since(kept.on, cut) + _since(on, cut), _since(kept.off, cut) + _since(off, cut)
+
+
+def _since(times: list[float], cut: float) -> int:
+    return len(times) - bisect_left(times, cut)
 
 
 def _tagged_times(
