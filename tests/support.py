@@ -8,12 +8,17 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import httpx
 import orjson
+
+from trimtab.domain.reports import ingest
+from trimtab.store.db import Store
 
 ADMIN_TOKEN = "tt_test_admin_token_0123456789abcdef"
 ADMIN_PASSWORD = "correct horse battery staple"
@@ -186,3 +191,22 @@ def read_events(
                 found.append(orjson.loads(line[6:]))
                 if until(found[-1]):
                     return
+
+
+def flag_errors(
+    store: Store, project_id: int, key: str, at: datetime, n: int, result: bool = True
+) -> None:
+    """`n` error events received at `at` in production that evaluated flag `key` to `result`,
+    stored by ingest itself (events, issues, rollups), as a guard on the flag counts them."""
+    sent = []
+    for _ in range(n):
+        event = {
+            "event_id": uuid.uuid4().hex,
+            "timestamp": at.timestamp(),
+            "environment": "production",
+            "exception": {"values": [{"type": "ValueError", "value": "card declined"}]},
+            "contexts": {"flags": {"values": [{"flag": key, "result": result}]}},
+        }
+        sent.append(ingest.prepare_event(project_id, event, orjson.dumps(event), at))
+    with store.write() as session:
+        ingest.store_events(session, sent)

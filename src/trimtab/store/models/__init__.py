@@ -11,6 +11,7 @@ from trimtab.store.models.dependencies import (
     AutoOffRule,
     Dependency,
     DependencyReportBucket,
+    DependencyReporter,
     DependencyTransition,
     FlagEvaluationBucket,
 )
@@ -50,6 +51,7 @@ __all__ = [
     "DashboardSession",
     "Dependency",
     "DependencyReportBucket",
+    "DependencyReporter",
     "DependencyTransition",
     "Deploy",
     "DeployRun",
