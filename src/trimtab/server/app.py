@@ -28,6 +28,7 @@ from trimtab.server.limits import BodySizeLimit
 from trimtab.settings import Settings
 from trimtab.store import migrate
 from trimtab.store.db import Store
+from trimtab.store.models import utcnow
 
 log = logging.getLogger("trimtab.server")
 
@@ -104,6 +105,8 @@ def create_app(
         redoc_url=None,
     )
     app.state.settings = settings
+    # What time it is for time-based limits (the login backoff); tests may set their own clock.
+    app.state.clock = utcnow
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, exempt_prefixes=SELF_LIMITED_PREFIXES)
     app.add_middleware(PageSecurityHeaders)
