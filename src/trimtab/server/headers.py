@@ -62,8 +62,7 @@ class PublicOrigin:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and (
             scope.get("scheme") != self.scheme
-            or (b"host", self.host) not in scope["headers"]
-            or sum(name == b"host" for name, _ in scope["headers"]) != 1
+            or [value for name, value in scope["headers"] if name == b"host"] != [self.host]
         ):
             headers = [(n, v) for n, v in scope["headers"] if n != b"host"]
             scope = {**scope, "scheme": self.scheme, "headers": [*headers, (b"host", self.host)]}

@@ -39,6 +39,7 @@ OPENAPI_RESPONSE: dict[int | str, dict[str, Any]] = {
 }
 
 Render = Callable[[Change], bytes | None]
+RETRY_AFTER_FULL_S = 5  # a 429 for too many streams: try again after this many seconds
 
 
 def sse_event(change: Change, event: str, data: Any) -> bytes:
@@ -65,13 +66,14 @@ class StreamSlots:
                     retry_after=RETRY_AFTER_FULL_S,
                 )
             self._open[holder] += 1
-        given_back = threading.Event()
+        given_back = False
 
         def give_back() -> None:
-            if given_back.is_set():
-                return
-            given_back.set()
+            nonlocal given_back
             with self._lock:
+                if given_back:
+                    return
+                given_back = True
                 self._open[holder] -= 1
                 if self._open[holder] <= 0:
                     del self._open[holder]
@@ -81,9 +83,6 @@ class StreamSlots:
     def open_count(self, holder: str) -> int:
         with self._lock:
             return self._open[holder]
-
-
-RETRY_AFTER_FULL_S = 5
 
 
 def slots_of(request: Request) -> StreamSlots:
