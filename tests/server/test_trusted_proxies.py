@@ -58,3 +58,16 @@ def test_ingest_auto_ip__behind_trusted_proxy__each_forwarded_client_a_user(
 
 def test_ingest_auto_ip__forwarded_for_from_untrusted_peer__one_user(direct: TestClient) -> None:
     assert _users_after_two_browsers(direct) == 1
+
+
+def test_settings__trusted_proxies_and_stream_cap__read_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("TRIMTAB_TRUSTED_PROXIES", "10.0.0.0/8, 192.0.2.7")
+    monkeypatch.setenv("TRIMTAB_MAX_STREAMS_PER_TOKEN", "3")
+    settings = Settings.from_env(database_url="sqlite://")
+    assert [str(n) for n in settings.trusted_proxies] == ["10.0.0.0/8", "192.0.2.7/32"]
+    assert settings.max_streams_per_token == 3
+    monkeypatch.setenv("TRIMTAB_TRUSTED_PROXIES", "my-proxy")
+    with pytest.raises(ValueError, match="TRIMTAB_TRUSTED_PROXIES: 'my-proxy'"):
+        Settings.from_env(database_url="sqlite://")
