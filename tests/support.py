@@ -148,12 +148,12 @@ class ThreadedServer:
     """The app served by uvicorn in a thread of the test process: real HTTP (for streaming
     and for third-party clients), while the test can still reach the app's Store directly."""
 
-    def __init__(self, app: object) -> None:
+    def __init__(self, app: object, port: int | None = None) -> None:
         import threading
 
         import uvicorn
 
-        self.port = free_port()
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning")  # type: ignore[arg-type]
         self.server = uvicorn.Server(config)

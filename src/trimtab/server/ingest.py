@@ -55,6 +55,7 @@ from trimtab.core.envelope import (
 from trimtab.domain.reports.envelopes import envelope_job, store_job
 from trimtab.domain.reports.ingest import IngestJob, StoredEvent, store_batch
 from trimtab.domain.spine.keys import KEYS_CHANGED, IngestKey, find_ingest_key, project_exists
+from trimtab.server.auth import client_of
 from trimtab.settings import Settings
 from trimtab.store.db import Store
 from trimtab.store.ingest_writer import IngestWriter, QueueFull
@@ -381,7 +382,8 @@ def _run(steps: Iterator[int]) -> None:
 
 
 def _client_ip(request: Request) -> str | None:
-    return request.client.host if request.client is not None else None
+    # Behind a proxy in TRIMTAB_TRUSTED_PROXIES, the address it names (server.auth.client_of).
+    return client_of(request) if request.client is not None else None
 
 
 def _dsn_key(dsn: Any) -> str | None:

@@ -18,7 +18,7 @@ from trimtab.domain.errors import Conflict, Forbidden, InvalidInput, NotFound
 from trimtab.domain.results import IsoTime, Result
 from trimtab.domain.spine import audit, projects
 from trimtab.domain.spine.actors import Actor
-from trimtab.store.models import AlertDelivery, AlertRule, AlertTarget, Project
+from trimtab.store.models import MAX_ROW_ID, AlertDelivery, AlertRule, AlertTarget, Project
 
 MAX_SPIKE_COUNT = 1_000_000
 MAX_SPIKE_MINUTES = 24 * 60
@@ -169,11 +169,16 @@ def list_targets(session: Session, actor: Actor, slug: str) -> list[AlertTarget]
     return list(session.scalars(query.order_by(AlertTarget.name)))
 
 
+def _row_id(ref: str) -> bool:
+    """Whether `ref` can be a row id (a longer number names nothing, and would overflow)."""
+    return ref.isascii() and ref.isdigit() and 0 < int(ref) <= MAX_ROW_ID
+
+
 def get_target(session: Session, actor: Actor, slug: str, ref: str, *, scope: str) -> AlertTarget:
     """A target by name or by id."""
     project = projects.get_project(session, actor, slug, scope=scope)
     target = _target_named(session, project, ref)
-    if target is None and ref.isdigit():
+    if target is None and _row_id(ref):
         found = session.get(AlertTarget, int(ref))
         target = found if found is not None and found.project_id == project.id else None
     if target is None:
@@ -291,7 +296,7 @@ def delete_rule(session: Session, actor: Actor, slug: str, ref: str) -> AlertRul
     project = projects.get_project(session, actor, slug, scope="admin")
     query = select(AlertRule).where(AlertRule.project_id == project.id, AlertRule.name == ref)
     rule = session.scalars(query).first()
-    if rule is None and ref.isdigit():
+    if rule is None and _row_id(ref):
         found = session.get(AlertRule, int(ref))
         rule = found if found is not None and found.project_id == project.id else None
     if rule is None:

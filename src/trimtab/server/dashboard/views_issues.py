@@ -17,6 +17,7 @@ from trimtab.domain.errors import DomainError, InvalidInput, NotFound
 from trimtab.domain.reports import events, issues
 from trimtab.domain.spine import projects, users
 from trimtab.domain.spine.actors import Actor
+from trimtab.server.api.schemas import RowId
 from trimtab.server.auth import session_actor, store_of
 from trimtab.server.dashboard import event_view
 from trimtab.server.dashboard.views import templates
@@ -122,7 +123,7 @@ def issue_list(
 
 
 @router.get("/projects/{slug}/issues/{issue_id}", response_class=HTMLResponse)
-def issue_page(request: Request, slug: str, issue_id: int) -> Response:
+def issue_page(request: Request, slug: str, issue_id: RowId) -> Response:
     resolved = session_actor(request)
     if resolved is None:
         return RedirectResponse("/login", status_code=303)
@@ -169,7 +170,7 @@ def issue_page(request: Request, slug: str, issue_id: int) -> Response:
 def issue_status(
     request: Request,
     slug: str,
-    issue_id: int,
+    issue_id: RowId,
     action: str = Form(max_length=16),
     csrf_token: str = Form(default="", max_length=100),
     count: int | None = Form(default=None, ge=1, le=1_000_000_000),
