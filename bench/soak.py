@@ -25,6 +25,7 @@ Prints a figures table (Markdown, for docs/benchmarks.md) and exits 1 when a cri
 from __future__ import annotations
 
 import argparse
+import gzip
 import os
 import re
 import statistics
@@ -47,7 +48,7 @@ sys.path.insert(0, str(ROOT))
 from sqlalchemy import create_engine, text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 from tests.e2e import crash  # noqa: E402
-from tests.support import ADMIN_PASSWORD, ADMIN_TOKEN, LiveServer  # noqa: E402
+from tests.support import ADMIN_PASSWORD, ADMIN_TOKEN, LiveServer, start_server  # noqa: E402
 
 from trimtab.store import migrate  # noqa: E402
 from trimtab.store.db import Store, normalize_database_url  # noqa: E402
@@ -148,6 +149,7 @@ def ingest(shop: Shop, tally: Tally, stop: threading.Event) -> None:
     thread = uuid.uuid4().hex[:8]
     headers = {
         "Content-Type": "application/x-sentry-envelope",
+        "Content-Encoding": "gzip",
         "X-Sentry-Auth": f"Sentry sentry_key={shop.public_key}, sentry_version=7, "
         "sentry_client=sentry.python/2.0.0",
     }
@@ -156,7 +158,10 @@ def ingest(shop: Shop, tally: Tally, stop: threading.Event) -> None:
 
         def one() -> None:
             event_id = uuid.uuid4().hex
-            body = crash.envelope(event_id, shop.public_key, shop.project_id, thread, next(counter))
+            envelope = crash.envelope(
+                event_id, shop.public_key, shop.project_id, thread, next(counter)
+            )
+            body = gzip.compress(envelope, 1)
             path = f"/api/{shop.project_id}/envelope/"
             tally.send("ingest", lambda: http.post(path, content=body), 200)
 
@@ -334,7 +339,7 @@ def migrated(url: str) -> str:
 def steady(workdir: Path, seconds: float, warmup: float) -> SteadyResult:
     (workdir / "steady").mkdir(parents=True)
     url = migrated(f"sqlite:///{workdir / 'steady' / 'trimtab.db'}")
-    server: LiveServer = crash.serve(url, workdir / "steady")
+    server: LiveServer = start_server(url, workdir / "steady")
     tally, deploys = Tally(), Counter[str]()
     stop = threading.Event()
     samples: list[tuple[float, int]] = []
