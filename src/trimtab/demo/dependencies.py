@@ -45,7 +45,7 @@ def seed_dependencies(session: Session, project: Project, report: SeedReport) ->
                 from_state="healthy",
                 to_state="unhealthy",
                 at=went_down,
-                reason="3 SDK report(s) of an open circuit; SDKs saw 41 of 52 calls fail",
+                reason="3 SDK instance(s) report an open circuit; SDKs saw 41 of 52 calls fail",
                 signals={"sdk": {"successes": 11, "failures": 9, "timeouts": 32}},
             ),
             DependencyTransition(
