@@ -41,6 +41,7 @@ from trimtab.domain.releases.ledger import LedgerEntry
 from trimtab.domain.results import IsoTime, Result
 from trimtab.domain.spine import audit, notifications, projects
 from trimtab.domain.spine.actors import Actor
+from trimtab.store.db import get_row
 from trimtab.store.models import Deploy, DeployRun, Project, Release, Service, utcnow
 from trimtab.store.models.deploys import OUTPUT_TAIL_BYTES
 from trimtab.store.notify import Change, announce
@@ -435,7 +436,7 @@ def finish_step(session: Session, runner: str, deploy_id: int, ok: bool, output:
 
 def get_run(session: Session, actor: Actor, slug: str, run_id: int) -> tuple[Project, DeployRun]:
     project = projects.get_project(session, actor, slug)
-    run = session.get(DeployRun, run_id)
+    run = get_row(session, DeployRun, run_id)
     if run is None or run.project_id != project.id:
         raise NotFound(f"project {slug!r} has no deploy run {run_id}")
     return project, run

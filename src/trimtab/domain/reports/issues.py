@@ -24,6 +24,7 @@ from trimtab.domain.results import IsoTime, Result
 from trimtab.domain.spine import audit
 from trimtab.domain.spine.actors import Actor
 from trimtab.domain.spine.projects import get_environment, get_project
+from trimtab.store.db import get_row
 from trimtab.store.models import ErrorRollup, Event, Issue, IssueFacet, Project
 from trimtab.store.models.reports import ISSUE_STATUSES
 from trimtab.store.notify import Change, announce
@@ -174,7 +175,7 @@ def list_issues(
 
 def get_issue(session: Session, actor: Actor, issue_id: int, *, scope: str = "read") -> Issue:
     """The issue, if the actor reaches its project with `scope` (else 404, as for projects)."""
-    issue = session.get(Issue, issue_id)
+    issue = get_row(session, Issue, issue_id)
     if issue is None or not actor.reaches_project(issue.project_id):
         raise NotFound(f"no issue {issue_id}")
     actor.require(scope, project_id=issue.project_id)
