@@ -1,0 +1,40 @@
+"""Numbers JSON allows and the store cannot hold are refused with the documented 4xx error body,
+not a 500 (found by the fuzzers of issue 9: Hypothesis on the envelope parser, Schemathesis on
+PUT .../flags/{key}/environments/{env})."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+from starlette.datastructures import URL
+
+from trimtab.demo import workspace
+from trimtab.store.db import Store
+
+
+def test_flag_config__integer_past_64_bits__422_error_body(
+    client: TestClient, store: Store
+) -> None:
+    with store.write() as session:
+        workspace.seed(session)
+    rule = {
+        "constraints": [{"attribute": "plan", "operator": "in", "values": [2**70]}],
+        "serve": {"variant": "on"},
+    }
+    response = client.put(
+        "/api/v1/projects/shop/flags/maintenance-banner/environments/production",
+        json={"rules": [rule], "reason": "fuzz"},
+    )
+    assert response.status_code == 422, response.text
+    assert response.json() == {
+        "error": "invalid",
+        "detail": "a flag config's numbers must fit in 64 bits",
+    }
+
+
+def test_ingest__event_with_a_5000_digit_integer__400_invalid_json(client: TestClient) -> None:
+    created = client.post("/api/v1/projects", json={"slug": "big"}).json()
+    key = URL(created["dsn"]).username
+    body = b'{}\n{"type":"event"}\n{"extra":{"n":' + b"1" * 5000 + b"}}\n"
+    response = client.post(f"/api/{created['id']}/envelope/?sentry_key={key}", content=body)
+    assert response.status_code == 400, response.text
+    assert "too long" in response.text
