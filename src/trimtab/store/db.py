@@ -23,8 +23,9 @@ from trimtab.store.notify import LocalNotifier, bind_notifier
 from trimtab.store.notify_pg import PostgresRelay
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
-# Row ids are signed 64-bit on both databases; a client's larger number names no row.
-MAX_ROW_ID = 2**63 - 1
+# Row ids are Integer columns: 32-bit on PostgreSQL, so a client's larger number names no row
+# (and binding it would fail there, as one past 64 bits fails on SQLite).
+MAX_ROW_ID = 2**31 - 1
 _Row = TypeVar("_Row")
 
 
