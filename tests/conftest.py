@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, settings
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
@@ -34,6 +35,24 @@ from trimtab.store import migrate
 from trimtab.store.db import Store, normalize_database_url
 
 POSTGRES_URL = os.environ.get("TRIMTAB_TEST_POSTGRES_URL")
+
+# Property tests (Hypothesis, Schemathesis) are derandomized so every run, here and on CI, tries
+# the same inputs: a failure is reproducible and never a flake. No deadline and no too_slow check:
+# the suite must pass on a busy machine. `HYPOTHESIS_PROFILE=explore` hunts with fresh random
+# inputs and more of them; a failure it finds belongs in a case file or an @example.
+settings.register_profile(
+    "ci",
+    derandomize=True,
+    database=None,
+    deadline=None,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.register_profile(
+    "explore", max_examples=2000, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
 BACKENDS = ["sqlite", "postgres"]
 _counter = itertools.count()
 

@@ -18,6 +18,7 @@ from starlette.routing import BaseRoute
 from tests.support import ADMIN_PASSWORD
 from trimtab.server.app import create_app
 from trimtab.settings import Settings
+from trimtab.store.db import parse_row_id
 from trimtab.store.models import MAX_ROW_ID
 
 OUT_OF_RANGE = [MAX_ROW_ID + 1, 2**63, 2**64, 10**30, 0, -1]
@@ -116,7 +117,8 @@ def test_path_id__not_a_number__404(shop: TestClient) -> None:
 
 def test_alert_ref__huge_number__404(shop: TestClient) -> None:
     for kind in ("targets", "rules"):
-        for value in (MAX_ROW_ID + 1, 2**63):
+        # "²" and "٣" are digits to Python's str.isdigit, and int("²") raises.
+        for value in (MAX_ROW_ID + 1, 2**63, "²", "٣"):
             url = f"/api/v1/projects/shop/alerts/{kind}/{value}"
             status, body = _call(shop, "DELETE", url)
             assert status == 404 and body is not None and body["error"] == "not_found", body
@@ -130,3 +132,10 @@ def test_maintenance_notice_id__out_of_range__422_and_largest_valid_answered(
         refused = shop.delete(f"{base}?id={value}")
         assert refused.status_code == 422 and refused.json()["error"] == "invalid"
     assert shop.delete(f"{base}?id={MAX_ROW_ID}").status_code < 500
+
+
+def test_parse_row_id__only_ascii_digits_in_range() -> None:
+    assert parse_row_id("42") == 42
+    assert parse_row_id(str(MAX_ROW_ID)) == MAX_ROW_ID
+    for text in ("", "0", str(MAX_ROW_ID + 1), str(2**63), "1" * 5000, "²", "٣", "-1", "+1", " 1"):
+        assert parse_row_id(text) is None, text

@@ -390,6 +390,9 @@ def _loads(data: bytes, what: str) -> Any:
         ) from None
     except (json.JSONDecodeError, RecursionError):
         raise InvalidJson(f"{what} is not valid JSON: {orjson_error}") from None
+    except ValueError:
+        # Python refuses to convert an integer of more than 4300 digits (CVE-2020-10735).
+        raise InvalidJson(f"{what} holds a number too long to read: {orjson_error}") from None
 
 
 def _pair_surrogates(text: str) -> str:

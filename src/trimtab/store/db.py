@@ -12,17 +12,21 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from trimtab.store.models.base import MAX_ROW_ID
 from trimtab.store.notify import LocalNotifier, bind_notifier
 from trimtab.store.notify_pg import PostgresRelay
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+# Row ids are Integer columns: 32-bit on PostgreSQL, so a client's larger number names no row
+# (and binding it would fail there, as one past 64 bits fails on SQLite).
+_Row = TypeVar("_Row")
 
 
 def upsert(session: Session, model: Any) -> Any:
@@ -39,6 +43,22 @@ def upsert(session: Session, model: Any) -> Any:
 def insert_ignore(session: Session, model: Any, values: dict[str, Any]) -> None:
     """INSERT … ON CONFLICT DO NOTHING, so two nodes creating the same row cannot collide."""
     session.execute(upsert(session, model).values(**values).on_conflict_do_nothing())
+
+
+def get_row(session: Session, model: type[_Row], row_id: int) -> _Row | None:
+    """`session.get` for an id a client sent: None when no row can have it, where the driver
+    would fail to bind it (SQLite: OverflowError, PostgreSQL: NumericValueOutOfRange)."""
+    if not 0 < row_id <= MAX_ROW_ID:
+        return None
+    return session.get(model, row_id)
+
+
+def parse_row_id(text: str) -> int | None:
+    """The row id a reference like "42" names, or None ("²" and "٣" are digits to Python)."""
+    if not text.isascii() or not text.isdigit() or len(text) > len(str(MAX_ROW_ID)):
+        return None
+    row_id = int(text)
+    return row_id if 0 < row_id <= MAX_ROW_ID else None
 
 
 class StoreError(RuntimeError):

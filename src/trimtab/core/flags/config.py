@@ -229,7 +229,7 @@ def _variant_ref(
     value = data.get(field, default)
     if value is None:
         raise FlagConfigError(where, "required: the name of one of the flag's variants")
-    if value not in names:
+    if not isinstance(value, str) or value not in names:
         raise FlagConfigError(where, f"unknown variant {value!r}; variants: {sorted(names)}")
     return str(value)
 
@@ -343,7 +343,7 @@ def _constraint(constraint: Any, path: str) -> dict[str, Any]:
     _no_unknown_fields(constraint, _CONSTRAINT_FIELDS, path)
     attribute = _attribute(constraint.get("attribute"), f"{path}.attribute")
     operator = constraint.get("operator")
-    if operator not in OPERATORS:
+    if not isinstance(operator, str) or operator not in OPERATORS:
         raise FlagConfigError(f"{path}.operator", f"must be one of {', '.join(sorted(OPERATORS))}")
     if "value" in constraint and "values" in constraint:
         raise FlagConfigError(path, "give either value or values, not both")

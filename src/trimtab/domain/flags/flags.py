@@ -124,7 +124,12 @@ def _check_config(
 ) -> dict[str, Any]:
     """Validate one environment config with core.evaluation; refuse unknown prerequisites and
     cycles among the environment's flags. Returns the normalized config."""
-    if len(orjson.dumps(config)) > MAX_CONFIG_BYTES:
+    try:
+        size = len(orjson.dumps(config))
+    except orjson.JSONEncodeError:
+        # Request JSON may hold integers past 64 bits; the store's JSON cannot.
+        raise InvalidInput("a flag config's numbers must fit in 64 bits") from None
+    if size > MAX_CONFIG_BYTES:
         raise InvalidInput(f"a flag config is at most {MAX_CONFIG_BYTES // 1024} KiB of JSON")
     try:
         normalized = validate_flag_config(config, segments=project_segments(session, project.id))

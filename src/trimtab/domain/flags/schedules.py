@@ -25,7 +25,7 @@ from trimtab.domain.results import IsoTime, Result
 from trimtab.domain.spine import audit
 from trimtab.domain.spine.actors import Actor
 from trimtab.domain.spine.projects import get_environment, get_project
-from trimtab.store.db import Store
+from trimtab.store.db import Store, get_row
 from trimtab.store.models import Environment, Flag, FlagSchedule, Project, utcnow
 from trimtab.store.models.flags import SCHEDULE_KINDS
 
@@ -156,7 +156,7 @@ def cancel_schedule(
 ) -> ScheduleSummary:
     project = get_project(session, actor, project_slug, scope=flags.OPERATION_SCOPE)
     flag = flags.get_flag(session, project, key)
-    schedule = session.get(FlagSchedule, schedule_id)
+    schedule = get_row(session, FlagSchedule, schedule_id)
     if schedule is None or schedule.flag_id != flag.id:
         raise NotFound(f"flag {key!r} has no schedule {schedule_id}")
     actor.require(

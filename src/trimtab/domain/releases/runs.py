@@ -48,6 +48,7 @@ from trimtab.domain.releases.ledger import LedgerEntry
 from trimtab.domain.results import IsoTime, Result
 from trimtab.domain.spine import audit, notifications, projects
 from trimtab.domain.spine.actors import Actor
+from trimtab.store.db import get_row
 from trimtab.store.models import Deploy, DeployRun, Project, Release, Service, utcnow
 from trimtab.store.models.deploys import OUTPUT_TAIL_BYTES
 from trimtab.store.notify import Change, announce
@@ -446,7 +447,7 @@ def finish_step(session: Session, runner: str, deploy_id: int, ok: bool, output:
 
 def get_run(session: Session, actor: Actor, slug: str, run_id: int) -> tuple[Project, DeployRun]:
     project = projects.get_project(session, actor, slug)
-    run = session.get(DeployRun, run_id)
+    run = get_row(session, DeployRun, run_id)
     bound = projects.bound_environment(session, actor)
     # A run in another environment than the actor's is not found, as one of another project.
     if run is None or run.project_id != project.id or bound not in (None, run.environment):

@@ -18,7 +18,8 @@ from trimtab.domain.errors import Conflict, Forbidden, InvalidInput, NotFound
 from trimtab.domain.results import IsoTime, Result
 from trimtab.domain.spine import audit, projects
 from trimtab.domain.spine.actors import Actor
-from trimtab.store.models import MAX_ROW_ID, AlertDelivery, AlertRule, AlertTarget, Project
+from trimtab.store.db import parse_row_id
+from trimtab.store.models import AlertDelivery, AlertRule, AlertTarget, Project
 
 MAX_SPIKE_COUNT = 1_000_000
 MAX_SPIKE_MINUTES = 24 * 60
@@ -169,17 +170,13 @@ def list_targets(session: Session, actor: Actor, slug: str) -> list[AlertTarget]
     return list(session.scalars(query.order_by(AlertTarget.name)))
 
 
-def _row_id(ref: str) -> bool:
-    """Whether `ref` can be a row id (a longer number names nothing, and would overflow)."""
-    return ref.isascii() and ref.isdigit() and 0 < int(ref) <= MAX_ROW_ID
-
-
 def get_target(session: Session, actor: Actor, slug: str, ref: str, *, scope: str) -> AlertTarget:
     """A target by name or by id."""
     project = projects.get_project(session, actor, slug, scope=scope)
     target = _target_named(session, project, ref)
-    if target is None and _row_id(ref):
-        found = session.get(AlertTarget, int(ref))
+    row_id = parse_row_id(ref) if target is None else None
+    if row_id is not None:
+        found = session.get(AlertTarget, row_id)
         target = found if found is not None and found.project_id == project.id else None
     if target is None:
         raise NotFound(f"project {slug!r} has no alert target {ref!r}")
@@ -296,8 +293,9 @@ def delete_rule(session: Session, actor: Actor, slug: str, ref: str) -> AlertRul
     project = projects.get_project(session, actor, slug, scope="admin")
     query = select(AlertRule).where(AlertRule.project_id == project.id, AlertRule.name == ref)
     rule = session.scalars(query).first()
-    if rule is None and _row_id(ref):
-        found = session.get(AlertRule, int(ref))
+    row_id = parse_row_id(ref) if rule is None else None
+    if row_id is not None:
+        found = session.get(AlertRule, row_id)
         rule = found if found is not None and found.project_id == project.id else None
     if rule is None:
         raise NotFound(f"project {slug!r} has no alert rule {ref!r}")

@@ -30,6 +30,7 @@ from trimtab.domain.results import IsoTime, Result
 from trimtab.domain.spine import audit
 from trimtab.domain.spine.actors import Actor
 from trimtab.domain.spine.projects import bound_environment, environment_view, get_project
+from trimtab.store.db import get_row
 from trimtab.store.models import ErrorRollup, Event, Issue, IssueFacet, Project
 from trimtab.store.models.reports import ISSUE_STATUSES
 from trimtab.store.notify import Change, announce
@@ -185,7 +186,7 @@ def get_issue(session: Session, actor: Actor, issue_id: int, *, scope: str = "re
     """The issue, if the actor reaches its project (and environment) with `scope`: else 404, as
     for projects. A bound actor changing it (any scope above read) must be the only environment
     it is seen in (see the module doc)."""
-    issue = session.get(Issue, issue_id)
+    issue = get_row(session, Issue, issue_id)
     if issue is None or not actor.reaches_project(issue.project_id):
         raise NotFound(f"no issue {issue_id}")
     actor.require("read", project_id=issue.project_id)

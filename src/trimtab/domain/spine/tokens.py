@@ -19,6 +19,7 @@ from trimtab.domain.results import IsoTime, Result
 from trimtab.domain.spine import audit
 from trimtab.domain.spine.actors import SCOPES, SDK_SCOPES, Actor
 from trimtab.domain.spine.projects import get_environment, get_project
+from trimtab.store.db import get_row
 from trimtab.store.models import ApiToken, Environment, Project, utcnow
 
 TOKEN_PREFIX = "tt_"
@@ -160,7 +161,7 @@ def list_tokens(
 
 
 def revoke_token(session: Session, actor: Actor, token_id: int) -> ApiToken:
-    token = session.get(ApiToken, token_id)
+    token = get_row(session, ApiToken, token_id)
     if token is None or (
         token.project_id is not None and not actor.reaches_project(token.project_id)
     ):

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Path
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from trimtab.store.models import MAX_ROW_ID
 
@@ -17,6 +17,29 @@ RowId = Annotated[int, Path(ge=1, le=MAX_ROW_ID)]
 
 class Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nul(cls, data: Any) -> Any:
+        # PostgreSQL text cannot hold NUL (U+0000); refused in every body, on every store.
+        if _holds_nul(data):
+            raise ValueError("text must not contain NUL (U+0000) characters")
+        return data
+
+
+def _holds_nul(data: Any) -> bool:
+    pending = [data]  # a loop, not recursion: a body may nest deeply
+    while pending:
+        value = pending.pop()
+        if isinstance(value, str):
+            if "\x00" in value:
+                return True
+        elif isinstance(value, dict):
+            pending.extend(value.keys())
+            pending.extend(value.values())
+        elif isinstance(value, list):
+            pending.extend(value)
+    return False
 
 
 class ProjectCreate(Body):
