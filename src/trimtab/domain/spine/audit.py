@@ -92,8 +92,10 @@ def list_entries(
     project_id: int | None = None,
     action_prefix: str | None = None,
     since: datetime | None = None,
+    target: tuple[str, str] | None = None,
     limit: int = 100,
 ) -> list[AuditEntry]:
+    """The newest entries first; `target` is (target_type, target_id), e.g. ("flag", key)."""
     query = select(AuditEntry).order_by(AuditEntry.at.desc(), AuditEntry.id.desc())
     query = query.limit(min(max(limit, 1), MAX_LIST))
     if project_id is not None:
@@ -102,4 +104,6 @@ def list_entries(
         query = query.where(AuditEntry.action.startswith(action_prefix))
     if since is not None:
         query = query.where(AuditEntry.at >= since)
+    if target is not None:
+        query = query.where(AuditEntry.target_type == target[0], AuditEntry.target_id == target[1])
     return list(session.scalars(query))
