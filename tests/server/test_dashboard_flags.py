@@ -88,7 +88,7 @@ def test_flags_page__production__state_rollout_stale_and_tags(browser: TestClien
     stale = re.search(r'<tr id="flag-legacy-search">(.*?)</tr>', page, re.S)
     assert stale is not None and ">stale</span>" in stale.group(1)
     banner = re.search(r'<tr id="flag-maintenance-banner">(.*?)</tr>', page, re.S)
-    assert banner is not None and '<span class="chip state-off">off</span>' in banner.group(1)
+    assert banner is not None and '<span class="chip state-off state">off</span>' in banner.group(1)
     assert 'href="/projects/shop/flags"' in page and 'class="active"' in page  # navigation
     staging = browser.get("/projects/shop/flags?env=staging").text
     row = re.search(r'<tr id="flag-new-payment-page">(.*?)</tr>', staging, re.S)
