@@ -193,6 +193,7 @@ def test_kill__needs_confirm_and_reason__then_kills_with_the_reason(
     unconfirmed = _post(browser, "kill", {"environment": "production", "reason": "billing down"})
     assert unconfirmed.status_code == 422 and "confirm the kill switch" in unconfirmed.text
     assert 'value="billing down"' in unconfirmed.text  # the form keeps what was typed
+    assert f'hx-get="{PAGE}"' in unconfirmed.text  # live refresh reads the page, not the POST
     no_reason = _post(browser, "kill", {"environment": "production", "confirm": "yes"})
     assert no_reason.status_code == 422 and "a reason is required" in no_reason.text
     assert _config(store, "new-payment-page", "production").enabled is True

@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -64,9 +65,12 @@ def _render(
     project: Project,
     context: dict[str, Any],
     status: int = 200,
+    live_url: str | None = None,
 ) -> Response:
-    """A flag page; `live_url` is what its live region re-fetches (this very page)."""
-    query = request.url.query
+    """A flag page; its live region re-fetches `live_url`, by default this page as asked."""
+    if live_url is None:
+        query = request.url.query
+        live_url = request.url.path + (f"?{query}" if query else "")
     return templates.TemplateResponse(
         request,
         name,
@@ -74,7 +78,7 @@ def _render(
             "actor": user.actor,
             "csrf_token": user.csrf,
             "project": {"slug": project.slug, "name": project.name},
-            "live_url": request.url.path + (f"?{query}" if query else ""),
+            "live_url": live_url,
             **context,
         },
         status_code=status,
@@ -213,6 +217,8 @@ def _flag_page(
             "form": form or {},
         },
         error.status if error else 200,
+        # Also after a refused POST: the live region reads the flag's page, not the form's URL.
+        live_url=f"/projects/{project.slug}/flags/{quote(key)}",
     )
 
 

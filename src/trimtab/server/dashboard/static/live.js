@@ -21,11 +21,32 @@
         window.htmx.trigger(document.body, "trimtab:changed");
       });
     });
-    // Close before leaving, so the browser does not count the open stream as a failed request.
-    window.addEventListener("pagehide", function () { source.close(); });
+    // Once the page is being left (a form posted, a link followed), stop listening and start
+    // no refresh: the new page is on its way, and a refresh would only be cut off by it.
+    var leaving = false;
+    function leave() {
+      leaving = true;
+      source.close();
+    }
+    document.addEventListener("submit", leave);
+    window.addEventListener("beforeunload", leave);
+    window.addEventListener("pagehide", leave);
+    document.body.addEventListener("htmx:beforeRequest", function (event) {
+      if (leaving) {
+        event.preventDefault();
+      }
+    });
     document.body.setAttribute("data-live", "connecting");
     source.addEventListener("open", function () { document.body.setAttribute("data-live", "open"); });
   }
+
+  // Back to a page kept in the back/forward cache: its stream was closed when it was left,
+  // and what it shows may be old, so load it afresh.
+  window.addEventListener("pageshow", function (event) {
+    if (event.persisted && document.querySelector("[data-live-project]")) {
+      window.location.reload();
+    }
+  });
 
   if (document.readyState === "loading") {
     document.addEventListener("DOMContentLoaded", start);
