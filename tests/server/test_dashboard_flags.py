@@ -90,6 +90,9 @@ def test_flags_page__production__state_rollout_stale_and_tags(browser: TestClien
     banner = re.search(r'<tr id="flag-maintenance-banner">(.*?)</tr>', page, re.S)
     assert banner is not None and '<span class="chip state-off state">off</span>' in banner.group(1)
     assert 'href="/projects/shop/flags"' in page and 'class="active"' in page  # navigation
+    assert (
+        "showing <strong>production</strong>" in browser.get("/projects/shop/flags?env=moon").text
+    )
     staging = browser.get("/projects/shop/flags?env=staging").text
     row = re.search(r'<tr id="flag-new-payment-page">(.*?)</tr>', staging, re.S)
     assert row is not None and "100%" in row.group(1)
@@ -226,6 +229,22 @@ def test_rollout__bad_percentage_shown_on_page__good_one_applied(
     last = _entries(store, "new-payment-page")[-1]
     assert (last.action, last.reason) == ("flag.rollout", "ramp")
     assert "rollout 25% → 50%" in browser.get(PAGE).text
+
+
+def test_rollout__string_flag__names_the_variant(browser: TestClient, store: Store) -> None:
+    key = "checkout-redesign"
+    unnamed = _post(browser, "rollout", {"environment": "production", "percentage": "30"}, key)
+    assert unnamed.status_code == 422 and "name the variant to roll out" in unnamed.text
+    assert '<select name="variant">' in unnamed.text
+    named = _post(
+        browser,
+        "rollout",
+        {"environment": "production", "percentage": "30", "variant": "redesign"},
+        key,
+    )
+    assert named.status_code == 303
+    assert _config(store, key, "production").rollout == 30
+    assert "serve redesign to 30%" in browser.get(f"/projects/shop/flags/{key}").text
 
 
 def test_read_only_user__sees_no_actions_and_cannot_flip(

@@ -229,6 +229,7 @@ class ActionForm(BaseModel):
     environment: str = Field(default="", max_length=FIELD)
     state: str = Field(default="", max_length=FIELD)
     percentage: str = Field(default="", max_length=FIELD)
+    variant: str = Field(default="", max_length=128)
     reason: str = Field(default="", max_length=TEXT)
     confirm: str = Field(default="", max_length=FIELD)
 
@@ -247,9 +248,16 @@ def _kill(session: Session, actor: Actor, slug: str, key: str, form: ActionForm)
 
 
 def _rollout(session: Session, actor: Actor, slug: str, key: str, form: ActionForm) -> None:
-    percentage = _percentage(form.percentage)
-    reason = form.reason or None
-    flags.rollout(session, actor, slug, key, form.environment, percentage, reason=reason)
+    flags.rollout(
+        session,
+        actor,
+        slug,
+        key,
+        form.environment,
+        _percentage(form.percentage),
+        variant=form.variant or None,
+        reason=form.reason or None,
+    )
 
 
 # The page's actions, each the domain function its API route calls (see the module doc).
