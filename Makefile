@@ -8,7 +8,7 @@ PORT ?= 8000
 # Three workers on two cores: much of the suite waits on servers, browsers and databases.
 PYTEST_ARGS ?= -n 3
 
-.PHONY: run test lint typecheck pytest bench clean
+.PHONY: run test lint typecheck pytest bench soak clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -49,6 +49,12 @@ bench: $(VENV)/.installed-bench
 	$(BIN)/python bench/cli.py
 	$(BIN)/python bench/flags.py
 	$(BIN)/python bench/ingest.py
+
+# 30 minutes of mixed load on one server (RSS, errors), then SIGKILL rounds (bench/soak.py).
+# SOAK_SECONDS, SOAK_WARMUP, SOAK_CRASH_ROUNDS, SOAK_SEED; PostgreSQL rounds too when
+# TRIMTAB_TEST_POSTGRES_URL is set.
+soak: $(VENV)/.installed-dev
+	$(BIN)/python bench/soak.py
 
 clean:
 	rm -rf $(VENV) .trimtab .pytest_cache .mypy_cache .ruff_cache

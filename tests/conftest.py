@@ -7,6 +7,7 @@ test talks to a real database.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import os
 import shutil
@@ -19,7 +20,14 @@ from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from tests.support import ADMIN_PASSWORD, ADMIN_TOKEN, LiveServer, ThreadedServer, start_server
+from tests.support import (
+    ADMIN_PASSWORD,
+    ADMIN_TOKEN,
+    LiveServer,
+    ThreadedServer,
+    free_port,
+    start_server,
+)
 from trimtab.server.app import create_app
 from trimtab.settings import Settings
 from trimtab.store import migrate
@@ -137,8 +145,11 @@ __all__ = ["ADMIN_PASSWORD", "ADMIN_TOKEN"]
 
 @pytest.fixture
 def threaded_server(settings: Settings, store: Store) -> Iterator[ThreadedServer]:
-    """The full app over real HTTP in this process; `threaded_server.app.state.store` is `store`."""
+    """The full app over real HTTP in this process; `threaded_server.app.state.store` is `store`.
+    Its public URL is its own address, as `trimtab serve` makes it."""
+    port = free_port()
+    settings = dataclasses.replace(settings, public_url=f"http://127.0.0.1:{port}")
     app = create_app(settings, store=store)
-    with ThreadedServer(app) as server:
+    with ThreadedServer(app, port) as server:
         server.app = app  # type: ignore[attr-defined]
         yield server

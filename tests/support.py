@@ -8,12 +8,17 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import httpx
 import orjson
+
+from trimtab.domain.reports import ingest
+from trimtab.store.db import Store
 
 ADMIN_TOKEN = "tt_test_admin_token_0123456789abcdef"
 ADMIN_PASSWORD = "correct horse battery staple"
@@ -110,6 +115,18 @@ class CliResult:
     stderr: str
 
 
+def seed_demo(server: LiveServer) -> None:
+    """`trimtab demo seed` on the live server's database (project `shop` and its history)."""
+    seeded = subprocess.run(
+        [sys.executable, "-m", "trimtab", "demo", "seed"],
+        env=server.env,
+        capture_output=True,
+        text=True,
+        timeout=WAIT,
+    )
+    assert seeded.returncode == 0, seeded.stderr
+
+
 def run_cli(*args: str, url: str, token: str | None, timeout: float = WAIT) -> CliResult:
     """Run the real `trimtab` CLI as a process, as a CI pipeline would."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("TRIMTAB_")}
@@ -131,12 +148,12 @@ class ThreadedServer:
     """The app served by uvicorn in a thread of the test process: real HTTP (for streaming
     and for third-party clients), while the test can still reach the app's Store directly."""
 
-    def __init__(self, app: object) -> None:
+    def __init__(self, app: object, port: int | None = None) -> None:
         import threading
 
         import uvicorn
 
-        self.port = free_port()
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning")  # type: ignore[arg-type]
         self.server = uvicorn.Server(config)
@@ -174,3 +191,22 @@ def read_events(
                 found.append(orjson.loads(line[6:]))
                 if until(found[-1]):
                     return
+
+
+def flag_errors(
+    store: Store, project_id: int, key: str, at: datetime, n: int, result: bool = True
+) -> None:
+    """`n` error events received at `at` in production that evaluated flag `key` to `result`,
+    stored by ingest itself (events, issues, rollups), as a guard on the flag counts them."""
+    sent = []
+    for _ in range(n):
+        event = {
+            "event_id": uuid.uuid4().hex,
+            "timestamp": at.timestamp(),
+            "environment": "production",
+            "exception": {"values": [{"type": "ValueError", "value": "card declined"}]},
+            "contexts": {"flags": {"values": [{"flag": key, "result": result}]}},
+        }
+        sent.append(ingest.prepare_event(project_id, event, orjson.dumps(event), at))
+    with store.write() as session:
+        ingest.store_events(session, sent)

@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from trimtab.core.client_address import Network, parse_networks
 from trimtab.core.urls import AddressPolicy
 
 # Every environment variable the server or CLI reads. The docs test walks this list.
@@ -35,6 +36,12 @@ ENVIRONMENT_VARIABLES: dict[str, str] = {
     "link-local addresses (169.254.0.0/16, fe80::/10: where cloud metadata lives); default off.",
     "TRIMTAB_OUTBOUND_DENY_PRIVATE": "Set to 1 to refuse private and loopback destinations for "
     "webhooks, probes and health checks too; default off (internal health checks are normal).",
+    "TRIMTAB_TRUSTED_PROXIES": "Comma-separated addresses or networks (CIDR) of reverse proxies "
+    "whose X-Forwarded-For is believed (the client is the rightmost hop not listed); default none: "
+    "the connecting address is the client.",
+    "TRIMTAB_MAX_STREAMS_PER_TOKEN": "Change streams (/api/v1/stream) one token or dashboard user "
+    "may hold open at once per server process, and OFREP event streams per client address; "
+    "default 50 (0: no limit).",
     "TRIMTAB_URL": "CLI: the server to talk to; default http://127.0.0.1:8000",
     "TRIMTAB_TOKEN": "CLI: the API token to send.",
     "TRIMTAB_TEST_POSTGRES_URL": "Tests: also run every store test on this PostgreSQL server.",
@@ -107,6 +114,9 @@ class Settings:
     deploy_env: tuple[str, ...] = ()
     # Where webhooks, probes and health checks may connect (core/urls.py).
     outbound: AddressPolicy = field(default_factory=AddressPolicy)
+    # Proxies whose X-Forwarded-For names the client (core/client_address.py).
+    trusted_proxies: tuple[Network, ...] = ()
+    max_streams_per_token: int = 50  # 0: no limit
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -132,6 +142,8 @@ class Settings:
                 allow_link_local=_env_flag("TRIMTAB_OUTBOUND_ALLOW_LINK_LOCAL"),
                 deny_private=_env_flag("TRIMTAB_OUTBOUND_DENY_PRIVATE"),
             ),
+            "trusted_proxies": parse_networks(os.environ.get("TRIMTAB_TRUSTED_PROXIES", "")),
+            "max_streams_per_token": _env_int("TRIMTAB_MAX_STREAMS_PER_TOKEN", 50),
         }
         values.update(overrides)
         _refuse_weak_secrets(values)

@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 
 import pytest
 
-from tests.support import ADMIN_TOKEN, LiveServer, run_cli
+from tests.support import ADMIN_TOKEN, LiveServer, run_cli, seed_demo
 
 pytestmark = pytest.mark.live
 
@@ -38,17 +36,6 @@ READ_COMMANDS = [
 LEAKS = re.compile(r"\{['\"]|\[\[|\['|\d\.\d{5,}")
 
 
-def _seed_demo(server: LiveServer) -> None:
-    seeded = subprocess.run(
-        [sys.executable, "-m", "trimtab", "demo", "seed"],
-        env=server.env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert seeded.returncode == 0, seeded.stderr
-
-
 def _human(server: LiveServer, *args: str) -> str:
     result = run_cli(*args, url=server.url, token=ADMIN_TOKEN)
     assert result.exit_code == 0, f"{args}: {result.stderr}"
@@ -58,7 +45,7 @@ def _human(server: LiveServer, *args: str) -> str:
 def test_human_output__demo_workspace__fits_100_columns_and_leaks_no_reprs(
     live_server: LiveServer,
 ) -> None:
-    _seed_demo(live_server)
+    seed_demo(live_server)
     for args in READ_COMMANDS:
         stdout = _human(live_server, *args)
         too_wide = [line for line in stdout.splitlines() if len(line) > 100]
@@ -67,7 +54,7 @@ def test_human_output__demo_workspace__fits_100_columns_and_leaks_no_reprs(
 
 
 def test_deploy_status__a_run__waves_counted_from_1_like_the_plan(live_server: LiveServer) -> None:
-    _seed_demo(live_server)
+    seed_demo(live_server)
     run = json.loads(
         run_cli(
             "--json", "deploy", "status", "-p", "shop", "3", url=live_server.url, token=ADMIN_TOKEN
@@ -82,7 +69,7 @@ def test_deploy_status__a_run__waves_counted_from_1_like_the_plan(live_server: L
 
 
 def test_dora__human__durations_and_ratios_in_words(live_server: LiveServer) -> None:
-    _seed_demo(live_server)
+    seed_demo(live_server)
     stdout = _human(live_server, "dora", "-p", "shop")
     assert re.search(r"change failure rate\s+\d+\.\d %", stdout)
     assert re.search(r"deployment frequency\s+\d+ changes", stdout)

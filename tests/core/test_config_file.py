@@ -7,14 +7,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from trimtab.core.config_diff import Change, DiffError, diff_config
 from trimtab.core.config_file import (
-    Change,
     ConfigError,
-    DiffError,
+    Fallback,
     HealthCheck,
     ProjectConfig,
     ServiceConfig,
-    diff_config,
     parse_config,
 )
 from trimtab.core.windows import Freeze, check_deploy_allowed
@@ -141,7 +140,7 @@ def test_parse_config__minimal_file__defaults_apply() -> None:
         ),
         (
             '[project]\nname = "shop"\n[[services]]\nname = "a; rm -rf /"\nmanual = true\n',
-            "services[0].name: 'a; rm -rf /' must be 1-128 letters",
+            "services[0].name: 'a; rm -rf /' must be 1-64 lowercase letters",
         ),
         (
             '[project]\nname = "shop"\n[[services]]\nname = "a"\nmanual = true\n'
@@ -343,3 +342,70 @@ def test_diff_config__freeze_changed_and_removed__update_and_delete() -> None:
 def test_diff_config__other_project__refused() -> None:
     with pytest.raises(DiffError, match="'shop'"):
         diff_config(_shop(), ProjectConfig("cinema"))
+
+
+DEPENDENCIES = """
+[project]
+name = "shop"
+
+[dependencies.billing-api]
+max_errors = 50
+flags = [{ flag = "pay", environment = "production", variant = "off" }]
+
+[dependencies."pay.lib"]
+failure_rate = 0.3
+flags = [{ flag = "pay", environment = "production", variant = "off" }]
+"""
+
+
+def test_parse_config__dependencies__settings_defaulted_and_one_fallback_per_flag() -> None:
+    config = parse_config(DEPENDENCIES)
+    assert config.dependencies is not None
+    billing, lib = config.dependencies
+    assert (billing.name, lib.name) == ("billing-api", "pay.lib")
+    assert dict(billing.settings)["max_errors"] == 50 and dict(lib.settings)["max_errors"] is None
+    assert dict(lib.settings)["failure_rate"] == 0.3 and dict(lib.settings)["interval_s"] == 10
+    assert config.fallbacks == (Fallback("pay", "production", "off", ("billing-api", "pay.lib")),)
+
+
+def test_parse_config__no_dependencies_table__dependencies_not_managed() -> None:
+    config = parse_config('[project]\nname = "shop"\n')
+    assert config.dependencies is None
+    assert parse_config('[project]\nname = "shop"\n[dependencies]\n').dependencies == ()
+
+
+def test_parse_config__dependency_problems__each_with_its_path() -> None:
+    text = (
+        '[project]\nname = "shop"\n[dependencies."pay.lib"]\nprobe_url = "ftp://x"\n'
+        'window = 3\nfailure_rate = 3\nflags = [{ flag = "pay", environment = "production" }]\n'
+    )
+    with pytest.raises(ConfigError) as raised:
+        parse_config(text)
+    messages = [str(p) for p in raised.value.problems]
+    assert 'dependencies."pay.lib".probe_url: must be an http(s) URL with a host' in messages
+    assert any(m.startswith('dependencies."pay.lib".window: unknown key') for m in messages)
+    assert 'dependencies."pay.lib".failure_rate: must be from 0.01 to 1, got 3' in messages
+    assert any(
+        m.startswith('dependencies."pay.lib".flags[0].variant: is required') for m in messages
+    )
+
+
+def test_parse_config__one_flag_two_variants__refused() -> None:
+    text = DEPENDENCIES.replace('variant = "off" }]\n', 'variant = "legacy" }]\n', 1)
+    with pytest.raises(ConfigError, match="a flag has one fallback variant"):
+        parse_config(text)
+
+
+def test_diff_config__dependencies__created_then_fallbacks_then_deleted() -> None:
+    current = parse_config(
+        '[project]\nname = "shop"\n[dependencies.old]\n'
+        'flags = [{ flag = "x", environment = "production", variant = "off" }]\n'
+    )
+    changes = [c.describe() for c in diff_config(parse_config(DEPENDENCIES), current)]
+    assert changes == [
+        "+ dependency billing-api",
+        "+ dependency pay.lib",
+        "+ fallback pay in production",
+        "- fallback x in production",
+        "- dependency old",
+    ]

@@ -20,6 +20,7 @@ import brotli
 import pytest
 
 from trimtab.core import envelope as envelope_module
+from trimtab.core.decompress import STEP
 from trimtab.core.envelope import (
     BodyTooLarge,
     DecompressionBomb,
@@ -30,11 +31,14 @@ from trimtab.core.envelope import (
     InvalidJson,
     InvalidUtf8,
     Limits,
+    TooLarge,
     decode_envelope_body,
     decode_store_body,
     decompress_body,
+    envelope_header,
     parse_envelope,
     parse_store_body,
+    replace_nul,
 )
 
 CASES = Path(__file__).resolve().parents[1] / "cases" / "envelope"
@@ -308,3 +312,45 @@ def test_parse_envelope__event_nested_too_deep__raises_invalid_json() -> None:
     body = b'{}\n{"type":"event"}\n{"a":' + b"[" * 5000 + b"]" * 5000 + b"}\n"
     with pytest.raises(InvalidJson):
         parse_envelope(body)
+
+
+def test_decompressor__feed_steps_stopped_at_the_first_line__inflates_one_step_of_a_bomb() -> None:
+    body = gzip.compress(b'{"dsn":"x"}\n' + b"\0" * (50 * MIB), compresslevel=9)
+    decoder = Decompressor("gzip", max_output=100 * MIB)
+    for _ in decoder.feed_steps(body):
+        if decoder.first_newline() >= 0:
+            break
+    assert decoder.first_newline() == len(b'{"dsn":"x"}')
+    assert decoder.head(12) == b'{"dsn":"x"}\n'
+    assert decoder.bytes_out <= STEP
+
+
+def test_decompressor__fed_byte_by_byte__finds_the_first_newline_across_parts() -> None:
+    decoder = Decompressor(None)
+    for byte in b"abc\ndef\n":
+        decoder.feed(bytes([byte]))
+        assert decoder.first_newline() == (3 if decoder.bytes_out > 3 else -1)
+    assert decoder.head(100) == b"abc\ndef\n"
+    assert decoder.finish() == b"abc\ndef\n"
+
+
+def test_envelope_header__partial_whole_and_over_the_limit() -> None:
+    limits = Limits(max_header_bytes=20)
+    assert envelope_header(b'{"dsn":', limits, complete=False) is None
+    assert envelope_header(b'{"dsn":"a"}\n{"type"', limits, complete=False) == {"dsn": "a"}
+    assert envelope_header(b'{"dsn":"a"}', limits, complete=True) == {"dsn": "a"}
+    with pytest.raises(TooLarge) as caught:
+        envelope_header(b'{"dsn":"' + b"a" * 20, limits, complete=False)
+    assert (caught.value.status, caught.value.code) == (413, "header_too_large")
+    with pytest.raises(EnvelopeError):
+        envelope_header(b"  \n{}", limits, complete=False)
+    with pytest.raises(TooLarge):
+        parse_envelope(b'{"dsn":"' + b"a" * 20 + b'"}\n', limits)
+
+
+def test_replace_nul__escaped_nul_in_keys_and_values__replaced_only_where_escaped() -> None:
+    raw = b'{"m":"a\\u0000b","t":{"k\\u0000":["\\u0000"]},"n":1}'
+    value = json.loads(raw)
+    assert replace_nul(value, raw) == {"m": "a\ufffdb", "t": {"k\ufffd": ["\ufffd"]}, "n": 1}
+    plain = {"m": "ok"}
+    assert replace_nul(plain, b'{"m":"ok"}') is plain  # no escape: not walked

@@ -45,3 +45,11 @@ def test_environment_bound__other_environment__forbidden() -> None:
     bound.require("deploy", project_id=1, environment_id=5)
     with pytest.raises(Forbidden):
         bound.require("deploy", project_id=1, environment_id=6)
+
+
+def test_environment_bound_admin__what_the_project_shares__forbidden() -> None:
+    bound = _actor("admin", project_id=1, environment_id=5)
+    bound.require("admin", project_id=1, environment_id=5)  # its environment's configs, tokens
+    bound.require("deploy", project_id=1)  # operations on shared things: releases
+    with pytest.raises(Forbidden, match="bound to one environment"):
+        bound.require("admin", project_id=1)

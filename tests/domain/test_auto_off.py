@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
 
+from tests.support import flag_errors
 from trimtab.domain.errors import InvalidInput
 from trimtab.domain.flags import auto_off, flags
 from trimtab.domain.spine import projects
@@ -142,3 +143,102 @@ def test_set_guard__no_trigger_or_bad_bounds__refused(shop: Store) -> None:
     for options in ({"compare_off": False}, {"max_errors": 0}, {"window_s": 5}):
         with shop.write() as session, pytest.raises(InvalidInput):
             auto_off.set_auto_off(session, ADMIN, "shop", KEY, "production", **options)  # type: ignore[arg-type]
+
+
+# --- counting starts exactly at the flag's last change (issue 9.11) ------------------------------
+
+T0 = datetime(2030, 1, 7, 10, 0, 0, tzinfo=UTC)  # the test's clock: flag changes happen at T0 + s
+
+
+class Clock:
+    """The clock flag changes read (`domain.flags.flags.utcnow`), moved by the test."""
+
+    def __init__(self) -> None:
+        self.now = T0
+
+    def at(self, seconds: float) -> datetime:
+        self.now = T0 + timedelta(seconds=seconds)
+        return self.now
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    clock = Clock()
+    monkeypatch.setattr(flags, "utcnow", lambda: clock.now)
+    return clock
+
+
+def received(store: Store, at: datetime, n: int, result: bool = True) -> None:
+    with store.read() as session:
+        pid = projects.get_project(session, ADMIN, "shop").id
+    flag_errors(store, pid, KEY, at, n, result)
+
+
+def flip(store: Store, clock: Clock, seconds: float, on: bool) -> None:
+    clock.at(seconds)
+    with store.write() as session:
+        flags.set_enabled(session, ADMIN, "shop", KEY, "production", on, "test")
+
+
+def guarded_on_at(store: Store, clock: Clock, seconds: float, **options: object) -> None:
+    """A guard with `options`; the flag off at T0, on again `seconds` later."""
+    set_auto_off(store, compare_off=False, **options)
+    flip(store, clock, 0, False)
+    flip(store, clock, seconds, True)
+
+
+def last_result(store: Store) -> dict[str, object]:
+    with store.read() as session:
+        return dict(session.scalars(select(AutoOffRule)).one().last_result)
+
+
+def test_guard__turned_back_on_seconds_after_auto_off__old_errors_never_trip_it_again(
+    shop: Store, clock: Clock
+) -> None:
+    guarded_on_at(shop, clock, 1, max_errors=12)
+    received(shop, T0 + timedelta(seconds=5), 12)
+    assert guard_check(shop, T0 + timedelta(seconds=6)) is True and not enabled(shop)
+    flip(shop, clock, 7, True)  # someone turns it back on a second later, no new errors
+    for second in (9, 21, 35, 59, 75, 130):
+        assert guard_check(shop, T0 + timedelta(seconds=second)) is False, second
+        assert enabled(shop)
+    result = last_result(shop)
+    assert result["errors_on"] == 0
+    assert result["since"] == (T0 + timedelta(seconds=7)).isoformat()
+
+
+def test_guard__errors_after_the_change_in_its_minute_and_later__counted(
+    shop: Store, clock: Clock
+) -> None:
+    guarded_on_at(shop, clock, 30, max_errors=12)
+    received(shop, T0 + timedelta(seconds=29), 50)  # before the change: never counted
+    received(shop, T0 + timedelta(seconds=31), 5)  # after it, in the same minute
+    received(shop, T0 + timedelta(seconds=40), 3, result=False)  # the off side
+    assert guard_check(shop, T0 + timedelta(seconds=45)) is False
+    result = last_result(shop)
+    assert (result["errors_on"], result["errors_off"]) == (5, 3)
+    # Committed a moment after that check (within ingest's lag): the next check sees it.
+    received(shop, T0 + timedelta(seconds=38), 1)
+    assert guard_check(shop, T0 + timedelta(seconds=47)) is False
+    assert last_result(shop)["errors_on"] == 6
+    received(shop, T0 + timedelta(seconds=65), 5)  # the next minute, from the rollups
+    assert guard_check(shop, T0 + timedelta(seconds=80)) is False  # 11 < 12
+    # Once the change's minute has settled its receive times are kept: the same count.
+    assert guard_check(shop, T0 + timedelta(seconds=95)) is False
+    received(shop, T0 + timedelta(seconds=96), 1)
+    assert guard_check(shop, T0 + timedelta(seconds=97)) is True and not enabled(shop)
+    assert last_result(shop)["errors_on"] == 12
+
+
+def test_guard__window_start_inside_a_minute__errors_before_it_not_counted(
+    shop: Store, clock: Clock
+) -> None:
+    guarded_on_at(shop, clock, 1, max_errors=10, window_s=60)
+    received(shop, T0 + timedelta(seconds=20), 6)
+    received(shop, T0 + timedelta(seconds=50), 3)
+    received(shop, T0 + timedelta(seconds=70), 3)
+    # At 10:01:25 the window starts at 10:00:25: the 6 errors of 10:00:20 are out of it.
+    assert guard_check(shop, T0 + timedelta(seconds=85)) is False
+    assert last_result(shop)["errors_on"] == 6
+    # At 10:01:15 they are in: 12 errors in the last minute.
+    assert guard_check(shop, T0 + timedelta(seconds=75)) is True

@@ -142,7 +142,7 @@ def test_store_events__facets_count_releases_environments_and_tags(store: Store)
         _event(release="shop@1.1.0", tags={"browser": "Chrome"}),
     )
     with store.read() as session:
-        detail = issues.issue_detail(session, issues.get_issue(session, SYSTEM, a.issue_id))
+        detail = issues.issue_detail(session, issues.get_issue(session, SYSTEM, a.issue_id), SYSTEM)
     assert {(r.value, r.count) for r in detail.releases} == {
         ("shop@1.0.0", 1),
         ("shop@1.1.0", 2),
@@ -183,7 +183,7 @@ def test_store_events__release_first_seen__the_events_time_as_in_the_issue_heade
     )
     with store.read() as session:
         issue = issues.get_issue(session, SYSTEM, a.issue_id)
-        detail = issues.issue_detail(session, issue).model_dump(mode="json")
+        detail = issues.issue_detail(session, issue, SYSTEM).model_dump(mode="json")
     by_release = {r["value"]: (r["first_seen"], r["last_seen"]) for r in detail["releases"]}
     assert by_release == {
         "shop@1.0.0": (day_ago.isoformat(), day_ago.isoformat()),

@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from tests.sdk.live import make_flag, sdk_project, start_on_port, wait_for
-from tests.support import ADMIN_TOKEN, HTTP_TIMEOUT, WAIT, ThreadedServer, free_port
+from tests.support import ADMIN_TOKEN, HTTP_TIMEOUT, WAIT, ThreadedServer, flag_errors, free_port
 from trimtab.sdk import BreakerPolicy, DependencyUnavailable, FlagClient
 
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
@@ -220,7 +220,6 @@ def test_guarded_flag__errors_spike__turned_off_and_pushed_to_the_sdk(
     from trimtab.domain.spine import projects
     from trimtab.domain.spine.actors import SYSTEM
     from trimtab.jobs.dependencies import run_auto_off_checks
-    from trimtab.store import rollups
     from trimtab.store.models import utcnow
 
     secret = sdk_project(admin)
@@ -233,10 +232,9 @@ def test_guarded_flag__errors_spike__turned_off_and_pushed_to_the_sdk(
     assert client.wait_until_ready(WAIT)
     assert wait_for(lambda: client.stream_connected, WAIT)
     store = threaded_server.app.state.store  # type: ignore[attr-defined]
-    with store.write() as session:  # what ingest writes for error reports tagged flag=on
-        project = projects.get_project(session, SYSTEM, "shop")
-        dimension = rollups.flag("new-payment-page", True)
-        rollups.add_counts(session, project.id, "production", utcnow(), {dimension: 150})
+    with store.read() as session:
+        project_id = projects.get_project(session, SYSTEM, "shop").id
+    flag_errors(store, project_id, "new-payment-page", utcnow(), 150)
     run_auto_off_checks(store, threaded_server.app.state.settings)  # type: ignore[attr-defined]
     assert wait_for(
         lambda: client.evaluate("new-payment-page", True, KR).reason == "DISABLED", WAIT

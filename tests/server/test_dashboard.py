@@ -7,6 +7,7 @@ import re
 from fastapi.testclient import TestClient
 
 from tests.support import ADMIN_PASSWORD
+from trimtab.store.models import utcnow
 
 
 def _csrf(html: str) -> str:
@@ -58,6 +59,8 @@ def test_login__missing_csrf__refused(anon_client: TestClient) -> None:
 def test_login__five_failures__rate_limited_even_with_right_password(
     anon_client: TestClient,
 ) -> None:
+    frozen = utcnow()  # the first wait is a second: a slow machine must not outlast it
+    anon_client.app.state.clock = lambda: frozen  # type: ignore[attr-defined]
     for _ in range(5):
         assert _login(anon_client, "wrong").status_code == 401  # type: ignore[attr-defined]
     assert _login(anon_client).status_code == 429  # type: ignore[attr-defined]

@@ -83,7 +83,12 @@ def _maintenance() -> list[Entry]:
 def _config() -> list[Entry]:
     from trimtab.cli import config
 
-    return [("apply", config.apply_command), ("dora", config.dora_command)]
+    return [
+        ("init", config.init_command),
+        ("apply", config.apply_command),
+        ("window", config.window_app),
+        ("dora", config.dora_command),
+    ]
 
 
 def _issues() -> list[Entry]:
@@ -129,7 +134,9 @@ NOUNS: dict[str, Loader] = {
     "history": _deploys,
     "freeze": _maintenance,
     "maintenance": _maintenance,
+    "init": _config,
     "apply": _config,
+    "window": _config,
     "dora": _config,
     "flag": _flags,
     "dependency": _dependencies,

@@ -85,7 +85,11 @@ def serve(
     # objects of each parsed ~40 KB event trigger collections all the time).
     gc.collect()
     gc.freeze()
-    uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False)
+    # proxy_headers off: which X-Forwarded-For to believe is TRIMTAB_TRUSTED_PROXIES' call
+    # (server.auth.client_of), not uvicorn's default of trusting anything from 127.0.0.1.
+    uvicorn.run(
+        app, host=host, port=port, log_level=log_level, access_log=False, proxy_headers=False
+    )
 
 
 @db_app.command("upgrade")

@@ -37,26 +37,35 @@
     end = 2026-12-26                          # a date as end means: through that day
     timezone = "Asia/Seoul"
 
+    [dependencies.billing-api]                # an external system flags fall back on
+    description = "Billing API (backend team)"
+    probe_url = "https://billing.example/health"
+    max_errors = 50
+    flags = [{ flag = "new-payment-page", environment = "production", variant = "off" }]
+
+Without a ``[dependencies]`` table the file leaves the server's dependencies and flag
+fallbacks as they are; with one (even empty) it defines all of them. docs/trimtab-toml.md is
+the reference of every key; ``core.config_render`` writes a file back from a ``ProjectConfig``.
+
 ``parse_config`` reads the text and reports *every* problem at once, each with its TOML path
-(``services[2].health.url: must be http(s)``), in one ``ConfigError``. ``diff_config`` compares
-the desired config with what the server has and returns the changes ``trimtab apply`` prints and
-then applies, in an order that never leaves a requirement on a missing service.
+(``services[2].health.url: must be http(s)``), in one ``ConfigError``. ``core.config_diff``
+compares a parsed config with what the server has.
 """
 
 from __future__ import annotations
 
 import difflib
 import tomllib
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from typing import Any, Literal
+from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from trimtab.core.commands import CommandError, check_name, template_placeholders
+from trimtab.core.commands import CommandError, template_placeholders
 from trimtab.core.cron import DurationError, parse_duration
-from trimtab.core.planning import RequirementCycleError, find_cycle, plan_waves
+from trimtab.core.names import InvalidName, check_name
+from trimtab.core.planning import RequirementCycleError, find_cycle
 from trimtab.core.windows import (
     DEFAULT_WINDOW_DAYS,
     MAX_WINDOW_DAYS,
@@ -66,15 +75,17 @@ from trimtab.core.windows import (
 )
 
 __all__ = [
-    "Change",
+    "DEPENDENCY_SETTINGS",
     "ConfigError",
-    "DiffError",
+    "DependencyConfig",
+    "Fallback",
     "HealthCheck",
     "Problem",
     "ProjectConfig",
     "ServiceConfig",
-    "diff_config",
     "parse_config",
+    "toml_key",
+    "toml_string",
 ]
 
 
@@ -95,10 +106,6 @@ class ConfigError(ValueError):
     def __init__(self, problems: list[Problem]) -> None:
         self.problems = problems
         super().__init__("trimtab.toml is not valid:\n" + "\n".join(f"  {p}" for p in problems))
-
-
-class DiffError(ValueError):
-    """The two configs cannot be compared (they describe different projects)."""
 
 
 @dataclass(frozen=True)
@@ -136,26 +143,95 @@ class ServiceConfig:
 
 
 @dataclass(frozen=True)
+class Setting:
+    """A dependency setting: its bounds, whether it is a whole number, and its default."""
+
+    low: float
+    high: float
+    integer: bool
+    default: float | None
+    meaning: str
+
+
+# The health settings of a dependency, as domain.flags.dependencies bounds them and the
+# dependencies table defaults them (a test holds the three together).
+DEPENDENCY_SETTINGS: dict[str, Setting] = {
+    "probe_expected_status": Setting(100, 599, True, 200, "the status the probe expects"),
+    "probe_timeout_s": Setting(0.1, 30, False, 5.0, "seconds the probe waits for an answer"),
+    "interval_s": Setting(1, 3600, True, 10, "seconds between two checks"),
+    "window_s": Setting(5, 3600, True, 30, "seconds of SDK reports a check reads"),
+    "failure_rate": Setting(0.01, 1.0, False, 0.5, "share of failed SDK calls that is bad"),
+    "min_calls": Setting(1, 10**6, True, 10, "SDK calls needed before failure_rate counts"),
+    "open_reports": Setting(1, 10**6, True, 1, "SDK reports of an open circuit that are bad"),
+    "max_errors": Setting(1, 10**9, True, None, "error reports tagged with it that are bad"),
+    "error_window_s": Setting(60, 86400, True, 300, "seconds max_errors counts over"),
+    "down_after": Setting(1, 100, True, 2, "bad checks in a row before it is unhealthy"),
+    "up_after": Setting(1, 100, True, 3, "good checks in a row before it is healthy again"),
+}
+
+SettingValue = int | float | None
+
+
+@dataclass(frozen=True)
+class DependencyConfig:
+    """An external system flags fall back on: how the server checks it (every setting,
+    defaults filled in, in ``DEPENDENCY_SETTINGS`` order)."""
+
+    name: str
+    description: str = ""
+    probe_url: str | None = None
+    settings: tuple[tuple[str, SettingValue], ...] = tuple(
+        (k, s.default) for k, s in DEPENDENCY_SETTINGS.items()
+    )
+
+    def as_dict(self) -> dict[str, object]:
+        return {"description": self.description, "probe_url": self.probe_url, **dict(self.settings)}
+
+
+@dataclass(frozen=True)
+class Fallback:
+    """A flag, in one environment, serves ``variant`` while any of ``dependencies`` fails."""
+
+    flag: str
+    environment: str
+    variant: str
+    dependencies: tuple[str, ...]
+
+    def as_dict(self) -> dict[str, object]:
+        return {"variant": self.variant, "dependencies": list(self.dependencies)}
+
+
+@dataclass(frozen=True)
 class ProjectConfig:
-    """Everything a ``trimtab.toml`` declares for one project."""
+    """Everything a ``trimtab.toml`` declares for one project. ``dependencies`` is None when
+    the file has no ``[dependencies]`` table: dependencies and fallbacks are then not managed."""
 
     name: str
     stabilization_days: int = DEFAULT_WINDOW_DAYS
     stabilization_environments: tuple[tuple[str, int], ...] = ()
     services: tuple[ServiceConfig, ...] = ()
     freezes: tuple[Freeze, ...] = ()
+    dependencies: tuple[DependencyConfig, ...] | None = None
+    fallbacks: tuple[Fallback, ...] = ()
 
     def graph(self) -> dict[str, frozenset[str]]:
         """The requirement graph in the form core.planning takes."""
         return {s.name: frozenset(s.depends_on) for s in self.services}
 
 
-_TOP = ("project", "stabilization", "services", "freezes")
+_TOP = ("project", "stabilization", "services", "freezes", "dependencies")
 _PROJECT = ("name",)
 _STABILIZATION = ("days", "environments")
 _SERVICE = ("name", "command", "manual", "depends_on", "health", "downtime")
 _HEALTH = ("url", "expect_status", "retries", "interval_s", "timeout_s")
 _FREEZE = ("name", "reason", "cron", "duration", "timezone", "start", "end", "environments")
+_DEPENDENCY = ("description", "probe_url", *DEPENDENCY_SETTINGS, "flags")
+_BINDING = ("flag", "environment", "variant")
+MAX_DESCRIPTION = 1000
+MAX_URL = 2000
+MAX_FREEZE_NAME = 100
+MAX_REASON = 500
+MAX_COMMAND = 1000
 
 
 class _Checker:
@@ -175,17 +251,23 @@ class _Checker:
             if key not in keys:
                 close = difflib.get_close_matches(key, keys, n=1)
                 hint = f"; did you mean {close[0]!r}?" if close else f"; known: {', '.join(keys)}"
-                self.add(f"{path}.{key}" if path else key, f"unknown key{hint}")
+                shown = toml_key(key)
+                self.add(f"{path}.{shown}" if path else shown, f"unknown key{hint}")
         return data
 
     def name(self, value: object, path: str) -> str | None:
         if not isinstance(value, str):
             self.add(path, "is required and must be a string")
             return None
+        # The server's rule for every name (core.names), so a file that reads well applies.
         try:
-            return check_name("name", value)
-        except CommandError:
-            self.add(path, f"{value!r} must be 1-128 letters, digits or . _ + - (not first '-')")
+            return check_name(value)
+        except InvalidName:
+            self.add(
+                path,
+                f"{value!r} must be 1-64 lowercase letters, digits, '-', '_' or '.', "
+                "starting with a letter or digit",
+            )
             return None
 
     def integer(self, value: object, path: str, low: int, high: int) -> int | None:
@@ -260,6 +342,8 @@ def _service(c: _Checker, data: object, path: str) -> ServiceConfig | None:
         if not isinstance(command, str):
             c.add(f"{path}.command", "must be a string")
             command = None
+        elif len(command) > MAX_COMMAND:
+            c.add(f"{path}.command", f"is at most {MAX_COMMAND} characters")
         else:
             try:
                 template_placeholders(command)
@@ -301,12 +385,12 @@ def _freeze(c: _Checker, data: object, path: str) -> Freeze | None:
     before = len(c.problems)
     table = c.table(data, path, _FREEZE)
     name = table.get("name")
-    if not isinstance(name, str) or not name.strip():
-        c.add(f"{path}.name", "is required and must be a non-empty string")
+    if not isinstance(name, str) or not name.strip() or len(name) > MAX_FREEZE_NAME:
+        c.add(f"{path}.name", f"is required: a non-empty string of at most {MAX_FREEZE_NAME}")
         name = None
     reason = table.get("reason", "")
-    if not isinstance(reason, str):
-        c.add(f"{path}.reason", "must be a string")
+    if not isinstance(reason, str) or len(reason) > MAX_REASON:
+        c.add(f"{path}.reason", f"must be a string of at most {MAX_REASON} characters")
         reason = ""
     tz_name = table.get("timezone", "UTC")
     zone = ZoneInfo("UTC")
@@ -366,12 +450,158 @@ def _stabilization(c: _Checker, data: object) -> tuple[int, tuple[tuple[str, int
         c.add("stabilization.environments", "must be a table of environment = days")
         envs = {}
     for env, value in envs.items():
-        path = f"stabilization.environments.{env}"
+        path = f"stabilization.environments.{toml_key(env)}"
         if c.name(env, path) is not None:
             checked = c.integer(value, path, MIN_WINDOW_DAYS, MAX_WINDOW_DAYS)
             if checked is not None:
                 per_env[env] = checked
     return days or DEFAULT_WINDOW_DAYS, tuple(sorted(per_env.items()))
+
+
+def _plain_name(c: _Checker, value: object, path: str, what: str) -> str | None:
+    if not isinstance(value, str):
+        c.add(path, f"{what} is required and must be a string")
+        return None
+    try:
+        return check_name(value, what)
+    except InvalidName as exc:
+        c.add(path, str(exc))
+        return None
+
+
+def _setting(c: _Checker, value: object, path: str, setting: Setting) -> SettingValue:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        c.add(path, "must be a number")
+        return setting.default
+    if not setting.low <= value <= setting.high:  # also refuses nan
+        c.add(path, f"must be from {setting.low:g} to {setting.high:g}, got {value}")
+        return setting.default
+    if setting.integer:
+        if value != int(value):
+            c.add(path, "must be a whole number")
+        return int(value)
+    return float(value)
+
+
+def _text(c: _Checker, value: object, path: str, limit: int) -> str:
+    if not isinstance(value, str):
+        c.add(path, "must be a string")
+        return ""
+    if len(value) > limit:
+        c.add(path, f"is at most {limit} characters")
+    return value
+
+
+def _dependency(
+    c: _Checker, name: str, data: object, path: str
+) -> tuple[DependencyConfig, list[tuple[str, str, str]]] | None:
+    if not isinstance(data, dict):
+        c.add(path, "must be a table: [dependencies.NAME] with description, probe_url, ...")
+        return None
+    table = c.table(data, path, _DEPENDENCY)
+    description = _text(c, table.get("description", ""), f"{path}.description", MAX_DESCRIPTION)
+    probe_url = table.get("probe_url")
+    if probe_url is not None:
+        probe_url = _text(c, probe_url, f"{path}.probe_url", MAX_URL)
+        parts = urlsplit(probe_url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            c.add(f"{path}.probe_url", "must be an http(s) URL with a host")
+    settings = tuple(
+        (
+            key,
+            _setting(c, table[key], f"{path}.{key}", setting) if key in table else setting.default,
+        )
+        for key, setting in DEPENDENCY_SETTINGS.items()
+    )
+    bindings: list[tuple[str, str, str]] = []
+    flags = table.get("flags", [])
+    if not isinstance(flags, list):
+        c.add(f"{path}.flags", "must be a list: [{ flag = ..., environment = ..., variant = ... }]")
+        flags = []
+    for i, item in enumerate(flags):
+        where = f"{path}.flags[{i}]"
+        if not isinstance(item, dict):
+            c.add(where, "must be a table: { flag = ..., environment = ..., variant = ... }")
+            continue
+        binding = c.table(item, where, _BINDING)
+        flag = _plain_name(c, binding.get("flag"), f"{where}.flag", "flag key")
+        env = _plain_name(c, binding.get("environment"), f"{where}.environment", "environment")
+        variant = binding.get("variant")
+        if not isinstance(variant, str) or not variant or len(variant) > 128:
+            c.add(
+                f"{where}.variant", "is required: the variant (1-128 characters) it falls back to"
+            )
+            variant = None
+        if flag is not None and env is not None and variant is not None:
+            bindings.append((flag, env, variant))
+    return DependencyConfig(name, description, probe_url, settings), bindings
+
+
+def _dependencies(
+    c: _Checker, data: object
+) -> tuple[tuple[DependencyConfig, ...], tuple[Fallback, ...]]:
+    if not isinstance(data, dict):
+        c.add("dependencies", "must be a table of [dependencies.NAME] tables")
+        return (), ()
+    found: list[DependencyConfig] = []
+    # (flag, environment) -> (variant, dependencies, the path that first named the variant)
+    bound: dict[tuple[str, str], tuple[str, list[str], str]] = {}
+    for key, value in data.items():
+        path = f"dependencies.{toml_key(key)}"
+        name = _plain_name(c, key, path, "dependency name")
+        parsed = _dependency(c, key, value, path) if name is not None else None
+        if parsed is None:
+            continue
+        found.append(parsed[0])
+        for flag, env, variant in parsed[1]:
+            first = bound.setdefault((flag, env), (variant, [], path))
+            if first[0] != variant:
+                c.add(
+                    f"{path}.flags",
+                    f"flag {flag!r} in {env!r} falls back to {variant!r} here but to "
+                    f"{first[0]!r} in {first[2]}: a flag has one fallback variant",
+                )
+            elif key not in first[1]:
+                first[1].append(key)
+    fallbacks = tuple(
+        Fallback(flag, env, variant, tuple(sorted(deps)))
+        for (flag, env), (variant, deps, _) in sorted(bound.items())
+        if deps
+    )
+    return tuple(sorted(found, key=lambda d: d.name)), fallbacks
+
+
+# TOML basic strings: these characters have short escapes; other control characters (and
+# DEL) take \uXXXX. Everything else, brackets and quotes of shell commands included, is data.
+_SHORT_ESCAPES = {
+    '"': '\\"',
+    "\\": "\\\\",
+    "\b": "\\b",
+    "\t": "\\t",
+    "\n": "\\n",
+    "\f": "\\f",
+    "\r": "\\r",
+}
+
+
+def toml_string(text: str) -> str:
+    """``text`` as a TOML basic string that reads back as exactly ``text``."""
+    out = []
+    for ch in text:
+        if ch in _SHORT_ESCAPES:
+            out.append(_SHORT_ESCAPES[ch])
+        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
+            out.append(f"\\u{ord(ch):04x}")
+        else:
+            out.append(ch)
+    return '"' + "".join(out) + '"'
+
+
+def toml_key(key: str) -> str:
+    """A key as TOML writes it: bare (``billing-api``) when it can be, else quoted."""
+    if key and all(ch.isascii() and (ch.isalnum() or ch in "-_") for ch in key):
+        return key
+    return toml_string(key)
 
 
 def _check_graph(c: _Checker, services: list[tuple[int, ServiceConfig]]) -> None:
@@ -436,96 +666,19 @@ def parse_config(text: str) -> ProjectConfig:
             else:
                 freezes.append(freeze)
 
+    dependencies: tuple[DependencyConfig, ...] | None = None
+    fallbacks: tuple[Fallback, ...] = ()
+    if "dependencies" in data:
+        dependencies, fallbacks = _dependencies(c, data["dependencies"])
+
     if c.problems or name is None:
         raise ConfigError(c.problems)
-    return ProjectConfig(name, days, per_env, tuple(s for _, s in services), tuple(freezes))
-
-
-@dataclass(frozen=True)
-class Change:
-    """One step of ``trimtab apply``. For an update, before/after hold only changed fields."""
-
-    kind: Literal["create", "update", "delete"]
-    target: str  # "project shop", "stabilization", "service web-front", "freeze weekends"
-    before: dict[str, object] | None = None
-    after: dict[str, object] | None = None
-    fields: tuple[str, ...] = field(default=())
-
-    def describe(self) -> str:
-        """One line for the terminal: ``+ service web-front``, ``~ service x: downtime: ...``."""
-        if self.kind == "create":
-            return f"+ {self.target}"
-        if self.kind == "delete":
-            return f"- {self.target}"
-        assert self.before is not None and self.after is not None
-        parts = [f"{k}: {self.before[k]!r} -> {self.after[k]!r}" for k in self.fields]
-        return f"~ {self.target}: " + "; ".join(parts)
-
-
-def _update(
-    target: str, before: Mapping[str, object], after: Mapping[str, object]
-) -> Change | None:
-    changed = tuple(k for k in after if before.get(k) != after[k])
-    if not changed:
-        return None
-    return Change(
-        "update",
-        target,
-        {k: before.get(k) for k in changed},
-        {k: after[k] for k in changed},
-        changed,
+    return ProjectConfig(
+        name,
+        days,
+        per_env,
+        tuple(s for _, s in services),
+        tuple(freezes),
+        dependencies,
+        fallbacks,
     )
-
-
-def _stab_dict(config: ProjectConfig) -> dict[str, object]:
-    return {
-        "days": config.stabilization_days,
-        "environments": dict(config.stabilization_environments),
-    }
-
-
-def diff_config(desired: ProjectConfig, current: ProjectConfig | None) -> list[Change]:
-    """The changes that turn ``current`` (the server's state, None if the project is new) into
-    ``desired``.
-
-    Order: the project, its window, services created or updated requirements first, services
-    deleted dependents first (after the updates that drop requirements on them), then freezes.
-    """
-    if current is not None and current.name != desired.name:
-        raise DiffError(
-            f"trimtab.toml describes project {desired.name!r} but the server's is {current.name!r}"
-        )
-    base = current or ProjectConfig(desired.name)
-    changes: list[Change] = []
-    if current is None:
-        changes.append(Change("create", f"project {desired.name}", None, {"name": desired.name}))
-    stab = _update("stabilization", _stab_dict(base), _stab_dict(desired))
-    if stab is not None:
-        changes.append(stab)
-
-    have = {s.name: s for s in base.services}
-    want = {s.name: s for s in desired.services}
-    for wave in plan_waves(desired.graph(), want):
-        for name in wave:
-            after = want[name].as_dict()
-            if name not in have:
-                changes.append(Change("create", f"service {name}", None, after))
-            elif (update := _update(f"service {name}", have[name].as_dict(), after)) is not None:
-                changes.append(update)
-    gone = set(have) - set(want)
-    for wave in reversed(plan_waves(base.graph(), gone)) if gone else []:
-        for name in wave:
-            changes.append(Change("delete", f"service {name}", have[name].as_dict(), None))
-
-    have_f = {f.name: f for f in base.freezes}
-    want_f = {f.name: f for f in desired.freezes}
-    for name in sorted(set(have_f) | set(want_f)):
-        if name not in want_f:
-            changes.append(Change("delete", f"freeze {name}", have_f[name].as_dict(), None))
-        elif name not in have_f:
-            changes.append(Change("create", f"freeze {name}", None, want_f[name].as_dict()))
-        elif (
-            update := _update(f"freeze {name}", have_f[name].as_dict(), want_f[name].as_dict())
-        ) is not None:
-            changes.append(update)
-    return changes

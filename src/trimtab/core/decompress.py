@@ -72,6 +72,8 @@ class Decompressor:
         self._brotli: Any = None
         self._pending = b""  # deflate: bytes held until the zlib header can be recognised
         self._done = False  # the compressed stream ended (trailing bytes are then an error)
+        self._newline = -1  # offset of the first decoded newline, once found
+        self._searched = (0, 0)  # (parts, bytes) searched for it so far
         if self.encoding == "gzip":
             self._zlib = zlib.decompressobj(16 + zlib.MAX_WBITS)
         elif self.encoding == "br":
@@ -79,6 +81,17 @@ class Decompressor:
 
     def feed(self, chunk: bytes) -> None:
         """Decode the next chunk of the body."""
+        for _ in self.feed_steps(chunk):
+            pass
+
+    def feed_steps(self, chunk: bytes) -> Iterator[int]:
+        """Decode the next chunk one step (at most `STEP` output bytes) at a time, yielding the
+        decoded size so far after each step.
+
+        Between steps the caller may look at the output (`head`), stop for good (a refused
+        body is inflated no further) or hand the rest of the steps to another thread. Run it
+        to the end before feeding the next chunk.
+        """
         if not chunk:
             return
         self.bytes_in += len(chunk)
@@ -86,6 +99,29 @@ class Decompressor:
             raise BodyTooLarge(f"request body is over the {self.max_input} byte limit")
         for piece in self._decode(chunk):
             self._emit(piece)
+            yield self.bytes_out
+
+    def first_newline(self) -> int:
+        """Offset of the first decoded newline, -1 while none is decoded yet. Each decoded part
+        is searched once, however often this is asked."""
+        parts, searched = self._searched
+        while self._newline < 0 and parts < len(self._parts):
+            at = self._parts[parts].find(b"\n")
+            if at >= 0:
+                self._newline = searched + at
+            else:
+                parts, searched = parts + 1, searched + len(self._parts[parts])
+        self._searched = (parts, searched)
+        return self._newline
+
+    def head(self, limit: int) -> bytes:
+        """The first `limit` decoded bytes (all of them while fewer are decoded)."""
+        out = bytearray()
+        for part in self._parts:
+            out += part[: limit - len(out)]
+            if len(out) >= limit:
+                break
+        return bytes(out)
 
     def finish(self) -> bytes:
         """Check the stream ended properly and return the whole decoded body."""

@@ -38,7 +38,7 @@ from __future__ import annotations
 import binascii
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -85,8 +85,10 @@ __all__ = [
     "decode_json_object",
     "decode_store_body",
     "decompress_body",
+    "envelope_header",
     "parse_envelope",
     "parse_store_body",
+    "replace_nul",
 ]
 
 MIB = 1024 * 1024
@@ -101,13 +103,16 @@ class Limits:
 
     `max_body_bytes` bounds the bytes on the wire whatever the encoding, so an uncompressed
     body is held to it too; `max_envelope_bytes` bounds the decoded envelope;
-    `max_event_bytes` bounds one event item and a whole decoded /store/ body.
+    `max_event_bytes` bounds one event item and a whole decoded /store/ body;
+    `max_header_bytes` bounds the envelope header line, which ingest reads before the rest of
+    a body that names its key only there.
     """
 
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     max_envelope_bytes: int = DEFAULT_MAX_ENVELOPE_BYTES
     max_event_bytes: int = 1 * MIB
     max_items: int = 1000
+    max_header_bytes: int = 64 * 1024
 
 
 DEFAULT_LIMITS = Limits()
@@ -226,13 +231,10 @@ def parse_envelope(data: bytes, limits: Limits = DEFAULT_LIMITS) -> Envelope:
             f"envelope is {size} bytes, over the {limits.max_envelope_bytes} byte limit",
             code="envelope_too_large",
         )
+    headers = envelope_header(data, limits, complete=True)
+    assert headers is not None  # a complete body always has its header line
     end = data.find(b"\n")
-    if end < 0:
-        end = size
-    if not data[:end].strip():
-        raise EnvelopeError("empty body: an envelope starts with a JSON header line")
-    headers = decode_json_object(data[:end], "envelope header")
-    pos = end + 1
+    pos = size + 1 if end < 0 else end + 1
     items: list[EnvelopeItem] = []
     seen_single: set[str] = set()
     while pos < size:
@@ -261,6 +263,30 @@ def parse_envelope(data: bytes, limits: Limits = DEFAULT_LIMITS) -> Envelope:
             item._parsed = decode_json_object(payload, f"item {index} (event) payload")
         items.append(item)
     return Envelope(headers, items)
+
+
+def envelope_header(
+    head: bytes, limits: Limits = DEFAULT_LIMITS, *, complete: bool
+) -> dict[str, Any] | None:
+    """The envelope header parsed from the first decoded bytes of a body.
+
+    None while its line is not complete yet (`complete` says `head` is the whole body, so a
+    header with no newline after it is complete too). Raises `TooLarge` once the line is over
+    `limits.max_header_bytes`, and `EnvelopeError` / `InvalidJson` for a bad one.
+    """
+    end = head.find(b"\n")
+    if end < 0:
+        if len(head) <= limits.max_header_bytes and not complete:
+            return None
+        end = len(head)
+    if end > limits.max_header_bytes:
+        raise TooLarge(
+            f"envelope header line is over the {limits.max_header_bytes} byte limit",
+            code="header_too_large",
+        )
+    if not head[:end].strip():
+        raise EnvelopeError("empty body: an envelope starts with a JSON header line")
+    return decode_json_object(head[:end], "envelope header")
 
 
 _BLANK = frozenset(b"\r\n\t ")
@@ -357,7 +383,7 @@ def _loads(data: bytes, what: str) -> Any:
     # lone surrogates (JS SDKs can cut a string between a surrogate pair); the standard
     # library takes both, and this slow path only runs for bodies orjson rejected.
     try:
-        return _replace_lone_surrogates(json.loads(data))
+        return _map_strings(json.loads(data), _pair_surrogates)
     except UnicodeDecodeError as exc:
         raise InvalidUtf8(
             f"{what} is not valid UTF-8 (bad byte at offset {exc.start}): send UTF-8 JSON"
@@ -366,15 +392,36 @@ def _loads(data: bytes, what: str) -> Any:
         raise InvalidJson(f"{what} is not valid JSON: {orjson_error}") from None
 
 
-def _replace_lone_surrogates(value: Any) -> Any:
+def _pair_surrogates(text: str) -> str:
+    # A UTF-16 round trip pairs what can be paired and turns the rest into U+FFFD, so the
+    # text can later be encoded as UTF-8 for storage.
+    return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+
+
+def replace_nul(value: Any, raw: bytes) -> Any:
+    """`value`, parsed from the JSON `raw`, with U+FFFD for each NUL in its strings and keys.
+
+    JSON carries a NUL only escaped (`\\u0000`), and an event's payload is stored as it came
+    (compressed bytes), escape and all. But PostgreSQL text columns cannot hold NUL, so what
+    ingest derives from a payload for its indexed columns (titles, culprits, tags, releases,
+    environments) is derived from this, on both backends alike. Only JSON with the escape in
+    it is walked; other values come back as they are, at the cost of one byte search.
+    """
+    return _map_strings(value, _replace_nul) if b"\\u0000" in raw else value
+
+
+def _replace_nul(text: str) -> str:
+    return text.replace("\x00", "\ufffd")
+
+
+def _map_strings(value: Any, fix: Callable[[str], str]) -> Any:
+    """`value` with `fix` applied to every string in it, keys included."""
     if isinstance(value, str):
-        # A UTF-16 round trip pairs what can be paired and turns the rest into U+FFFD, so the
-        # text can later be encoded as UTF-8 for storage.
-        return value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+        return fix(value)
     if isinstance(value, dict):
-        return {_replace_lone_surrogates(k): _replace_lone_surrogates(v) for k, v in value.items()}
+        return {fix(k): _map_strings(v, fix) for k, v in value.items()}
     if isinstance(value, list):
-        return [_replace_lone_surrogates(v) for v in value]
+        return [_map_strings(v, fix) for v in value]
     return value
 
 

@@ -11,6 +11,7 @@ import random
 import socket
 import threading
 import time
+import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -150,6 +151,7 @@ class FlagClient:
         self.poll_interval = poll_interval
         self.metrics_interval = metrics_interval
         self.report_interval = report_interval
+        self.instance_id = uuid.uuid4().hex  # names this client in dependency reports
         self._use_stream = stream
         self._timeout = timeout
         self._tracker = DependencyTracker(breaker, on_state_change=self._breaker_changed)
@@ -165,10 +167,9 @@ class FlagClient:
         self._threads: list[threading.Thread] = []
         self._listeners: list[Callable[[], None]] = []
         self._http = httpx.Client(headers=self._headers, timeout=timeout)
-        self._stream_http = httpx.Client(
-            headers=self._headers,
-            timeout=httpx.Timeout(timeout, read=STREAM_READ_TIMEOUT_S),
-        )
+        # Until its headers arrive a stream request waits `timeout` like any other (a hung
+        # server must not hold a reconnect for 40 s); then reads may wait for the heartbeat.
+        self._stream_http = httpx.Client(headers=self._headers, timeout=timeout)
         self._stream_socket: socket.socket | None = None
         self._stream_connected = False
         self._last_failure: str | None = None
@@ -482,6 +483,10 @@ class FlagClient:
         with self._stream_http.stream("GET", self.url + STREAM_PATH, headers=headers) as response:
             if response.status_code != 200:
                 raise ConnectionError(f"stream answered {response.status_code}")
+            # httpcore reads the body with the request's timeouts, looked up when the body's
+            # first read starts: from here on, a read may wait for the next heartbeat.
+            timeouts = dict(response.request.extensions.get("timeout") or {})
+            response.request.extensions["timeout"] = {**timeouts, "read": STREAM_READ_TIMEOUT_S}
             stream = response.extensions.get("network_stream")
             if stream is not None:
                 self._stream_socket = stream.get_extra_info("socket")
@@ -563,9 +568,12 @@ class FlagClient:
             self._counts_since = end
 
     def _send_dependency_reports(self, timeout: float | None = None) -> None:
+        # The instance id lets the server keep this client's breaker state apart from other
+        # processes': an open breaker counts until this same client reports it closed.
+        extra = {"instance": self.instance_id, "interval_s": self.report_interval}
         for report in self._tracker.drain():
             path = f"/api/v1/sdk/dependencies/{quote(report.name, safe='')}/report"
-            self._post(path, report.body(), timeout)
+            self._post(path, {**report.body(), **extra}, timeout)
 
     def _post(self, path: str, body: dict[str, Any], timeout: float | None = None) -> bool:
         try:

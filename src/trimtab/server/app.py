@@ -24,11 +24,13 @@ from trimtab.server.dashboard import views_flags as dashboard_flags
 from trimtab.server.dashboard import views_issues as dashboard_issues
 from trimtab.server.errors import install_error_handlers
 from trimtab.server.flag_delivery import FlagRuntime
-from trimtab.server.headers import PageSecurityHeaders
+from trimtab.server.headers import PageSecurityHeaders, PublicOrigin
 from trimtab.server.limits import BodySizeLimit
+from trimtab.server.sse import StreamSlots
 from trimtab.settings import Settings
 from trimtab.store import migrate
 from trimtab.store.db import Store
+from trimtab.store.models import utcnow
 
 log = logging.getLogger("trimtab.server")
 
@@ -105,9 +107,13 @@ def create_app(
         redoc_url=None,
     )
     app.state.settings = settings
+    # What time it is for time-based limits (the login backoff); tests may set their own clock.
+    app.state.clock = utcnow
+    app.state.stream_slots = StreamSlots(settings.max_streams_per_token)
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, exempt_prefixes=SELF_LIMITED_PREFIXES)
     app.add_middleware(PageSecurityHeaders)
+    app.add_middleware(PublicOrigin, public_url=settings.public_url)
     app.include_router(health.router)
     app.include_router(api_router)
     app.include_router(sdk_assets.router)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from fastapi import Request
 
+from trimtab.core.client_address import client_address
 from trimtab.domain.errors import Unauthorized
 from trimtab.domain.spine import tokens, users
 from trimtab.domain.spine.actors import Actor
@@ -21,6 +22,14 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 def store_of(request: Request) -> Store:
     store: Store = request.app.state.store
     return store
+
+
+def client_of(request: Request) -> str:
+    """The client's address: the peer, or behind a proxy listed in TRIMTAB_TRUSTED_PROXIES the
+    address its X-Forwarded-For names (core/client_address.py)."""
+    peer = request.client.host if request.client else None
+    forwarded = request.headers.getlist("x-forwarded-for")
+    return client_address(peer, forwarded, request.app.state.settings.trusted_proxies)
 
 
 def bearer_token(request: Request) -> str | None:

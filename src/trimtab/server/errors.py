@@ -74,6 +74,19 @@ def _validation_detail(exc: RequestValidationError) -> str:
     return "; ".join(parts) or "invalid request"
 
 
+# A path id that is not a number, or out of range (`RowId`), names nothing: 404, not 422.
+_NO_ROW_ERRORS = frozenset(
+    {"int_parsing", "int_from_float", "greater_than_equal", "less_than_equal"}
+)
+
+
+def _names_no_row(exc: RequestValidationError) -> bool:
+    errors = exc.errors()
+    return any(
+        err.get("loc", ())[:1] == ("path",) and err.get("type") in _NO_ROW_ERRORS for err in errors
+    )
+
+
 _METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 
 
@@ -113,6 +126,8 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> Response:
+        if _names_no_row(exc):
+            return error_response(404, "not_found", _validation_detail(exc))
         return error_response(422, "invalid", _validation_detail(exc))
 
     @app.exception_handler(StarletteHTTPException)

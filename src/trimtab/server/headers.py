@@ -6,9 +6,15 @@ not run), no framing (clickjacking), forms posting back here only. Inline `style
 draw the bar charts, hence `'unsafe-inline'` for styles alone. Machine surfaces (`/api/`,
 `/ofrep/`, Sentry ingest) answer JSON and are left as they are, with no extra layer on their
 hot path.
+
+`PublicOrigin` makes every request look addressed to TRIMTAB_PUBLIC_URL, so a URL the server
+builds from a request (a trailing-slash redirect, `url_for`) never carries a `Host` header a
+client made up.
 """
 
 from __future__ import annotations
+
+from urllib.parse import urlsplit
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -43,3 +49,21 @@ class PageSecurityHeaders:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+class PublicOrigin:
+    def __init__(self, app: ASGIApp, public_url: str) -> None:
+        self.app = app
+        parts = urlsplit(public_url)
+        self.scheme = parts.scheme or "http"
+        host = parts.netloc.rpartition("@")[2]
+        self.host = host.encode("idna") if not host.isascii() else host.encode()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and (
+            scope.get("scheme") != self.scheme
+            or [value for name, value in scope["headers"] if name == b"host"] != [self.host]
+        ):
+            headers = [(n, v) for n, v in scope["headers"] if n != b"host"]
+            scope = {**scope, "scheme": self.scheme, "headers": [*headers, (b"host", self.host)]}
+        await self.app(scope, receive, send)

@@ -4,12 +4,17 @@ Not FastAPI routes: this is the hot path, and it needs none of the dependency in
 validation or middleware machinery, so `IngestShortcut` hands these requests to plain Starlette
 endpoints before any of it runs (trailing slash optional). A request:
 
-1. finds its DSN key (`X-Sentry-Auth`, else the `sentry_key` query parameter, else the
-   envelope header's `dsn`) in a small cache, refusing unknown keys (401), revoked ones (403)
-   and keys of another project (403), and keys over their rate limit (429 with Retry-After and
-   X-Sentry-Rate-Limits);
+1. finds its DSN key (`X-Sentry-Auth`, else the `sentry_key` query parameter) in a small
+   cache, refusing unknown keys (401), revoked ones (403) and keys of another project (403),
+   and keys over their rate limit (429 with Retry-After and X-Sentry-Rate-Limits). A request
+   with neither is refused before its body is read when its project id is unknown (404);
 2. reads the body as it streams in, through `core.decompress` with Relay's limits, so an
-   oversize body or a zip bomb is cut off at the limit (413) without being held in memory;
+   oversize body or a zip bomb is cut off at the limit (413) without being held in memory.
+   An envelope that names its key only in its header's `dsn` is decoded up to the end of
+   that first line (at most 64 KB), and the key is checked there, as in step 1: a refused
+   body is never inflated further. Once a body has decoded past 1 MB, the rest of its
+   inflating and its parsing run in a small thread pool (`DECODE_THREADS`), so big bodies
+   neither hold up the event loop nor, however many arrive, crowd it out;
 3. hands the decoded body to the domain (`domain.reports.envelopes`), which parses it and
    decides what each item becomes: the prepared event (grouping and indexed fields), session
    updates, and what is skipped or dropped and why;
@@ -24,23 +29,33 @@ any origin, and the DSN key, not a cookie, is the credential.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import re
 import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 import orjson
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from trimtab.core.dsn import DsnError, SentryAuthError, parse_dsn, parse_sentry_auth
-from trimtab.core.envelope import DEFAULT_LIMITS, Decompressor, EnvelopeError, Limits
+from trimtab.core.envelope import (
+    DEFAULT_LIMITS,
+    Decompressor,
+    EnvelopeError,
+    Limits,
+    envelope_header,
+)
 from trimtab.domain.reports.envelopes import envelope_job, store_job
 from trimtab.domain.reports.ingest import IngestJob, StoredEvent, store_batch
-from trimtab.domain.spine.keys import KEYS_CHANGED, IngestKey, find_ingest_key
+from trimtab.domain.spine.keys import KEYS_CHANGED, IngestKey, find_ingest_key, project_exists
+from trimtab.server.auth import client_of
 from trimtab.settings import Settings
 from trimtab.store.db import Store
 from trimtab.store.ingest_writer import IngestWriter, QueueFull
@@ -49,9 +64,15 @@ from trimtab.store.notify import Subscription
 __all__ = ["IngestService", "IngestShortcut"]
 
 log = logging.getLogger("trimtab.ingest")
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
 
 KEY_CACHE_SECONDS = 60.0  # a safety net only: creating or revoking a key drops its entry
-PARSE_OFF_LOOP_BYTES = 1024 * 1024  # bigger bodies are parsed in a thread, not on the loop
+OFF_LOOP_BYTES = 1024 * 1024  # past this many decoded bytes, a body is worked on in a thread
+# Big bodies worked on at once, each by its own thread. Few on purpose: a thread holds the
+# GIL for much of its work (orjson, grouping), taking time from the event loop, and a big
+# body can hold a few hundred MB while it is worked on; the others wait their turn unread.
+DECODE_THREADS = 2
 RETRY_AFTER_BUSY = 2
 
 _CORS = {
@@ -117,6 +138,26 @@ class _KeyCache:
             self._keys.pop(public_key, None)
 
 
+class _KnownProjects:
+    """Project ids known to exist. Projects are never deleted, so an id once seen stays;
+    unknown ids are asked again each time (not cached: no memory for junk)."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._ids: set[int] = set()
+
+    def __contains__(self, project_id: int) -> bool:
+        if project_id in self._ids:
+            return True
+        with self.store.read() as session:
+            found = project_exists(session, project_id)
+        if found:
+            if len(self._ids) > 100_000:
+                self._ids.clear()
+            self._ids.add(project_id)
+        return found
+
+
 class _RateLimiter:
     """Events per minute per key, in fixed one-minute windows (per server node)."""
 
@@ -157,7 +198,10 @@ class IngestService:
             store, store_batch, max_queue=max(1, settings.ingest_queue)
         )
         self.keys = _KeyCache(store)
+        self.projects = _KnownProjects(store)
         self.limiter = _RateLimiter()
+        self._pool = ThreadPoolExecutor(DECODE_THREADS, thread_name_prefix="trimtab-ingest-decode")
+        self.big_bodies = asyncio.Semaphore(DECODE_THREADS)
         self._subscription: Subscription | None = None
         self._watcher: asyncio.Task[None] | None = None
 
@@ -171,7 +215,13 @@ class IngestService:
             self._watcher.cancel()
         if self._subscription is not None:
             self._subscription.close()
+        self._pool.shutdown(wait=False, cancel_futures=True)
         await asyncio.to_thread(self.writer.stop)
+
+    async def off_loop(self, fn: Callable[_P, _R], *args: _P.args, **kwargs: _P.kwargs) -> _R:
+        """Run `fn` in the decode pool; the request waits without holding up the loop."""
+        call = functools.partial(fn, *args, **kwargs)
+        return await asyncio.get_running_loop().run_in_executor(self._pool, call)
 
     async def _watch_keys(self, subscription: Subscription) -> None:
         async for change in subscription:
@@ -183,6 +233,20 @@ class IngestService:
                 self.keys.forget(None)
 
     # -- one request -------------------------------------------------------------------
+
+    def check_project(self, project_id: int) -> None:
+        if project_id not in self.projects:
+            raise IngestRefused(
+                404, "unknown_project", f"no project has id {project_id}: check the DSN"
+            )
+
+    def admit(self, public_key: str, project_id: int) -> IngestKey:
+        """The key, if it may send to this project now; else the refusal (401/403/429)."""
+        key = self.authorize(public_key, project_id)
+        limit = self.limit_of(key)
+        if limit is not None and (wait := self.limiter.retry_after(public_key, limit)):
+            raise _rate_limited(wait)
+        return key
 
     def authorize(self, public_key: str, project_id: int) -> IngestKey:
         key = self.keys.get(public_key)
@@ -202,6 +266,28 @@ class IngestService:
 
     def limit_of(self, key: IngestKey) -> int | None:
         return key.rate_limit_per_minute or self.default_rate_limit
+
+
+class _BigBody:
+    """The work on one request's body once it decodes past OFF_LOOP_BYTES: run in the decode
+    pool, after taking one of the `DECODE_THREADS` places for big bodies, which it keeps
+    until `release` (once its ingest job is made). A body waiting for a place holds at most
+    OFF_LOOP_BYTES and one decode step, and the rest of it stays unread."""
+
+    def __init__(self, service: IngestService) -> None:
+        self.service = service
+        self._held = False
+
+    async def run(self, fn: Callable[_P, _R], *args: _P.args, **kwargs: _P.kwargs) -> _R:
+        if not self._held:
+            await self.service.big_bodies.acquire()
+            self._held = True
+        return await self.service.off_loop(fn, *args, **kwargs)
+
+    def release(self) -> None:
+        if self._held:
+            self._held = False
+            self.service.big_bodies.release()
 
 
 def _public_key_from_request(request: Request) -> str | None:
@@ -229,7 +315,16 @@ def _rate_limited(retry_after: int) -> IngestRefused:
     )
 
 
-async def _read_body(request: Request, max_output: int, limits: Limits) -> bytes:
+async def _read_body(
+    request: Request,
+    service: IngestService,
+    big: _BigBody,
+    max_output: int,
+    on_header: Callable[[dict[str, Any]], None] | None = None,
+) -> bytes:
+    """The decoded body. With `on_header`, the envelope header is handed to it as soon as its
+    line is decoded, before anything more is inflated: it may refuse the request there."""
+    limits = service.limits
     length = request.headers.get("content-length")
     if length is not None and length.isdigit() and int(length) > limits.max_body_bytes:
         raise IngestRefused(
@@ -240,18 +335,60 @@ async def _read_body(request: Request, max_output: int, limits: Limits) -> bytes
         max_output=max_output,
         max_input=limits.max_body_bytes,
     )
+    inflates = decoder.encoding != "identity"
     async for chunk in request.stream():
-        decoder.feed(chunk)
-    return decoder.finish()
+        steps = decoder.feed_steps(chunk)
+        if on_header is not None and _header_found(decoder, steps, on_header, limits):
+            on_header = None
+        if inflates and decoder.bytes_out > OFF_LOOP_BYTES:
+            await big.run(_run, steps)
+        else:
+            for size in steps:
+                if inflates and size > OFF_LOOP_BYTES:
+                    await big.run(_run, steps)
+                    break
+    if decoder.bytes_out > OFF_LOOP_BYTES:
+        data = await big.run(decoder.finish)
+    else:
+        data = decoder.finish()
+    if on_header is not None:
+        header = envelope_header(data, limits, complete=True)
+        assert header is not None
+        on_header(header)
+    return data
+
+
+def _header_found(
+    decoder: Decompressor,
+    steps: Iterator[int],
+    on_header: Callable[[dict[str, Any]], None],
+    limits: Limits,
+) -> bool:
+    """Decode step by step until the envelope header line is whole (or over its limit); then
+    hand it over."""
+    for size in steps:
+        if decoder.first_newline() < 0 and size <= limits.max_header_bytes:
+            continue
+        header = envelope_header(decoder.head(limits.max_header_bytes + 1), limits, complete=False)
+        assert header is not None  # a newline is decoded, or more than a header line may hold
+        on_header(header)
+        return True
+    return False
+
+
+def _run(steps: Iterator[int]) -> None:
+    for _ in steps:
+        pass
 
 
 def _client_ip(request: Request) -> str | None:
-    return request.client.host if request.client is not None else None
+    # Behind a proxy in TRIMTAB_TRUSTED_PROXIES, the address it names (server.auth.client_of).
+    return client_of(request) if request.client is not None else None
 
 
-def _dsn_key(dsn: str | None) -> str | None:
+def _dsn_key(dsn: Any) -> str | None:
     """The public key of an envelope header's `dsn`, the last place a request can name one."""
-    if not dsn:
+    if not dsn or not isinstance(dsn, str):
         return None
     try:
         return parse_dsn(dsn).public_key[:64]
@@ -260,26 +397,51 @@ def _dsn_key(dsn: str | None) -> str | None:
 
 
 async def _envelope_job(
-    data: bytes, project_id: int, limits: Limits, received_at: datetime, client_ip: str | None
-) -> tuple[IngestJob, str | None, str | None]:
-    """(job, envelope event id, envelope dsn key): the domain reads the envelope, in a thread
-    when it is large, so a big body does not hold up the event loop."""
-    if len(data) > PARSE_OFF_LOOP_BYTES:
-        read = await asyncio.to_thread(
+    service: IngestService,
+    big: _BigBody,
+    data: bytes,
+    project_id: int,
+    received_at: datetime,
+    client_ip: str | None,
+) -> tuple[IngestJob, str | None]:
+    """(job, envelope event id): the domain reads the envelope, in the decode pool when it is
+    large, so a big body does not hold up the event loop."""
+    if len(data) > OFF_LOOP_BYTES:
+        read = await big.run(
             envelope_job,
             data,
             project_id,
             received_at=received_at,
             client_ip=client_ip,
-            limits=limits,
+            limits=service.limits,
         )
     else:
         read = envelope_job(
-            data, project_id, received_at=received_at, client_ip=client_ip, limits=limits
+            data, project_id, received_at=received_at, client_ip=client_ip, limits=service.limits
         )
     for item in read.dropped:
         log.debug("ingest: dropped an invalid %s item: %s", item.type, item.reason)
-    return read.job, read.event_id, _dsn_key(read.dsn)
+    return read.job, read.event_id
+
+
+_NO_KEY = (
+    "no DSN key: send X-Sentry-Auth: Sentry sentry_key=<public key>, the sentry_key query "
+    "parameter, or a dsn in the envelope header"
+)
+
+
+def _admit_by_dsn(
+    service: IngestService,
+    project_id: int,
+    admitted: list[tuple[str, IngestKey]],
+    header: dict[str, Any],
+) -> None:
+    """Check the key of the envelope header's `dsn`, as `IngestService.admit` checks the key
+    of X-Sentry-Auth; add it to `admitted`."""
+    dsn_key = _dsn_key(header.get("dsn"))
+    if dsn_key is None:
+        raise IngestRefused(401, "missing_key", _NO_KEY)
+    admitted.append((dsn_key, service.admit(dsn_key, project_id)))
 
 
 async def _ingest(request: Request, kind: str) -> Response:
@@ -287,40 +449,37 @@ async def _ingest(request: Request, kind: str) -> Response:
     limits = service.limits
     project_id = int(request.path_params["project_id"])
     public_key = _public_key_from_request(request)
+    admitted: list[tuple[str, IngestKey]] = []
+    on_header: Callable[[dict[str, Any]], None] | None = None
     if public_key is not None:
-        key = service.authorize(public_key, project_id)
-        limit = service.limit_of(key)
-        if limit is not None and (wait := service.limiter.retry_after(public_key, limit)):
-            raise _rate_limited(wait)
-    max_output = limits.max_envelope_bytes if kind == "envelope" else limits.max_event_bytes
-    data = await _read_body(request, max_output, limits)
-    received_at = datetime.now(UTC)
-    client_ip = _client_ip(request)
-    envelope_id: str | None = None
-    job: IngestJob
-    if kind == "envelope":
-        job, envelope_id, dsn_key = await _envelope_job(
-            data, project_id, limits, received_at, client_ip
-        )
-        if public_key is None:
-            if dsn_key is None:
-                raise IngestRefused(
-                    401,
-                    "missing_key",
-                    "no DSN key: send X-Sentry-Auth: Sentry sentry_key=<public key>, the "
-                    "sentry_key query parameter, or a dsn in the envelope header",
-                )
-            public_key = dsn_key
-            key = service.authorize(public_key, project_id)
+        admitted.append((public_key, service.admit(public_key, project_id)))
     else:
-        if public_key is None:
+        service.check_project(project_id)
+        if kind != "envelope":
             raise IngestRefused(
                 401, "missing_key", "no DSN key: send X-Sentry-Auth or ?sentry_key=<public key>"
             )
-        job = store_job(
-            data, project_id, received_at=received_at, client_ip=client_ip, limits=limits
-        )
-    del data
+        on_header = functools.partial(_admit_by_dsn, service, project_id, admitted)
+    max_output = limits.max_envelope_bytes if kind == "envelope" else limits.max_event_bytes
+    client_ip = _client_ip(request)
+    envelope_id: str | None = None
+    job: IngestJob
+    big = _BigBody(service)
+    try:
+        data = await _read_body(request, service, big, max_output, on_header)
+        received_at = datetime.now(UTC)
+        if kind == "envelope":
+            job, envelope_id = await _envelope_job(
+                service, big, data, project_id, received_at, client_ip
+            )
+        else:
+            job = store_job(
+                data, project_id, received_at=received_at, client_ip=client_ip, limits=limits
+            )
+        del data
+    finally:
+        big.release()
+    public_key, key = admitted[0]
     if job.event is not None:
         limit = service.limit_of(key)
         if limit is not None and (wait := service.limiter.take(public_key, limit)):
@@ -375,6 +534,10 @@ def _endpoint(kind: str) -> Any:
             return _refusal(exc.status, exc.code, exc.detail, exc.headers)
         except EnvelopeError as exc:
             return _refusal(exc.status, exc.code, exc.detail, {})
+        except ClientDisconnect:
+            # Nobody is left to answer; a phone losing its network is not a server error.
+            log.info("ingest: client disconnected before its body ended on %s", request.url.path)
+            return _refusal(400, "client_disconnected", "the request body ended early", {})
         except Exception:
             log.exception("ingest: unexpected error on %s", request.url.path)
             return _refusal(500, "internal", "internal error; the server log has the details", {})

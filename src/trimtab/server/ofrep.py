@@ -38,10 +38,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from trimtab.core.client_address import limit_key
 from trimtab.core.evaluation import ErrorCode, EvaluationResult, Reason, evaluate_key
 from trimtab.domain.errors import DomainError, RateLimited
+from trimtab.server.auth import client_of
 from trimtab.server.flag_delivery import CompiledSet, FlagRuntime, SdkCaller, runtime_of
-from trimtab.server.sse import event_stream, sse_event
+from trimtab.server.sse import event_stream, slots_of, sse_event
 from trimtab.store.notify import Change
 
 Endpoint = Callable[[Request], Awaitable[Response]]
@@ -169,7 +171,9 @@ def _bulk_etag(compiled: CompiledSet, context: dict[str, Any]) -> str:
 def _event_streams(request: Request, compiled: CompiledSet) -> list[dict[str, Any]]:
     if not compiled.channel:  # an environment without its revision row has no stream yet
         return []
-    url = str(request.url_for("ofrep_events", channel=compiled.channel))
+    # From TRIMTAB_PUBLIC_URL, never the request's Host header (which the client writes).
+    base = request.app.state.settings.public_url.rstrip("/")
+    url = f"{base}/ofrep/v1/events/{compiled.channel}"
     return [{"type": "sse", "url": url, "inactivityDelaySec": INACTIVITY_DELAY_S}]
 
 
@@ -212,6 +216,12 @@ async def events(request: Request) -> Response:
     if found is None:
         return _failure(404, None, "no such event stream")
     project_id, environment = found
+    # No token here (the channel names the stream), so the cap counts per client address.
+    try:
+        holder = f"address:{limit_key(client_of(request))}"
+        give_back = slots_of(request).take(holder, "your address")
+    except RateLimited as exc:
+        return _domain_failure(exc)
 
     def render(change: Change) -> bytes | None:
         if change.kind != "flags.changed" or change.environment not in (None, environment):
@@ -220,7 +230,7 @@ async def events(request: Request) -> Response:
             change, "message", {"type": "refetchEvaluation", "etag": change.data.get("etag")}
         )
 
-    return event_stream(runtime.store.notifier.subscribe(project_id), render)
+    return event_stream(runtime.store.notifier.subscribe(project_id), render, give_back)
 
 
 CORS_HEADERS = {

@@ -286,7 +286,7 @@ def list_deploys(
     _check_org(request, org)
     with store_of(request).read() as session:
         ids = [r.id for _, r in _releases_of(session, actor, version, None)]
-        rows = ledger.successful_deploys(session, ids)
+        rows = ledger.successful_deploys(session, actor, ids)
         return [
             {
                 "id": str(d.id),

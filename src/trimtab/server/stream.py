@@ -6,7 +6,8 @@ itself (heartbeats, reconnection, closing) is server.sse's, shared with OFREP's 
 
 What a caller may watch, and see of each change, is the domain's (domain.spine.watch): an SDK
 token its own environment, a browser token flag-set and maintenance signals only, an
-environment-bound token its environment only.
+environment-bound token its environment only. A token (or dashboard user) holds at most
+TRIMTAB_MAX_STREAMS_PER_TOKEN streams at once per process (server.sse.StreamSlots): 429 past it.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from starlette.responses import StreamingResponse
 from trimtab.domain.spine.actors import Actor
 from trimtab.domain.spine.watch import Watch, resolve_watch
 from trimtab.server.auth import current_actor, store_of
-from trimtab.server.sse import OPENAPI_RESPONSE, event_stream, sse_event
+from trimtab.server.sse import OPENAPI_RESPONSE, event_stream, slots_of, sse_event
 from trimtab.store.notify import Change
 
 router = APIRouter(tags=["stream"])
@@ -40,7 +41,16 @@ async def stream(
         payload = watch.payload(change, wanted)
         return None if payload is None else sse_event(change, change.kind, payload)
 
-    return event_stream(store_of(request).notifier.subscribe(watch.project_id), render)
+    give_back = slots_of(request).take(_holder(actor), "this token")
+    return event_stream(store_of(request).notifier.subscribe(watch.project_id), render, give_back)
+
+
+def _holder(actor: Actor) -> str:
+    if actor.token_id is not None:
+        return f"token:{actor.token_id}"
+    if actor.user_id is not None:
+        return f"user:{actor.user_id}"
+    return actor.label
 
 
 def _resolve(request: Request, actor: Actor, project: str | None, environment: str | None) -> Watch:

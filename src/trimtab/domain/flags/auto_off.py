@@ -7,7 +7,8 @@ the SDK's dependency guard (sdk/guard.py: a circuit breaker reporting a dependen
 A rule belongs to one flag in one environment. Every check (the `flag-auto-off` job) counts,
 since the later of "window_s ago" and the flag's last change, the error reports that carry the
 flag as evaluated on and those that carry it off (the `flag:<key>=<result>` error rollups written
-by ingest). It trips when
+by ingest; the first, partial minute from the events themselves, so an error received before the
+flag's last change never counts). It trips when
 
 - the errors with the flag on reach `max_errors` (when set), or
 - with `compare`, they clearly exceed those with it off (`core.auto_off.compare`: a
@@ -22,7 +23,11 @@ pushed to every SDK like a manual change), records why on the rule, and notifies
 
 from __future__ import annotations
 
+import threading
+from bisect import bisect_left
+from collections import OrderedDict
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -30,6 +35,8 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from trimtab.core.auto_off import compare
+from trimtab.core.envelope import decode_json_object
+from trimtab.core.event_fields import feature_flags
 from trimtab.domain.errors import InvalidInput, NotFound
 from trimtab.domain.flags.flags import rollout_percentage, set_enabled
 from trimtab.domain.flags.rule_sets import full_config
@@ -43,12 +50,14 @@ from trimtab.store.db import upsert
 from trimtab.store.models import (
     AutoOffRule,
     Environment,
+    Event,
     Flag,
     FlagConfig,
     FlagEvaluationBucket,
     Project,
     utcnow,
 )
+from trimtab.store.payloads import decompress_payload
 
 AUTO_OFF_ACTOR = Actor(kind="system", name="flag-guard", scopes=frozenset({"admin"}))
 SCOPE = "deploy"
@@ -211,7 +220,11 @@ def list_auto_off_rules(session: Session, actor: Actor, project_slug: str) -> li
         .where(AutoOffRule.project_id == project.id)
         .order_by(Flag.key, Environment.name)
     )
-    return [auto_off_state(guard, key, env) for guard, key, env in rows]
+    return [
+        auto_off_state(guard, key, env)
+        for guard, key, env in rows
+        if actor.reaches_environment(guard.environment_id)
+    ]
 
 
 def auto_off_state(guard: AutoOffRule, key: str, environment: str) -> AutoOffState:
@@ -287,10 +300,155 @@ def _exposure(
     return {variant: int(n or 0) for variant, n in rows}
 
 
+# --- errors since an exact instant ---------------------------------------------------------------
+
+# Rollups count per minute (the minute trimtab received each event), but a check counts from
+# an instant inside a minute: the flag's last change or the window's start. Whole minutes come
+# from the rollups; the first, partial one from the events themselves (what each event's
+# `contexts.flags` said about the flag, and when it was received), read only when the rollups
+# say that minute holds errors tagged with the flag at all. Events received more than
+# SETTLED_AFTER ago are committed and never change, so their tagged receive times are kept and
+# every check reads only the events newer than what it kept: each event is read about once
+# while checks every 2 s watch the minute of a change, or a window slides over it.
+# (Retention keeps an issue's newest events, so the events of the last minutes are there.)
+MINUTE = timedelta(minutes=1)
+SETTLED_AFTER = timedelta(seconds=10)  # ingest's writer has committed an event by then
+MINUTES_KEPT = 256
+Sides = tuple[frozenset[str], frozenset[str]]
+_MinuteKey = tuple[str, int, str, datetime, frozenset[str], frozenset[str]]
+
+
+@dataclass
+class _KeptMinute:
+    """Tagged receive times (epoch seconds, sorted) of a minute's events before `settled`."""
+
+    settled: datetime
+    on: list[float]
+    off: list[float]
+
+
+_kept_minutes: OrderedDict[_MinuteKey, _KeptMinute] = OrderedDict()
+_kept_lock = threading.Lock()
+
+
+def error_counts(
+    session: Session,
+    project_id: int,
+    environment: str,
+    sides: Sides,
+    start: datetime,
+    end: datetime,
+    now: datetime,
+) -> tuple[int, int]:
+    """Errors received from `start` (exactly) until `end` carrying the flag as evaluated on
+    (`sides[0]`: rollup dimensions) and off (`sides[1]`)."""
+    first_full = rollups.minute_of(start)
+    if first_full < start:
+        first_full += MINUTE
+    on, off = (
+        sum(
+            rollups.count_between(session, project_id, d, first_full, end, environment=environment)
+            for d in sorted(dimensions)
+        )
+        for dimensions in sides
+    )
+    if first_full > start:
+        partial_on, partial_off = _partial_minute(
+            session, project_id, environment, sides, start, now
+        )
+        on, off = on + partial_on, off + partial_off
+    return on, off
+
+
+def _partial_minute(
+    session: Session,
+    project_id: int,
+    environment: str,
+    sides: Sides,
+    start: datetime,
+    now: datetime,
+) -> tuple[int, int]:
+    minute = rollups.minute_of(start)
+    tagged = sum(
+        rollups.count_between(
+            session, project_id, d, minute, minute + MINUTE, environment=environment
+        )
+        for d in sorted(sides[0] | sides[1])
+    )
+    if not tagged:
+        return 0, 0
+    database = session.get_bind().engine.url.render_as_string(hide_password=True)
+    key = (database, project_id, environment, minute, *sides)
+    with _kept_lock:
+        kept = _kept_minutes.get(key)
+        if kept is not None:
+            _kept_minutes.move_to_end(key)
+    kept = kept or _KeptMinute(minute, [], [])
+    on, off = _tagged_times(session, project_id, environment, sides, kept.settled, minute + MINUTE)
+    settled = min(minute + MINUTE, now - SETTLED_AFTER)
+    if settled > kept.settled:
+        # Everything read is at or after kept.settled: appending keeps each list sorted.
+        line = settled.timestamp()
+        kept = _KeptMinute(
+            settled,
+            kept.on + [t for t in on if t < line],
+            kept.off + [t for t in off if t < line],
+        )
+        with _kept_lock:
+            _kept_minutes[key] = kept
+            while len(_kept_minutes) > MINUTES_KEPT:
+                _kept_minutes.popitem(last=False)
+        on, off = [t for t in on if t >= line], [t for t in off if t >= line]
+    cut = start.timestamp()
+    return _since(kept.on, cut) + _since(on, cut), _since(kept.off, cut) + _since(off, cut)
+
+
+def _since(times: list[float], cut: float) -> int:
+    return len(times) - bisect_left(times, cut)
+
+
+def _tagged_times(
+    session: Session,
+    project_id: int,
+    environment: str,
+    sides: Sides,
+    since: datetime,
+    until: datetime,
+) -> tuple[list[float], list[float]]:
+    """Receive times (sorted) of the events from `since` to `until` that carry the flag on,
+    and of those that carry it off, read from the events' own `contexts.flags`."""
+    on: list[float] = []
+    off: list[float] = []
+    rows = session.execute(
+        select(Event.received_at, Event.payload)
+        .where(
+            Event.project_id == project_id,
+            Event.environment == environment,
+            Event.received_at >= since,
+            Event.received_at < until,
+        )
+        .execution_options(yield_per=500)
+    )
+    for received_at, payload in rows:
+        try:
+            event = decode_json_object(decompress_payload(payload), "stored event")
+        except ValueError:  # InvalidJson included
+            continue  # stored as received; what ingest could not read it did not count either
+        for evaluation in feature_flags(event):
+            dimension = rollups.flag(evaluation.flag, evaluation.result)
+            if dimension in sides[0]:
+                on.append(received_at.timestamp())
+            elif dimension in sides[1]:
+                off.append(received_at.timestamp())
+    on.sort()
+    off.sort()
+    return on, off
+
+
 # --- checks ------------------------------------------------------------------------------------
 
 
-def _dimensions(flag: Flag, config: FlagConfig) -> tuple[set[str], set[str]]:
+def _dimensions(flag: Flag, config: FlagConfig) -> Sides:
     """Rollup dimensions meaning "evaluated on" and "evaluated off" for this flag: the variant
     names and (scalar) values, as ingest writes them (`rollups.flag(key, result)`)."""
     on: set[str] = set()
@@ -301,7 +459,7 @@ def _dimensions(flag: Flag, config: FlagConfig) -> tuple[set[str], set[str]]:
         if isinstance(value, bool | str | int | float):
             side.add(rollups.flag(flag.key, value))
     both = on & off
-    return on - both, off - both
+    return frozenset(on - both), frozenset(off - both)
 
 
 def active_rule_ids(session: Session) -> list[int]:
@@ -331,15 +489,9 @@ def check_rule(session: Session, guard: AutoOffRule, now: datetime | None = None
     # Errors from before the flag's last change belong to another configuration.
     start = max(now - timedelta(seconds=guard.window_s), config.changed_at)
     end = now + timedelta(minutes=1)
-    on_dims, off_dims = _dimensions(flag, config)
-
-    def errors(dimensions: set[str]) -> int:
-        return sum(
-            rollups.count_between(session, project.id, d, start, end, environment=env.name)
-            for d in sorted(dimensions)
-        )
-
-    errors_on, errors_off = errors(on_dims), errors(off_dims)
+    errors_on, errors_off = error_counts(
+        session, project.id, env.name, _dimensions(flag, config), start, end, now
+    )
     exposure = _exposure(session, env.id, flag.key, start, end)
     evaluated = sum(exposure.values())
     if evaluated:

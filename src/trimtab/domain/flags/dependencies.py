@@ -31,6 +31,7 @@ from trimtab.store.db import upsert
 from trimtab.store.models import (
     Dependency,
     DependencyReportBucket,
+    DependencyReporter,
     DependencyTransition,
     Environment,
     Flag,
@@ -42,6 +43,13 @@ from trimtab.store.models.dependencies import BREAKER_STATES, REPORT_BUCKET_S
 
 MAX_DEPENDENCIES_PER_PROJECT = 200
 MAX_REPORT_COUNT = 10**9
+# Breaker states per SDK instance: an instance that stops reporting for STALE_AFTER times its
+# re-report interval (the SDK says it; else the SDK's default) no longer counts.
+DEFAULT_REPORT_INTERVAL_S = 10.0
+REPORT_INTERVAL_BOUNDS = (1.0, 600.0)
+STALE_AFTER = 3
+MAX_REPORTERS_PER_DEPENDENCY = 10_000
+MAX_INSTANCE_ID = 64
 HISTORY_LIMIT = 50
 
 
@@ -285,9 +293,15 @@ def record_report(
     failures: int,
     timeouts: int,
     state: str,
+    instance: str | None = None,
+    interval_s: float | None = None,
     now: datetime | None = None,
 ) -> Dependency:
     """Add one SDK guard report (an sdk-server token, bound to project and environment).
+
+    `instance` names the SDK client that reports (one per process) and `interval_s` how often
+    it re-reports an open breaker: its breaker state is kept per (token, instance) until the
+    same instance reports again (`open_reporters`).
 
     An unknown dependency is registered on its first report, as Unleash registers apps: the
     name comes from the application's code, and a flag may already be bound to it.
@@ -302,6 +316,14 @@ def record_report(
     for field, value in (("successes", successes), ("failures", failures), ("timeouts", timeouts)):
         if not 0 <= value <= MAX_REPORT_COUNT:
             raise InvalidInput(f"{field} must be from 0 to {MAX_REPORT_COUNT}")
+    if instance is not None and not (
+        0 < len(instance) <= MAX_INSTANCE_ID and instance.isprintable()
+    ):
+        raise InvalidInput(f"instance must be 1 to {MAX_INSTANCE_ID} printable characters")
+    low, high = REPORT_INTERVAL_BOUNDS
+    if interval_s is not None and not (math.isfinite(interval_s) and interval_s > 0):
+        raise InvalidInput("interval_s must be a positive number of seconds")
+    interval = min(max(interval_s or DEFAULT_REPORT_INTERVAL_S, low), high)
     now = now or utcnow()
     dependency = session.scalars(
         select(Dependency).where(Dependency.project_id == actor.project_id, Dependency.name == name)
@@ -342,9 +364,76 @@ def record_report(
         },
     )
     session.execute(statement)
-    if state == "open" and dependency.state == "healthy" and dependency.next_check_at > now:
-        dependency.next_check_at = now  # an open breaker is news: check at the next tick
+    token = actor.token_id if actor.token_id is not None else actor.label
+    reporter = f"token:{token}/{instance or '-'}"[:200]
+    _record_breaker(session, dependency.id, environment.name, reporter, state, interval, now)
+    # An open breaker while healthy, or a closed one while unhealthy, is news: check at the
+    # next tick.
+    news = (state == "open") == (dependency.state == "healthy")
+    if news and state != "half_open" and dependency.next_check_at > now:
+        dependency.next_check_at = now
     return dependency
+
+
+def _record_breaker(
+    session: Session,
+    dependency_id: int,
+    environment: str,
+    reporter: str,
+    state: str,
+    interval_s: float,
+    now: datetime,
+) -> None:
+    table = DependencyReporter
+    known = session.scalar(
+        select(table.id).where(
+            table.dependency_id == dependency_id,
+            table.environment == environment,
+            table.reporter == reporter,
+        )
+    )
+    if known is None:
+        mine = table.dependency_id == dependency_id
+        count = session.scalar(select(func.count()).select_from(table).where(mine))
+        if (count or 0) >= MAX_REPORTERS_PER_DEPENDENCY:
+            # Short-lived processes come and go: forget those past any staleness first.
+            quiet = now - timedelta(seconds=STALE_AFTER * REPORT_INTERVAL_BOUNDS[1])
+            session.execute(delete(table).where(mine, table.last_report_at < quiet))
+            count = session.scalar(select(func.count()).select_from(table).where(mine))
+        if (count or 0) >= MAX_REPORTERS_PER_DEPENDENCY:
+            raise InvalidInput(
+                f"more than {MAX_REPORTERS_PER_DEPENDENCY} SDK instances report this dependency"
+            )
+    values = {"state": state, "interval_s": interval_s, "last_report_at": now}
+    statement = upsert(session, table).values(
+        dependency_id=dependency_id, environment=environment, reporter=reporter, **values
+    )
+    session.execute(
+        statement.on_conflict_do_update(
+            index_elements=["dependency_id", "environment", "reporter"], set_=values
+        )
+    )
+
+
+def open_reporters(session: Session, dependency_id: int, now: datetime) -> int:
+    """SDK instances whose breaker for the dependency is open now: their latest report said
+    open (or half-open: trying, not recovered), and they have reported within STALE_AFTER of
+    their re-report interval. Whatever the dependency's window: an open breaker is re-reported
+    every interval, and stays visible between two re-reports."""
+    table = DependencyReporter
+    horizon = now - timedelta(seconds=STALE_AFTER * REPORT_INTERVAL_BOUNDS[1])
+    rows = session.execute(
+        select(table.interval_s, table.last_report_at).where(
+            table.dependency_id == dependency_id,
+            table.state != "closed",
+            table.last_report_at >= horizon,
+        )
+    )
+    return sum(
+        1
+        for interval_s, last_report_at in rows
+        if now - last_report_at <= timedelta(seconds=STALE_AFTER * interval_s)
+    )
 
 
 class ReportTotals(Result):
@@ -381,6 +470,7 @@ def report_totals(session: Session, dependency_id: int, since: datetime) -> Repo
 
 def prune_reports(session: Session, before: datetime) -> None:
     session.execute(delete(DependencyReportBucket).where(DependencyReportBucket.bucket < before))
+    session.execute(delete(DependencyReporter).where(DependencyReporter.last_report_at < before))
 
 
 # --- views -----------------------------------------------------------------------------------

@@ -4,8 +4,10 @@ A check (every `interval_s` per dependency, sooner when an SDK reports an open b
 
 - the probe: the HTTP status of GET probe_url (run by the job before the check, outside any
   transaction) against the expected status, within the timeout;
-- SDK reports over the last `window_s`: bad when at least `open_reports` reports said the
-  breaker was open, or at least `min_calls` calls failed or timed out at `failure_rate`;
+- SDK reports: bad when at least `open_reports` SDK instances have their breaker open now
+  (each instance's latest report counts until it reports again or goes quiet, whatever the
+  window: `dependencies.open_reporters`), or when over the last `window_s` at least
+  `min_calls` calls failed or timed out at `failure_rate`;
 - error reports tagged with the dependency over `error_window_s`: bad at `max_errors`.
 
 A check is bad when any signal is bad. No signal at all is no evidence of failure: a good
@@ -26,7 +28,7 @@ from pydantic import ConfigDict
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from trimtab.domain.flags.dependencies import bound_flags, report_totals
+from trimtab.domain.flags.dependencies import bound_flags, open_reporters, report_totals
 from trimtab.domain.flags.rule_sets import bump_revision
 from trimtab.domain.results import Result
 from trimtab.domain.spine import audit
@@ -118,11 +120,12 @@ def check(
         if not probe_result.ok:
             problems.append(f"probe {probe_result.error}")
     reports = report_totals(session, dependency.id, now - timedelta(seconds=dependency.window_s))
-    signals["sdk"] = reports.model_dump()
+    open_now = open_reporters(session, dependency.id, now)
+    signals["sdk"] = {**reports.model_dump(), "open_reporters": open_now}
     calls = reports.successes + reports.failures + reports.timeouts
     bad_calls = reports.failures + reports.timeouts
-    if reports.open_reports >= dependency.open_reports:
-        problems.append(f"{reports.open_reports} SDK report(s) of an open circuit")
+    if open_now >= dependency.open_reports:
+        problems.append(f"{open_now} SDK instance(s) report an open circuit")
     elif calls >= dependency.min_calls and bad_calls / calls >= dependency.failure_rate:
         problems.append(f"SDKs saw {bad_calls} of {calls} calls fail")
     if dependency.max_errors is not None:

@@ -88,7 +88,8 @@ def list_flags(
     if not include_archived:
         query = query.where(Flag.archived_at.is_(None))
     flags = [f for f in session.scalars(query) if tag is None or tag in (f.tags or [])]
-    names = {env.id: env.name for env in project.environments}
+    # A token bound to one environment sees that environment's configs only.
+    names = {env.id: env.name for env in project.environments if actor.reaches_environment(env.id)}
     configs: dict[int, dict[str, FlagConfig]] = {f.id: {} for f in flags}
     if flags:
         for config in session.scalars(
@@ -355,11 +356,12 @@ def set_config(
     reason: str | None = None,
 ) -> FlagConfig:
     """Replace some of a flag's fields in one environment (rules, variants served, fallback…)."""
-    project = get_project(session, actor, project_slug, scope=DEFINITION_SCOPE)
+    # The environment's admin: an admin bound to it may set its configs.
+    project = get_project(session, actor, project_slug)
+    env = get_environment(session, project, environment, actor=actor, scope=DEFINITION_SCOPE)
     unknown = sorted(set(changes) - CONFIG_FIELDS)
     if unknown:
         raise InvalidInput(f"unknown field {unknown[0]!r}; set one of {sorted(CONFIG_FIELDS)}")
-    env = get_environment(session, project, environment, actor=actor, scope=DEFINITION_SCOPE)
     flag = _live_flag(session, project, key)
     row = _config_row(session, flag, env)
     before = full_config(flag, row)
@@ -738,7 +740,8 @@ def flag_summaries(
 
 
 def flag_detail(session: Session, actor: Actor, project_slug: str, key: str) -> FlagDetail:
-    """Definition, every environment's config, evaluation stats and unhealthy dependencies."""
+    """Definition, every environment's config (the actor reaches), evaluation stats and
+    unhealthy dependencies."""
     project = get_project(session, actor, project_slug)
     flag = get_flag(session, project, key)
     stats = {
@@ -752,6 +755,8 @@ def flag_detail(session: Session, actor: Actor, project_slug: str, key: str) -> 
     unhealthy = unhealthy_dependencies(session, project.id)
     environments = {}
     for env in project.environments:
+        if not actor.reaches_environment(env.id):
+            continue  # a token bound to one environment sees its config only
         row = session.scalars(
             select(FlagConfig).where(
                 FlagConfig.flag_id == flag.id, FlagConfig.environment_id == env.id

@@ -144,7 +144,11 @@ def list_schedules(
     if pending_only:
         query = query.where(FlagSchedule.status == "pending")
     rows = session.scalars(query.order_by(FlagSchedule.id))
-    return [schedule_summary(s, key, names.get(s.environment_id, "?")) for s in rows]
+    return [
+        schedule_summary(s, key, names.get(s.environment_id, "?"))
+        for s in rows
+        if actor.reaches_environment(s.environment_id)
+    ]
 
 
 def cancel_schedule(

@@ -75,9 +75,9 @@ def stale_flags(
     now = now or utcnow()
     cutoff = now - timedelta(days=days)
     envs = (
-        [get_environment(session, project, environment)]
+        [get_environment(session, project, environment, actor=actor)]
         if environment is not None
-        else list(project.environments)
+        else [env for env in project.environments if actor.reaches_environment(env.id)]
     )
     _, listed = flags.list_flags(session, actor, project_slug)
     stats = {

@@ -52,7 +52,7 @@ def _commit_times(release: Release | None) -> tuple[datetime, ...]:
 
 def figures(session: Session, actor: Actor, slug: str, environment: str, days: int) -> DoraFigures:
     project = projects.get_project(session, actor, slug)
-    projects.get_environment(session, project, environment)
+    projects.get_environment(session, project, environment, actor=actor)
     end = utcnow()
     start = end - timedelta(days=days)
     rows = session.scalars(

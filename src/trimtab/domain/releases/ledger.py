@@ -137,8 +137,8 @@ def history(
     )
     if service is not None:
         query = query.where(Deploy.service == service)
+    environment = projects.environment_view(session, actor, project, environment)
     if environment is not None:
-        projects.get_environment(session, project, environment)
         query = query.where(Deploy.environment == environment)
     return list(session.scalars(query))
 
@@ -150,8 +150,9 @@ def status(
     and what is in flight if a run is deploying it now."""
     project = projects.get_project(session, actor, slug)
     envs = [e.name for e in project.environments]
+    environment = projects.environment_view(session, actor, project, environment)
     if environment is not None:
-        envs = [projects.get_environment(session, project, environment).name]
+        envs = [environment]
     names = _service_names(session, project)
     rows: list[ServiceStatus] = []
     for env in envs:
@@ -199,16 +200,16 @@ def deployed_environments(session: Session, release_ids: list[int]) -> set[str]:
     )
 
 
-def successful_deploys(session: Session, release_ids: list[int], limit: int = 500) -> list[Deploy]:
-    """The successful steps of these releases, newest first (sentry-cli's deploy list)."""
-    return list(
-        session.scalars(
-            select(Deploy)
-            .where(Deploy.release_id.in_(release_ids), Deploy.result == "success")
-            .order_by(Deploy.id.desc())
-            .limit(limit)
-        )
-    )
+def successful_deploys(
+    session: Session, actor: Actor, release_ids: list[int], limit: int = 500
+) -> list[Deploy]:
+    """The successful steps of these releases, newest first (sentry-cli's deploy list); in
+    the actor's environment only, when it is bound to one."""
+    query = select(Deploy).where(Deploy.release_id.in_(release_ids), Deploy.result == "success")
+    bound = projects.bound_environment(session, actor)
+    if bound is not None:
+        query = query.where(Deploy.environment == bound)
+    return list(session.scalars(query.order_by(Deploy.id.desc()).limit(limit)))
 
 
 def release_deploys(session: Session, release: Release) -> list[Deploy]:

@@ -160,14 +160,16 @@ def release_summary(release: Release) -> ReleaseSummary:
 
 
 def release_detail(session: Session, actor: Actor, slug: str, version: str) -> ReleaseDetail:
-    """A release with its commits, where it went and its windows with their latest verdict."""
+    """A release with its commits, where it went and its windows with their latest verdict
+    (in the actor's environment only, when it is bound to one)."""
     project = projects.get_project(session, actor, slug)
     release = get_release(session, project, version)
-    windows = session.scalars(
-        select(StabilizationWindow)
-        .where(StabilizationWindow.release_id == release.id)
-        .order_by(StabilizationWindow.opened_at.desc())
-    )
+    bound = projects.bound_environment(session, actor)
+    query = select(StabilizationWindow).where(StabilizationWindow.release_id == release.id)
+    if bound is not None:
+        query = query.where(StabilizationWindow.environment == bound)
+    windows = session.scalars(query.order_by(StabilizationWindow.opened_at.desc()))
+    deploys = ledger.release_deploys(session, release)
     return ReleaseDetail(
         version=release.version,
         services=release.services,
@@ -176,7 +178,7 @@ def release_detail(session: Session, actor: Actor, slug: str, version: str) -> R
         created_at=release.created_at,
         finalized_at=release.finalized_at,
         ref=release.ref,
-        deploys=[ledger.ledger_entry(d) for d in ledger.release_deploys(session, release)],
+        deploys=[ledger.ledger_entry(d) for d in deploys if bound in (None, d.environment)],
         windows=[stabilization.window_summary(w) for w in windows],
     )
 

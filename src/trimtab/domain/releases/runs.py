@@ -447,7 +447,9 @@ def finish_step(session: Session, runner: str, deploy_id: int, ok: bool, output:
 def get_run(session: Session, actor: Actor, slug: str, run_id: int) -> tuple[Project, DeployRun]:
     project = projects.get_project(session, actor, slug)
     run = session.get(DeployRun, run_id)
-    if run is None or run.project_id != project.id:
+    bound = projects.bound_environment(session, actor)
+    # A run in another environment than the actor's is not found, as one of another project.
+    if run is None or run.project_id != project.id or bound not in (None, run.environment):
         raise NotFound(f"project {slug!r} has no deploy run {run_id}")
     return project, run
 
@@ -530,6 +532,7 @@ def list_runs(
     session: Session, actor: Actor, slug: str, environment: str | None, limit: int = 20
 ) -> list[DeployRun]:
     project = projects.get_project(session, actor, slug)
+    environment = projects.environment_view(session, actor, project, environment)
     query = (
         select(DeployRun)
         .where(DeployRun.project_id == project.id)

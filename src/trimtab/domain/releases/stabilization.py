@@ -355,7 +355,7 @@ def freeze_status(
     """Freezes (active now or next), open windows, and whether a deploy may go now."""
     project = projects.get_project(session, actor, slug)
     if environment is not None:
-        projects.get_environment(session, project, environment)
+        projects.get_environment(session, project, environment, actor=actor)
     now = utcnow()
     decision = check_deploy(
         session, project.id, environment or WINDOW_ENVIRONMENT, now, override=False, reason=None

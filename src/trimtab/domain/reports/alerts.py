@@ -14,11 +14,11 @@ from sqlalchemy.orm import Session
 from trimtab.core import alerts as core
 from trimtab.core.names import InvalidName, check_name
 from trimtab.core.urls import InvalidUrl, check_url
-from trimtab.domain.errors import Conflict, InvalidInput, NotFound
+from trimtab.domain.errors import Conflict, Forbidden, InvalidInput, NotFound
 from trimtab.domain.results import IsoTime, Result
 from trimtab.domain.spine import audit, projects
 from trimtab.domain.spine.actors import Actor
-from trimtab.store.models import AlertDelivery, AlertRule, AlertTarget, Project
+from trimtab.store.models import MAX_ROW_ID, AlertDelivery, AlertRule, AlertTarget, Project
 
 MAX_SPIKE_COUNT = 1_000_000
 MAX_SPIKE_MINUTES = 24 * 60
@@ -169,11 +169,16 @@ def list_targets(session: Session, actor: Actor, slug: str) -> list[AlertTarget]
     return list(session.scalars(query.order_by(AlertTarget.name)))
 
 
+def _row_id(ref: str) -> bool:
+    """Whether `ref` can be a row id (a longer number names nothing, and would overflow)."""
+    return ref.isascii() and ref.isdigit() and 0 < int(ref) <= MAX_ROW_ID
+
+
 def get_target(session: Session, actor: Actor, slug: str, ref: str, *, scope: str) -> AlertTarget:
     """A target by name or by id."""
     project = projects.get_project(session, actor, slug, scope=scope)
     target = _target_named(session, project, ref)
-    if target is None and ref.isdigit():
+    if target is None and _row_id(ref):
         found = session.get(AlertTarget, int(ref))
         target = found if found is not None and found.project_id == project.id else None
     if target is None:
@@ -226,7 +231,7 @@ def create_rule(
     if kind not in core.RULE_KINDS:
         raise InvalidInput(f"rule kind must be one of {', '.join(core.RULE_KINDS)}, not {kind!r}")
     if environment is not None:
-        projects.get_environment(session, project, environment)
+        projects.get_environment(session, project, environment, actor=actor, scope="admin")
     if kind == "issue.spike":
         if spike_count is None or spike_minutes is None:
             raise InvalidInput("a spike rule needs a count and minutes (N events in M minutes)")
@@ -291,7 +296,7 @@ def delete_rule(session: Session, actor: Actor, slug: str, ref: str) -> AlertRul
     project = projects.get_project(session, actor, slug, scope="admin")
     query = select(AlertRule).where(AlertRule.project_id == project.id, AlertRule.name == ref)
     rule = session.scalars(query).first()
-    if rule is None and ref.isdigit():
+    if rule is None and _row_id(ref):
         found = session.get(AlertRule, int(ref))
         rule = found if found is not None and found.project_id == project.id else None
     if rule is None:
@@ -346,6 +351,10 @@ def list_deliveries(
     limit: int = 50,
 ) -> list[tuple[AlertDelivery, AlertTarget]]:
     project = projects.get_project(session, actor, slug)
+    if actor.environment_id is not None:
+        # Deliveries carry issue titles of every environment and name none: not for a token
+        # that must see one environment only.
+        raise Forbidden("the alert delivery log spans every environment: read it unbound")
     query = (
         select(AlertDelivery, AlertTarget)
         .join(AlertTarget, AlertTarget.id == AlertDelivery.target_id)

@@ -29,6 +29,7 @@ from trimtab.core.envelope import (
     Limits,
     parse_envelope,
     parse_store_body,
+    replace_nul,
 )
 from trimtab.core.sessions import InvalidSession, parse_session, parse_sessions
 from trimtab.domain.reports.ingest import IngestJob, prepare_event
@@ -124,10 +125,11 @@ def envelope_job(
 def _add_sessions(job: IngestJob, item: EnvelopeItem, received_at: datetime) -> str | None:
     """Add a session item to the job; why it was dropped instead, if it was."""
     try:
+        value = replace_nul(item.json(), item.payload)  # releases, environments: indexed text
         if item.type == "session":
-            job.session_updates.append(parse_session(item.json(), received_at))
+            job.session_updates.append(parse_session(value, received_at))
         else:
-            job.session_aggregates.extend(parse_sessions(item.json()))
+            job.session_aggregates.extend(parse_sessions(value))
     except (InvalidSession, EnvelopeError) as exc:
         return str(exc)
     return None

@@ -22,7 +22,7 @@ from trimtab.domain.errors import InvalidInput, NotFound
 from trimtab.domain.reports.issues import get_issue
 from trimtab.domain.results import IsoTime, Result
 from trimtab.domain.spine.actors import Actor
-from trimtab.domain.spine.projects import get_project, list_projects
+from trimtab.domain.spine.projects import bound_environment, get_project, list_projects
 from trimtab.store.models import Event, Issue, Project
 from trimtab.store.payloads import decompress_payload
 
@@ -116,8 +116,10 @@ def normalize_event_id(raw: str) -> str:
 def get_event(
     session: Session, actor: Actor, event_id: str, *, project: str | None = None
 ) -> Event:
-    """An event by its id, in the named project or in any project the actor reaches."""
+    """An event by its id, in the named project or in any project the actor reaches (and in
+    the actor's environment, when it is bound to one)."""
     event_id = normalize_event_id(event_id)
+    bound = bound_environment(session, actor)
     if project is not None:
         project_ids = [get_project(session, actor, project).id]
     else:
@@ -128,7 +130,7 @@ def get_event(
         event = session.scalars(
             select(Event).where(Event.project_id == project_id, Event.event_id == event_id)
         ).first()
-        if event is not None:
+        if event is not None and bound in (None, event.environment):
             return event
     raise NotFound(f"no event {event_id}")
 
@@ -136,13 +138,15 @@ def get_event(
 def list_events(
     session: Session, actor: Actor, issue_id: int, *, limit: int = 50, offset: int = 0
 ) -> list[Event]:
-    """An issue's events, newest first."""
+    """An issue's events, newest first (in the actor's environment, when it is bound to one)."""
     issue = get_issue(session, actor, issue_id)
+    query = select(Event).where(Event.issue_id == issue.id)
+    bound = bound_environment(session, actor)
+    if bound is not None:
+        query = query.where(Event.environment == bound)
     return list(
         session.scalars(
-            select(Event)
-            .where(Event.issue_id == issue.id)
-            .order_by(Event.received_at.desc(), Event.id.desc())
+            query.order_by(Event.received_at.desc(), Event.id.desc())
             .limit(min(max(limit, 1), MAX_LIST))
             .offset(max(offset, 0))
         )

@@ -35,6 +35,7 @@ from typing import Any
 from sqlalchemy import func, select, tuple_
 from sqlalchemy.orm import Session
 
+from trimtab.core.envelope import replace_nul
 from trimtab.core.event_fields import EventFields, extract_fields
 from trimtab.core.grouping import GroupingResult, group_event
 from trimtab.core.sessions import SessionAggregate, SessionUpdate
@@ -128,6 +129,7 @@ def prepare_event(
     client_ip: str | None = None,
 ) -> PreparedEvent:
     """Group and index one parsed event (pure: no database)."""
+    event = replace_nul(event, payload)
     if isinstance(event, dict):
         # Browser SDKs send no browser/os contexts: derive them from the User-Agent, so the
         # browser, os and device tags exist (the stored payload stays as the SDK sent it).

@@ -8,6 +8,12 @@ each are described in `domain.issue_status`; this module only sets them:
   one reopen it; "current" is the newest release trimtab has seen errors from).
 - `ignore_issue(..)` — until N more events, until a time, or (neither) forever.
 - `reopen_issue(..)` — back to unresolved.
+
+A token bound to one environment sees the issues seen in it (an issue of another environment
+answers 404, as one of another project does), their events there only, and of an issue's
+breakdown its own environment's line; the releases and tags breakdowns are kept per issue, not
+per environment, so it gets neither. A status is the issue's in every environment, so such a
+token changes it only for issues seen in its environment alone (403 for one seen elsewhere too).
 """
 
 from __future__ import annotations
@@ -19,11 +25,11 @@ from sqlalchemy import exists, func, select
 from sqlalchemy.orm import Session
 
 from trimtab.core.event_fields import MAX_RELEASE
-from trimtab.domain.errors import InvalidInput, NotFound
+from trimtab.domain.errors import Forbidden, InvalidInput, NotFound
 from trimtab.domain.results import IsoTime, Result
 from trimtab.domain.spine import audit
 from trimtab.domain.spine.actors import Actor
-from trimtab.domain.spine.projects import get_environment, get_project
+from trimtab.domain.spine.projects import bound_environment, environment_view, get_project
 from trimtab.store.models import ErrorRollup, Event, Issue, IssueFacet, Project
 from trimtab.store.models.reports import ISSUE_STATUSES
 from trimtab.store.notify import Change, announce
@@ -144,13 +150,16 @@ def list_issues(
     statement = select(Issue, Project).join(Project, Project.id == Issue.project_id)
     if project is not None:
         found = get_project(session, actor, project)
-        if environment is not None:
-            get_environment(session, found, environment)
+        environment = environment_view(session, actor, found, environment)
         statement = statement.where(Issue.project_id == found.id)
     else:
         actor.require("read", project_id=actor.project_id)
         if actor.project_id is not None:
             statement = statement.where(Issue.project_id == actor.project_id)
+            if actor.environment_id is not None:
+                environment = environment_view(
+                    session, actor, session.get_one(Project, actor.project_id), environment
+                )
     for key, value in (("environment", environment), ("release", release)):
         if value is not None:
             statement = statement.where(
@@ -173,24 +182,51 @@ def list_issues(
 
 
 def get_issue(session: Session, actor: Actor, issue_id: int, *, scope: str = "read") -> Issue:
-    """The issue, if the actor reaches its project with `scope` (else 404, as for projects)."""
+    """The issue, if the actor reaches its project (and environment) with `scope`: else 404, as
+    for projects. A bound actor changing it (any scope above read) must be the only environment
+    it is seen in (see the module doc)."""
     issue = session.get(Issue, issue_id)
     if issue is None or not actor.reaches_project(issue.project_id):
         raise NotFound(f"no issue {issue_id}")
+    actor.require("read", project_id=issue.project_id)
+    bound = bound_environment(session, actor)
+    seen_in = _environments_of(session, issue) if bound is not None else set()
+    if bound is not None and bound not in seen_in:
+        raise NotFound(f"no issue {issue_id}")
     actor.require(scope, project_id=issue.project_id)
+    if scope != "read" and seen_in - {bound}:
+        others = ", ".join(sorted(seen_in - {bound}))
+        raise Forbidden(
+            f"issue {issue_id} is also seen in {others}; this token is bound to {bound!r} "
+            "and changes only issues seen there alone"
+        )
     return issue
 
 
-def issue_detail(session: Session, issue: Issue) -> IssueDetail:
-    """The issue with its counts per release and environment, top tag values and latest event."""
+def _environments_of(session: Session, issue: Issue) -> set[str]:
+    return set(
+        session.scalars(
+            select(IssueFacet.value).where(
+                IssueFacet.issue_id == issue.id, IssueFacet.key == "environment"
+            )
+        )
+    )
+
+
+def issue_detail(session: Session, issue: Issue, actor: Actor) -> IssueDetail:
+    """The issue with its counts per release and environment, top tag values and latest event
+    (for an environment-bound actor: its environment's line and latest event only)."""
     project = session.get(Project, issue.project_id)
     assert project is not None  # the foreign key guarantees it
+    bound = bound_environment(session, actor)
     # Bounded: a tag with a value per event (a request id) must not load a million rows.
+    query = select(IssueFacet).where(IssueFacet.issue_id == issue.id)
+    if bound is not None:
+        query = query.where(IssueFacet.key == "environment", IssueFacet.value == bound)
     facets = session.scalars(
-        select(IssueFacet)
-        .where(IssueFacet.issue_id == issue.id)
-        .order_by(IssueFacet.count.desc(), IssueFacet.key, IssueFacet.value)
-        .limit(MAX_FACET_ROWS)
+        query.order_by(IssueFacet.count.desc(), IssueFacet.key, IssueFacet.value).limit(
+            MAX_FACET_ROWS
+        )
     )
     by_key: dict[str, list[FacetValue]] = {}
     for facet in facets:
@@ -208,11 +244,11 @@ def issue_detail(session: Session, issue: Issue) -> IssueDetail:
         TagSummary(key=key, distinct=len(values), values=values[:TOP_VALUES])
         for key, values in sorted(by_key.items(), key=lambda kv: -sum(v.count for v in kv[1]))
     ][:TOP_KEYS]
+    latest = select(Event.event_id).where(Event.issue_id == issue.id)
+    if bound is not None:
+        latest = latest.where(Event.environment == bound)
     latest_event_id = session.scalar(
-        select(Event.event_id)
-        .where(Event.issue_id == issue.id)
-        .order_by(Event.received_at.desc(), Event.id.desc())
-        .limit(1)
+        latest.order_by(Event.received_at.desc(), Event.id.desc()).limit(1)
     )
     return IssueDetail(
         **dict(IssueSummary.of(issue, project)),

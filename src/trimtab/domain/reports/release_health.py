@@ -30,7 +30,7 @@ from trimtab.domain.results import IsoTime, Result
 from trimtab.domain.spine import projects
 from trimtab.domain.spine.actors import Actor
 from trimtab.store.db import upsert
-from trimtab.store.models import Environment, HealthBucket, HealthSession, Project
+from trimtab.store.models import HealthBucket, HealthSession, Project
 
 __all__ = [
     "HealthCounts",
@@ -539,13 +539,7 @@ def _reach(
     session: Session, actor: Actor, slug: str, environment: str | None
 ) -> tuple[Project, str | None]:
     project = projects.get_project(session, actor, slug)
-    if environment is not None:
-        projects.get_environment(session, project, environment, actor=actor, scope="read")
-    elif actor.environment_id is not None:
-        # A token bound to one environment sees that environment only.
-        bound = session.get(Environment, actor.environment_id)
-        environment = bound.name if bound is not None else ""
-    return project, environment
+    return project, projects.environment_view(session, actor, project, environment)
 
 
 def _earliest(a: datetime | None, b: datetime | None) -> datetime | None:

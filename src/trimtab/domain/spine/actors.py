@@ -3,7 +3,10 @@
 Scopes: `admin` > `deploy` > `read` form a ladder (each includes the ones below it). The SDK
 scopes stand apart: `sdk-server` fetches rules and evaluates, `sdk-client` only evaluates for a
 browser; neither reads or changes anything through the API. A token bound to a project reaches
-only that project; one bound to an environment only that environment.
+only that project; one bound to an environment only that environment. What every environment of
+a project shares (flag definitions, segments, services and their commands, keys, alert targets
+and rules, dependencies, freezes) is defined with `admin` on the project as a whole: an admin
+token bound to one environment administers that environment only (its flag configs, its tokens).
 """
 
 from __future__ import annotations
@@ -65,6 +68,11 @@ class Actor:
                 raise Forbidden("this token is bound to one project and cannot act install-wide")
         elif not self.reaches_project(project_id):
             raise Forbidden("this token is not valid for this project")
+        elif scope == "admin" and environment_id is None and self.environment_id is not None:
+            raise Forbidden(
+                "this token is bound to one environment; what every environment of the project "
+                "shares is defined with a token not bound to one"
+            )
         if environment_id is not None and not self.reaches_environment(environment_id):
             raise Forbidden("this token is not valid for this environment")
 

@@ -92,12 +92,19 @@ def list_entries(
     project_id: int | None = None,
     action_prefix: str | None = None,
     since: datetime | None = None,
+    environment: str | None = None,
     target: tuple[str, str] | None = None,
     limit: int = 100,
 ) -> list[AuditEntry]:
-    """The newest entries first; `target` is (target_type, target_id), e.g. ("flag", key)."""
+    """Newest first. With `environment` (a bound reader's), that environment's entries and the
+    project-wide ones (which name none); `target` is (target_type, target_id): ("flag", key).
+    """
     query = select(AuditEntry).order_by(AuditEntry.at.desc(), AuditEntry.id.desc())
     query = query.limit(min(max(limit, 1), MAX_LIST))
+    if environment is not None:
+        query = query.where(
+            AuditEntry.environment.is_(None) | (AuditEntry.environment == environment)
+        )
     if project_id is not None:
         query = query.where(AuditEntry.project_id == project_id)
     if action_prefix:

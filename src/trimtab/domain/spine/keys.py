@@ -159,3 +159,9 @@ def find_ingest_key(session: Session, public_key: str) -> IngestKey | None:
         return None
     project_id, revoked_at, rate_limit = row
     return IngestKey(project_id, revoked_at is not None, rate_limit)
+
+
+def project_exists(session: Session, project_id: int) -> bool:
+    """Whether a project has this id: ingest refuses a request for any other before reading
+    its body. No actor, as for `find_ingest_key`: project ids are in every DSN, not secret."""
+    return session.scalar(select(Project.id).where(Project.id == project_id)) is not None

@@ -148,6 +148,32 @@ def get_environment(
     return env
 
 
+def environment_view(
+    session: Session,
+    actor: Actor,
+    project: Project,
+    environment: str | None,
+    *,
+    scope: str = "read",
+) -> str | None:
+    """The environment a read of per-environment records (issues, events, runs, the ledger,
+    release health) is limited to: the one asked for (403 where a bound actor may not act),
+    else the actor's own when it is bound to one, else None: every environment."""
+    if environment is not None:
+        return get_environment(session, project, environment, actor=actor, scope=scope).name
+    actor.require(scope, project_id=project.id)
+    return bound_environment(session, actor)
+
+
+def bound_environment(session: Session, actor: Actor) -> str | None:
+    """The name of the environment the actor is bound to, if it is bound to one."""
+    if actor.environment_id is None:
+        return None
+    env = session.get(Environment, actor.environment_id)
+    # Unreachable while deleting an environment deletes its tokens; "" matches no record.
+    return env.name if env is not None else ""
+
+
 def list_environments(session: Session, actor: Actor, slug: str) -> list[EnvironmentSummary]:
     project = get_project(session, actor, slug)
     return [EnvironmentSummary(name=e.name, created_at=e.created_at) for e in project.environments]

@@ -98,9 +98,14 @@ def create_token(
     project: Project | None = None
     env: Environment | None = None
     if project_slug is not None:
-        project = get_project(session, actor, project_slug, scope="admin")
+        # An admin bound to one environment makes tokens of that environment only: else it
+        # could mint itself a token of every environment (Actor.require refuses `admin` on the
+        # whole project to it).
+        project = get_project(session, actor, project_slug, scope="read")
         if environment is not None:
-            env = get_environment(session, project, environment)
+            env = get_environment(session, project, environment, actor=actor, scope="admin")
+        else:
+            actor.require("admin", project_id=project.id)
     else:
         actor.require("admin")
         if environment is not None:
@@ -139,13 +144,17 @@ def list_tokens(
         Project, ApiToken.project_id == Project.id
     )
     query = query.outerjoin(Environment, ApiToken.environment_id == Environment.id)
+    # An admin bound to one environment lists the tokens of that environment.
     if project_slug is not None:
-        project = get_project(session, actor, project_slug, scope="admin")
+        project = get_project(session, actor, project_slug, scope="read")
+        actor.require("admin", project_id=project.id, environment_id=actor.environment_id)
         query = query.where(ApiToken.project_id == project.id)
     else:
-        actor.require("admin", project_id=actor.project_id)
+        actor.require("admin", project_id=actor.project_id, environment_id=actor.environment_id)
         if actor.project_id is not None:
             query = query.where(ApiToken.project_id == actor.project_id)
+    if actor.environment_id is not None:
+        query = query.where(ApiToken.environment_id == actor.environment_id)
     rows = session.execute(query.order_by(ApiToken.id)).all()
     return [TokenSummary.of(t, p, e) for t, p, e in rows]
 
@@ -156,10 +165,15 @@ def revoke_token(session: Session, actor: Actor, token_id: int) -> ApiToken:
         token.project_id is not None and not actor.reaches_project(token.project_id)
     ):
         raise NotFound(f"no token {token_id}")
+    if token.project_id is not None:
+        actor.require("read", project_id=token.project_id)
+    # A token bound to one environment reaches the tokens of that environment only.
+    if actor.environment_id not in (None, token.environment_id):
+        raise NotFound(f"no token {token_id}")
     if token.project_id is None:
         actor.require("admin")
     else:
-        actor.require("admin", project_id=token.project_id)
+        actor.require("admin", project_id=token.project_id, environment_id=token.environment_id)
     if token.revoked_at is None:
         before = {"revoked_at": None}
         token.revoked_at = utcnow()

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import math
 import secrets
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -18,9 +19,14 @@ from trimtab.store.models import DashboardSession, LoginFailure, User, utcnow
 
 ADMIN_USERNAME = "admin"
 SESSION_LIFETIME = timedelta(days=7)
-# At most this many failed logins per username, and per address, within the window.
-LOGIN_FAILURE_LIMIT = 5
-LOGIN_FAILURE_WINDOW = timedelta(minutes=15)
+# The login limit counts failures per (username, client): one address guessing cannot lock the
+# admin out of any other. The first LOGIN_FREE_FAILURES cost nothing; after that each failure
+# doubles the wait before that client may try that user again, up to LOGIN_MAX_WAIT.
+# Failures older than LOGIN_FAILURE_MEMORY are forgotten; a success forgets them at once.
+LOGIN_FREE_FAILURES = 5
+LOGIN_FIRST_WAIT = timedelta(seconds=1)
+LOGIN_MAX_WAIT = timedelta(minutes=5)
+LOGIN_FAILURE_MEMORY = timedelta(hours=1)
 MAX_PASSWORD_LENGTH = 1024
 
 _hasher = PasswordHasher()
@@ -62,30 +68,52 @@ class NewSession:
     user: User
 
 
-def _recent_failures(session: Session, username: str, remote_addr: str) -> int:
-    since = utcnow() - LOGIN_FAILURE_WINDOW
-    by_user = session.scalar(
-        select(func.count()).where(LoginFailure.username == username, LoginFailure.at >= since)
-    )
-    by_addr = session.scalar(
-        select(func.count()).where(
-            LoginFailure.remote_addr == remote_addr, LoginFailure.at >= since
+def login_wait(failures: int) -> timedelta:
+    """How long a client waits after its `failures`-th failure in a row for one user."""
+    if failures < LOGIN_FREE_FAILURES:
+        return timedelta(0)
+    doublings = min(failures - LOGIN_FREE_FAILURES, 20)  # 2^20 s is far past the cap
+    wait: timedelta = min(LOGIN_FIRST_WAIT * (1 << doublings), LOGIN_MAX_WAIT)
+    return wait
+
+
+def login_retry_after(
+    session: Session, username: str, client: str, now: datetime | None = None
+) -> int:
+    """Whole seconds before `client` may try `username` again (0: now)."""
+    now = now or utcnow()
+    failures, latest = session.execute(
+        select(func.count(), func.max(LoginFailure.at)).where(
+            LoginFailure.username == username,
+            LoginFailure.remote_addr == client,
+            LoginFailure.at >= now - LOGIN_FAILURE_MEMORY,
         )
-    )
-    return max(by_user or 0, by_addr or 0)
+    ).one()
+    if latest is None:
+        return 0
+    remaining = (latest + login_wait(failures) - now).total_seconds()
+    return max(0, math.ceil(remaining))
 
 
-def log_in(session: Session, username: str, password: str, remote_addr: str) -> NewSession:
-    """Check a password and open a session. Failures are counted; too many → RateLimited.
+def log_in(
+    session: Session, username: str, password: str, client: str, now: datetime | None = None
+) -> NewSession:
+    """Check a password and open a session. Failures are counted per (username, client); a
+    client that failed too often for a user waits (RateLimited with the seconds to wait).
 
-    The failure row must survive the refusal, so callers commit even when this raises
-    Unauthorized (see the dashboard login view).
+    `client` is the key the limit counts under (core.client_address.limit_key). The failure row
+    must survive the refusal, so callers commit even when this raises Unauthorized (see the
+    dashboard login view).
     """
+    now = now or utcnow()
     username = username.strip()[:150]
-    if _recent_failures(session, username, remote_addr) >= LOGIN_FAILURE_LIMIT:
+    client = client[:64]
+    wait = login_retry_after(session, username, client, now)
+    if wait > 0:
         raise RateLimited(
-            "too many failed logins; try again in 15 minutes",
-            retry_after=int(LOGIN_FAILURE_WINDOW.total_seconds()),
+            f"too many failed logins for {username!r} from your address; "
+            f"try again in {_seconds(wait)}",
+            retry_after=wait,
         )
     user = session.scalars(select(User).where(User.username == username)).first()
     ok = (
@@ -94,9 +122,14 @@ def log_in(session: Session, username: str, password: str, remote_addr: str) -> 
         and verify_password(user.password_hash, password)
     )
     if not ok or user is None:
-        session.add(LoginFailure(username=username, remote_addr=remote_addr[:64]))
+        session.execute(delete(LoginFailure).where(LoginFailure.at < now - LOGIN_FAILURE_MEMORY))
+        session.add(LoginFailure(username=username, remote_addr=client, at=now))
         raise Unauthorized("wrong username or password")
-    session.execute(delete(LoginFailure).where(LoginFailure.username == username))
+    session.execute(
+        delete(LoginFailure).where(
+            LoginFailure.username == username, LoginFailure.remote_addr == client
+        )
+    )
     cookie_value = secrets.token_urlsafe(32)
     csrf = secrets.token_urlsafe(24)
     session.add(
@@ -109,6 +142,13 @@ def log_in(session: Session, username: str, password: str, remote_addr: str) -> 
     )
     session.flush()
     return NewSession(cookie_value=cookie_value, csrf_token=csrf, user=user)
+
+
+def _seconds(wait: int) -> str:
+    if wait < 60:
+        return f"{wait} second{'s' if wait != 1 else ''}"
+    minutes = math.ceil(wait / 60)
+    return f"{minutes} minute{'s' if minutes != 1 else ''}"
 
 
 def _digest(value: str) -> str:

@@ -30,6 +30,10 @@ def list_audit(
         else:
             actor.require("read")
         entries = audit.list_entries(
-            session, project_id=project_id, action_prefix=action, limit=limit
+            session,
+            project_id=project_id,
+            action_prefix=action,
+            environment=projects.bound_environment(session, actor),
+            limit=limit,
         )
         return [AuditEntrySummary.of(e) for e in entries]

@@ -1,14 +1,15 @@
-"""/api/v1/config: `trimtab apply` (diff, then sync a trimtab.toml) and DORA figures."""
+"""/api/v1/config: `trimtab apply` (diff, then sync a trimtab.toml); a project's configuration
+exported for `trimtab init`; its window lengths (`trimtab window`); DORA figures."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Query, Request
 
 from trimtab.domain.releases import config_sync, dora
-from trimtab.domain.releases.config_sync import ConfigDiff
+from trimtab.domain.releases.config_sync import ConfigDiff, ProjectConfigExport, WindowLengths
 from trimtab.domain.releases.dora import DoraFigures
 from trimtab.domain.spine.actors import Actor
-from trimtab.server.api.deploy_schemas import ConfigText
+from trimtab.server.api.deploy_schemas import ConfigText, WindowLengthBody
 from trimtab.server.auth import current_actor, store_of
 
 router = APIRouter(tags=["config"])
@@ -24,6 +25,32 @@ def diff(body: ConfigText, request: Request, actor: Actor = Depends(current_acto
 def apply(body: ConfigText, request: Request, actor: Actor = Depends(current_actor)) -> ConfigDiff:
     with store_of(request).write() as session:
         return config_sync.plan_or_apply(session, actor, body.toml, apply=True)
+
+
+@router.get("/projects/{slug}/config", response_model=ProjectConfigExport)
+def export(
+    slug: str, request: Request, actor: Actor = Depends(current_actor)
+) -> ProjectConfigExport:
+    with store_of(request).read() as session:
+        return config_sync.export_config(session, actor, slug)
+
+
+@router.get("/projects/{slug}/stabilization", response_model=WindowLengths)
+def window_lengths(
+    slug: str, request: Request, actor: Actor = Depends(current_actor)
+) -> WindowLengths:
+    with store_of(request).read() as session:
+        return config_sync.window_lengths(session, actor, slug)
+
+
+@router.put("/projects/{slug}/stabilization", response_model=WindowLengths)
+def set_window_length(
+    slug: str, body: WindowLengthBody, request: Request, actor: Actor = Depends(current_actor)
+) -> WindowLengths:
+    with store_of(request).write() as session:
+        return config_sync.set_window_length(
+            session, actor, slug, body.days, environment=body.environment
+        )
 
 
 @router.get("/projects/{slug}/dora", response_model=DoraFigures)

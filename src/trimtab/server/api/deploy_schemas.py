@@ -81,3 +81,11 @@ class FreezeCreate(Body):
 
 class ConfigText(Body):
     toml: str = Field(max_length=256 * 1024)
+
+
+class WindowLengthBody(Body):
+    """`days` for the project's window, or with `environment` for that environment's own;
+    `days` null with an environment removes its own length. The domain bounds days (1-14)."""
+
+    days: int | None = Field(default=None, ge=-1000, le=1000)
+    environment: str | None = Field(default=None, min_length=1, max_length=64)

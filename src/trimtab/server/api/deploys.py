@@ -10,6 +10,7 @@ from trimtab.domain.releases.ledger import LedgerEntry, ServiceStatus
 from trimtab.domain.releases.runs import RunDetail, RunSummary
 from trimtab.domain.spine.actors import Actor
 from trimtab.server.api.deploy_schemas import RollbackStart, RunCancel, RunStart, StepConfirm
+from trimtab.server.api.schemas import RowId
 from trimtab.server.auth import current_actor, store_of
 
 router = APIRouter(tags=["deploys"])
@@ -78,7 +79,7 @@ def list_runs(
 
 @router.get("/projects/{slug}/runs/{run_id}", response_model=RunDetail)
 def get_run(
-    slug: str, run_id: int, request: Request, actor: Actor = Depends(current_actor)
+    slug: str, run_id: RowId, request: Request, actor: Actor = Depends(current_actor)
 ) -> RunDetail:
     with store_of(request).read() as session:
         _, run = runs.get_run(session, actor, slug, run_id)
@@ -88,7 +89,7 @@ def get_run(
 @router.post("/projects/{slug}/runs/{run_id}/confirm", response_model=RunDetail)
 def confirm(
     slug: str,
-    run_id: int,
+    run_id: RowId,
     body: StepConfirm,
     request: Request,
     actor: Actor = Depends(current_actor),
@@ -105,7 +106,7 @@ def confirm(
 @router.post("/projects/{slug}/runs/{run_id}/cancel", response_model=RunDetail)
 def cancel(
     slug: str,
-    run_id: int,
+    run_id: RowId,
     body: RunCancel,
     request: Request,
     actor: Actor = Depends(current_actor),

@@ -15,7 +15,7 @@ from pydantic import Field
 from trimtab.domain.flags import flags, schedules, segments, staleness
 from trimtab.domain.results import Deleted
 from trimtab.domain.spine.actors import Actor
-from trimtab.server.api.schemas import Body
+from trimtab.server.api.schemas import Body, RowId
 from trimtab.server.auth import current_actor, store_of
 
 router = APIRouter(tags=["flags"])
@@ -330,7 +330,7 @@ def create_schedule(
     status_code=200,
 )
 def cancel_schedule(
-    slug: str, key: str, schedule_id: int, request: Request, actor: Actor = Depends(current_actor)
+    slug: str, key: str, schedule_id: RowId, request: Request, actor: Actor = Depends(current_actor)
 ) -> schedules.ScheduleSummary:
     with store_of(request).write() as session:
         return schedules.cancel_schedule(session, actor, slug, key, schedule_id)

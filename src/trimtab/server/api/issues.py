@@ -11,7 +11,7 @@ from trimtab.domain.reports import events, issues
 from trimtab.domain.reports.events import EventDetail, EventSummary
 from trimtab.domain.reports.issues import IssueDetail, IssueSummary
 from trimtab.domain.spine.actors import Actor
-from trimtab.server.api.schemas import Body
+from trimtab.server.api.schemas import Body, RowId
 from trimtab.server.auth import current_actor, store_of
 
 router = APIRouter(tags=["issues"])
@@ -66,15 +66,15 @@ def list_issues(
 
 @router.get("/issues/{issue_id}", status_code=200)
 def get_issue(
-    issue_id: int, request: Request, actor: Actor = Depends(current_actor)
+    issue_id: RowId, request: Request, actor: Actor = Depends(current_actor)
 ) -> IssueDetail:
     with store_of(request).read() as session:
-        return issues.issue_detail(session, issues.get_issue(session, actor, issue_id))
+        return issues.issue_detail(session, issues.get_issue(session, actor, issue_id), actor)
 
 
 @router.get("/issues/{issue_id}/events", status_code=200)
 def list_issue_events(
-    issue_id: int,
+    issue_id: RowId,
     request: Request,
     limit: int = Query(default=50, ge=1, le=events.MAX_LIST),
     offset: int = Query(default=0, ge=0, le=1_000_000),
@@ -87,7 +87,7 @@ def list_issue_events(
 
 @router.post("/issues/{issue_id}/resolve", status_code=200)
 def resolve_issue(
-    issue_id: int, body: IssueResolve, request: Request, actor: Actor = Depends(current_actor)
+    issue_id: RowId, body: IssueResolve, request: Request, actor: Actor = Depends(current_actor)
 ) -> IssueDetail:
     with store_of(request).write() as session:
         issue = issues.resolve_issue(
@@ -98,12 +98,12 @@ def resolve_issue(
             in_next_release=body.in_next_release,
             reason=body.reason,
         )
-        return issues.issue_detail(session, issue)
+        return issues.issue_detail(session, issue, actor)
 
 
 @router.post("/issues/{issue_id}/ignore", status_code=200)
 def ignore_issue(
-    issue_id: int, body: IssueIgnore, request: Request, actor: Actor = Depends(current_actor)
+    issue_id: RowId, body: IssueIgnore, request: Request, actor: Actor = Depends(current_actor)
 ) -> IssueDetail:
     with store_of(request).write() as session:
         issue = issues.ignore_issue(
@@ -114,16 +114,16 @@ def ignore_issue(
             until=body.until,
             reason=body.reason,
         )
-        return issues.issue_detail(session, issue)
+        return issues.issue_detail(session, issue, actor)
 
 
 @router.post("/issues/{issue_id}/reopen", status_code=200)
 def reopen_issue(
-    issue_id: int, body: IssueReopen, request: Request, actor: Actor = Depends(current_actor)
+    issue_id: RowId, body: IssueReopen, request: Request, actor: Actor = Depends(current_actor)
 ) -> IssueDetail:
     with store_of(request).write() as session:
         issue = issues.reopen_issue(session, actor, issue_id, reason=body.reason)
-        return issues.issue_detail(session, issue)
+        return issues.issue_detail(session, issue, actor)
 
 
 @router.get("/events/{event_id}", status_code=200)

@@ -9,6 +9,7 @@ from trimtab.domain.releases.maintenance import MaintenanceStatus, NoMaintenance
 from trimtab.domain.spine.actors import Actor
 from trimtab.server.api.deploy_schemas import MaintenanceOn
 from trimtab.server.auth import current_actor, store_of
+from trimtab.store.models import MAX_ROW_ID
 
 router = APIRouter(tags=["maintenance"])
 
@@ -63,7 +64,7 @@ def maintenance_off(
     slug: str,
     environment: str,
     request: Request,
-    notice_id: int | None = Query(default=None, alias="id"),
+    notice_id: int | None = Query(default=None, alias="id", ge=1, le=MAX_ROW_ID),
     actor: Actor = Depends(current_actor),
 ) -> MaintenanceStatus:
     with store_of(request).write() as session:

@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
+from fastapi import Path
 from pydantic import BaseModel, ConfigDict, Field
 
+from trimtab.store.models import MAX_ROW_ID
+
 Name = Field(min_length=1, max_length=64)
+# A row id in a path: one out of range names nothing and is answered 404 (server/errors.py),
+# never handed to the database, where PostgreSQL would overflow.
+RowId = Annotated[int, Path(ge=1, le=MAX_ROW_ID)]
 
 
 class Body(BaseModel):

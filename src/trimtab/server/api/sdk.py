@@ -72,6 +72,12 @@ class DependencyReport(Body):
     timeouts: int = Field(default=0, ge=0, le=10**9)
     state: str = Field(default="closed", max_length=16)
     window_s: float = Field(default=0, ge=0, le=86400)
+    instance: str | None = Field(
+        default=None, min_length=1, max_length=64, description="The reporting SDK client's id"
+    )
+    interval_s: float | None = Field(
+        default=None, gt=0, le=86400, description="How often it re-reports an open breaker"
+    )
 
 
 async def sdk_server_caller(request: Request) -> SdkCaller:
@@ -159,6 +165,8 @@ async def sdk_dependency_report(
                 failures=body.failures,
                 timeouts=body.timeouts,
                 state=body.state,
+                instance=body.instance,
+                interval_s=body.interval_s,
             )
             return DependencyState(dependency=dependency.name, state=dependency.state)
 

@@ -7,7 +7,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from trimtab.domain.spine import tokens
 from trimtab.domain.spine.actors import Actor, ActorSummary
 from trimtab.domain.spine.tokens import TokenCreated, TokenSummary
-from trimtab.server.api.schemas import TokenCreate
+from trimtab.server.api.schemas import RowId, TokenCreate
 from trimtab.server.auth import current_actor, store_of
 
 router = APIRouter(tags=["tokens"])
@@ -45,7 +45,7 @@ def create_token(
 
 @router.delete("/tokens/{token_id}", status_code=200)
 def revoke_token(
-    token_id: int, request: Request, actor: Actor = Depends(current_actor)
+    token_id: RowId, request: Request, actor: Actor = Depends(current_actor)
 ) -> TokenSummary:
     with store_of(request).write() as session:
         # Shown without its project and environment, as the API always has.

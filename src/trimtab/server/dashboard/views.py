@@ -20,11 +20,12 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
+from trimtab.core.client_address import limit_key
 from trimtab.domain.errors import DomainError, RateLimited, Unauthorized
 from trimtab.domain.spine import audit, keys, projects, users
 from trimtab.domain.spine.actors import Actor
 from trimtab.domain.spine.audit import AuditEntrySummary
-from trimtab.server.auth import SESSION_COOKIE, session_actor, store_of
+from trimtab.server.auth import SESSION_COOKIE, client_of, session_actor, store_of
 
 HERE = Path(__file__).parent
 LOGIN_CSRF_COOKIE = "trimtab_login_csrf"
@@ -103,21 +104,24 @@ def login(
     expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
     if not expected or not secrets.compare_digest(expected, csrf_token):
         return _login_page(request, "Your form expired; please try again.", 400)
-    remote = request.client.host if request.client else "unknown"
+    client = limit_key(client_of(request))
+    now = request.app.state.clock()
     try:
         # The failure row must be committed even though log_in raises, so the counting
         # transaction is separate from the refusal.
         with store_of(request).write() as session:
             try:
-                new = users.log_in(session, username, password, remote)
+                new = users.log_in(session, username, password, client, now)
             except Unauthorized as exc:
                 failure: Unauthorized | None = exc
             else:
                 failure = None
         if failure is not None:
             return _login_page(request, "Wrong username or password.", 401)
-    except RateLimited:
-        return _login_page(request, "Too many failed logins. Try again in 15 minutes.", 429)
+    except RateLimited as exc:
+        response = _login_page(request, f"{exc.detail[0].upper()}{exc.detail[1:]}.", 429)
+        response.headers["Retry-After"] = str(exc.retry_after)
+        return response
     response = RedirectResponse("/", status_code=303)
     response.set_cookie(
         SESSION_COOKIE,

@@ -17,6 +17,7 @@ from trimtab.domain.errors import DomainError, InvalidInput, NotFound
 from trimtab.domain.reports import events, issues
 from trimtab.domain.spine import projects, users
 from trimtab.domain.spine.actors import Actor
+from trimtab.server.api.schemas import RowId
 from trimtab.server.auth import store_of
 from trimtab.server.dashboard import event_view
 from trimtab.server.dashboard.views import PageUser, page_user, problem_page, templates
@@ -112,7 +113,7 @@ def issue_list(
 
 @router.get("/projects/{slug}/issues/{issue_id}", response_class=HTMLResponse)
 def issue_page(
-    request: Request, slug: str, issue_id: int, user: PageUser = Depends(page_user)
+    request: Request, slug: str, issue_id: RowId, user: PageUser = Depends(page_user)
 ) -> Response:
     actor, csrf = user.actor, user.csrf
     now = datetime.now(UTC)
@@ -122,7 +123,7 @@ def issue_page(
             issue = issues.get_issue(session, actor, issue_id)
             if issue.project_id != project.id:
                 raise NotFound(f"no issue {issue_id} in project {slug!r}")
-            detail = issues.issue_detail(session, issue).model_dump(mode="json")
+            detail = issues.issue_detail(session, issue, actor).model_dump(mode="json")
             recent = [
                 events.EventSummary.of(e).model_dump(mode="json")
                 for e in events.list_events(session, actor, issue_id)
@@ -157,7 +158,7 @@ def issue_page(
 def issue_status(
     request: Request,
     slug: str,
-    issue_id: int,
+    issue_id: RowId,
     action: str = Form(max_length=16),
     csrf_token: str = Form(default="", max_length=100),
     count: int | None = Form(default=None, ge=1, le=1_000_000_000),

@@ -6,11 +6,12 @@ One module per concept; a new concept adds its module and one import line below.
 from trimtab.store.models.alerts import AlertDelivery, AlertRule, AlertTarget, SpikeMark
 from trimtab.store.models.audit import AuditEntry
 from trimtab.store.models.auth import ApiToken, DashboardSession, LoginFailure, ProjectKey, User
-from trimtab.store.models.base import Base, utcnow
+from trimtab.store.models.base import MAX_ROW_ID, Base, utcnow
 from trimtab.store.models.dependencies import (
     AutoOffRule,
     Dependency,
     DependencyReportBucket,
+    DependencyReporter,
     DependencyTransition,
     FlagEvaluationBucket,
 )
@@ -40,6 +41,7 @@ from trimtab.store.models.reports import ErrorRollup, Event, Issue, IssueFacet, 
 from trimtab.store.models.tenancy import Environment, Organization, Project
 
 __all__ = [
+    "MAX_ROW_ID",
     "AlertDelivery",
     "AlertRule",
     "AlertTarget",
@@ -50,6 +52,7 @@ __all__ = [
     "DashboardSession",
     "Dependency",
     "DependencyReportBucket",
+    "DependencyReporter",
     "DependencyTransition",
     "Deploy",
     "DeployRun",

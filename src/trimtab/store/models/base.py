@@ -25,6 +25,11 @@ NAMING_CONVENTION = {
 }
 
 
+# The largest id an `Integer` primary key holds on PostgreSQL (int4; SQLite's hold 2^63 - 1):
+# a larger one names no row, and handing it to the database overflows instead of finding nothing.
+MAX_ROW_ID = 2**31 - 1
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 

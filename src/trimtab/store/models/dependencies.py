@@ -2,7 +2,8 @@
 
 A `Dependency` (billing-api, pay-library) is healthy or unhealthy project-wide. Its health is
 decided by checks combining three signals — an HTTP probe the server runs, failures SDK guards
-report (`DependencyReportBucket`, summed per 5 seconds), and the error reports tagged with it
+report (`DependencyReportBucket`, summed per 5 seconds; `DependencyReporter`, each SDK
+instance's latest breaker state), and the error reports tagged with it
 (the `dependency:<name>` error rollup) — with hysteresis: `down_after` bad checks in a row to go
 down, `up_after` good ones to come back. Every transition is kept (`DependencyTransition`).
 
@@ -51,8 +52,8 @@ class Dependency(Base):
     probe_timeout_s: Mapped[float] = mapped_column(Float, default=5.0)
     # How often the server checks this dependency (probe + the other signals), in seconds.
     interval_s: Mapped[int] = mapped_column(Integer, default=10)
-    # (b) SDK reports over the last window_s: bad at failure_rate with min_calls, or when at
-    # least open_reports SDK reports said the breaker was open.
+    # (b) SDK reports: bad at failure_rate with min_calls over the last window_s, or when at
+    # least open_reports SDK instances have the breaker open now (DependencyReporter).
     window_s: Mapped[int] = mapped_column(Integer, default=30)
     failure_rate: Mapped[float] = mapped_column(Float, default=0.5)
     min_calls: Mapped[int] = mapped_column(Integer, default=10)
@@ -107,6 +108,27 @@ class DependencyReportBucket(Base):
     timeouts: Mapped[int] = mapped_column(BigInteger, default=0)
     open_reports: Mapped[int] = mapped_column(Integer, default=0)
     reports: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class DependencyReporter(Base):
+    """The latest breaker state one SDK instance reported for one dependency: its breaker counts
+    as open until the same instance reports it closed or goes quiet (see dependency_health)."""
+
+    __tablename__ = "dependency_reporters"
+    __table_args__ = (
+        UniqueConstraint("dependency_id", "environment", "reporter"),
+        Index("ix_dependency_reporters_last_report_at", "last_report_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    dependency_id: Mapped[int] = mapped_column(ForeignKey("dependencies.id", ondelete="CASCADE"))
+    environment: Mapped[str] = mapped_column(String(64))
+    # The token and the instance id the SDK sends: `token:<id>/<instance>`.
+    reporter: Mapped[str] = mapped_column(String(200))
+    state: Mapped[str] = mapped_column(String(16))
+    # How often this instance re-reports (what it said, else the SDK's default): stale after 3x.
+    interval_s: Mapped[float] = mapped_column(Float)
+    last_report_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class AutoOffRule(Base):
