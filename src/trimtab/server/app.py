@@ -20,6 +20,7 @@ from trimtab.runner.local import LocalRunner
 from trimtab.server import health, ingest, ofrep, sdk_assets, sentry_api, unleash_api
 from trimtab.server.api import api_router
 from trimtab.server.dashboard import views as dashboard
+from trimtab.server.dashboard import views_flags as dashboard_flags
 from trimtab.server.dashboard import views_issues as dashboard_issues
 from trimtab.server.errors import install_error_handlers
 from trimtab.server.flag_delivery import FlagRuntime
@@ -121,5 +122,6 @@ def create_app(
     # first in the routing table: matching the API's routes first costs more than evaluating.
     app.router.routes[0:0] = [*ofrep.routes, *unleash_api.routes]
     dashboard.mount(app)
+    app.include_router(dashboard_flags.router)
     app.include_router(dashboard_issues.router)
     return app

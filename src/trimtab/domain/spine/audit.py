@@ -93,10 +93,12 @@ def list_entries(
     action_prefix: str | None = None,
     since: datetime | None = None,
     environment: str | None = None,
+    target: tuple[str, str] | None = None,
     limit: int = 100,
 ) -> list[AuditEntry]:
     """Newest first. With `environment` (a bound reader's), that environment's entries and the
-    project-wide ones (which name none)."""
+    project-wide ones (which name none); `target` is (target_type, target_id): ("flag", key).
+    """
     query = select(AuditEntry).order_by(AuditEntry.at.desc(), AuditEntry.id.desc())
     query = query.limit(min(max(limit, 1), MAX_LIST))
     if environment is not None:
@@ -109,4 +111,6 @@ def list_entries(
         query = query.where(AuditEntry.action.startswith(action_prefix))
     if since is not None:
         query = query.where(AuditEntry.at >= since)
+    if target is not None:
+        query = query.where(AuditEntry.target_type == target[0], AuditEntry.target_id == target[1])
     return list(session.scalars(query))

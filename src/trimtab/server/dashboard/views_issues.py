@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Form, Query, Request
+from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from trimtab.domain.errors import DomainError, InvalidInput, NotFound
@@ -18,9 +18,9 @@ from trimtab.domain.reports import events, issues
 from trimtab.domain.spine import projects, users
 from trimtab.domain.spine.actors import Actor
 from trimtab.server.api.schemas import RowId
-from trimtab.server.auth import session_actor, store_of
+from trimtab.server.auth import store_of
 from trimtab.server.dashboard import event_view
-from trimtab.server.dashboard.views import templates
+from trimtab.server.dashboard.views import PageUser, page_user, problem_page, templates
 from trimtab.store import rollups
 
 router = APIRouter(include_in_schema=False)
@@ -52,15 +52,6 @@ def _page(
     )
 
 
-def _refused(request: Request, actor: Actor, csrf: str, exc: DomainError) -> Response:
-    return templates.TemplateResponse(
-        request,
-        "problem.html",
-        {"actor": actor, "csrf_token": csrf, "problem": exc.detail},
-        status_code=exc.status,
-    )
-
-
 @router.get("/projects/{slug}/issues", response_class=HTMLResponse)
 def issue_list(
     request: Request,
@@ -71,11 +62,9 @@ def issue_list(
     q: str | None = Query(default=None, max_length=200),
     sort: str = Query(default="last_seen", max_length=16),
     page: int = Query(default=1, ge=1, le=1000),
+    user: PageUser = Depends(page_user),
 ) -> Response:
-    resolved = session_actor(request)
-    if resolved is None:
-        return RedirectResponse("/login", status_code=303)
-    actor, csrf = resolved
+    actor, csrf = user.actor, user.csrf
     filters = {
         "environment": environment or None,
         "release": release or None,
@@ -100,7 +89,7 @@ def issue_list(
             )
             environments = [e.name for e in project.environments]
     except DomainError as exc:
-        return _refused(request, actor, csrf, exc)
+        return problem_page(request, user, exc)
     more = len(rows) > PAGE
     listed = [issues.IssueSummary.of(issue, p).model_dump(mode="json") for issue, p in rows[:PAGE]]
     base = {k: v for k, v in filters.items() if v is not None}
@@ -123,11 +112,10 @@ def issue_list(
 
 
 @router.get("/projects/{slug}/issues/{issue_id}", response_class=HTMLResponse)
-def issue_page(request: Request, slug: str, issue_id: RowId) -> Response:
-    resolved = session_actor(request)
-    if resolved is None:
-        return RedirectResponse("/login", status_code=303)
-    actor, csrf = resolved
+def issue_page(
+    request: Request, slug: str, issue_id: RowId, user: PageUser = Depends(page_user)
+) -> Response:
+    actor, csrf = user.actor, user.csrf
     now = datetime.now(UTC)
     try:
         with store_of(request).read() as session:
@@ -148,7 +136,7 @@ def issue_page(request: Request, slug: str, issue_id: RowId) -> Response:
                 now,
             )
     except DomainError as exc:
-        return _refused(request, actor, csrf, exc)
+        return problem_page(request, user, exc)
     peak = max(hourly, default=0)
     return _page(
         request,
@@ -174,11 +162,9 @@ def issue_status(
     action: str = Form(max_length=16),
     csrf_token: str = Form(default="", max_length=100),
     count: int | None = Form(default=None, ge=1, le=1_000_000_000),
+    user: PageUser = Depends(page_user),
 ) -> Response:
-    resolved = session_actor(request)
-    if resolved is None:
-        return RedirectResponse("/login", status_code=303)
-    actor, csrf = resolved
+    actor, csrf = user.actor, user.csrf
     try:
         users.check_csrf(csrf, csrf_token)
         if action not in ACTIONS:
@@ -198,23 +184,22 @@ def issue_status(
             else:
                 issues.reopen_issue(session, actor, issue_id, reason=reason)
     except DomainError as exc:
-        return _refused(request, actor, csrf, exc)
+        return problem_page(request, user, exc)
     return RedirectResponse(f"/projects/{slug}/issues/{issue_id}", status_code=303)
 
 
 @router.get("/projects/{slug}/events/{event_id}", response_class=HTMLResponse)
-def event_page(request: Request, slug: str, event_id: str) -> Response:
-    resolved = session_actor(request)
-    if resolved is None:
-        return RedirectResponse("/login", status_code=303)
-    actor, csrf = resolved
+def event_page(
+    request: Request, slug: str, event_id: str, user: PageUser = Depends(page_user)
+) -> Response:
+    actor, csrf = user.actor, user.csrf
     try:
         with store_of(request).read() as session:
             project = projects.get_project(session, actor, slug)
             event = events.get_event(session, actor, event_id[:64], project=slug)
             detail = events.event_detail(session, event).model_dump(mode="json")
     except DomainError as exc:
-        return _refused(request, actor, csrf, exc)
+        return problem_page(request, user, exc)
     crumbs = event_view.breadcrumbs(detail)
     return _page(
         request,

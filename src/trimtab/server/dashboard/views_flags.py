@@ -1,0 +1,302 @@
+"""Dashboard pages for feature flags: the list per environment, one flag's page, and its
+operational actions (on / off, kill switch, rollout percentage).
+
+Reads go through `domain.flags` (the same typed results as the API); every action calls the
+same domain function as its API route, so the audit entry, the scope and environment-binding
+checks and the push to connected SDKs are the API's. A session's user acts with the scopes the
+session carries (an admin user `admin`, others `read`): a read-only user sees no action forms,
+and a forged POST is refused by the domain. Every form carries the session's CSRF token.
+
+A refused action re-renders the flag page with the server's reason, never a JSON error. Both
+pages mark a live region that `static/live.js` refreshes (htmx) on the project's
+`flags.changed` events from the change stream.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Annotated, Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from pydantic import BaseModel, Field
+from sqlalchemy.orm import Session
+
+from trimtab.domain.errors import DomainError, InvalidInput, NotFound
+from trimtab.domain.flags import (
+    auto_off,
+    dependencies,
+    flags,
+    rule_sets,
+    schedules,
+    segments,
+    staleness,
+)
+from trimtab.domain.spine import audit, projects, users
+from trimtab.domain.spine.actors import Actor
+from trimtab.domain.spine.audit import AuditEntrySummary
+from trimtab.server.auth import store_of
+from trimtab.server.dashboard import flag_view
+from trimtab.server.dashboard.views import PageUser, page_user, problem_page, templates
+from trimtab.store.models import Project
+
+router = APIRouter(include_in_schema=False)
+
+AUDIT_SHOWN = 30
+# Form fields are bounded well above the domain's own limits, so that an over-long reason is
+# refused by the domain with its message on the page; only absurd input meets the hard bound.
+FIELD = 64
+TEXT = 4 * flags.MAX_REASON
+CSRF = 100
+
+templates.env.globals.update(
+    rule_lines=flag_view.rule_lines,
+    constraint_text=flag_view.constraint_text,
+    change_text=flag_view.change_text,
+)
+
+
+def _render(
+    request: Request,
+    name: str,
+    user: PageUser,
+    project: Project,
+    context: dict[str, Any],
+    status: int = 200,
+    live_url: str | None = None,
+) -> Response:
+    """A flag page; its live region re-fetches `live_url`, by default this page as asked."""
+    if live_url is None:
+        query = request.url.query
+        live_url = request.url.path + (f"?{query}" if query else "")
+    return templates.TemplateResponse(
+        request,
+        name,
+        {
+            "actor": user.actor,
+            "csrf_token": user.csrf,
+            "project": {"slug": project.slug, "name": project.name},
+            "live_url": live_url,
+            **context,
+        },
+        status_code=status,
+    )
+
+
+@router.get("/projects/{slug}/flags", response_class=HTMLResponse)
+def flag_list(
+    request: Request,
+    slug: str,
+    env: str | None = Query(default=None, max_length=FIELD),
+    q: str | None = Query(default=None, max_length=200),
+    tag: str | None = Query(default=None, max_length=FIELD),
+    user: PageUser = Depends(page_user),
+) -> Response:
+    actor = user.actor
+    try:
+        with store_of(request).read() as session:
+            project = projects.get_project(session, actor, slug)
+            environments = [e.name for e in project.environments]
+            listed = flags.flag_summaries(session, actor, slug)
+            stale = staleness.stale_flags(session, actor, slug)
+            serving = _serving_fallback(session, project.id)
+    except DomainError as exc:
+        return problem_page(request, user, exc)
+    chosen = _environment(environments, env)
+    stale_reasons = {(s.key, s.environment): s.reasons for s in stale}
+    all_tags = sorted({t for f in listed for t in f.tags})
+    needle = (q or "").strip().casefold()
+    rows = []
+    for summary in listed:
+        text = f"{summary.key} {summary.description} {summary.owner}".casefold()
+        if (needle and needle not in text) or (tag and tag not in summary.tags):
+            continue
+        here = (summary.key, chosen or "")
+        rows.append(
+            {
+                "flag": summary,
+                "state": summary.environments.get(chosen or ""),
+                "stale": stale_reasons.get(here, []),
+                "fallback": serving.get(here, []),
+            }
+        )
+    return _render(
+        request,
+        "flags.html",
+        user,
+        project,
+        {
+            "environments": environments,
+            "env": chosen,
+            "rows": rows,
+            "total": len(listed),
+            "tags": all_tags,
+            "filters": {"q": q or "", "tag": tag or ""},
+        },
+    )
+
+
+def _environment(environments: list[str], wanted: str | None) -> str | None:
+    """The environment the list shows: the one asked for, else production, else the first."""
+    if wanted in environments:
+        return wanted
+    if "production" in environments:
+        return "production"
+    return environments[0] if environments else None
+
+
+def _serving_fallback(session: Session, project_id: int) -> dict[tuple[str, str], list[str]]:
+    """(flag, environment) -> the unhealthy dependencies that make it serve its fallback."""
+    unhealthy = rule_sets.unhealthy_dependencies(session, project_id)
+    serving: dict[tuple[str, str], list[str]] = {}
+    for name, bound in dependencies.bound_flags(session, project_id).items():
+        if name not in unhealthy:
+            continue
+        for item in bound:
+            if item.enabled:
+                serving.setdefault((item.flag, item.environment), []).append(name)
+    return {k: sorted(v) for k, v in serving.items()}
+
+
+@router.get("/projects/{slug}/flags/{key}", response_class=HTMLResponse)
+def flag_page(
+    request: Request, slug: str, key: str, user: PageUser = Depends(page_user)
+) -> Response:
+    return _flag_page(request, user, slug, key)
+
+
+def _flag_page(
+    request: Request,
+    user: PageUser,
+    slug: str,
+    key: str,
+    *,
+    error: DomainError | None = None,
+    form: dict[str, ActionForm] | None = None,
+) -> Response:
+    actor = user.actor
+    try:
+        with store_of(request).read() as session:
+            project = projects.get_project(session, actor, slug)
+            detail = flags.flag_detail(session, actor, slug, key)
+            planned = schedules.list_schedules(session, actor, slug, key)
+            guards = [
+                g for g in auto_off.list_auto_off_rules(session, actor, slug) if g.flag == key
+            ]
+            trail = [
+                AuditEntrySummary.of(e)
+                for e in audit.list_entries(
+                    session, project_id=project.id, target=("flag", key), limit=AUDIT_SHOWN
+                )
+            ]
+            known_segments = {s.name: s for s in segments.list_segments(session, actor, slug)}
+    except DomainError as exc:
+        return problem_page(request, user, exc)
+    used = sorted(
+        {
+            name
+            for config in detail.environments.values()
+            for name in flag_view.segments_used(config.rules)
+        }
+    )
+    return _render(
+        request,
+        "flag.html",
+        user,
+        project,
+        {
+            "flag": detail,
+            "schedules": planned,
+            "guards": {g.environment: g for g in guards},
+            "audit": trail,
+            "segments": [(n, known_segments.get(n)) for n in used],
+            "can_operate": actor.has_scope(flags.OPERATION_SCOPE) and not detail.archived,
+            "error": error.detail if error else None,
+            "form": form or {},
+        },
+        error.status if error else 200,
+        # Also after a refused POST: the live region reads the flag's page, not the form's URL.
+        live_url=f"/projects/{project.slug}/flags/{quote(key)}",
+    )
+
+
+class ActionForm(BaseModel):
+    """What the flag page's forms post; each action reads the fields it needs."""
+
+    csrf_token: str = Field(default="", max_length=CSRF)
+    environment: str = Field(default="", max_length=FIELD)
+    state: str = Field(default="", max_length=FIELD)
+    percentage: str = Field(default="", max_length=FIELD)
+    variant: str = Field(default="", max_length=128)
+    reason: str = Field(default="", max_length=TEXT)
+    confirm: str = Field(default="", max_length=FIELD)
+
+
+def _switch(session: Session, actor: Actor, slug: str, key: str, form: ActionForm) -> None:
+    if form.state not in ("on", "off"):
+        raise InvalidInput("state must be 'on' or 'off'")
+    on = form.state == "on"
+    flags.set_enabled(session, actor, slug, key, form.environment, on, reason=form.reason or None)
+
+
+def _kill(session: Session, actor: Actor, slug: str, key: str, form: ActionForm) -> None:
+    if form.confirm != "yes":
+        raise InvalidInput("confirm the kill switch: tick the box, then press Kill")
+    flags.kill(session, actor, slug, key, form.environment, form.reason)
+
+
+def _rollout(session: Session, actor: Actor, slug: str, key: str, form: ActionForm) -> None:
+    flags.rollout(
+        session,
+        actor,
+        slug,
+        key,
+        form.environment,
+        _percentage(form.percentage),
+        variant=form.variant or None,
+        reason=form.reason or None,
+    )
+
+
+# The page's actions, each the domain function its API route calls (see the module doc).
+ACTIONS: dict[str, Callable[[Session, Actor, str, str, ActionForm], None]] = {
+    "switch": _switch,
+    "kill": _kill,
+    "rollout": _rollout,
+}
+
+
+@router.post("/projects/{slug}/flags/{key}/{action}")
+def flag_action(
+    request: Request,
+    slug: str,
+    key: str,
+    action: str,
+    form: Annotated[ActionForm, Form()],
+    user: PageUser = Depends(page_user),
+) -> Response:
+    """Check the CSRF token, apply the action in one transaction, then go back to the flag
+    page; a refusal shows the page again with the reason and the form as filled in."""
+    try:
+        users.check_csrf(user.csrf, form.csrf_token)
+        change = ACTIONS.get(action)
+        if change is None:
+            raise NotFound(f"no flag action {action!r}")
+        with store_of(request).write() as session:
+            change(session, user.actor, slug, key, form)
+    except DomainError as exc:
+        return _flag_page(request, user, slug, key, error=exc, form={action: form})
+    return RedirectResponse(f"/projects/{slug}/flags/{key}#env-{form.environment}", status_code=303)
+
+
+def _percentage(text: str) -> float:
+    """A percentage as the API takes it: 0-100, and whole numbers stored as integers."""
+    try:
+        value = float(text.strip().rstrip("%"))
+    except ValueError:
+        value = math.nan
+    if not 0 <= value <= 100:
+        raise InvalidInput(f"rollout percentage: a number from 0 to 100, not {text!r}")
+    return int(value) if value.is_integer() else value

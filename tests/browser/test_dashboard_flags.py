@@ -1,0 +1,146 @@
+"""The flag pages in headless Chromium, against the demo workspace: log in, turn a flag on
+from its page and see a connected SDK (trimtab's FlagClient) get it, kill it with a reason,
+and watch the list and the flag page follow changes made elsewhere without a reload. No page
+logs a console error (a CSP violation would be one) or has a failed request."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from playwright.sync_api import expect
+
+from tests.sdk.live import token, wait_for
+from tests.support import ADMIN_PASSWORD, ADMIN_TOKEN, HTTP_TIMEOUT, WAIT, ThreadedServer
+from trimtab.demo import workspace
+from trimtab.sdk import FlagClient
+from trimtab.store.db import Store
+
+ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+KR = {"targetingKey": "user-7", "country": "KR"}
+FLAG = "maintenance-banner"
+
+
+class PageProblems:
+    """Console errors, uncaught exceptions, failed requests and 4xx/5xx answers of a page."""
+
+    def __init__(self, page: Any) -> None:
+        self.seen: list[str] = []
+        self.streams_ended = 0
+        page.on("console", self._console)
+        page.on("pageerror", lambda exc: self.seen.append(f"page error: {exc}"))
+        page.on("requestfailed", self._failed)
+        page.on("response", self._response)
+
+    def _console(self, message: Any) -> None:
+        if message.type == "error":
+            self.seen.append(f"console: {message.text}")
+
+    def _failed(self, request: Any) -> None:
+        # Leaving a live page ends its change stream, which Chromium reports as an aborted
+        # request: the expected end of an event stream, not a failure.
+        if "/api/v1/stream?" in request.url and request.failure == "net::ERR_ABORTED":
+            self.streams_ended += 1
+            return
+        self.seen.append(f"failed: {request.method} {request.url} {request.failure}")
+
+    def _response(self, response: Any) -> None:
+        if response.status >= 400:
+            self.seen.append(f"HTTP {response.status}: {response.url}")
+
+
+@pytest.fixture
+def demo(threaded_server: ThreadedServer) -> ThreadedServer:
+    store: Store = threaded_server.app.state.store  # type: ignore[attr-defined]
+    with store.write() as session:
+        assert workspace.seed(session).created
+    return threaded_server
+
+
+@pytest.fixture
+def sdk(demo: ThreadedServer) -> Iterator[FlagClient]:
+    with httpx.Client(base_url=demo.url, headers=ADMIN, timeout=HTTP_TIMEOUT) as http:
+        secret = token(http, ["sdk-server"], "shop", "production")
+    # Polling every 5 minutes cannot explain a change seen within the test: the push does.
+    client = FlagClient(demo.url, secret, poll_interval=300)
+    try:
+        assert client.wait_until_ready(WAIT)
+        assert wait_for(lambda: client.stream_connected, WAIT)
+        yield client
+    finally:
+        client.close()
+
+
+def _log_in(page: Any, url: str) -> None:
+    page.goto(f"{url}/login")
+    page.fill("input[name=username]", "admin")
+    page.fill("input[name=password]", ADMIN_PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{url}/")
+
+
+def _wait_live(page: Any) -> None:
+    """Wait until the page's change stream is open (live.js marks the body)."""
+    # Selectors and locator assertions, not wait_for_function: the page's CSP forbids eval.
+    page.wait_for_selector("body[data-live=open]", state="attached", timeout=WAIT * 1000)
+
+
+@pytest.mark.browser
+def test_flag_page__turn_on_reaches_the_sdk__kill_with_reason__pages_follow_live(
+    demo: ThreadedServer, sdk: FlagClient, chromium_page: Any
+) -> None:
+    page = chromium_page
+    problems = PageProblems(page)
+    _log_in(page, demo.url)
+    assert sdk.bool_value(FLAG, True, KR) is False  # the demo's banner is off
+
+    # The list (from the overview): production by default, then the flag page from it.
+    page.click("a[href='/projects/shop/flags']")
+    page.wait_for_url(f"{demo.url}/projects/shop/flags")
+    assert page.text_content(f"#flag-{FLAG} .state") == "off"
+    page.click(f"#flag-{FLAG} a.flag-key")
+    page.wait_for_url(f"{demo.url}/projects/shop/flags/{FLAG}")
+
+    # Turn it on in production: the SDK gets it over its stream.
+    with page.expect_navigation(url=f"{demo.url}/projects/shop/flags/{FLAG}#env-production"):
+        page.click("#env-production button:has-text('Turn on')")
+    assert page.text_content("#env-production .state") == "on"
+    assert wait_for(lambda: sdk.bool_value(FLAG, False, KR) is True, WAIT)
+
+    # The kill switch wants a reason and a ticked confirmation (required in the form too).
+    page.select_option("#kill-form select[name=environment]", "production")
+    page.fill("#kill-form input[name=reason]", "banner covers the pay button")
+    page.check("#kill-form input[name=confirm]")
+    with page.expect_navigation(url=f"{demo.url}/projects/shop/flags/{FLAG}#env-production"):
+        page.click("#kill-form button:has-text('Kill')")
+    assert page.text_content("#env-production .state") == "off"
+    assert "off: banner covers the pay button" in page.text_content("#env-production")
+    assert wait_for(lambda: sdk.evaluate(FLAG, True, KR).reason == "DISABLED", WAIT)
+    assert "flag.kill" in page.text_content("table.audit")
+
+    # A change made elsewhere (the API, as the CLI would) shows on the open page, no reload.
+    _wait_live(page)
+    page.evaluate("window.notReloaded = true")
+    with httpx.Client(base_url=demo.url, headers=ADMIN, timeout=HTTP_TIMEOUT) as http:
+        flipped = http.post(f"/api/v1/projects/shop/flags/{FLAG}/environments/staging/on")
+        assert flipped.status_code == 200, flipped.text
+    expect(page.locator("#env-staging .state")).to_have_text("on", timeout=WAIT * 1000)
+    assert page.evaluate("window.notReloaded") is True
+
+    # The list follows too.
+    page.goto(f"{demo.url}/projects/shop/flags?env=staging")
+    _wait_live(page)
+    page.evaluate("window.notReloaded = true")
+    with httpx.Client(base_url=demo.url, headers=ADMIN, timeout=HTTP_TIMEOUT) as http:
+        rollout = http.post(
+            "/api/v1/projects/shop/flags/new-payment-page/environments/staging/rollout",
+            json={"percentage": 40},
+        )
+        assert rollout.status_code == 200, rollout.text
+    expect(page.locator("#flag-new-payment-page td.num")).to_have_text("40%", timeout=WAIT * 1000)
+    assert page.evaluate("window.notReloaded") is True
+
+    page.goto(f"{demo.url}/")  # leave the live page: its stream closes cleanly
+    assert problems.seen == [], "\n".join(problems.seen)
