@@ -632,6 +632,13 @@ ROUTES: dict[tuple[str, str], Row] = {
         form={"action": "reopen", "csrf_token": "{csrf}"},
     ),
     ("GET", "/projects/{slug}/events/{event_id}"): Row(PAGE, url="/projects/{slug}/events/{event}"),
+    ("GET", "/projects/{slug}/flags"): Row(PAGE, url="/projects/{slug}/flags"),
+    ("GET", "/projects/{slug}/flags/{key}"): Row(PAGE, url="/projects/{slug}/flags/f1"),
+    ("POST", "/projects/{slug}/flags/{key}/{action}"): Row(
+        PAGE,
+        url="/projects/{slug}/flags/f1/switch",
+        form={"state": "on", "environment": "{env}", "csrf_token": "{csrf}"},
+    ),
 }
 INGEST = {
     ("POST", "/api/{project_id}/store/"): Row(DSN, url="/api/{pid}/store/", content=STORE_EVENT),
