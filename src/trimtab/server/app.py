@@ -20,7 +20,9 @@ from trimtab.runner.local import LocalRunner
 from trimtab.server import health, ingest, ofrep, sdk_assets, sentry_api, unleash_api
 from trimtab.server.api import api_router
 from trimtab.server.dashboard import views as dashboard
+from trimtab.server.dashboard import views_deploys as dashboard_deploys
 from trimtab.server.dashboard import views_issues as dashboard_issues
+from trimtab.server.dashboard import views_releases as dashboard_releases
 from trimtab.server.errors import install_error_handlers
 from trimtab.server.flag_delivery import FlagRuntime
 from trimtab.server.headers import PageSecurityHeaders, PublicOrigin
@@ -122,4 +124,6 @@ def create_app(
     app.router.routes[0:0] = [*ofrep.routes, *unleash_api.routes]
     dashboard.mount(app)
     app.include_router(dashboard_issues.router)
+    app.include_router(dashboard_releases.router)
+    app.include_router(dashboard_deploys.router)
     return app
