@@ -108,7 +108,7 @@ def test_deploy__refused_by_window__shows_reason_then_override_needs_reason(
     browser: TestClient, store: Store
 ) -> None:
     refused = _start(browser, "shop@2.2.1", "production")
-    assert refused.status_code == 409  # type: ignore[attr-defined]
+    assert refused.status_code == 200  # type: ignore[attr-defined]
     text = refused.text  # type: ignore[attr-defined]
     assert "Deploy to production refused" in text and "shop@2.3.0" in text
     assert "Override and deploy" in text and 'name="reason" required' in text
@@ -255,3 +255,16 @@ def test_deploy_actions__read_only_user__refused_and_no_forms(
         assert start.status_code == 403
     assert _run_state(store, run_id) == "waiting_confirm"
     assert not _audit(store, "deploy.rollback") and not _audit(store, "deploy.cancel")
+
+
+def test_rollback_api__reason__in_the_same_audit_entry_as_the_dashboard(
+    browser: TestClient, client: TestClient, store: Store
+) -> None:
+    body = {"environment": "production", "release": "shop@2.3.0", "reason": "checkout errors"}
+    started = client.post("/api/v1/projects/shop/rollbacks", json=body)
+    assert started.status_code == 202
+    entry = _audit(store, "deploy.rollback")[0]
+    assert entry.reason == "checkout errors" and entry.target_id == str(started.json()["id"])
+    assert entry.after["release"] == "shop@2.3.0"
+    too_long = client.post("/api/v1/projects/shop/rollbacks", json={**body, "reason": "x" * 1001})
+    assert too_long.status_code == 422

@@ -177,6 +177,8 @@ def _refusal_page(
     except DomainError as exc:
         return pages.problem(request, actor, csrf, exc)
     context["refusal"] = {"environment": environment, "messages": messages, "error": error}
+    # A refusal is the page doing its job (reasons and the override form), hence 200; an
+    # override without a reason is a form to correct, 422.
     return pages.render(
-        request, "release.html", actor, csrf, context, 409 if refused is not None else 422
+        request, "release.html", actor, csrf, context, 200 if refused is not None else 422
     )
