@@ -268,3 +268,20 @@ def test_rollback_api__reason__in_the_same_audit_entry_as_the_dashboard(
     assert entry.after["release"] == "shop@2.3.0"
     too_long = client.post("/api/v1/projects/shop/rollbacks", json={**body, "reason": "x" * 1001})
     assert too_long.status_code == 422
+
+
+def test_ledger_page__filters_by_service_and_environment(browser: TestClient) -> None:
+    page = browser.get("/projects/shop/deploys").text
+    assert page.count('<span class="chip state-success">success</span>') == 7  # the demo's rows
+    billing = browser.get("/projects/shop/deploys?service=billing-api&environment=production").text
+    versions = re.findall(r"<td><code>([0-9.]+)</code>", billing)
+    assert versions == ["1.8.0", "1.7.1", "1.7.0"]
+    assert "confirmed by user:jun (payments)" not in billing
+    unknown = browser.get("/projects/shop/deploys?environment=moon")
+    assert unknown.status_code == 404
+
+
+def test_run_page__run_of_another_project__404(browser: TestClient, client: TestClient) -> None:
+    assert client.post("/api/v1/projects", json={"slug": "other"}).status_code == 201
+    assert browser.get("/projects/shop/deploys/1").status_code == 200
+    assert browser.get("/projects/other/deploys/1").status_code == 404

@@ -1,4 +1,5 @@
-"""Dashboard page for one deploy run: its waves and steps with state and output, live while it
+"""Dashboard pages for deploys: the ledger (filtered by service and environment) and one deploy
+run: its waves and steps with state and output, live while it
 runs, and the actions on it — confirm a manual step, cancel, roll back.
 
 Each action is a POST form carrying the session's CSRF token and calls the same domain function
@@ -12,22 +13,54 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm import Session
 
 from trimtab.domain.errors import InvalidInput
-from trimtab.domain.releases import rollbacks, runs
+from trimtab.domain.releases import ledger, rollbacks, runs, services
 from trimtab.domain.spine.actors import Actor
 from trimtab.server.dashboard import pages, release_view
 
 router = APIRouter(include_in_schema=False)
 
 REFRESH_SECONDS = 3
+LEDGER_ROWS = 200
 
 
 def _run_url(slug: str, run_id: int) -> str:
     return f"/projects/{slug}/deploys/{run_id}"
+
+
+@router.get("/projects/{slug}/deploys", response_class=HTMLResponse)
+def ledger_page(
+    request: Request,
+    slug: str,
+    service: str | None = Query(default=None, max_length=64),
+    environment: str | None = Query(default=None, max_length=64),
+) -> Response:
+    """The version ledger, newest first: `trimtab history` with its filters."""
+
+    def read(session: Session, actor: Actor) -> dict[str, Any]:
+        project, known = services.list_services(session, actor, slug)
+        rows = ledger.history(
+            session,
+            actor,
+            slug,
+            service=service or None,
+            environment=environment or None,
+            limit=LEDGER_ROWS,
+        )
+        return {
+            "project": project,
+            "rows": [ledger.ledger_entry(r) for r in rows],
+            "services": [s.name for s in known],
+            "environments": [e.name for e in project.environments],
+            "filters": {"service": service or "", "environment": environment or ""},
+            "limit": LEDGER_ROWS,
+        }
+
+    return pages.page(request, "deploys.html", read)
 
 
 @router.get("/projects/{slug}/deploys/{run_id}", response_class=HTMLResponse)
