@@ -285,3 +285,21 @@ def test_run_page__run_of_another_project__404(browser: TestClient, client: Test
     assert client.post("/api/v1/projects", json={"slug": "other"}).status_code == 201
     assert browser.get("/projects/shop/deploys/1").status_code == 200
     assert browser.get("/projects/other/deploys/1").status_code == 404
+
+
+def test_releases_page__active_freeze__named_with_reason_as_text(
+    browser: TestClient, client: TestClient
+) -> None:
+    freeze = {
+        "name": "year-end",
+        "reason": "<b>holidays</b>",
+        "start": "2000-01-01T00:00:00Z",
+        "end": "2999-01-01T00:00:00Z",
+        "environments": ["staging"],
+    }
+    assert client.post("/api/v1/projects/shop/freezes", json=freeze).status_code == 201
+    page = browser.get("/projects/shop/releases").text
+    staging = page.split('id="env-staging"')[1].split('id="env-production"')[0]
+    assert "deploys refused" in staging and "<strong>year-end</strong>" in staging
+    assert "&lt;b&gt;holidays&lt;/b&gt;" in staging and "<b>holidays" not in page
+    assert "deploys open" in page.split('id="env-development"')[1].split('id="env-staging"')[0]
