@@ -93,6 +93,7 @@ def test_release_page__window_verdict_numbers_issues_chart_and_runs(browser: Tes
     # The chart is inline SVG with one bar per hour and the deploy marked.
     svg = page.split("<svg")[1].split("</svg>")[0]
     assert 'class="deploy"' in svg and svg.count('<rect class="after"') >= 24
+    assert '<polyline class="crash-free"' in svg  # the demo's 2.3.0 sessions
     # Services, the run that deployed it, the ledger with the manual step's confirmer.
     assert "<code>4.2.0</code>" in page and "/projects/shop/deploys/" in page
     assert "confirmed by user:jun (payments)" in page

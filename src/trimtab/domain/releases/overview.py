@@ -18,6 +18,7 @@ from trimtab.domain.errors import NotFound
 from trimtab.domain.releases import releases, verdicts
 from trimtab.domain.releases.stabilization import WindowSummary, window_summary
 from trimtab.domain.releases.verdicts import WindowVerdict
+from trimtab.domain.reports import release_health
 from trimtab.domain.spine import projects
 from trimtab.domain.spine.actors import Actor
 from trimtab.store import rollups
@@ -39,13 +40,15 @@ class ReleaseRow:
 
 @dataclass(frozen=True)
 class WindowSeries:
-    """Events per hour in a window's environment, from `start` (CHART_BEFORE before the deploy)
-    to the window's end or now, whichever comes first."""
+    """Per hour in a window's environment, from `start` (CHART_BEFORE before the deploy) to the
+    window's end or now, whichever comes first: events, and the crash-free sessions of the
+    window's release in percent (None for an hour without sessions)."""
 
     start: datetime
     deployed_at: datetime
     ends_at: datetime
     counts: list[int]
+    crash_free: list[float | None]
 
 
 def release_rows(session: Session, actor: Actor, slug: str, limit: int = 50) -> list[ReleaseRow]:
@@ -105,6 +108,13 @@ def window_series(
     counts = rollups.hourly_counts(
         session, window.project_id, rollups.TOTAL, start, end, window.environment
     )
+    health = release_health.hourly_health(
+        session, window.project_id, window.release_version, window.environment, start, end
+    )
     return WindowSeries(
-        start=start, deployed_at=window.opened_at, ends_at=window.ends_at, counts=counts
+        start=start,
+        deployed_at=window.opened_at,
+        ends_at=window.ends_at,
+        counts=counts,
+        crash_free=[h.rates.sessions if h.sessions else None for h in health],
     )

@@ -15,6 +15,9 @@ from trimtab.domain.releases.runs import StepView
 
 CHART_WIDTH = 720
 CHART_HEIGHT = 120
+# The crash-free line's scale starts here (or lower, if the rate fell lower): 95..100 % is where
+# the differences that matter are.
+CRASH_FREE_FLOOR = 95.0
 ACTIVE_RUN_STATES = frozenset({"running", "waiting_confirm"})
 
 
@@ -56,6 +59,29 @@ class Chart:
     peak: int
     total_before: int
     total_after: int
+    crash_free_lines: list[str]
+    crash_free_floor: float
+
+
+def _crash_free_lines(series: WindowSeries, step: float) -> tuple[list[str], float]:
+    """Polylines (SVG `points`) of the crash-free rate, broken where an hour had no sessions,
+    on a scale from `floor` (at the bottom) to 100 % (at the top)."""
+    known = [v for v in series.crash_free if v is not None]
+    floor = min([*known, CRASH_FREE_FLOOR]) if known else CRASH_FREE_FLOOR
+    span = max(100.0 - floor, 0.01)
+    lines: list[str] = []
+    points: list[str] = []
+    for index, value in enumerate(series.crash_free):
+        if value is None:
+            if len(points) > 1:
+                lines.append(" ".join(points))
+            points = []
+            continue
+        y = 2 + (CHART_HEIGHT - 4) * (100.0 - value) / span
+        points.append(f"{index * step + step / 2:.1f},{y:.1f}")
+    if len(points) > 1:
+        lines.append(" ".join(points))
+    return lines, floor
 
 
 def chart(series: WindowSeries, baseline_per_hour: float | None = None) -> Chart:
@@ -83,6 +109,7 @@ def chart(series: WindowSeries, baseline_per_hour: float | None = None) -> Chart
                 after=is_after,
             )
         )
+    lines, floor = _crash_free_lines(series, step)
     offset = (series.deployed_at - series.start) / timedelta(hours=1)
     baseline_y = None
     if baseline_per_hour is not None:
@@ -96,6 +123,8 @@ def chart(series: WindowSeries, baseline_per_hour: float | None = None) -> Chart
         peak=peak,
         total_before=before,
         total_after=after,
+        crash_free_lines=lines,
+        crash_free_floor=floor,
     )
 
 
