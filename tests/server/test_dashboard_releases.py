@@ -286,6 +286,8 @@ def test_run_page__run_of_another_project__404(browser: TestClient, client: Test
     assert client.post("/api/v1/projects", json={"slug": "other"}).status_code == 201
     assert browser.get("/projects/shop/deploys/1").status_code == 200
     assert browser.get("/projects/other/deploys/1").status_code == 404
+    for bad in ("0", "99999999999999999999", "x"):
+        assert browser.get(f"/projects/shop/deploys/{bad}").status_code == 404
 
 
 def test_releases_page__active_freeze__named_with_reason_as_text(

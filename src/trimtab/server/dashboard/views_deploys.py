@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from trimtab.domain.errors import InvalidInput
 from trimtab.domain.releases import ledger, rollbacks, runs, services
 from trimtab.domain.spine.actors import Actor
+from trimtab.server.api.schemas import RowId
 from trimtab.server.dashboard import pages, release_view
 
 router = APIRouter(include_in_schema=False)
@@ -64,7 +65,7 @@ def ledger_page(
 
 
 @router.get("/projects/{slug}/deploys/{run_id}", response_class=HTMLResponse)
-def run_page(request: Request, slug: str, run_id: int) -> Response:
+def run_page(request: Request, slug: str, run_id: RowId) -> Response:
     def read(session: Session, actor: Actor) -> dict[str, Any]:
         project, run = runs.get_run(session, actor, slug, run_id)
         detail = runs.run_detail(session, run)
@@ -89,7 +90,7 @@ def run_page(request: Request, slug: str, run_id: int) -> Response:
 def confirm(
     request: Request,
     slug: str,
-    run_id: int,
+    run_id: RowId,
     service: str = Form(max_length=64),
     csrf_token: str = Form(default="", max_length=100),
     ok: bool = Form(default=True),
@@ -106,7 +107,7 @@ def confirm(
 def cancel(
     request: Request,
     slug: str,
-    run_id: int,
+    run_id: RowId,
     csrf_token: str = Form(default="", max_length=100),
     reason: str = Form(default="", max_length=1000),
 ) -> Response:
@@ -121,7 +122,7 @@ def cancel(
 def roll_back(
     request: Request,
     slug: str,
-    run_id: int,
+    run_id: RowId,
     csrf_token: str = Form(default="", max_length=100),
     reason: str = Form(default="", max_length=1000),
     confirm: str = Form(default="", max_length=16),
