@@ -639,6 +639,30 @@ ROUTES: dict[tuple[str, str], Row] = {
         url="/projects/{slug}/flags/f1/switch",
         form={"state": "on", "environment": "{env}", "csrf_token": "{csrf}"},
     ),
+    ("GET", "/projects/{slug}/releases"): Row(PAGE, url="/projects/{slug}/releases"),
+    ("GET", "/projects/{slug}/releases/{version}"): Row(PAGE, url="/projects/{slug}/releases/r1"),
+    ("POST", "/projects/{slug}/releases/{version}/deploy"): Row(
+        PAGE,
+        url="/projects/{slug}/releases/r1/deploy",
+        form={"environment": "{env}", "csrf_token": "{csrf}"},
+    ),
+    ("GET", "/projects/{slug}/deploys"): Row(PAGE, url="/projects/{slug}/deploys"),
+    ("GET", "/projects/{slug}/deploys/{run_id}"): Row(PAGE, url="/projects/{slug}/deploys/{run}"),
+    ("POST", "/projects/{slug}/deploys/{run_id}/confirm"): Row(
+        PAGE,
+        url="/projects/{slug}/deploys/{run}/confirm",
+        form={"service": "svc", "csrf_token": "{csrf}"},
+    ),
+    ("POST", "/projects/{slug}/deploys/{run_id}/cancel"): Row(
+        PAGE,
+        url="/projects/{slug}/deploys/{run}/cancel",
+        form={"reason": "matrix", "csrf_token": "{csrf}"},
+    ),
+    ("POST", "/projects/{slug}/deploys/{run_id}/rollback"): Row(
+        PAGE,
+        url="/projects/{slug}/deploys/{run}/rollback",
+        form={"confirm": "yes", "reason": "matrix", "csrf_token": "{csrf}"},
+    ),
 }
 INGEST = {
     ("POST", "/api/{project_id}/store/"): Row(DSN, url="/api/{pid}/store/", content=STORE_EVENT),

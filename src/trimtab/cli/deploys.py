@@ -247,13 +247,14 @@ def rollback_command(
     service: Annotated[str | None, typer.Argument(help="The service to roll back.")] = None,
     to: Annotated[str | None, typer.Option("--to", help="Version to restore.")] = None,
     release: Annotated[str | None, typer.Option(help="Undo this whole release.")] = None,
+    reason: Annotated[str | None, typer.Option(help="Why (recorded in the audit log).")] = None,
     follow_run: Annotated[bool, typer.Option("--follow/--no-follow")] = True,
 ) -> None:
     """Redeploy the previous version of SERVICE (or --to V), or undo --release R in reverse
     dependency order."""
     s = state(ctx)
     client = s.client()
-    body = {"environment": env, "service": service, "to": to, "release": release}
+    body = {"environment": env, "service": service, "to": to, "release": release, "reason": reason}
     run = client.post(f"/api/v1/projects/{project}/rollbacks", body)
     if not follow_run:
         emit(run if s.as_json else {"run": run["id"], "state": run["state"]}, as_json=s.as_json)

@@ -20,8 +20,10 @@ from trimtab.runner.local import LocalRunner
 from trimtab.server import health, ingest, ofrep, sdk_assets, sentry_api, unleash_api
 from trimtab.server.api import api_router
 from trimtab.server.dashboard import views as dashboard
+from trimtab.server.dashboard import views_deploys as dashboard_deploys
 from trimtab.server.dashboard import views_flags as dashboard_flags
 from trimtab.server.dashboard import views_issues as dashboard_issues
+from trimtab.server.dashboard import views_releases as dashboard_releases
 from trimtab.server.errors import install_error_handlers
 from trimtab.server.flag_delivery import FlagRuntime
 from trimtab.server.headers import PageSecurityHeaders, PublicOrigin
@@ -124,4 +126,6 @@ def create_app(
     dashboard.mount(app)
     app.include_router(dashboard_flags.router)
     app.include_router(dashboard_issues.router)
+    app.include_router(dashboard_releases.router)
+    app.include_router(dashboard_deploys.router)
     return app

@@ -27,8 +27,10 @@ def rollback(
     service: str | None = None,
     to_version: str | None = None,
     release: str | None = None,
+    reason: str | None = None,
 ) -> DeployRun:
-    """`trimtab rollback SERVICE [--to V]` or `trimtab rollback --release R`."""
+    """`trimtab rollback SERVICE [--to V]` or `trimtab rollback --release R`; `reason` goes to
+    the audit entry."""
     project = projects.get_project(session, actor, slug, scope="deploy")
     env = projects.get_environment(session, project, environment, actor=actor, scope="deploy")
     if (service is None) == (release is None):
@@ -61,5 +63,6 @@ def rollback(
         project_id=project.id,
         environment=env.name,
         after={"release": release, "services": names, "to": to_version, "waves": run.waves},
+        reason=(reason or "").strip()[:1000] or None,
     )
     return run

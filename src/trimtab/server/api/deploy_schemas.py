@@ -60,6 +60,7 @@ class RollbackStart(Body):
     service: str | None = Field(default=None, max_length=64)
     to: str | None = Field(default=None, max_length=200)
     release: str | None = Field(default=None, max_length=200)
+    reason: str | None = Field(default=None, max_length=1000)
 
 
 class MaintenanceOn(Body):

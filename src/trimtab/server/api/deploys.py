@@ -129,6 +129,7 @@ def start_rollback(
             service=body.service,
             to_version=body.to,
             release=body.release,
+            reason=body.reason,
         )
         result = runs.run_detail(session, run)
     _wake_runner(request)
