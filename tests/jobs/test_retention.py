@@ -4,13 +4,16 @@ their counts; ingest keeps committing while pruning runs."""
 from __future__ import annotations
 
 import dataclasses
+import platform
 import threading
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import orjson
+import pytest
 from sqlalchemy import func, select
 
 from trimtab.core.sessions import parse_session
@@ -161,3 +164,33 @@ def test_prune__ingest_commits_between_batches(store: Store, settings: Settings)
     assert report.old_events == 2000
     # 40 short transactions: the concurrent writer got the lock between them, repeatedly.
     assert len(commits_during_prune) >= 3
+
+
+def _rss_kib() -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
+@pytest.mark.skipif(
+    not Path("/proc/self/status").exists() or platform.libc_ver()[0] != "glibc",
+    reason="RSS from /proc and malloc_trim are glibc on Linux",
+)
+def test_release_freed_memory__freed_in_a_worker_thread__goes_back_to_the_os() -> None:
+    # What a pruning run leaves behind: memory freed in a worker thread's malloc arena, kept
+    # there by glibc (the last block stays alive, so free() cannot shrink the arena's top).
+    kept: list[bytearray] = []
+
+    def work() -> None:
+        blocks = [bytearray(4096) for _ in range(8192)]  # 32 MiB in 4 KiB blocks
+        kept.append(blocks[-1])
+        del blocks
+
+    thread = threading.Thread(target=work)
+    thread.start()
+    thread.join()
+    before = _rss_kib()
+    retention.release_freed_memory()
+    after = _rss_kib()
+    assert before - after > 16 * 1024, (before, after)

@@ -5,8 +5,9 @@ from __future__ import annotations
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import text
+from sqlalchemy.pool import QueuePool
 
-from trimtab.store import migrate
+from trimtab.store import db, migrate
 from trimtab.store.db import Store
 from trimtab.store.models import Base
 
@@ -37,6 +38,23 @@ def test_sqlite__connection__uses_wal_foreign_keys_and_busy_timeout(tmp_path: ob
         assert connection.execute(text("PRAGMA journal_mode")).scalar() == "wal"
         assert connection.execute(text("PRAGMA foreign_keys")).scalar() == 1
         assert connection.execute(text("PRAGMA busy_timeout")).scalar() >= 5000
+
+
+def test_sqlite__memory__is_bounded_by_cache_size_and_pool(tmp_path: object) -> None:
+    # Each pooled connection's page cache fills as the database grows; its size and the number
+    # of connections are what bound SQLite's share of a server's RSS (see store/db.py).
+    s = Store(f"sqlite:///{tmp_path}/cache.db")
+    try:
+        with s.engine.connect() as first, s.engine.connect() as second:
+            for connection in (first, second):
+                cache = connection.execute(text("PRAGMA cache_size")).scalar()
+                assert cache == -db.SQLITE_CACHE_KIB
+        assert isinstance(s.engine.pool, QueuePool)
+        assert s.engine.pool.size() == db.SQLITE_POOL_SIZE
+        assert s.engine.pool._max_overflow == db.SQLITE_MAX_OVERFLOW
+        assert db.SQLITE_CACHE_KIB * (db.SQLITE_POOL_SIZE + db.SQLITE_MAX_OVERFLOW) <= 32 * 1024
+    finally:
+        s.dispose()
 
 
 def test_migrations__history__has_exactly_one_head() -> None:
