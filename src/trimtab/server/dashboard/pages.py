@@ -1,27 +1,34 @@
 """The two shapes of a dashboard request, written once: a page (signed in, one read transaction,
-render) and a form post (signed in, CSRF checked, one write transaction, redirect).
+render) and a form post (signed in, CSRF checked, one write transaction, redirect). Every
+dashboard view goes through `page` or `post`; the templates live here too.
 
 A visitor without a session is sent to /login; a refusal from the domain (403, 404, 409, 422)
-is the problem page with the domain's words and status.
+is the problem page with the domain's words and status, or, when the post names a `refused`
+page, that page again with the reason next to the form the user filled in.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from fastapi import Request
 from fastapi.responses import RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
 from sqlalchemy.orm import Session
 
 from trimtab.domain.errors import DomainError
 from trimtab.domain.spine import users
 from trimtab.domain.spine.actors import Actor
 from trimtab.server.auth import session_actor, store_of
-from trimtab.server.dashboard.views import templates
+
+templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 
 Reader = Callable[[Session, Actor], dict[str, Any]]
 Writer = Callable[[Session, Actor], str]
+# Renders the form's page again after a refusal: (actor, csrf token, the refusal) -> response.
+Refused = Callable[[Actor, str, DomainError], Response]
 
 
 def render(
@@ -42,12 +49,19 @@ def page(request: Request, name: str, read: Reader) -> Response:
     if resolved is None:
         return RedirectResponse("/login", status_code=303)
     actor, csrf = resolved
+    return page_as(request, name, read, actor, csrf)
+
+
+def page_as(
+    request: Request, name: str, read: Reader, actor: Actor, csrf: str, status: int = 200
+) -> Response:
+    """`page` for a visitor already known to be signed in (a refused post's page again)."""
     try:
         with store_of(request).read() as session:
             context = read(session, actor)
     except DomainError as exc:
         return problem(request, actor, csrf, exc)
-    return render(request, name, actor, csrf, context)
+    return render(request, name, actor, csrf, context, status)
 
 
 def wake_runner(request: Request) -> None:
@@ -57,9 +71,12 @@ def wake_runner(request: Request) -> None:
         runner.wake()
 
 
-def post(request: Request, csrf_token: str, write: Writer) -> Response:
+def post(
+    request: Request, csrf_token: str, write: Writer, refused: Refused | None = None
+) -> Response:
     """Check the form's CSRF token, run `write` in one write transaction, wake the runner (the
-    change may have given it work) and redirect (303) to the page `write` names."""
+    change may have given it work) and redirect (303) to the page `write` names. A refusal is
+    `refused`'s page when given (the form's page with the reason), else the problem page."""
     resolved = session_actor(request)
     if resolved is None:
         return RedirectResponse("/login", status_code=303)
@@ -69,6 +86,8 @@ def post(request: Request, csrf_token: str, write: Writer) -> Response:
         with store_of(request).write() as session:
             target = write(session, actor)
     except DomainError as exc:
+        if refused is not None:
+            return refused(actor, csrf, exc)
         return problem(request, actor, csrf, exc)
     wake_runner(request)
     return RedirectResponse(target, status_code=303)

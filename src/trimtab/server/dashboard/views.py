@@ -3,74 +3,39 @@
 Login uses a double-submit CSRF cookie (there is no session yet to hold a token); after login,
 every form carries the session's CSRF token.
 
-Every page takes `user: PageUser = Depends(page_user)`: without a valid session the browser is
-sent to /login. A domain refusal renders `problem_page` (HTML with the domain's status), never
+Every page and form goes through `pages.page` / `pages.post`: without a valid session the
+browser is sent to /login, and a domain refusal is an HTML page with the domain's status, never
 the API's JSON error.
 """
 
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from fastapi import APIRouter, Depends, FastAPI, Form, Request
+from fastapi import APIRouter, FastAPI, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
-from fastapi.templating import Jinja2Templates
+from sqlalchemy.orm import Session
 
 from trimtab.core.client_address import limit_key
-from trimtab.domain.errors import DomainError, RateLimited, Unauthorized
+from trimtab.domain.errors import RateLimited, Unauthorized
 from trimtab.domain.spine import audit, keys, projects, users
 from trimtab.domain.spine.actors import Actor
 from trimtab.domain.spine.audit import AuditEntrySummary
 from trimtab.server.auth import SESSION_COOKIE, client_of, session_actor, store_of
+from trimtab.server.dashboard import pages
+from trimtab.server.dashboard.pages import templates
 
 HERE = Path(__file__).parent
 LOGIN_CSRF_COOKIE = "trimtab_login_csrf"
 
-templates = Jinja2Templates(directory=str(HERE / "templates"))
 router = APIRouter(include_in_schema=False)
-
-
-class LoginRequired(Exception):
-    """No valid dashboard session: the page answers with a redirect to /login."""
-
-
-@dataclass(frozen=True)
-class PageUser:
-    """The person behind a page request, and the session's CSRF token for its forms."""
-
-    actor: Actor
-    csrf: str
-
-
-def page_user(request: Request) -> PageUser:
-    """FastAPI dependency of every page: the session's user, or LoginRequired."""
-    resolved = session_actor(request)
-    if resolved is None:
-        raise LoginRequired
-    return PageUser(*resolved)
-
-
-def _to_login(request: Request, exc: Exception) -> Response:
-    return RedirectResponse("/login", status_code=303)
-
-
-def problem_page(request: Request, user: PageUser, exc: DomainError) -> Response:
-    """A domain refusal as a page: its message, with the domain's status code."""
-    return templates.TemplateResponse(
-        request,
-        "problem.html",
-        {"actor": user.actor, "csrf_token": user.csrf, "problem": exc.detail},
-        status_code=exc.status,
-    )
 
 
 def mount(app: FastAPI) -> None:
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
-    app.add_exception_handler(LoginRequired, _to_login)
     app.include_router(router)
 
 
@@ -148,20 +113,19 @@ def logout(request: Request, csrf_token: str = Form(default="", max_length=100))
 
 
 @router.get("/", response_class=HTMLResponse)
-def overview(request: Request, user: PageUser = Depends(page_user)) -> Response:
-    actor, csrf = user.actor, user.csrf
-    settings = request.app.state.settings
-    with store_of(request).read() as session:
-        project_rows: list[dict[str, Any]] = []
-        for project in projects.list_projects(session, actor):
-            detail = keys.project_detail(session, actor, project.slug, settings.public_url)
-            project_rows.append(detail.model_dump(mode="json"))
-        recent = [
-            AuditEntrySummary.of(e).model_dump(mode="json")
-            for e in audit.list_entries(session, limit=15)
-        ]
-    return templates.TemplateResponse(
-        request,
-        "overview.html",
-        {"actor": actor, "csrf_token": csrf, "projects": project_rows, "audit": recent},
-    )
+def overview(request: Request) -> Response:
+    public_url = request.app.state.settings.public_url
+
+    def read(session: Session, actor: Actor) -> dict[str, Any]:
+        return {
+            "projects": [
+                keys.project_detail(session, actor, p.slug, public_url).model_dump(mode="json")
+                for p in projects.list_projects(session, actor)
+            ],
+            "audit": [
+                AuditEntrySummary.of(e).model_dump(mode="json")
+                for e in audit.list_entries(session, limit=15)
+            ],
+        }
+
+    return pages.page(request, "overview.html", read)

@@ -19,8 +19,8 @@ from collections.abc import Callable
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, Form, Query, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi import APIRouter, Form, Query, Request
+from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
@@ -34,12 +34,11 @@ from trimtab.domain.flags import (
     segments,
     staleness,
 )
-from trimtab.domain.spine import audit, projects, users
+from trimtab.domain.spine import audit, projects
 from trimtab.domain.spine.actors import Actor
 from trimtab.domain.spine.audit import AuditEntrySummary
-from trimtab.server.auth import store_of
-from trimtab.server.dashboard import flag_view
-from trimtab.server.dashboard.views import PageUser, page_user, problem_page, templates
+from trimtab.server.dashboard import flag_view, pages
+from trimtab.server.dashboard.pages import templates
 from trimtab.store.models import Project
 
 router = APIRouter(include_in_schema=False)
@@ -58,31 +57,9 @@ templates.env.globals.update(
 )
 
 
-def _render(
-    request: Request,
-    name: str,
-    user: PageUser,
-    project: Project,
-    context: dict[str, Any],
-    status: int = 200,
-    live_url: str | None = None,
-) -> Response:
-    """A flag page; its live region re-fetches `live_url`, by default this page as asked."""
-    if live_url is None:
-        query = request.url.query
-        live_url = request.url.path + (f"?{query}" if query else "")
-    return templates.TemplateResponse(
-        request,
-        name,
-        {
-            "actor": user.actor,
-            "csrf_token": user.csrf,
-            "project": {"slug": project.slug, "name": project.name},
-            "live_url": live_url,
-            **context,
-        },
-        status_code=status,
-    )
+def _page_of(project: Project, live_url: str) -> dict[str, Any]:
+    """What both flag pages add: the project, and the URL their live region re-fetches."""
+    return {"project": {"slug": project.slug, "name": project.name}, "live_url": live_url}
 
 
 @router.get("/projects/{slug}/flags", response_class=HTMLResponse)
@@ -92,50 +69,44 @@ def flag_list(
     env: str | None = Query(default=None, max_length=FIELD),
     q: str | None = Query(default=None, max_length=200),
     tag: str | None = Query(default=None, max_length=FIELD),
-    user: PageUser = Depends(page_user),
 ) -> Response:
-    actor = user.actor
-    try:
-        with store_of(request).read() as session:
-            project = projects.get_project(session, actor, slug)
-            environments = [e.name for e in project.environments]
-            listed = flags.flag_summaries(session, actor, slug)
-            stale = staleness.stale_flags(session, actor, slug)
-            serving = _serving_fallback(session, project.id)
-    except DomainError as exc:
-        return problem_page(request, user, exc)
-    chosen = _environment(environments, env)
-    stale_reasons = {(s.key, s.environment): s.reasons for s in stale}
-    all_tags = sorted({t for f in listed for t in f.tags})
-    needle = (q or "").strip().casefold()
-    rows = []
-    for summary in listed:
-        text = f"{summary.key} {summary.description} {summary.owner}".casefold()
-        if (needle and needle not in text) or (tag and tag not in summary.tags):
-            continue
-        here = (summary.key, chosen or "")
-        rows.append(
-            {
-                "flag": summary,
-                "state": summary.environments.get(chosen or ""),
-                "stale": stale_reasons.get(here, []),
-                "fallback": serving.get(here, []),
-            }
-        )
-    return _render(
-        request,
-        "flags.html",
-        user,
-        project,
-        {
+    query = request.url.query
+    live_url = request.url.path + (f"?{query}" if query else "")
+
+    def read(session: Session, actor: Actor) -> dict[str, Any]:
+        project = projects.get_project(session, actor, slug)
+        environments = [e.name for e in project.environments]
+        listed = flags.flag_summaries(session, actor, slug)
+        stale = staleness.stale_flags(session, actor, slug)
+        serving = _serving_fallback(session, project.id)
+        chosen = _environment(environments, env)
+        stale_reasons = {(s.key, s.environment): s.reasons for s in stale}
+        needle = (q or "").strip().casefold()
+        rows = []
+        for summary in listed:
+            text = f"{summary.key} {summary.description} {summary.owner}".casefold()
+            if (needle and needle not in text) or (tag and tag not in summary.tags):
+                continue
+            here = (summary.key, chosen or "")
+            rows.append(
+                {
+                    "flag": summary,
+                    "state": summary.environments.get(chosen or ""),
+                    "stale": stale_reasons.get(here, []),
+                    "fallback": serving.get(here, []),
+                }
+            )
+        return {
+            **_page_of(project, live_url),
             "environments": environments,
             "env": chosen,
             "rows": rows,
             "total": len(listed),
-            "tags": all_tags,
+            "tags": sorted({t for f in listed for t in f.tags}),
             "filters": {"q": q or "", "tag": tag or ""},
-        },
-    )
+        }
+
+    return pages.page(request, "flags.html", read)
 
 
 def _environment(environments: list[str], wanted: str | None) -> str | None:
@@ -161,65 +132,50 @@ def _serving_fallback(session: Session, project_id: int) -> dict[tuple[str, str]
 
 
 @router.get("/projects/{slug}/flags/{key}", response_class=HTMLResponse)
-def flag_page(
-    request: Request, slug: str, key: str, user: PageUser = Depends(page_user)
-) -> Response:
-    return _flag_page(request, user, slug, key)
+def flag_page(request: Request, slug: str, key: str) -> Response:
+    return pages.page(request, "flag.html", _flag_reader(slug, key))
 
 
-def _flag_page(
-    request: Request,
-    user: PageUser,
+def _flag_reader(
     slug: str,
     key: str,
-    *,
     error: DomainError | None = None,
     form: dict[str, ActionForm] | None = None,
-) -> Response:
-    actor = user.actor
-    try:
-        with store_of(request).read() as session:
-            project = projects.get_project(session, actor, slug)
-            detail = flags.flag_detail(session, actor, slug, key)
-            planned = schedules.list_schedules(session, actor, slug, key)
-            guards = [
-                g for g in auto_off.list_auto_off_rules(session, actor, slug) if g.flag == key
-            ]
-            trail = [
-                AuditEntrySummary.of(e)
-                for e in audit.list_entries(
-                    session, project_id=project.id, target=("flag", key), limit=AUDIT_SHOWN
-                )
-            ]
-            known_segments = {s.name: s for s in segments.list_segments(session, actor, slug)}
-    except DomainError as exc:
-        return problem_page(request, user, exc)
-    used = sorted(
-        {
-            name
-            for config in detail.environments.values()
-            for name in flag_view.segments_used(config.rules)
-        }
-    )
-    return _render(
-        request,
-        "flag.html",
-        user,
-        project,
-        {
+) -> pages.Reader:
+    """The flag page's read; after a refused action, with the reason and the form as filled."""
+
+    def read(session: Session, actor: Actor) -> dict[str, Any]:
+        project = projects.get_project(session, actor, slug)
+        detail = flags.flag_detail(session, actor, slug, key)
+        guards = [g for g in auto_off.list_auto_off_rules(session, actor, slug) if g.flag == key]
+        trail = [
+            AuditEntrySummary.of(e)
+            for e in audit.list_entries(
+                session, project_id=project.id, target=("flag", key), limit=AUDIT_SHOWN
+            )
+        ]
+        known_segments = {s.name: s for s in segments.list_segments(session, actor, slug)}
+        used = sorted(
+            {
+                name
+                for config in detail.environments.values()
+                for name in flag_view.segments_used(config.rules)
+            }
+        )
+        return {
+            # Also after a refused POST: the live region reads the flag's page, not the form's.
+            **_page_of(project, f"/projects/{project.slug}/flags/{quote(key)}"),
             "flag": detail,
-            "schedules": planned,
+            "schedules": schedules.list_schedules(session, actor, slug, key),
             "guards": {g.environment: g for g in guards},
             "audit": trail,
             "segments": [(n, known_segments.get(n)) for n in used],
             "can_operate": actor.has_scope(flags.OPERATION_SCOPE) and not detail.archived,
             "error": error.detail if error else None,
             "form": form or {},
-        },
-        error.status if error else 200,
-        # Also after a refused POST: the live region reads the flag's page, not the form's URL.
-        live_url=f"/projects/{project.slug}/flags/{quote(key)}",
-    )
+        }
+
+    return read
 
 
 class ActionForm(BaseModel):
@@ -275,20 +231,22 @@ def flag_action(
     key: str,
     action: str,
     form: Annotated[ActionForm, Form()],
-    user: PageUser = Depends(page_user),
 ) -> Response:
-    """Check the CSRF token, apply the action in one transaction, then go back to the flag
-    page; a refusal shows the page again with the reason and the form as filled in."""
-    try:
-        users.check_csrf(user.csrf, form.csrf_token)
+    """Apply the action, then go back to the flag page; a refusal shows the page again with
+    the reason and the form as filled in."""
+
+    def write(session: Session, actor: Actor) -> str:
         change = ACTIONS.get(action)
         if change is None:
             raise NotFound(f"no flag action {action!r}")
-        with store_of(request).write() as session:
-            change(session, user.actor, slug, key, form)
-    except DomainError as exc:
-        return _flag_page(request, user, slug, key, error=exc, form={action: form})
-    return RedirectResponse(f"/projects/{slug}/flags/{key}#env-{form.environment}", status_code=303)
+        change(session, actor, slug, key, form)
+        return f"/projects/{slug}/flags/{quote(key)}#env-{quote(form.environment)}"
+
+    def refused(actor: Actor, csrf: str, exc: DomainError) -> Response:
+        reader = _flag_reader(slug, key, error=exc, form={action: form})
+        return pages.page_as(request, "flag.html", reader, actor, csrf, exc.status)
+
+    return pages.post(request, form.csrf_token, write, refused)
 
 
 def _percentage(text: str) -> float:

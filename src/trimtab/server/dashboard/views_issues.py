@@ -10,17 +10,17 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, Form, Query, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi import APIRouter, Form, Query, Request
+from fastapi.responses import HTMLResponse, Response
+from sqlalchemy.orm import Session
 
-from trimtab.domain.errors import DomainError, InvalidInput, NotFound
+from trimtab.domain.errors import InvalidInput, NotFound
 from trimtab.domain.reports import events, issues
-from trimtab.domain.spine import projects, users
+from trimtab.domain.spine import projects
 from trimtab.domain.spine.actors import Actor
 from trimtab.server.api.schemas import RowId
-from trimtab.server.auth import store_of
-from trimtab.server.dashboard import event_view
-from trimtab.server.dashboard.views import PageUser, page_user, problem_page, templates
+from trimtab.server.dashboard import event_view, pages
+from trimtab.server.dashboard.pages import templates
 from trimtab.store import rollups
 
 router = APIRouter(include_in_schema=False)
@@ -44,14 +44,6 @@ templates.env.globals.update(
 )
 
 
-def _page(
-    request: Request, name: str, actor: Actor, csrf: str, context: dict[str, Any]
-) -> Response:
-    return templates.TemplateResponse(
-        request, name, {"actor": actor, "csrf_token": csrf, **context}
-    )
-
-
 @router.get("/projects/{slug}/issues", response_class=HTMLResponse)
 def issue_list(
     request: Request,
@@ -62,9 +54,7 @@ def issue_list(
     q: str | None = Query(default=None, max_length=200),
     sort: str = Query(default="last_seen", max_length=16),
     page: int = Query(default=1, ge=1, le=1000),
-    user: PageUser = Depends(page_user),
 ) -> Response:
-    actor, csrf = user.actor, user.csrf
     filters = {
         "environment": environment or None,
         "release": release or None,
@@ -72,86 +62,69 @@ def issue_list(
         "q": q or None,
         "sort": sort,
     }
-    try:
-        with store_of(request).read() as session:
-            project = projects.get_project(session, actor, slug)
-            rows = issues.list_issues(
-                session,
-                actor,
-                project=slug,
-                environment=filters["environment"],
-                release=filters["release"],
-                status=filters["status"],
-                query=filters["q"],
-                sort=sort,
-                limit=PAGE + 1,
-                offset=(page - 1) * PAGE,
-            )
-            environments = [e.name for e in project.environments]
-    except DomainError as exc:
-        return problem_page(request, user, exc)
-    more = len(rows) > PAGE
-    listed = [issues.IssueSummary.of(issue, p).model_dump(mode="json") for issue, p in rows[:PAGE]]
     base = {k: v for k, v in filters.items() if v is not None}
-    return _page(
-        request,
-        "issues.html",
-        actor,
-        csrf,
-        {
+
+    def read(session: Session, actor: Actor) -> dict[str, Any]:
+        project = projects.get_project(session, actor, slug)
+        rows = issues.list_issues(
+            session,
+            actor,
+            project=slug,
+            environment=filters["environment"],
+            release=filters["release"],
+            status=filters["status"],
+            query=filters["q"],
+            sort=sort,
+            limit=PAGE + 1,
+            offset=(page - 1) * PAGE,
+        )
+        more = len(rows) > PAGE
+        return {
             "project": project,
-            "issues": listed,
+            "issues": [
+                issues.IssueSummary.of(issue, p).model_dump(mode="json") for issue, p in rows[:PAGE]
+            ],
             "filters": filters,
-            "environments": environments,
+            "environments": [e.name for e in project.environments],
             "statuses": STATUS_LABELS,
             "page": page,
             "prev_url": f"?{urlencode({**base, 'page': page - 1})}" if page > 1 else None,
             "next_url": f"?{urlencode({**base, 'page': page + 1})}" if more else None,
-        },
-    )
+        }
+
+    return pages.page(request, "issues.html", read)
 
 
 @router.get("/projects/{slug}/issues/{issue_id}", response_class=HTMLResponse)
-def issue_page(
-    request: Request, slug: str, issue_id: RowId, user: PageUser = Depends(page_user)
-) -> Response:
-    actor, csrf = user.actor, user.csrf
-    now = datetime.now(UTC)
-    try:
-        with store_of(request).read() as session:
-            project = projects.get_project(session, actor, slug)
-            issue = issues.get_issue(session, actor, issue_id)
-            if issue.project_id != project.id:
-                raise NotFound(f"no issue {issue_id} in project {slug!r}")
-            detail = issues.issue_detail(session, issue, actor).model_dump(mode="json")
-            recent = [
-                events.EventSummary.of(e).model_dump(mode="json")
-                for e in events.list_events(session, actor, issue_id)
-            ]
-            hourly = rollups.hourly_counts(
-                session,
-                project.id,
-                rollups.issue(issue.id),
-                now - timedelta(hours=SPARK_HOURS - 1),
-                now,
-            )
-    except DomainError as exc:
-        return problem_page(request, user, exc)
-    peak = max(hourly, default=0)
-    return _page(
-        request,
-        "issue.html",
-        actor,
-        csrf,
-        {
+def issue_page(request: Request, slug: str, issue_id: RowId) -> Response:
+    def read(session: Session, actor: Actor) -> dict[str, Any]:
+        now = datetime.now(UTC)
+        project = projects.get_project(session, actor, slug)
+        issue = issues.get_issue(session, actor, issue_id)
+        if issue.project_id != project.id:
+            raise NotFound(f"no issue {issue_id} in project {slug!r}")
+        recent = [
+            events.EventSummary.of(e).model_dump(mode="json")
+            for e in events.list_events(session, actor, issue_id)
+        ]
+        hourly = rollups.hourly_counts(
+            session,
+            project.id,
+            rollups.issue(issue.id),
+            now - timedelta(hours=SPARK_HOURS - 1),
+            now,
+        )
+        peak = max(hourly, default=0)
+        return {
             "project": project,
-            "issue": detail,
+            "issue": issues.issue_detail(session, issue, actor).model_dump(mode="json"),
             "events": recent[:20],
             "spark": [(n, round(100 * n / peak) if peak else 0) for n in hourly],
             "spark_total": sum(hourly),
             "can_triage": actor.has_scope("deploy"),
-        },
-    )
+        }
+
+    return pages.page(request, "issue.html", read)
 
 
 @router.post("/projects/{slug}/issues/{issue_id}/status")
@@ -162,56 +135,42 @@ def issue_status(
     action: str = Form(max_length=16),
     csrf_token: str = Form(default="", max_length=100),
     count: int | None = Form(default=None, ge=1, le=1_000_000_000),
-    user: PageUser = Depends(page_user),
 ) -> Response:
-    actor, csrf = user.actor, user.csrf
-    try:
-        users.check_csrf(csrf, csrf_token)
+    def write(session: Session, actor: Actor) -> str:
         if action not in ACTIONS:
             raise InvalidInput(f"unknown action {action!r}")
-        with store_of(request).write() as session:
-            project = projects.get_project(session, actor, slug)
-            issue = issues.get_issue(session, actor, issue_id, scope="deploy")
-            if issue.project_id != project.id:
-                raise NotFound(f"no issue {issue_id} in project {slug!r}")
-            reason = "from the dashboard"
-            if action == "resolve":
-                issues.resolve_issue(session, actor, issue_id, reason=reason)
-            elif action == "resolve_next":
-                issues.resolve_issue(session, actor, issue_id, in_next_release=True, reason=reason)
-            elif action == "ignore":
-                issues.ignore_issue(session, actor, issue_id, until_count=count, reason=reason)
-            else:
-                issues.reopen_issue(session, actor, issue_id, reason=reason)
-    except DomainError as exc:
-        return problem_page(request, user, exc)
-    return RedirectResponse(f"/projects/{slug}/issues/{issue_id}", status_code=303)
+        project = projects.get_project(session, actor, slug)
+        issue = issues.get_issue(session, actor, issue_id, scope="deploy")
+        if issue.project_id != project.id:
+            raise NotFound(f"no issue {issue_id} in project {slug!r}")
+        reason = "from the dashboard"
+        if action == "resolve":
+            issues.resolve_issue(session, actor, issue_id, reason=reason)
+        elif action == "resolve_next":
+            issues.resolve_issue(session, actor, issue_id, in_next_release=True, reason=reason)
+        elif action == "ignore":
+            issues.ignore_issue(session, actor, issue_id, until_count=count, reason=reason)
+        else:
+            issues.reopen_issue(session, actor, issue_id, reason=reason)
+        return f"/projects/{slug}/issues/{issue_id}"
+
+    return pages.post(request, csrf_token, write)
 
 
 @router.get("/projects/{slug}/events/{event_id}", response_class=HTMLResponse)
-def event_page(
-    request: Request, slug: str, event_id: str, user: PageUser = Depends(page_user)
-) -> Response:
-    actor, csrf = user.actor, user.csrf
-    try:
-        with store_of(request).read() as session:
-            project = projects.get_project(session, actor, slug)
-            event = events.get_event(session, actor, event_id[:64], project=slug)
-            detail = events.event_detail(session, event).model_dump(mode="json")
-    except DomainError as exc:
-        return problem_page(request, user, exc)
-    crumbs = event_view.breadcrumbs(detail)
-    return _page(
-        request,
-        "event.html",
-        actor,
-        csrf,
-        {
+def event_page(request: Request, slug: str, event_id: str) -> Response:
+    def read(session: Session, actor: Actor) -> dict[str, Any]:
+        project = projects.get_project(session, actor, slug)
+        event = events.get_event(session, actor, event_id[:64], project=slug)
+        detail = events.event_detail(session, event).model_dump(mode="json")
+        crumbs = event_view.breadcrumbs(detail)
+        return {
             "project": project,
             "event": detail,
             "exceptions": event_view.exceptions(detail),
             "breadcrumbs": crumbs,
             "path": event_view.movement_path(crumbs),
             "contexts": event_view.contexts(detail),
-        },
-    )
+        }
+
+    return pages.page(request, "event.html", read)

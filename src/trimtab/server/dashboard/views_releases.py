@@ -21,7 +21,7 @@ from trimtab.domain.spine import projects, users
 from trimtab.domain.spine.actors import Actor
 from trimtab.server.auth import session_actor, store_of
 from trimtab.server.dashboard import event_view, pages, release_view
-from trimtab.server.dashboard.views import templates
+from trimtab.server.dashboard.pages import templates
 
 router = APIRouter(include_in_schema=False)
 
