@@ -8,7 +8,7 @@ PORT ?= 8000
 # Three workers on two cores: much of the suite waits on servers, browsers and databases.
 PYTEST_ARGS ?= -n 3
 
-.PHONY: run test lint typecheck pytest bench soak clean
+.PHONY: run test lint typecheck pytest bench soak screenshots clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -55,6 +55,12 @@ bench: $(VENV)/.installed-bench
 # TRIMTAB_TEST_POSTGRES_URL is set.
 soak: $(VENV)/.installed-dev
 	$(BIN)/python bench/soak.py
+
+# The README's dashboard images: the browser test of the main pages keeps its desktop
+# screenshots of the demo workspace (SQLite run) in docs/screenshots/.
+screenshots: $(VENV)/.installed-dev
+	TRIMTAB_SCREENSHOTS=docs/screenshots $(BIN)/python -m pytest -q -p no:cacheprovider \
+		tests/browser/test_dashboard_screens.py -k "render_clean and sqlite"
 
 clean:
 	rm -rf $(VENV) .trimtab .pytest_cache .mypy_cache .ruff_cache

@@ -83,3 +83,34 @@ def test_logout__ends_session(anon_client: TestClient) -> None:
     csrf = _csrf(anon_client.get("/").text)
     anon_client.post("/logout", data={"csrf_token": csrf})
     assert anon_client.get("/", follow_redirects=False).status_code == 303
+
+
+def test_problem_page__go_back_is_a_plain_link_to_our_own_referring_page(
+    client: TestClient, anon_client: TestClient
+) -> None:
+    client.post("/api/v1/projects", json={"slug": "shop"})
+    _login(anon_client)
+    base = str(anon_client.base_url)
+    ours = anon_client.get(
+        "/projects/shop/issues/999999", headers={"Referer": f"{base}/projects/shop/issues?q=x"}
+    )
+    assert ours.status_code == 404
+    assert '<a href="/projects/shop/issues?q=x">Go back</a>' in ours.text
+    foreign = anon_client.get(
+        "/projects/shop/issues/999999", headers={"Referer": "https://evil.example/phish"}
+    )
+    assert foreign.status_code == 404
+    assert "Go back" not in foreign.text and "evil.example" not in foreign.text
+
+
+def test_templates__no_javascript_urls_or_inline_handlers() -> None:
+    """The pages' CSP refuses inline script: a `javascript:` link or an onclick would be dead."""
+    from pathlib import Path
+
+    import trimtab.server.dashboard as dashboard
+
+    templates = Path(dashboard.__file__).parent / "templates"
+    for template in templates.glob("*.html"):
+        text = template.read_text()
+        assert "javascript:" not in text, template.name
+        assert not re.search(r"\son[a-z]+\s*=", text), template.name

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from fastapi import Request
 from fastapi.responses import RedirectResponse, Response
@@ -40,7 +41,19 @@ def render(
 
 
 def problem(request: Request, actor: Actor, csrf: str, exc: DomainError) -> Response:
-    return render(request, "problem.html", actor, csrf, {"problem": exc.detail}, exc.status)
+    context = {"problem": exc.detail, "back": back_link(request)}
+    return render(request, "problem.html", actor, csrf, context, exc.status)
+
+
+def back_link(request: Request) -> str | None:
+    """The page the visitor came from, when it is one of ours (a "Go back" link that works
+    without JavaScript: the CSP refuses `javascript:` URLs); its path and query only."""
+    referer = urlsplit(request.headers.get("referer", "")[:2048])
+    if referer.scheme not in ("http", "https") or referer.netloc != request.url.netloc:
+        return None
+    if not referer.path.startswith("/") or referer.path == request.url.path:
+        return None
+    return referer.path + (f"?{referer.query}" if referer.query else "")
 
 
 def page(request: Request, name: str, read: Reader) -> Response:
