@@ -22,7 +22,9 @@ from typing import Any
 
 import pytest
 
-from tests.support import free_port
+from tests.support import ThreadedServer, free_port
+from trimtab.demo import workspace
+from trimtab.store.db import Store
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -138,3 +140,12 @@ def chromium_page() -> Iterator[Any]:
             yield page
         finally:
             browser.close()
+
+
+@pytest.fixture
+def demo(threaded_server: ThreadedServer) -> ThreadedServer:
+    """A live server (in this process) whose store holds the demo workspace."""
+    store: Store = threaded_server.app.state.store  # type: ignore[attr-defined]
+    with store.write() as session:
+        assert workspace.seed(session).created
+    return threaded_server

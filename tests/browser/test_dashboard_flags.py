@@ -14,9 +14,7 @@ from playwright.sync_api import expect
 
 from tests.sdk.live import token, wait_for
 from tests.support import ADMIN_PASSWORD, ADMIN_TOKEN, HTTP_TIMEOUT, WAIT, ThreadedServer
-from trimtab.demo import workspace
 from trimtab.sdk import FlagClient
-from trimtab.store.db import Store
 
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 KR = {"targetingKey": "user-7", "country": "KR"}
@@ -49,14 +47,6 @@ class PageProblems:
     def _response(self, response: Any) -> None:
         if response.status >= 400:
             self.seen.append(f"HTTP {response.status}: {response.url}")
-
-
-@pytest.fixture
-def demo(threaded_server: ThreadedServer) -> ThreadedServer:
-    store: Store = threaded_server.app.state.store  # type: ignore[attr-defined]
-    with store.write() as session:
-        assert workspace.seed(session).created
-    return threaded_server
 
 
 @pytest.fixture

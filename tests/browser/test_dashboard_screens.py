@@ -18,7 +18,6 @@ import pytest
 
 from tests.browser.test_dashboard_flags import PageProblems, _log_in
 from tests.support import ADMIN_TOKEN, HTTP_TIMEOUT, ThreadedServer
-from trimtab.demo import workspace
 from trimtab.store.db import Store
 
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
@@ -63,12 +62,14 @@ OVERFLOW = """() => {
 
 UNNAMED_CONTROLS = """() => {
   const bad = [];
-  for (const el of document.querySelectorAll('a[href], button, input:not([type=hidden]), select, textarea')) {
+  const controls = 'a[href], button, input:not([type=hidden]), select, textarea';
+  for (const el of document.querySelectorAll(controls)) {
     const box = el.getBoundingClientRect();
     if (box.width === 0 && box.height === 0) continue;  // not shown (closed <details>)
     const named = (el.textContent || '').trim() || el.getAttribute('aria-label') ||
-      el.getAttribute('title') || (el.labels && el.labels.length) || el.getAttribute('placeholder') ||
-      (el.type === 'submit' && el.value) || el.querySelector('img[alt], svg title');
+      el.getAttribute('title') || (el.labels && el.labels.length) ||
+      el.getAttribute('placeholder') || (el.type === 'submit' && el.value) ||
+      el.querySelector('img[alt], svg title');
     if (!named) bad.push(el.outerHTML.slice(0, 120));
   }
   return bad;
@@ -89,14 +90,6 @@ def _fill(demo: ThreadedServer) -> dict[str, str]:
         "issue": str(issue),
         "event": events[0]["event_id"],
     }
-
-
-@pytest.fixture
-def demo(threaded_server: ThreadedServer) -> ThreadedServer:
-    store: Store = threaded_server.app.state.store  # type: ignore[attr-defined]
-    with store.write() as session:
-        assert workspace.seed(session).created
-    return threaded_server
 
 
 @pytest.mark.browser
