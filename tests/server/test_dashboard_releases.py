@@ -79,6 +79,25 @@ def test_releases_page__what_runs_where_window_countdown_and_list(browser: TestC
     assert "override" in page
 
 
+def test_releases_page__timeline_marks_each_run_and_shades_windows(browser: TestClient) -> None:
+    production = browser.get("/projects/shop/releases").text.split('id="env-production"')[1]
+    timeline = production.split('<figure class="chart timeline">')[1].split("</figure>")[0]
+    # The demo's three production runs in 14 days, each a line linking to its run, each
+    # window a shaded span, and the hours with errors as bars.
+    runs = re.findall(r'<a href="/projects/shop/deploys/(\d+)"><line class="deploy', timeline)
+    assert sorted(runs) == ["1", "2", "3"]
+    assert timeline.count('class="window-shade"') == 3
+    assert "stabilization window of shop@2.3.0" in timeline
+    assert re.search(r"<title>[0-9-]+ [0-9:]+: \d+ errors</title>", timeline)
+    assert "#3 shop@2.3.0" in timeline  # the readable list under the chart
+    assert (
+        '<figure class="chart timeline">'
+        not in browser.get("/projects/shop/releases")
+        .text.split('id="env-staging"')[1]
+        .split('id="env-production"')[0]
+    )  # nothing happened in staging: no empty chart
+
+
 def test_release_page__window_verdict_numbers_issues_chart_and_runs(browser: TestClient) -> None:
     page = browser.get("/projects/shop/releases/shop@2.3.0").text
     assert "Stabilization window in production" in page

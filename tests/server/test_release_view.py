@@ -55,3 +55,31 @@ def test_chart__crash_free_line__broken_where_an_hour_had_no_sessions() -> None:
     first = chart.crash_free_lines[0].split()
     assert first[0].endswith(",2.0")  # 100 % at the top
     assert chart.crash_free_lines[1].split()[0].endswith(f",{release_view.CHART_HEIGHT - 2:.1f}")
+
+
+def test_timeline__bars_marks_and_window_spans_on_one_axis() -> None:
+    from trimtab.domain.releases.timeline import EnvironmentTimeline, RunMark, WindowSpan
+
+    start = NOW - timedelta(hours=10)
+    history = EnvironmentTimeline(
+        environment="production",
+        start=start,
+        end=NOW,
+        counts=[0, 2, 0, 0, 4, 0, 0, 0, 1, 0],
+        crash_free=[None, 100.0, 99.0, None, None, None, None, None, 97.0, 98.0],
+        runs=[
+            RunMark(7, start + timedelta(hours=5), "release", "success", "shop@2.0", "ci"),
+            RunMark(8, start + timedelta(hours=7, minutes=30), "rollback", "failed", None, "ci"),
+        ],
+        windows=[WindowSpan("shop@2.0", start + timedelta(hours=5), NOW + timedelta(days=6))],
+    )
+    t = release_view.timeline(history)
+    step = release_view.CHART_WIDTH / 10
+    assert [b.count for b in t.bars] == history.counts and t.peak == 4 and t.total == 7
+    assert t.bars[4].height == release_view.CHART_HEIGHT - 4  # the peak fills the height
+    assert [m.x for m in t.marks] == [5 * step, 7.5 * step]
+    assert [m.label for m in t.marks] == ["shop@2.0", "run #8 (rollback)"]
+    # A window still open runs to the chart's right edge, not past it.
+    assert t.spans[0].x == 5 * step and t.spans[0].x + t.spans[0].width == t.width
+    # Two stretches of hours with sessions: two crash-free lines.
+    assert len(t.crash_free_lines) == 2

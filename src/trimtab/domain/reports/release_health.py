@@ -468,19 +468,20 @@ def _distinct_users(session: Session, where: _Filter, *, crashed: bool) -> int:
 def hourly_health(
     session: Session,
     project_id: int,
-    release: str,
+    release: str | None,
     environment: str | None,
     start: datetime,
     end: datetime,
 ) -> list[ReleaseHealth]:
     """Per hour from `start` (truncated) to `end`, zero-filled; environments merged when
-    `environment` is None (users then count once per environment)."""
+    `environment` is None (users then count once per environment), releases merged when
+    `release` is None (an environment's timeline across its deploys; `release` is then "")."""
     first = hour_of(start)
     hours = math.ceil((end - first) / timedelta(hours=1))
     if hours > MAX_SERIES_HOURS:
         raise InvalidInput(f"a health series covers at most {MAX_SERIES_HOURS} hours")
     series = {
-        first + timedelta(hours=i): ReleaseHealth(release=release, environment=environment)
+        first + timedelta(hours=i): ReleaseHealth(release=release or "", environment=environment)
         for i in range(max(hours, 0))
     }
     where = _Filter(project_id, environment=environment, release=release, start=first, end=end)

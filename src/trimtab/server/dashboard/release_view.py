@@ -12,6 +12,7 @@ from typing import Any
 
 from trimtab.domain.releases.overview import WindowSeries
 from trimtab.domain.releases.runs import StepView
+from trimtab.domain.releases.timeline import EnvironmentTimeline
 
 CHART_WIDTH = 720
 CHART_HEIGHT = 120
@@ -63,15 +64,15 @@ class Chart:
     crash_free_floor: float
 
 
-def _crash_free_lines(series: WindowSeries, step: float) -> tuple[list[str], float]:
+def _crash_free_lines(crash_free: list[float | None], step: float) -> tuple[list[str], float]:
     """Polylines (SVG `points`) of the crash-free rate, broken where an hour had no sessions,
     on a scale from `floor` (at the bottom) to 100 % (at the top)."""
-    known = [v for v in series.crash_free if v is not None]
+    known = [v for v in crash_free if v is not None]
     floor = min([*known, CRASH_FREE_FLOOR]) if known else CRASH_FREE_FLOOR
     span = max(100.0 - floor, 0.01)
     lines: list[str] = []
     points: list[str] = []
-    for index, value in enumerate(series.crash_free):
+    for index, value in enumerate(crash_free):
         if value is None:
             if len(points) > 1:
                 lines.append(" ".join(points))
@@ -109,7 +110,7 @@ def chart(series: WindowSeries, baseline_per_hour: float | None = None) -> Chart
                 after=is_after,
             )
         )
-    lines, floor = _crash_free_lines(series, step)
+    lines, floor = _crash_free_lines(series.crash_free, step)
     offset = (series.deployed_at - series.start) / timedelta(hours=1)
     baseline_y = None
     if baseline_per_hour is not None:
@@ -125,6 +126,109 @@ def chart(series: WindowSeries, baseline_per_hour: float | None = None) -> Chart
         total_after=after,
         crash_free_lines=lines,
         crash_free_floor=floor,
+    )
+
+
+@dataclass(frozen=True)
+class Mark:
+    """A run on the timeline: a vertical line at `x`, labelled and linked."""
+
+    x: float
+    run_id: int
+    kind: str
+    state: str
+    label: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class Span:
+    """A stabilization window on the timeline, shaded from `x` for `width`."""
+
+    x: float
+    width: float
+    release: str
+    opened_at: datetime
+    ends_at: datetime
+
+
+@dataclass(frozen=True)
+class Timeline:
+    width: int
+    height: int
+    bars: list[Bar]
+    peak: int
+    total: int
+    marks: list[Mark]
+    spans: list[Span]
+    crash_free_lines: list[str]
+    crash_free_floor: float
+    start: datetime
+    end: datetime
+
+
+def timeline(history: EnvironmentTimeline) -> Timeline:
+    """An environment's timeline as SVG geometry: hourly error bars, the crash-free line, a
+    line per run and a shaded span per window, all on one time axis."""
+    hours = max(len(history.counts), 1)
+    step = CHART_WIDTH / hours
+    peak = max([*history.counts, 1])
+
+    def x_of(moment: datetime) -> float:
+        offset = (moment - history.start) / timedelta(hours=1)
+        return round(min(max(offset * step, 0.0), CHART_WIDTH), 2)
+
+    bars = []
+    for index, count in enumerate(history.counts):
+        height = (CHART_HEIGHT - 4) * count / peak
+        bars.append(
+            Bar(
+                x=round(index * step, 2),
+                y=round(CHART_HEIGHT - height, 2),
+                width=round(max(step - 0.5, 0.5), 2),
+                height=round(height, 2),
+                count=count,
+                hour=history.start + timedelta(hours=index),
+                after=False,
+            )
+        )
+    marks = [
+        Mark(
+            x=x_of(run.at),
+            run_id=run.run_id,
+            kind=run.kind,
+            state=run.state,
+            label=(run.release or f"run #{run.run_id}")
+            + (" (rollback)" if run.kind == "rollback" else ""),
+            at=run.at,
+        )
+        for run in history.runs
+    ]
+    spans = []
+    for window in history.windows:
+        x = x_of(window.opened_at)
+        spans.append(
+            Span(
+                x=x,
+                width=round(x_of(window.ends_at) - x, 2),
+                release=window.release,
+                opened_at=window.opened_at,
+                ends_at=window.ends_at,
+            )
+        )
+    lines, floor = _crash_free_lines(history.crash_free, step)
+    return Timeline(
+        width=CHART_WIDTH,
+        height=CHART_HEIGHT,
+        bars=bars,
+        peak=peak,
+        total=sum(history.counts),
+        marks=marks,
+        spans=spans,
+        crash_free_lines=lines,
+        crash_free_floor=floor,
+        start=history.start,
+        end=history.end,
     )
 
 

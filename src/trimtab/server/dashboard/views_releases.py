@@ -16,7 +16,15 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
 from trimtab.domain.errors import DomainError, InvalidInput
-from trimtab.domain.releases import deploys, ledger, overview, releases, runs, stabilization
+from trimtab.domain.releases import (
+    deploys,
+    ledger,
+    overview,
+    releases,
+    runs,
+    stabilization,
+    timeline,
+)
 from trimtab.domain.spine import projects, users
 from trimtab.domain.spine.actors import Actor
 from trimtab.server.auth import session_actor, store_of
@@ -46,6 +54,7 @@ def releases_page(request: Request, slug: str) -> Response:
             stabilization.freeze_status(session, actor, slug, env.name)
             for env in project.environments
         ]
+        now = datetime.now(UTC)
         environments = [
             {
                 "name": gate.environment,
@@ -53,6 +62,9 @@ def releases_page(request: Request, slug: str) -> Response:
                 "services": [s for s in running if s.environment == gate.environment],
                 "windows": [w for w in gate.windows if w.environment == gate.environment],
                 "freezes": [f for f in gate.freezes if f.active],
+                "timeline": release_view.timeline(
+                    timeline.environment_timeline(session, project.id, gate.environment, now)
+                ),
             }
             for gate in gates
         ]
@@ -64,7 +76,7 @@ def releases_page(request: Request, slug: str) -> Response:
                 runs.run_summary(session, r)
                 for r in runs.list_runs(session, actor, slug, None, RUNS_LISTED)
             ],
-            "now": datetime.now(UTC),
+            "now": now,
         }
 
     return pages.page(request, "releases.html", read)
