@@ -72,6 +72,7 @@ class ServiceStatus(Result):
     deployed_at: IsoTime | None
     rollback: bool
     in_flight: str | None = Field(description="`VERSION (state)` of a step deploying it now")
+    run_id: int | None = Field(default=None, description="The run that deployed what runs")
 
 
 def successful(session: Session, project_id: int, environment: str, service: str) -> list[Deploy]:
@@ -181,6 +182,7 @@ def status(
                     deployed_at=running.finished_at if running else None,
                     rollback=bool(running and running.rollback_of_id),
                     in_flight=f"{busy.version} ({busy.result})" if busy else None,
+                    run_id=running.run_id if running else None,
                 )
             )
     return rows
