@@ -75,7 +75,9 @@ class ServiceStatus(Result):
     run_id: int | None = Field(default=None, description="The run that deployed what runs")
 
 
-def successful(session: Session, project_id: int, environment: str, service: str) -> list[Deploy]:
+def successful(
+    session: Session, project_id: int, environment: str, service: str, limit: int = MAX_LIST
+) -> list[Deploy]:
     """Successful rows of one service in one environment, newest first."""
     return list(
         session.scalars(
@@ -87,13 +89,14 @@ def successful(session: Session, project_id: int, environment: str, service: str
                 Deploy.result == "success",
             )
             .order_by(Deploy.finished_at.desc(), Deploy.id.desc())
-            .limit(MAX_LIST)
+            .limit(limit)
         )
     )
 
 
 def current(session: Session, project_id: int, environment: str, service: str) -> Deploy | None:
-    rows = successful(session, project_id, environment, service)
+    # One row, not the service's history: status pages call this per service and environment.
+    rows = successful(session, project_id, environment, service, limit=1)
     return rows[0] if rows else None
 
 
