@@ -27,6 +27,7 @@ PHONE = {"width": 390, "height": 844}
 # (file name, path); {release}, {run}, {issue} and {event} are filled from the demo's store.
 SCREENS = [
     ("overview", "/"),
+    ("project", "/projects/shop"),
     ("releases", "/projects/shop/releases"),
     ("release", "/projects/shop/releases/{release}"),
     ("deploys", "/projects/shop/deploys"),
@@ -36,6 +37,7 @@ SCREENS = [
     ("issues", "/projects/shop/issues"),
     ("issue", "/projects/shop/issues/{issue}"),
     ("event", "/projects/shop/events/{event}"),
+    ("maintenance", "/projects/shop/maintenance"),
 ]
 
 # Reads the page's layout; Playwright runs it through the DevTools protocol, which the page's

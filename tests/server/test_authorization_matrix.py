@@ -663,6 +663,28 @@ ROUTES: dict[tuple[str, str], Row] = {
         url="/projects/{slug}/deploys/{run}/rollback",
         form={"confirm": "yes", "reason": "matrix", "csrf_token": "{csrf}"},
     ),
+    ("GET", "/projects/{slug}"): Row(PAGE, url="/projects/{slug}"),
+    ("GET", "/projects/{slug}/maintenance"): Row(PAGE, url="/projects/{slug}/maintenance"),
+    ("POST", "/projects/{slug}/maintenance/{environment}/on"): Row(
+        PAGE,
+        url="/projects/{slug}/maintenance/{env}/on",
+        form={"message": "matrix", "csrf_token": "{csrf}"},
+    ),
+    ("POST", "/projects/{slug}/maintenance/{environment}/off"): Row(
+        PAGE, url="/projects/{slug}/maintenance/{env}/off", form={"csrf_token": "{csrf}"}
+    ),
+    ("POST", "/projects/{slug}/freezes"): Row(
+        PAGE,
+        url="/projects/{slug}/freezes",
+        form={"name": "{name}", "start": FAR, "end": FAR_END, "csrf_token": "{csrf}"},
+        fresh=_fresh_names,
+    ),
+    ("POST", "/projects/{slug}/freezes/{name}/lift"): Row(
+        PAGE,
+        url="/projects/{slug}/freezes/{name}/lift",
+        form={"csrf_token": "{csrf}"},
+        fresh=_fresh_freeze,
+    ),
 }
 INGEST = {
     ("POST", "/api/{project_id}/store/"): Row(DSN, url="/api/{pid}/store/", content=STORE_EVENT),

@@ -23,6 +23,8 @@ from trimtab.server.dashboard import views as dashboard
 from trimtab.server.dashboard import views_deploys as dashboard_deploys
 from trimtab.server.dashboard import views_flags as dashboard_flags
 from trimtab.server.dashboard import views_issues as dashboard_issues
+from trimtab.server.dashboard import views_maintenance as dashboard_maintenance
+from trimtab.server.dashboard import views_project as dashboard_project
 from trimtab.server.dashboard import views_releases as dashboard_releases
 from trimtab.server.errors import install_error_handlers
 from trimtab.server.flag_delivery import FlagRuntime
@@ -128,4 +130,6 @@ def create_app(
     app.include_router(dashboard_issues.router)
     app.include_router(dashboard_releases.router)
     app.include_router(dashboard_deploys.router)
+    app.include_router(dashboard_project.router)
+    app.include_router(dashboard_maintenance.router)
     return app

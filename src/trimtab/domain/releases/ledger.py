@@ -72,9 +72,12 @@ class ServiceStatus(Result):
     deployed_at: IsoTime | None
     rollback: bool
     in_flight: str | None = Field(description="`VERSION (state)` of a step deploying it now")
+    run_id: int | None = Field(default=None, description="The run that deployed what runs")
 
 
-def successful(session: Session, project_id: int, environment: str, service: str) -> list[Deploy]:
+def successful(
+    session: Session, project_id: int, environment: str, service: str, limit: int = MAX_LIST
+) -> list[Deploy]:
     """Successful rows of one service in one environment, newest first."""
     return list(
         session.scalars(
@@ -86,13 +89,14 @@ def successful(session: Session, project_id: int, environment: str, service: str
                 Deploy.result == "success",
             )
             .order_by(Deploy.finished_at.desc(), Deploy.id.desc())
-            .limit(MAX_LIST)
+            .limit(limit)
         )
     )
 
 
 def current(session: Session, project_id: int, environment: str, service: str) -> Deploy | None:
-    rows = successful(session, project_id, environment, service)
+    # One row, not the service's history: status pages call this per service and environment.
+    rows = successful(session, project_id, environment, service, limit=1)
     return rows[0] if rows else None
 
 
@@ -181,6 +185,7 @@ def status(
                     deployed_at=running.finished_at if running else None,
                     rollback=bool(running and running.rollback_of_id),
                     in_flight=f"{busy.version} ({busy.result})" if busy else None,
+                    run_id=running.run_id if running else None,
                 )
             )
     return rows

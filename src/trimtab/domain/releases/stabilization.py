@@ -8,6 +8,7 @@ trimtab.toml).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 from pydantic import Field
@@ -15,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from trimtab.core import windows as core
-from trimtab.core.cron import format_duration
+from trimtab.core.cron import DurationError, format_duration, parse_duration
 from trimtab.domain.errors import Conflict, InvalidInput, NotFound
 from trimtab.domain.releases import ledger
 from trimtab.domain.releases.verdicts import WindowVerdict
@@ -254,6 +255,42 @@ def check_deploy(
             now, windows, freezes, override, reason, environment=environment
         )
     except core.OverrideReasonRequired as exc:
+        raise InvalidInput(str(exc)) from exc
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    # A time without an offset is read as UTC, not as the server's local time.
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
+
+
+def freeze_of(
+    name: str,
+    reason: str = "",
+    *,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    cron: str | None = None,
+    duration: str | None = None,
+    timezone: str = "UTC",
+    environments: Sequence[str] = (),
+) -> core.Freeze:
+    """A freeze as a caller typed it (an API body, a dashboard form): one period from `start`
+    to `end`, or recurring (`cron`, `duration` like `62h`, `timezone`); InvalidInput says what
+    is wrong with it."""
+    try:
+        return core.Freeze(
+            name=name,
+            reason=reason,
+            start=_utc(start),
+            end=_utc(end),
+            cron=cron,
+            duration=parse_duration(duration) if duration else None,
+            timezone=timezone,
+            environments=tuple(environments),
+        )
+    except (core.WindowError, DurationError) as exc:
         raise InvalidInput(str(exc)) from exc
 
 

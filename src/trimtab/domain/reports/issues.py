@@ -40,11 +40,13 @@ __all__ = [
     "FacetValue",
     "IssueDetail",
     "IssueSummary",
+    "NewIssues",
     "TagSummary",
     "get_issue",
     "ignore_issue",
     "issue_detail",
     "list_issues",
+    "new_since",
     "reopen_issue",
     "resolve_issue",
 ]
@@ -59,6 +61,8 @@ SORTS: dict[str, Any] = {
 TOP_VALUES = 10
 TOP_KEYS = 50
 MAX_FACET_ROWS = 5000
+# `new_since` counts this many at most: "1000+" says enough, and the count stays bounded.
+MAX_NEW_COUNTED = 1000
 ISSUES_CHANGED = "issues.changed"
 
 
@@ -180,6 +184,46 @@ def list_issues(
         .offset(max(offset, 0))
     )
     return [(issue, proj) for issue, proj in session.execute(statement)]
+
+
+class NewIssues(Result):
+    """Issues first seen at or after `since` and seen in `environment`: how many (at most
+    `MAX_NEW_COUNTED`, then `more` is set) and the ones with the most events."""
+
+    environment: str
+    since: IsoTime
+    count: int
+    more: bool
+    top: list[IssueSummary]
+
+
+def new_since(
+    session: Session, project: Project, environment: str, since: datetime, limit: int = 5
+) -> NewIssues:
+    """New issues of an environment since a moment (the last deploy there), in two bounded
+    queries: the issues' first-seen index narrows to the period, the facet's unique index
+    answers "seen in this environment". The caller has checked the actor may read it."""
+    seen_here = exists().where(
+        IssueFacet.issue_id == Issue.id,
+        IssueFacet.key == "environment",
+        IssueFacet.value == environment,
+    )
+    where = (Issue.project_id == project.id, Issue.first_seen >= since, seen_here)
+    counted = select(Issue.id).where(*where).limit(MAX_NEW_COUNTED + 1).subquery()
+    count = session.scalar(select(func.count()).select_from(counted)) or 0
+    top = session.scalars(
+        select(Issue)
+        .where(*where)
+        .order_by(Issue.event_count.desc(), Issue.id.desc())
+        .limit(min(max(limit, 1), MAX_LIST))
+    )
+    return NewIssues(
+        environment=environment,
+        since=since,
+        count=min(count, MAX_NEW_COUNTED),
+        more=count > MAX_NEW_COUNTED,
+        top=[IssueSummary.of(issue, project) for issue in top],
+    )
 
 
 def get_issue(session: Session, actor: Actor, issue_id: int, *, scope: str = "read") -> Issue:

@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import UTC
-
 from fastapi import APIRouter, Depends, Query, Request
 
-from trimtab.core.cron import DurationError, parse_duration
-from trimtab.core.windows import Freeze, WindowError
-from trimtab.domain.errors import InvalidInput
+from trimtab.core.windows import Freeze
 from trimtab.domain.releases import stabilization
 from trimtab.domain.releases.stabilization import FreezeRemoved, FreezeStatus, FreezeSummary
 from trimtab.domain.spine.actors import Actor
@@ -19,27 +15,16 @@ router = APIRouter(tags=["freezes"])
 
 
 def _freeze(body: FreezeCreate) -> Freeze:
-    try:
-        duration = parse_duration(body.duration) if body.duration else None
-        start = body.start
-        end = body.end
-        # A time without an offset is read as UTC, not as the server's local time.
-        if start is not None and start.tzinfo is None:
-            start = start.replace(tzinfo=UTC)
-        if end is not None and end.tzinfo is None:
-            end = end.replace(tzinfo=UTC)
-        return Freeze(
-            name=body.name,
-            reason=body.reason,
-            start=start,
-            end=end,
-            cron=body.cron,
-            duration=duration,
-            timezone=body.timezone,
-            environments=tuple(body.environments),
-        )
-    except (WindowError, DurationError) as exc:
-        raise InvalidInput(str(exc)) from exc
+    return stabilization.freeze_of(
+        body.name,
+        body.reason,
+        start=body.start,
+        end=body.end,
+        cron=body.cron,
+        duration=body.duration,
+        timezone=body.timezone,
+        environments=body.environments,
+    )
 
 
 @router.get("/projects/{slug}/freezes", response_model=FreezeStatus)
