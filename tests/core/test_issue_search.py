@@ -34,6 +34,11 @@ def test_parse__key_names__case_insensitive_for_the_named_filters_only() -> None
     assert search.tags == (("Browser", "Firefox"),)
 
 
+def test_parse__quoted_value__keeps_its_spaces() -> None:
+    search = parse('browser.name:"Chrome Mobile" release:"shop 2"', STATUSES)
+    assert search.tags == (("browser.name", "Chrome Mobile"),) and search.release == "shop 2"
+
+
 def test_parse__empty__no_filter() -> None:
     assert parse("   ", STATUSES) == IssueSearch()
 

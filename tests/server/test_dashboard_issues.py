@@ -279,6 +279,8 @@ def test_issues_search__by_text_tag_release_environment_and_status(
         assert ("CouponExpired" in found) is (query != "coupon expired"), query
     assert "PaymentDeclinedError" not in titles("tenant:acme")
     assert "PaymentDeclinedError" in titles("release:shop@2.2.0")
+    iphone = titles('device:"iPhone 15"')  # a quoted value keeps its space
+    assert "TypeError" in iphone and "CouponExpired" not in iphone
     assert "CouponExpired" not in titles("is:resolved tenant:acme", status="")
     assert "CouponExpired" not in titles("tenant:globex")
     assert "CouponExpired" in titles("apply_coupon")  # the culprit, not in the title

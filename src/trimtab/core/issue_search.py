@@ -3,7 +3,8 @@ environment:production browser:Chrome "cannot read"`.
 
 `is:` names a status, `release:` and `environment:` (or `env:`) filter by what the issue was
 seen with, any other `key:value` is a tag the issue's events carried, and the rest (a quoted
-phrase keeps its spaces and colons) is text looked for in the title and culprit. A word with
+phrase keeps its spaces and colons, as a quoted value does: `browser.name:"Chrome Mobile"`) is
+text looked for in the title and culprit. A word with
 nothing after its colon ("KeyError:") is text, so pasting an error message searches for it.
 Pure: the caller turns the result into a query.
 """
@@ -17,7 +18,8 @@ MAX_QUERY = 200
 MAX_TAGS = 5
 # Tag keys as the facets keep them (ingest cuts keys at 64 characters).
 _KEY = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
-_TOKEN = re.compile(r'"([^"]*)"?|(\S+)')
+# key:"quoted value" | "quoted text" | a word
+_TOKEN = re.compile(r'([A-Za-z0-9_.\-]{1,64}):"([^"]*)"?|"([^"]*)"?|(\S+)')
 _ALIASES = {"env": "environment"}
 _SINGLE = ("is", "release", "environment")
 
@@ -43,15 +45,17 @@ def parse(query: str, statuses: tuple[str, ...]) -> IssueSearch:
     tags: list[tuple[str, str]] = []
     words: list[str] = []
     for match in _TOKEN.finditer(query):
-        quoted, word = match.groups()
+        quoted_key, quoted_value, quoted, word = match.groups()
         if quoted is not None:
             words.append(quoted)
             continue
-        key, colon, value = word.partition(":")
-        if not colon or not value or not _KEY.fullmatch(key):
-            words.append(word)
-            continue
-        value = value.strip('"')
+        if quoted_key is not None:
+            key, value = quoted_key, quoted_value
+        else:
+            key, colon, value = word.partition(":")
+            if not colon or not value or not _KEY.fullmatch(key):
+                words.append(word)
+                continue
         named = _ALIASES.get(key.lower(), key.lower())
         if named in _SINGLE:
             key = named
