@@ -25,6 +25,7 @@ from trimtab.core.event_fields import (
     parse_timestamp,
     tags,
     user_key,
+    with_client_ip,
 )
 
 CASES_DIR = Path(__file__).resolve().parents[1] / "cases"
@@ -150,3 +151,27 @@ def test_extract_fields__timestamp_within_clock_skew__kept() -> None:
 
 def test_user_key__auto_ip_without_client_ip__is_none() -> None:
     assert user_key({"user": {"ip_address": "{{auto}}"}}) is None
+
+
+def test_with_client_ip__auto_ip__replaced_by_the_client_address_rest_kept() -> None:
+    event = {"message": "x", "user": {"id": "7", "ip_address": "{{auto}}"}}
+    assert with_client_ip(event, "198.51.100.7") == {
+        "message": "x",
+        "user": {"id": "7", "ip_address": "198.51.100.7"},
+    }
+    assert event["user"]["ip_address"] == "{{auto}}"  # the caller's dict is not changed
+
+
+@pytest.mark.parametrize(
+    ("user", "client_ip"),
+    [
+        ({"ip_address": "10.0.0.1"}, "198.51.100.7"),  # an address of its own
+        ({"id": "7"}, "198.51.100.7"),
+        ({"ip_address": "{{auto}}"}, None),
+        ({"ip_address": "{{auto}}"}, "testclient"),  # a peer that is no IP address
+    ],
+)
+def test_with_client_ip__nothing_to_resolve__none(
+    user: dict[str, Any], client_ip: str | None
+) -> None:
+    assert with_client_ip({"user": user}, client_ip) is None

@@ -13,6 +13,7 @@ own SDK uses the same place and shape, so Sentry tooling shows them too, and may
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -53,6 +54,8 @@ MAX_FLAG_NAME = 200
 MAX_ENVIRONMENT = 64
 MAX_RELEASE = 200
 MAX_USER_KEY = 200
+# A browser SDK's user ip_address meaning "the address this request came from".
+AUTO_IP = "{{auto}}"
 MAX_SHORT = 200  # platform, transaction and other one-line labels
 # Events dated further ahead than this are taken as received now: a skewed device clock
 # must not pin an issue's "last seen" in the future.
@@ -194,10 +197,24 @@ def user_key(event: Mapping[str, Any], client_ip: str | None = None) -> str | No
         if value is not None:
             return f"{prefix}:{value}"[:MAX_USER_KEY]
     ip = user.get("ip_address")
-    if ip == "{{auto}}":
+    if ip == AUTO_IP:
         ip = client_ip
     value = bounded(ip, MAX_USER_KEY)
     return f"ip:{value}"[:MAX_USER_KEY] if value is not None else None
+
+
+def with_client_ip(event: Mapping[str, Any], client_ip: str | None) -> dict[str, Any] | None:
+    """The event with a user `ip_address` of "{{auto}}" replaced by the address the request
+    came from, as Sentry does at ingest; None when there is nothing to replace (or the peer
+    is no IP address, as over a unix socket)."""
+    user = event.get("user")
+    if not client_ip or not isinstance(user, dict) or user.get("ip_address") != AUTO_IP:
+        return None
+    try:
+        ipaddress.ip_address(client_ip)
+    except ValueError:
+        return None
+    return {**event, "user": {**user, "ip_address": client_ip}}
 
 
 def tags(event: Mapping[str, Any]) -> list[tuple[str, str]]:

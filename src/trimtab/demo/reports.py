@@ -58,7 +58,10 @@ def seed_error_reports(session: Session, project: Project, report: SeedReport) -
 
     def store(events: list[tuple[dict[str, Any], datetime]]) -> list[ingest.StoredEvent]:
         prepared = [
-            ingest.prepare_event(project.id, event, orjson.dumps(event), at) for event, at in events
+            ingest.prepare_event(
+                project.id, event, orjson.dumps(event), at, client_ip=_client_address(event)
+            )
+            for event, at in events
         ]
         return ingest.store_events(session, prepared)
 
@@ -90,6 +93,16 @@ def seed_error_reports(session: Session, project: Project, report: SeedReport) -
         "error reports: 5 issues (3 new in shop@2.3.0, 1 regressed), 130 events, "
         "1,000 sessions for release health"
     )
+
+
+def _client_address(event: dict[str, Any]) -> str | None:
+    """The address a moviegoer's browser sent from (a documentation range, one per user), for
+    its `{{auto}}` ip_address; server-side events have none."""
+    user = event.get("user")
+    if not isinstance(user, dict) or user.get("ip_address") != "{{auto}}":
+        return None
+    number = int(str(user.get("id", "user-0")).rsplit("-", 1)[-1] or 0)
+    return f"203.0.113.{number % 254 + 1}"
 
 
 def _sessions(

@@ -8,6 +8,9 @@ of redoing what was undone.
 
 from __future__ import annotations
 
+from collections.abc import Collection
+from datetime import datetime
+
 from pydantic import Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -224,5 +227,33 @@ def release_deploys(session: Session, release: Release) -> list[Deploy]:
             .where(Deploy.release_id == release.id)
             .order_by(Deploy.id)
             .limit(MAX_LIST)
+        )
+    )
+
+
+def deploys_between(
+    session: Session,
+    project_id: int,
+    environments: Collection[str],
+    start: datetime,
+    end: datetime,
+    limit: int = 200,
+) -> list[Deploy]:
+    """Successful ledger rows of these environments finished in [start, end), oldest first
+    (the deploy markers on an issue's charts)."""
+    if not environments:
+        return []
+    return list(
+        session.scalars(
+            select(Deploy)
+            .where(
+                Deploy.project_id == project_id,
+                Deploy.environment.in_(sorted(environments)),
+                Deploy.result == "success",
+                Deploy.finished_at >= start,
+                Deploy.finished_at < end,
+            )
+            .order_by(Deploy.finished_at, Deploy.id)
+            .limit(limit)
         )
     )

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, or_, select
 from sqlalchemy.orm import Session
 
 from trimtab.core.envelope import decode_json_object
@@ -29,11 +29,13 @@ from trimtab.store.payloads import decompress_payload
 __all__ = [
     "EventDetail",
     "EventFlag",
+    "EventNeighbours",
     "EventSummary",
     "EventTag",
     "event_detail",
     "get_event",
     "list_events",
+    "neighbours",
 ]
 
 MAX_LIST = 200
@@ -150,6 +152,45 @@ def list_events(
             .limit(min(max(limit, 1), MAX_LIST))
             .offset(max(offset, 0))
         )
+    )
+
+
+class EventNeighbours(Result):
+    """The events around one in its issue's order (received, then id): the ends and the
+    adjacent ones, None where there is none (the event is itself the end)."""
+
+    oldest: str | None
+    previous: str | None
+    next: str | None
+    latest: str | None
+
+
+def neighbours(session: Session, actor: Actor, event: Event) -> EventNeighbours:
+    """Four keyset lookups on the (issue_id, received_at) index: each reads one index entry
+    past the event (or the end), however many events the issue has."""
+    query = select(Event.event_id).where(Event.issue_id == event.issue_id)
+    bound = bound_environment(session, actor)
+    if bound is not None:
+        query = query.where(Event.environment == bound)
+    at, row = event.received_at, event.id
+    older = query.where(
+        Event.received_at <= at, or_(Event.received_at < at, Event.id < row)
+    ).order_by(Event.received_at.desc(), Event.id.desc())
+    newer = query.where(
+        Event.received_at >= at, or_(Event.received_at > at, Event.id > row)
+    ).order_by(Event.received_at, Event.id)
+    oldest = query.order_by(Event.received_at, Event.id)
+    latest = query.order_by(Event.received_at.desc(), Event.id.desc())
+
+    def first(statement: Select[str]) -> str | None:
+        found = session.scalar(statement.limit(1))
+        return None if found == event.event_id else found
+
+    return EventNeighbours(
+        oldest=first(oldest),
+        previous=first(older),
+        next=first(newer),
+        latest=first(latest),
     )
 
 

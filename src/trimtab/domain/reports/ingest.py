@@ -10,7 +10,8 @@ writes). The ingest writer then hands a batch of prepared events from many reque
 - each event's issue is found by (project, fingerprint) or created; its counts, first/last
   seen, first release/environment, level and title are updated; a resolved issue reopens as a
   regression and an ignored one re-surfaces (`domain.issue_status`);
-- the event row keeps the JSON as the SDK sent it, zstandard-compressed (`store.payloads`);
+- the event row keeps the JSON as the SDK sent it, zstandard-compressed (`store.payloads`),
+  but for a user ip_address of "{{auto}}", stored as the address the request came from;
 - distinct users (`IssueUser`), facets (release, environment, level and every tag) and the
   per-minute rollups (total, release, flag results from `contexts.flags`, the `dependency` tag,
   issue) are upserted in bulk;
@@ -24,6 +25,7 @@ caused, e.g. `sentry_sdk.set_tag("dependency", "payments-api")`; dependency heal
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import uuid
 from collections import Counter, defaultdict
@@ -32,11 +34,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import orjson
 from sqlalchemy import func, select, tuple_
 from sqlalchemy.orm import Session
 
 from trimtab.core.envelope import replace_nul
-from trimtab.core.event_fields import EventFields, extract_fields
+from trimtab.core.event_fields import EventFields, extract_fields, with_client_ip
 from trimtab.core.grouping import GroupingResult, group_event
 from trimtab.core.sessions import SessionAggregate, SessionUpdate
 from trimtab.core.user_agent import event_user_agent, fill_missing_contexts
@@ -128,7 +131,13 @@ def prepare_event(
     fallback_event_id: str | None = None,
     client_ip: str | None = None,
 ) -> PreparedEvent:
-    """Group and index one parsed event (pure: no database)."""
+    """Group and index one parsed event (pure: no database). A user ip_address of "{{auto}}"
+    is stored as the client's address (`client_ip`), the one change made to the payload."""
+    resolved = with_client_ip(event, client_ip)
+    if resolved is not None:
+        # A value orjson cannot write again (it read it, so hardly): keep the event as sent.
+        with contextlib.suppress(orjson.JSONEncodeError):
+            event, payload = resolved, orjson.dumps(resolved)
     event = replace_nul(event, payload)
     if isinstance(event, dict):
         # Browser SDKs send no browser/os contexts: derive them from the User-Agent, so the

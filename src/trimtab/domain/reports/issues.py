@@ -21,9 +21,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import exists, func, select
+from sqlalchemy import exists, func, or_, select
 from sqlalchemy.orm import Session
 
+from trimtab.core import issue_search
 from trimtab.core.event_fields import MAX_RELEASE
 from trimtab.domain.errors import Forbidden, InvalidInput, NotFound
 from trimtab.domain.results import IsoTime, Result
@@ -147,7 +148,15 @@ def list_issues(
     limit: int = 50,
     offset: int = 0,
 ) -> list[tuple[Issue, Project]]:
-    """Issues of one project (or of every project the actor reaches), newest activity first."""
+    """Issues of one project (or of every project the actor reaches), newest activity first.
+
+    `query` is a search box (`core.issue_search`: `is:`, `release:`, `environment:`, tag
+    `key:value` terms and text matched in title and culprit); a term it names wins over the
+    parameter of the same name."""
+    search = _search(query)
+    status = search.status or status
+    release = search.release or release
+    environment = search.environment or environment
     if status is not None and status not in ISSUE_STATUSES:
         raise InvalidInput(f"status must be one of {', '.join(ISSUE_STATUSES)}")
     if sort not in SORTS:
@@ -165,7 +174,8 @@ def list_issues(
                 environment = environment_view(
                     session, actor, session.get_one(Project, actor.project_id), environment
                 )
-    for key, value in (("environment", environment), ("release", release)):
+    facets = [("environment", environment), ("release", release), *search.tags]
+    for key, value in facets:
         if value is not None:
             statement = statement.where(
                 exists().where(
@@ -176,8 +186,13 @@ def list_issues(
             )
     if status is not None:
         statement = statement.where(Issue.status == status)
-    if query:
-        statement = statement.where(Issue.title.contains(query[:200], autoescape=True))
+    if search.text:
+        statement = statement.where(
+            or_(
+                Issue.title.contains(search.text, autoescape=True),
+                Issue.culprit.contains(search.text, autoescape=True),
+            )
+        )
     statement = (
         statement.order_by(SORTS[sort], Issue.id.desc())
         .limit(min(max(limit, 1), MAX_LIST))
@@ -224,6 +239,13 @@ def new_since(
         more=count > MAX_NEW_COUNTED,
         top=[IssueSummary.of(issue, project) for issue in top],
     )
+
+
+def _search(query: str | None) -> issue_search.IssueSearch:
+    try:
+        return issue_search.parse(query or "", ISSUE_STATUSES)
+    except issue_search.SearchError as exc:
+        raise InvalidInput(f"search: {exc}") from None
 
 
 def get_issue(session: Session, actor: Actor, issue_id: int, *, scope: str = "read") -> Issue:

@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 
-from trimtab.core.event_fields import parse_timestamp
+from trimtab.core.event_fields import AUTO_IP, parse_timestamp
 
 # Contexts shown first, in this order; the rest follow alphabetically. `flags` has its own
 # section, `trace` is tracing plumbing.
@@ -48,6 +48,7 @@ def exceptions(detail: dict[str, Any]) -> list[dict[str, Any]]:
     for exc in reversed(detail.get("exception") or []):
         stack = exc.get("stacktrace") if isinstance(exc.get("stacktrace"), dict) else {}
         frames = [f for f in (stack.get("frames") or []) if isinstance(f, dict)]
+        shown = [_frame(f) for f in reversed(frames)]
         mechanism = exc.get("mechanism") if isinstance(exc.get("mechanism"), dict) else {}
         chain.append(
             {
@@ -57,11 +58,46 @@ def exceptions(detail: dict[str, Any]) -> list[dict[str, Any]]:
                 "mechanism": mechanism,
                 "handled": mechanism.get("handled"),
                 # Newest call first, as people read a traceback in a tracker.
-                "frames": [_frame(f) for f in reversed(frames)],
+                "frames": shown,
+                "groups": frame_groups(shown),
                 "in_app_count": sum(1 for f in frames if f.get("in_app")),
             }
         )
     return chain
+
+
+def frame_groups(frames: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Runs of frames for folding: each in-app frame alone (shown open), each run of library
+    frames together (folded behind "N library frames"). A trace with no in-app frame at all
+    (an SDK that does not mark them) is one open run: folding all of it would hide it."""
+    if not any(f["in_app"] for f in frames):
+        return [{"library": False, "frames": frames}] if frames else []
+    groups: list[dict[str, Any]] = []
+    for frame in frames:
+        if frame["in_app"]:
+            groups.append({"library": False, "frames": [frame]})
+        elif groups and groups[-1]["library"]:
+            groups[-1]["frames"].append(frame)
+        else:
+            groups.append({"library": True, "frames": [frame]})
+    return groups
+
+
+def user_fields(user: dict[str, Any]) -> dict[str, Any]:
+    """The event's user as shown: an ip_address still "{{auto}}" (an event stored before
+    ingest resolved it to the client's address) says it was not recorded."""
+    if user.get("ip_address") == AUTO_IP:
+        return {**user, "ip_address": "not recorded (sent as {{auto}})"}
+    return user
+
+
+def user_label(user: dict[str, Any]) -> str:
+    """Who the user was, in one line: the first of email, username, id, IP address."""
+    for key in ("email", "username", "id", "ip_address"):
+        value = user.get(key)
+        if value not in (None, "", AUTO_IP):
+            return pretty(value)
+    return "—"
 
 
 def _frame(frame: dict[str, Any]) -> dict[str, Any]:

@@ -15,13 +15,15 @@ from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm import Session
 
 from trimtab.domain.errors import InvalidInput, NotFound
+from trimtab.domain.releases import ledger
 from trimtab.domain.reports import events, issues
 from trimtab.domain.spine import projects
 from trimtab.domain.spine.actors import Actor
 from trimtab.server.api.schemas import RowId
-from trimtab.server.dashboard import event_view, pages
+from trimtab.server.dashboard import event_view, issue_chart, pages
 from trimtab.server.dashboard.pages import templates
 from trimtab.store import rollups
+from trimtab.store.models import Issue, Project
 
 router = APIRouter(include_in_schema=False)
 
@@ -33,7 +35,7 @@ STATUS_LABELS = {
 }
 ACTIONS = ("resolve", "resolve_next", "ignore", "reopen")
 PAGE = 50
-SPARK_HOURS = 24
+RECENT_EVENTS = 20
 
 templates.env.globals.update(
     pretty=event_view.pretty,
@@ -41,6 +43,8 @@ templates.env.globals.update(
     when=event_view.when,
     ago=event_view.ago,
     status_labels=STATUS_LABELS,
+    user_fields=event_view.user_fields,
+    user_label=event_view.user_label,
 )
 
 
@@ -66,21 +70,27 @@ def issue_list(
 
     def read(session: Session, actor: Actor) -> dict[str, Any]:
         project = projects.get_project(session, actor, slug)
-        rows = issues.list_issues(
-            session,
-            actor,
-            project=slug,
-            environment=filters["environment"],
-            release=filters["release"],
-            status=filters["status"],
-            query=filters["q"],
-            sort=sort,
-            limit=PAGE + 1,
-            offset=(page - 1) * PAGE,
-        )
+        problem: str | None = None
+        try:
+            rows = issues.list_issues(
+                session,
+                actor,
+                project=slug,
+                environment=filters["environment"],
+                release=filters["release"],
+                status=filters["status"],
+                query=filters["q"],
+                sort=sort,
+                limit=PAGE + 1,
+                offset=(page - 1) * PAGE,
+            )
+        except InvalidInput as exc:
+            # The search box's mistake is shown above the list, the form kept as typed.
+            rows, problem = [], exc.detail
         more = len(rows) > PAGE
         return {
             "project": project,
+            "problem": problem,
             "issues": [
                 issues.IssueSummary.of(issue, p).model_dump(mode="json") for issue, p in rows[:PAGE]
             ],
@@ -103,28 +113,51 @@ def issue_page(request: Request, slug: str, issue_id: RowId) -> Response:
         issue = issues.get_issue(session, actor, issue_id)
         if issue.project_id != project.id:
             raise NotFound(f"no issue {issue_id} in project {slug!r}")
+        detail = issues.issue_detail(session, issue, actor)
         recent = [
             events.EventSummary.of(e).model_dump(mode="json")
-            for e in events.list_events(session, actor, issue_id)
+            for e in events.list_events(session, actor, issue_id, limit=RECENT_EVENTS)
         ]
-        hourly = rollups.hourly_counts(
-            session,
-            project.id,
-            rollups.issue(issue.id),
-            now - timedelta(hours=SPARK_HOURS - 1),
-            now,
-        )
-        peak = max(hourly, default=0)
+        latest = None
+        if detail.latest_event_id is not None:
+            event = events.get_event(session, actor, detail.latest_event_id, project=slug)
+            shown = events.event_detail(session, event).model_dump(mode="json")
+            latest = {
+                "event": shown,
+                "exceptions": event_view.exceptions(shown),
+                "around": events.neighbours(session, actor, event),
+            }
         return {
             "project": project,
-            "issue": issues.issue_detail(session, issue, actor).model_dump(mode="json"),
-            "events": recent[:20],
-            "spark": [(n, round(100 * n / peak) if peak else 0) for n in hourly],
-            "spark_total": sum(hourly),
+            "issue": detail.model_dump(mode="json"),
+            "events": recent,
+            "latest": latest,
+            "charts": _charts(session, actor, project, issue, detail, now),
             "can_triage": actor.has_scope("deploy"),
         }
 
     return pages.page(request, "issue.html", read)
+
+
+def _charts(
+    session: Session,
+    actor: Actor,
+    project: Project,
+    issue: Issue,
+    detail: issues.IssueDetail,
+    now: datetime,
+) -> list[issue_chart.Chart]:
+    """The 24 h and 14 d charts from one read of the issue's rollups, with the deploys to the
+    environments the issue was seen in (the actor's own, when it is bound to one)."""
+    start = issue_chart.start_of_days(now)
+    end = now.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+    bound = projects.bound_environment(session, actor)
+    hourly = rollups.hourly_counts(
+        session, project.id, rollups.issue(issue.id), start, end, environment=bound
+    )
+    environments = {e.value for e in detail.environments}
+    deploys = ledger.deploys_between(session, project.id, environments, start, end)
+    return issue_chart.charts(hourly, start, deploys, project.slug)
 
 
 @router.post("/projects/{slug}/issues/{issue_id}/status")
@@ -167,6 +200,7 @@ def event_page(request: Request, slug: str, event_id: str) -> Response:
         return {
             "project": project,
             "event": detail,
+            "around": events.neighbours(session, actor, event),
             "exceptions": event_view.exceptions(detail),
             "breadcrumbs": crumbs,
             "path": event_view.movement_path(crumbs),
