@@ -45,7 +45,8 @@ def quiet_browser(settings: Settings, store: Store) -> Iterator[TestClient]:
 
 def _audit(store: Store, action: str) -> list[AuditEntry]:
     with store.read() as session:
-        return list(session.scalars(select(AuditEntry).where(AuditEntry.action == action)))
+        entries = select(AuditEntry).where(AuditEntry.action == action).order_by(AuditEntry.id)
+        return list(session.scalars(entries))
 
 
 def _fail_billing(store: Store) -> None:
@@ -164,7 +165,8 @@ def test_dependency_settings__saved_from_page__audited_like_the_api(
     page = browser.get(BILLING).text
     form = dict(re.findall(r'<input name="(\w+)" value="([^"]*)"', page))
     assert form["down_after"] == "2" and form["max_errors"] == "50" and form["interval_s"] == "10"
-    form.update(down_after="4", max_errors="", probe_url="http://127.0.0.1:9/up")
+    assert 'name="no_max_errors"' in page and 'name="no_probe"' not in page  # no probe yet
+    form.update(down_after="4", no_max_errors="true", probe_url="http://127.0.0.1:9/up")
     saved = browser.post(BILLING, data={**form, "csrf_token": _csrf(page)}, follow_redirects=False)
     assert saved.status_code == 303 and saved.headers["location"] == BILLING
     (entry,) = _audit(store, "dependency.update")
@@ -174,9 +176,17 @@ def test_dependency_settings__saved_from_page__audited_like_the_api(
     assert entry.after["description"] == entry.before["description"]  # kept as it was
     shown = browser.get(BILLING).text
     assert "unhealthy after 4 bad checks" in shown and "not watched" in shown
+    # A post of one field changes that field only; the probe goes by its own box.
+    one = browser.post(BILLING, data={"up_after": "4", "csrf_token": _csrf(shown)})
+    assert one.status_code == 200 and "unhealthy after 4 bad checks, healthy after 4" in one.text
+    assert "http://127.0.0.1:9/up" in one.text
+    assert _audit(store, "dependency.update")[1].after["description"] == entry.after["description"]
+    removed = browser.post(BILLING, data={"no_probe": "true", "csrf_token": _csrf(shown)})
+    assert removed.status_code == 200 and "<code>http://127.0.0.1:9/up</code>" not in removed.text
+    assert _audit(store, "dependency.update")[2].after["probe_url"] is None
     # The API's change of the same dependency writes the same kind of entry.
     assert client.patch(BILLING.replace("/projects", "/api/v1/projects"), json={"up_after": 5})
-    api_entry = _audit(store, "dependency.update")[1]
+    api_entry = _audit(store, "dependency.update")[3]
     assert set(api_entry.after) == set(entry.after) and api_entry.after["up_after"] == 5
 
 

@@ -36,7 +36,7 @@ SETTING_LABELS = {
     "failure_rate": "Failure rate that is bad (0 to 1)",
     "min_calls": "Calls before the rate counts",
     "open_reports": "Open breakers that are bad",
-    "max_errors": "Error reports that are bad (empty: not watched)",
+    "max_errors": "Error reports that are bad",
     "error_window_s": "Error report window (s)",
     "down_after": "Bad checks to go unhealthy",
     "up_after": "Good checks to come back",
@@ -102,15 +102,13 @@ def dependency_page(request: Request, slug: str, name: str) -> Response:
     return pages.page(request, "dependency.html", read)
 
 
-def _settings(values: dict[str, str], *, clear_empty_max_errors: bool) -> dict[str, Any]:
+def _settings(values: dict[str, str]) -> dict[str, Any]:
     """The form's settings as numbers for the domain (which checks their ranges); an empty
-    field is left as it is, except max_errors on the settings form, where empty means off."""
+    field is left as it is (a browser sends it, FastAPI reads it as absent)."""
     settings: dict[str, Any] = {}
     for field, text in values.items():
         text = text.strip()
         if not text:
-            if field == "max_errors" and clear_empty_max_errors:
-                settings[field] = None
             continue
         try:
             number = float(text)
@@ -153,8 +151,10 @@ def update_dependency(
     request: Request,
     slug: str,
     name: str,
-    description: str = Form(default="", max_length=1000),
-    probe_url: str = Form(default="", max_length=2000),
+    description: str | None = Form(default=None, max_length=1000),
+    probe_url: str | None = Form(default=None, max_length=2000),
+    no_probe: bool = Form(default=False),
+    no_max_errors: bool = Form(default=False),
     probe_expected_status: str = Form(default="", max_length=SETTING_CHARS),
     probe_timeout_s: str = Form(default="", max_length=SETTING_CHARS),
     interval_s: str = Form(default="", max_length=SETTING_CHARS),
@@ -168,8 +168,9 @@ def update_dependency(
     up_after: str = Form(default="", max_length=SETTING_CHARS),
     csrf_token: str = Form(default="", max_length=100),
 ) -> Response:
-    """`trimtab dependency set` (admin): the form shows every value, so what it sends is the
-    whole definition; an empty probe URL removes the probe."""
+    """`trimtab dependency set` (admin): what the form fills in changes, an empty field keeps
+    its value; the probe and the error-report threshold are removed by their own boxes, as
+    `--no-probe` and the API's `clear_max_errors` do."""
     given = {
         "probe_expected_status": probe_expected_status,
         "probe_timeout_s": probe_timeout_s,
@@ -185,16 +186,18 @@ def update_dependency(
     }
 
     def write(session: Session, actor: Actor) -> str:
-        url = probe_url.strip()
+        settings = _settings(given)
+        if no_max_errors:
+            settings["max_errors"] = None
         updated = dependencies.update_dependency(
             session,
             actor,
             slug,
             name[:64],
-            description=description.strip(),
-            probe_url=url or None,
-            clear_probe=not url,
-            settings=_settings(given, clear_empty_max_errors=True),
+            description=description.strip() if description is not None else None,
+            probe_url=probe_url.strip() if probe_url is not None else None,
+            clear_probe=no_probe,
+            settings=settings,
         )
         return _dependency_url(slug, updated.name)
 
