@@ -288,6 +288,9 @@ def test_services_pages__other_or_unknown_project__404(
     assert "No dependencies" in empty.text
     assert browser.get("/projects/other/dependencies/billing-api").status_code == 404
     assert browser.get("/projects/nope/services").status_code == 404
+    marked = browser.get("/projects/shop/dependencies/%3Cscript%3E")
+    assert marked.status_code == 404 and "&#39;&lt;script&gt;&#39;" in marked.text
+    assert "<script>" not in marked.text.split("<main>")[1]
     csrf = _csrf(empty.text)
     delete = "/projects/other/dependencies/billing-api/delete"
     moved = browser.post(delete, data={"confirm": "yes", "csrf_token": csrf})
