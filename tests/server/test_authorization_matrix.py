@@ -685,6 +685,27 @@ ROUTES: dict[tuple[str, str], Row] = {
         form={"csrf_token": "{csrf}"},
         fresh=_fresh_freeze,
     ),
+    ("GET", "/projects/{slug}/services"): Row(PAGE, url="/projects/{slug}/services"),
+    ("POST", "/projects/{slug}/dependencies"): Row(
+        PAGE,
+        url="/projects/{slug}/dependencies",
+        form={"name": "{name}", "csrf_token": "{csrf}"},
+        fresh=_fresh_names,
+    ),
+    ("GET", "/projects/{slug}/dependencies/{name}"): Row(
+        PAGE, url="/projects/{slug}/dependencies/dep1"
+    ),
+    ("POST", "/projects/{slug}/dependencies/{name}"): Row(
+        PAGE,
+        url="/projects/{slug}/dependencies/dep1",
+        form={"down_after": "2", "csrf_token": "{csrf}"},
+    ),
+    ("POST", "/projects/{slug}/dependencies/{name}/delete"): Row(
+        PAGE,
+        url="/projects/{slug}/dependencies/{name}/delete",
+        form={"confirm": "yes", "csrf_token": "{csrf}"},
+        fresh=_fresh_dependency,
+    ),
 }
 INGEST = {
     ("POST", "/api/{project_id}/store/"): Row(DSN, url="/api/{pid}/store/", content=STORE_EVENT),

@@ -93,23 +93,27 @@ def fallback_status(
     API and CLI."""
     if not dependencies:
         return None
-    rows = list(
-        session.execute(
-            select(Dependency.name, Dependency.state_since, Dependency.state_reason).where(
-                Dependency.project_id == project_id,
-                Dependency.name.in_(list(dependencies)),
-                Dependency.state == "unhealthy",
-            )
+    rows = session.execute(
+        select(Dependency.name, Dependency.state_since, Dependency.state_reason).where(
+            Dependency.project_id == project_id,
+            Dependency.name.in_(list(dependencies)),
+            Dependency.state == "unhealthy",
         )
     )
-    if not rows:
+    return _fallback_of({row.name: (row.state_since, row.state_reason) for row in rows})
+
+
+def _fallback_of(failing: dict[str, tuple[datetime, str]]) -> FallbackStatus | None:
+    """The fallback status from the failing dependencies a flag is bound to: name -> (since,
+    reason)."""
+    if not failing:
         return None
-    since = min(row.state_since for row in rows)
-    names = sorted(row.name for row in rows)
+    since = min(at for at, _ in failing.values())
+    names = sorted(failing)
     return FallbackStatus(
         since=since,
         dependencies=names,
-        reasons={row.name: row.state_reason for row in rows},
+        reasons={name: reason for name, (_, reason) in failing.items()},
         message=f"serving fallback since {since:%H:%M} UTC: {', '.join(names)} failing",
     )
 
@@ -571,6 +575,11 @@ def bound_flags(session: Session, project_id: int) -> dict[str, list[BoundFlag]]
     return bound
 
 
+def _with_status(item: BoundFlag, status: FallbackStatus | None) -> BoundFlagStatus:
+    serving = "off" if not item.enabled else ("fallback" if status else "normal")
+    return BoundFlagStatus(**dict(item), serving=serving, fallback_status=status)
+
+
 def dependency_view(dependency: Dependency) -> DependencyView:
     return DependencyView(**_view_fields(dependency))
 
@@ -619,9 +628,7 @@ def dependency_detail(
     )
     flags = []
     for item in bound_flags(session, project.id).get(name, []):
-        status = fallback_status(session, project.id, item.dependencies)
-        serving = "off" if not item.enabled else ("fallback" if status else "normal")
-        flags.append(BoundFlagStatus(**dict(item), serving=serving, fallback_status=status))
+        flags.append(_with_status(item, fallback_status(session, project.id, item.dependencies)))
     return DependencyDetail(
         **_view_fields(dependency),
         signals=dependency.last_signals,
@@ -638,3 +645,81 @@ def dependency_detail(
             for t in transitions
         ],
     )
+
+
+class DependencyHealth(DependencyView):
+    """A dependency as the services page lists it: its health, the result of its last probe
+    (None without a probe or before the first check), and the flags bound to it with what
+    each serves now."""
+
+    probe: dict[str, Any] | None
+    flags: list[BoundFlagStatus]
+
+
+def list_dependency_health(
+    session: Session, actor: Actor, project_slug: str
+) -> list[DependencyHealth]:
+    """Every dependency of the project with its bound flags' state, in three queries (what
+    `dependency_detail` answers for one, without the history)."""
+    project = get_project(session, actor, project_slug)
+    rows = list(
+        session.scalars(
+            select(Dependency).where(Dependency.project_id == project.id).order_by(Dependency.name)
+        )
+    )
+    failing = {
+        row.name: (row.state_since, row.state_reason) for row in rows if row.state == "unhealthy"
+    }
+    bound = bound_flags(session, project.id)
+    listed = []
+    for row in rows:
+        flags = []
+        for item in bound.get(row.name, []):
+            status = _fallback_of({n: failing[n] for n in item.dependencies if n in failing})
+            flags.append(_with_status(item, status))
+        probe = (row.last_signals or {}).get("probe")
+        listed.append(
+            DependencyHealth(
+                **_view_fields(row), probe=probe if isinstance(probe, dict) else None, flags=flags
+            )
+        )
+    return listed
+
+
+class ReporterState(Result):
+    """The breaker state one SDK instance last reported for a dependency; `counts` is whether
+    it still counts (it reported within three of its re-report intervals)."""
+
+    environment: str
+    reporter: str
+    state: str
+    interval_s: float
+    last_report_at: IsoTime
+    counts: bool
+
+
+def reporter_states(
+    session: Session, actor: Actor, project_slug: str, name: str, now: datetime | None = None
+) -> list[ReporterState]:
+    """The SDK instances reporting a dependency, latest report first (at most HISTORY_LIMIT)."""
+    project = get_project(session, actor, project_slug)
+    dependency = get_dependency(session, project, name)
+    now = now or utcnow()
+    table = DependencyReporter
+    rows = session.scalars(
+        select(table)
+        .where(table.dependency_id == dependency.id)
+        .order_by(table.last_report_at.desc(), table.id.desc())
+        .limit(HISTORY_LIMIT)
+    )
+    return [
+        ReporterState(
+            environment=row.environment,
+            reporter=row.reporter,
+            state=row.state,
+            interval_s=row.interval_s,
+            last_report_at=row.last_report_at,
+            counts=now - row.last_report_at <= timedelta(seconds=STALE_AFTER * row.interval_s),
+        )
+        for row in rows
+    ]
