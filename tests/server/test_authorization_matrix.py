@@ -697,6 +697,9 @@ ROUTES: dict[tuple[str, str], Row] = {
         form={"csrf_token": "{csrf}"},
         fresh=_fresh_alert_target,
     ),
+    ("POST", "/projects/{slug}/alerts/targets/{ref}/test"): Row(
+        PAGE, url="/projects/{slug}/alerts/targets/t1/test", form={"csrf_token": "{csrf}"}
+    ),
     ("POST", "/projects/{slug}/alerts/rules"): Row(
         PAGE,
         url="/projects/{slug}/alerts/rules",

@@ -254,6 +254,24 @@ def test_alert_target_and_rule__created_listed_masked_and_deleted(
         assert [e.actor for e in _audit(store, action)] == ["user:admin"], action
 
 
+def test_alert_target__send_test__outcome_in_the_delivery_log(
+    browser: TestClient, client: TestClient, store: Store
+) -> None:
+    # Nothing listens on the discard port: the attempt fails at once and is logged.
+    target = {"name": "nowhere", "url": "http://127.0.0.1:9/hook"}
+    assert client.post("/api/v1/projects/shop/alerts/targets", json=target).status_code == 201
+    sent = _post(browser, ALERTS, f"{ALERTS}/targets/nowhere/test")
+    assert sent.status_code == 303  # type: ignore[attr-defined]
+    assert sent.headers["location"] == f"{ALERTS}#deliveries"  # type: ignore[attr-defined]
+    log = browser.get(ALERTS).text.split('id="deliveries"')[1]
+    row = log.split("<tbody>")[1].split("</tr>")[0]
+    assert "nowhere" in row and "<code>test</code>" in row and "failed" in row
+    assert "<td>1</td>" in row
+    with store.read() as session:
+        delivery = session.scalars(select(AlertDelivery)).one()
+        assert delivery.kind == "test" and delivery.attempts == 1
+
+
 def test_alert_target__name_taken__page_shows_the_conflict(browser: TestClient) -> None:
     form = {"name": "ops", "url": "https://hooks.example.com/a", "format": "json"}
     assert _post(browser, ALERTS, f"{ALERTS}/targets", **form).status_code == 200  # type: ignore[attr-defined]
@@ -379,6 +397,7 @@ def test_read_only_user__lists_without_forms__forged_posts_refused(
             (f"{SETTINGS}/keys", {"name": "mine"}),
             (f"{ALERTS}/targets", {"name": "mine", "url": "https://hooks.example.com/b"}),
             (f"{ALERTS}/targets/ops/delete", {}),
+            (f"{ALERTS}/targets/ops/test", {}),
             (f"{ALERTS}/rules", {"kind": "issue.new", "target": "ops"}),
             (f"{ALERTS}/rules/issue-new-to-ops/delete", {}),
             (f"{SETTINGS}/keys/{public_key}/revoke", {}),
@@ -393,6 +412,8 @@ def test_read_only_user__lists_without_forms__forged_posts_refused(
     for action in (*untouched, "alert.rule.delete"):
         assert not _audit(store, action), action
     assert [e.after["name"] for e in _audit(store, "token.create")] == ["admins-only"]
+    with store.read() as session:
+        assert session.scalars(select(AlertDelivery)).first() is None  # no test message sent
 
 
 def test_stored_text_with_markup__shown_as_text(browser: TestClient, store: Store) -> None:

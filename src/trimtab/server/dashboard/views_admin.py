@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from trimtab.core.alerts import FORMATS, RULE_KINDS
 from trimtab.domain.errors import DomainError, Forbidden, InvalidInput, NotFound
-from trimtab.domain.reports import alerts
+from trimtab.domain.reports import alert_delivery, alerts
 from trimtab.domain.reports.alerts import AlertDeliverySummary, AlertTargetSummary
 from trimtab.domain.spine import audit, keys, projects, tokens, users
 from trimtab.domain.spine.actors import SCOPES, Actor
@@ -29,7 +29,7 @@ from trimtab.domain.spine.audit import AuditEntrySummary
 from trimtab.server.api.schemas import RowId
 from trimtab.server.auth import session_actor, store_of
 from trimtab.server.dashboard import pages
-from trimtab.store.models import MAX_ROW_ID, Project
+from trimtab.store.models import MAX_ROW_ID, Project, utcnow
 
 router = APIRouter(include_in_schema=False)
 
@@ -302,6 +302,34 @@ def create_target(
         return {"created_target": {"name": target.name, "secret": secret}}
 
     return post_and_show(request, csrf_token, "alerts.html", write, _alerts(slug))
+
+
+@router.post("/projects/{slug}/alerts/targets/{ref}/test")
+def test_target(
+    request: Request, slug: str, ref: str, csrf_token: str = Form(default="", max_length=100)
+) -> Response:
+    """Send a test message now (what `trimtab alert test` does); its outcome is the newest row
+    of the delivery log. Not through `pages.post`: the sending opens its own transactions
+    around the request to the target, which must not hold the write lock while it waits."""
+    resolved = session_actor(request)
+    if resolved is None:
+        return RedirectResponse("/login", status_code=303)
+    actor, csrf = resolved
+    settings = request.app.state.settings
+    try:
+        users.check_csrf(csrf, csrf_token)
+        alert_delivery.send_test(
+            store_of(request),
+            actor,
+            slug,
+            ref[:64],
+            settings.public_url,
+            utcnow(),
+            settings.outbound,
+        )
+    except DomainError as exc:
+        return pages.problem(request, actor, csrf, exc)
+    return RedirectResponse(f"{_alerts_url(slug)}#deliveries", status_code=303)
 
 
 @router.post("/projects/{slug}/alerts/rules")
