@@ -38,6 +38,11 @@ SCREENS = [
     ("issue", "/projects/shop/issues/{issue}"),
     ("event", "/projects/shop/events/{event}"),
     ("maintenance", "/projects/shop/maintenance"),
+    ("services", "/projects/shop/services"),
+    ("dependency", "/projects/shop/dependencies/billing-api"),
+    ("alerts", "/projects/shop/alerts"),
+    ("settings", "/projects/shop/settings"),
+    ("audit", "/audit"),
 ]
 
 # Reads the page's layout; Playwright runs it through the DevTools protocol, which the page's

@@ -706,6 +706,50 @@ ROUTES: dict[tuple[str, str], Row] = {
         form={"confirm": "yes", "csrf_token": "{csrf}"},
         fresh=_fresh_dependency,
     ),
+    ("GET", "/projects/{slug}/settings"): Row(PAGE, url="/projects/{slug}/settings"),
+    ("POST", "/projects/{slug}/settings/tokens"): Row(
+        PAGE,
+        url="/projects/{slug}/settings/tokens",
+        form={"name": "matrix", "scope": "read", "environment": "{env}", "csrf_token": "{csrf}"},
+    ),
+    ("POST", "/projects/{slug}/settings/tokens/{token_id}/revoke"): Row(
+        PAGE,
+        url="/projects/{slug}/settings/tokens/{name}/revoke",
+        form={"csrf_token": "{csrf}"},
+        fresh=_fresh_token,
+    ),
+    ("POST", "/projects/{slug}/settings/keys"): Row(
+        PAGE, url="/projects/{slug}/settings/keys", form={"name": "m", "csrf_token": "{csrf}"}
+    ),
+    ("POST", "/projects/{slug}/settings/keys/{public_key}/revoke"): Row(
+        PAGE,
+        url="/projects/{slug}/settings/keys/{name}/revoke",
+        form={"csrf_token": "{csrf}"},
+        fresh=_fresh_key,
+    ),
+    ("GET", "/projects/{slug}/alerts"): Row(PAGE, url="/projects/{slug}/alerts"),
+    ("POST", "/projects/{slug}/alerts/targets"): Row(
+        PAGE,
+        url="/projects/{slug}/alerts/targets",
+        form={"name": "{name}", "url": HOOK, "csrf_token": "{csrf}"},
+        fresh=_fresh_names,
+    ),
+    ("POST", "/projects/{slug}/alerts/{kind}/{ref}/delete"): Row(
+        PAGE,
+        url="/projects/{slug}/alerts/targets/{name}/delete",
+        form={"csrf_token": "{csrf}"},
+        fresh=_fresh_alert_target,
+    ),
+    ("POST", "/projects/{slug}/alerts/targets/{ref}/test"): Row(
+        PAGE, url="/projects/{slug}/alerts/targets/t1/test", form={"csrf_token": "{csrf}"}
+    ),
+    ("POST", "/projects/{slug}/alerts/rules"): Row(
+        PAGE,
+        url="/projects/{slug}/alerts/rules",
+        form={"kind": "issue.new", "target": "t1", "name": "{name}", "csrf_token": "{csrf}"},
+        fresh=_fresh_names,
+    ),
+    ("GET", "/audit"): Row(PAGE, url="/audit", params={"project": "{slug}", "action": "flag."}),
 }
 INGEST = {
     ("POST", "/api/{project_id}/store/"): Row(DSN, url="/api/{pid}/store/", content=STORE_EVENT),

@@ -20,6 +20,7 @@ from trimtab.runner.local import LocalRunner
 from trimtab.server import health, ingest, ofrep, sdk_assets, sentry_api, unleash_api
 from trimtab.server.api import api_router
 from trimtab.server.dashboard import views as dashboard
+from trimtab.server.dashboard import views_admin as dashboard_admin
 from trimtab.server.dashboard import views_deploys as dashboard_deploys
 from trimtab.server.dashboard import views_flags as dashboard_flags
 from trimtab.server.dashboard import views_issues as dashboard_issues
@@ -134,4 +135,5 @@ def create_app(
     app.include_router(dashboard_project.router)
     app.include_router(dashboard_maintenance.router)
     app.include_router(dashboard_services.router)
+    app.include_router(dashboard_admin.router)
     return app

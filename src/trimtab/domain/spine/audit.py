@@ -94,10 +94,14 @@ def list_entries(
     since: datetime | None = None,
     environment: str | None = None,
     target: tuple[str, str] | None = None,
+    target_type: str | None = None,
+    actor: str | None = None,
+    before: int | None = None,
     limit: int = 100,
 ) -> list[AuditEntry]:
     """Newest first. With `environment` (a bound reader's), that environment's entries and the
-    project-wide ones (which name none); `target` is (target_type, target_id): ("flag", key).
+    project-wide ones (which name none); `target` is (target_type, target_id): ("flag", key);
+    `actor` is a label ("user:mina"); `before` an entry id: the page of entries older than it.
     """
     query = select(AuditEntry).order_by(AuditEntry.at.desc(), AuditEntry.id.desc())
     query = query.limit(min(max(limit, 1), MAX_LIST))
@@ -108,9 +112,20 @@ def list_entries(
     if project_id is not None:
         query = query.where(AuditEntry.project_id == project_id)
     if action_prefix:
-        query = query.where(AuditEntry.action.startswith(action_prefix))
+        query = query.where(AuditEntry.action.startswith(action_prefix, autoescape=True))
     if since is not None:
         query = query.where(AuditEntry.at >= since)
     if target is not None:
         query = query.where(AuditEntry.target_type == target[0], AuditEntry.target_id == target[1])
+    if target_type is not None:
+        query = query.where(AuditEntry.target_type == target_type)
+    if actor is not None:
+        query = query.where(AuditEntry.actor == actor)
+    if before is not None:
+        # Keyset paging on the listing's order (at, id): the index on `at` serves it, so a deep
+        # page costs what the first one does.
+        at = session.scalar(select(AuditEntry.at).where(AuditEntry.id == before))
+        if at is None:
+            return []
+        query = query.where(AuditEntry.at <= at, (AuditEntry.at < at) | (AuditEntry.id < before))
     return list(session.scalars(query))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Integer, String, Text, event
+from sqlalchemy import Index, Integer, String, Text, event
 from sqlalchemy.orm import Mapped, Mapper, mapped_column
 
 from trimtab.store.models.base import Base, JSONDocument, UTCDateTime, utcnow
@@ -13,6 +13,14 @@ from trimtab.store.models.base import Base, JSONDocument, UTCDateTime, utcnow
 
 class AuditEntry(Base):
     __tablename__ = "audit_log"
+    # The log is read newest first, filtered by project, actor or target: each filter with
+    # `at` after it, so a filtered page is an index range walk however long the log grows.
+    __table_args__ = (
+        Index("ix_audit_log_project_id_at", "project_id", "at"),
+        Index("ix_audit_log_actor_at", "actor", "at"),
+        Index("ix_audit_log_target_type_at", "target_type", "at"),
+        Index("ix_audit_log_target_id_at", "target_id", "at"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
