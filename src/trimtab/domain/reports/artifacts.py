@@ -186,11 +186,8 @@ def _manifest(archive: zipfile.ZipFile, limits: Limits) -> tuple[dict[str, objec
 
 
 def _bundle_bytes(session: Session, chunks: Sequence[str]) -> bytes:
-    rows = dict(
-        session.execute(
-            select(UploadChunk.checksum, UploadChunk.data).where(UploadChunk.checksum.in_(chunks))
-        ).tuples()
-    )
+    query = select(UploadChunk.checksum, UploadChunk.data).where(UploadChunk.checksum.in_(chunks))
+    rows = {checksum: data for checksum, data in session.execute(query)}
     return b"".join(decompress_payload(rows[c]) for c in chunks)
 
 

@@ -10,9 +10,9 @@ its URL among the bundles of the event's release and dist. A mapped event is sto
 grouped again on the mapped frames, so one bug is one issue across builds whose minified
 names differ. An unmapped frame keeps `data.sourcemap_error`, the reason.
 
-Decoded maps are cached per process in a bounded LRU (by decoded JSON size), keyed by blob id:
-a blob's bytes never change, and a deleted blob's id is never reused before the process ends
-(ids are not recycled by either backend).
+Decoded maps are cached per process in a bounded LRU (by decoded JSON size), keyed by the
+blob's sha1: content-addressed, so an entry can never be stale (a blob id could be reused after
+a restore, or by another database in the same process).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -30,7 +31,7 @@ from trimtab.core.grouping import group_event
 from trimtab.core.js_frames import MapSource, map_event
 from trimtab.core.sourcemaps import SourceMap, SourceMapError, parse_source_map
 from trimtab.domain.reports.artifacts import bundle_url_candidates, map_url_for, read_blob
-from trimtab.store.models import ArtifactBundle, ArtifactFile
+from trimtab.store.models import ArtifactBundle, ArtifactFile, SourceBlob
 
 if TYPE_CHECKING:
     from trimtab.domain.reports.ingest import PreparedEvent
@@ -40,25 +41,31 @@ __all__ = ["MapCache", "apply_source_maps", "map_stored_event"]
 _MINIFIED_KINDS = ("minified_source", "indexed_ram_bundle")
 
 
+@dataclass(frozen=True, slots=True)
+class _Found:
+    row: ArtifactFile
+    checksum: str  # of its blob
+
+
 class MapCache:
-    """Decoded maps and minified files by blob id, least recently used out past `max_bytes`."""
+    """Decoded maps and minified files by sha1, least recently used out past `max_bytes`."""
 
     def __init__(self, max_bytes: int = 256 * 1024 * 1024, max_entries: int = 256) -> None:
         self.max_bytes = max_bytes
         self.max_entries = max_entries
-        self._items: OrderedDict[tuple[str, int], tuple[Any, int]] = OrderedDict()
+        self._items: OrderedDict[tuple[str, str], tuple[Any, int]] = OrderedDict()
         self._bytes = 0
         self._lock = threading.Lock()
         self.decoded = 0  # how many maps were decoded (tests and benchmarks read it)
 
-    def _get(self, key: tuple[str, int]) -> Any:
+    def _get(self, key: tuple[str, str]) -> Any:
         with self._lock:
             found = self._items.get(key)
             if found is not None:
                 self._items.move_to_end(key)
             return found[0] if found is not None else None
 
-    def _put(self, key: tuple[str, int], value: Any, size: int) -> None:
+    def _put(self, key: tuple[str, str], value: Any, size: int) -> None:
         with self._lock:
             self._items[key] = (value, size)
             self._bytes += size
@@ -68,24 +75,24 @@ class MapCache:
                 _, (_, dropped) = self._items.popitem(last=False)
                 self._bytes -= dropped
 
-    def source_map(self, session: Session, blob_id: int) -> SourceMap | str:
-        found = self._get(("map", blob_id))
+    def source_map(self, session: Session, file: _Found) -> SourceMap | str:
+        found = self._get(("map", file.checksum))
         if found is None:
-            data = read_blob(session, blob_id)
+            data = read_blob(session, file.row.blob_id)
             try:
                 found = parse_source_map(data)
                 self.decoded += 1
             except SourceMapError as exc:
                 found = f"the source map cannot be read: {exc}"
-            self._put(("map", blob_id), found, len(data))
+            self._put(("map", file.checksum), found, len(data))
         return found  # type: ignore[no-any-return]
 
-    def minified_lines(self, session: Session, blob_id: int) -> list[str]:
-        found = self._get(("min", blob_id))
+    def minified_lines(self, session: Session, file: _Found) -> list[str]:
+        found = self._get(("min", file.checksum))
         if found is None:
-            data = read_blob(session, blob_id)
+            data = read_blob(session, file.row.blob_id)
             found = data.decode("utf-8", "replace").splitlines()
-            self._put(("min", blob_id), found, len(data))
+            self._put(("min", file.checksum), found, len(data))
         return found  # type: ignore[no-any-return]
 
 
@@ -116,16 +123,22 @@ class _Resolver:
             self._seen[key] = self._resolve(debug_id, abs_path)
         return self._seen[key]
 
-    def _files(self, *conditions: Any) -> list[ArtifactFile]:
-        query = select(ArtifactFile).where(ArtifactFile.project_id == self.project_id, *conditions)
-        return list(self.session.scalars(query.order_by(ArtifactFile.id.desc()).limit(20)))
+    def _files(self, *conditions: Any) -> list[_Found]:
+        query = (
+            select(ArtifactFile, SourceBlob.checksum)
+            .join(SourceBlob, SourceBlob.id == ArtifactFile.blob_id)
+            .where(ArtifactFile.project_id == self.project_id, *conditions)
+            .order_by(ArtifactFile.id.desc())
+            .limit(20)
+        )
+        return [_Found(row, checksum) for row, checksum in self.session.execute(query)]
 
     def _resolve(self, debug_id: str | None, abs_path: str) -> MapSource | str:
         if debug_id is not None:
             files = self._files(ArtifactFile.debug_id == debug_id)
-            maps = [f for f in files if f.kind == "source_map"]
+            maps = [f for f in files if f.row.kind == "source_map"]
             if maps:
-                minified = next((f for f in files if f.kind in _MINIFIED_KINDS), None)
+                minified = next((f for f in files if f.row.kind in _MINIFIED_KINDS), None)
                 return self._source(maps[0], minified, "debug_id")
         by_release = self._by_release(abs_path)
         if isinstance(by_release, MapSource):
@@ -151,7 +164,7 @@ class _Resolver:
             ArtifactFile.kind != "source_map",
         )
         if minified:
-            first = minified[0]
+            first = minified[0].row
             wanted = bundle_url_candidates(map_url_for(first.url, first.sourcemap))
         else:
             wanted = [c + ".map" for c in candidates]
@@ -165,14 +178,12 @@ class _Resolver:
             return f"no source map for {abs_path[:200]} in release {self.release}{dist}"
         return self._source(maps[0], minified[0] if minified else None, "release")
 
-    def _source(
-        self, map_file: ArtifactFile, minified: ArtifactFile | None, found_by: str
-    ) -> MapSource | str:
-        decoded = self.cache.source_map(self.session, map_file.blob_id)
+    def _source(self, map_file: _Found, minified: _Found | None, found_by: str) -> MapSource | str:
+        decoded = self.cache.source_map(self.session, map_file)
         if isinstance(decoded, str):
             return decoded
-        lines = self.cache.minified_lines(self.session, minified.blob_id) if minified else None
-        return MapSource(decoded, map_file.url, found_by, lines)
+        lines = self.cache.minified_lines(self.session, minified) if minified else None
+        return MapSource(decoded, map_file.row.url, found_by, lines)
 
 
 def _has_bundles(session: Session, project_id: int) -> bool:
