@@ -134,6 +134,15 @@ def map_event(event: dict[str, Any], resolve: Resolver) -> dict[str, Any] | None
         return None
     out = copy.deepcopy(event)
     debug_ids = debug_ids_of(out)
+    answers: dict[tuple[str | None, str], MapSource | str] = {}
+
+    def once(debug_id: str | None, abs_path: str) -> MapSource | str:
+        # Frames of one file share one answer: the resolver is asked once per file.
+        key = (debug_id, abs_path)
+        if key not in answers:
+            answers[key] = resolve(debug_id, abs_path)
+        return answers[key]
+
     mapped = 0
     for holder in _stacks(out):
         stack = holder["stacktrace"]
@@ -143,7 +152,7 @@ def map_event(event: dict[str, Any], resolve: Resolver) -> dict[str, Any] | None
         here = 0
         for i in range(start, len(frames)):
             if _is_js_frame(frames[i]):
-                frames[i], ok = _map_frame(frames[i], debug_ids, resolve)
+                frames[i], ok = _map_frame(frames[i], debug_ids, once)
                 here += ok
         if here:
             holder["raw_stacktrace"] = {**stack, "frames": raw_frames}

@@ -115,13 +115,9 @@ class _Resolver:
         self.release = release
         self.dist = dist
         self.cache = cache
-        self._seen: dict[tuple[str | None, str], MapSource | str] = {}
 
     def __call__(self, debug_id: str | None, abs_path: str) -> MapSource | str:
-        key = (debug_id, abs_path)
-        if key not in self._seen:
-            self._seen[key] = self._resolve(debug_id, abs_path)
-        return self._seen[key]
+        return self._resolve(debug_id, abs_path)  # map_event asks once per file
 
     def _files(self, *conditions: Any) -> list[_Found]:
         query = (
