@@ -21,22 +21,31 @@ import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import orjson
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from trimtab.core.grouping import group_event
+from trimtab.core.event_fields import EventFields
+from trimtab.core.grouping import GroupingResult, group_event
 from trimtab.core.js_frames import MapSource, map_event
 from trimtab.core.sourcemaps import SourceMap, SourceMapError, parse_source_map
 from trimtab.domain.reports.artifacts import bundle_url_candidates, map_url_for, read_blob
 from trimtab.store.models import ArtifactBundle, ArtifactFile, SourceBlob
 
-if TYPE_CHECKING:
-    from trimtab.domain.reports.ingest import PreparedEvent
 
-__all__ = ["MapCache", "apply_source_maps", "map_stored_event"]
+class Mappable(Protocol):
+    """What the writer's prepared event (`ingest.PreparedEvent`) offers this module."""
+
+    project_id: int
+    payload: bytes
+    fields: EventFields
+    grouping: GroupingResult
+    has_js_frames: bool
+
+
+__all__ = ["MapCache", "Mappable", "apply_source_maps", "map_stored_event"]
 
 _MINIFIED_KINDS = ("minified_source", "indexed_ram_bundle")
 
@@ -200,9 +209,7 @@ def map_stored_event(
     return map_event(event, _Resolver(session, project_id, release, dist, cache))
 
 
-def apply_source_maps(
-    session: Session, events: Sequence[PreparedEvent], cache: MapCache = CACHE
-) -> int:
+def apply_source_maps(session: Session, events: Sequence[Mappable], cache: MapCache = CACHE) -> int:
     """Map the JavaScript frames of the batch's events in place; returns how many changed."""
     with_bundles: dict[int, bool] = {}
     changed = 0
