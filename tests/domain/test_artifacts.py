@@ -21,8 +21,6 @@ from trimtab.domain.spine.actors import SYSTEM, Actor
 from trimtab.store.db import Store
 from trimtab.store.models import ArtifactBundle, SourceBlob, UploadChunk
 
-NOW = datetime.now(UTC)
-
 
 def _sha1(data: bytes) -> str:
     return hashlib.sha1(data, usedforsecurity=False).hexdigest()
@@ -155,18 +153,20 @@ def test_prune_bundles__release_without_recent_events__bundle_and_blobs_gone(
     store: Store, shop: int
 ) -> None:
     _upload(store, _bundle(_files("aa-1")), release="shop@1")
+    now = datetime.now(UTC)
     with store.write() as session:
-        assert artifacts.prune_bundles(session, NOW - timedelta(days=1)) == 0  # still young
-        assert artifacts.prune_bundles(session, NOW + timedelta(minutes=1)) == 1
+        assert artifacts.prune_bundles(session, now - timedelta(days=1)) == 0  # still young
+        assert artifacts.prune_bundles(session, now + timedelta(minutes=1)) == 1
     with store.read() as session:
         assert session.scalar(select(func.count()).select_from(SourceBlob)) == 0
 
 
 def test_prune_chunks__abandoned_upload__removed(store: Store, shop: int) -> None:
+    now = datetime.now(UTC)
     with store.write() as session:
         artifacts.store_chunks(session, [(_sha1(b"x"), b"x")])
-        assert artifacts.prune_chunks(session, NOW - timedelta(hours=1)) == 0
-        assert artifacts.prune_chunks(session, NOW + timedelta(minutes=1)) == 1
+        assert artifacts.prune_chunks(session, now - timedelta(hours=1)) == 0
+        assert artifacts.prune_chunks(session, now + timedelta(minutes=1)) == 1
         assert session.scalar(select(func.count()).select_from(UploadChunk)) == 0
 
 

@@ -59,11 +59,13 @@ EXTRA = (
 FRAME_RE = re.compile(r"^\s+at (?:(\S+) \()?(.+?):(\d+):(\d+)\)?$")
 
 
-def _sentry(server: ThreadedServer, cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def _sentry(
+    server: ThreadedServer, cwd: Path, *args: str, token: str = ADMIN_TOKEN
+) -> subprocess.CompletedProcess[str]:
     env = {
         **os.environ,
         "SENTRY_URL": server.url,
-        "SENTRY_AUTH_TOKEN": ADMIN_TOKEN,
+        "SENTRY_AUTH_TOKEN": token,
         "SENTRY_ORG": "trimtab",
         "SENTRY_PROJECT": "shop",
         "SENTRY_DISABLE_UPDATE_CHECK": "1",
@@ -219,7 +221,7 @@ def test_sourcemaps_inject_upload__debug_ids__frames_mapped_and_builds_grouped(
     assert len(bundles) == 2 and all(len(b["debug_ids"]) == 1 for b in bundles)
 
 
-def test_sourcemaps_upload_release_dist__frames_mapped_by_url(
+def test_sourcemaps_upload_release_dist__project_token__frames_mapped_by_url(
     threaded_server: ThreadedServer, api: httpx.Client, shop: tuple[str, int], tmp_path: Path
 ) -> None:
     key, project_id = shop
@@ -236,9 +238,13 @@ def test_sourcemaps_upload_release_dist__frames_mapped_by_url(
         ).exit_code
         == 0
     )
+    created = api.post(
+        "/api/v1/tokens", json={"name": "ci", "scopes": ["deploy"], "project": "shop"}
+    )
+    assert created.status_code == 201, created.text
     result = _sentry(
         threaded_server, tmp_path, "sourcemaps", "upload", "--release", "shop@1.0.0",
-        "--dist", "web", "--url-prefix", "~/assets", str(dist),
+        "--dist", "web", "--url-prefix", "~/assets", str(dist), token=created.json()["token"],
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
     frames = _minified_frames(dist, "https://shop.example/assets/app.min.js?v=1")
@@ -261,3 +267,27 @@ def test_sourcemaps_upload_release_dist__frames_mapped_by_url(
         url=threaded_server.url, token=ADMIN_TOKEN,
     )  # fmt: skip
     assert [(b["release"], b["dist"]) for b in json.loads(listed.stdout)] == [("shop@1.0.0", "web")]
+
+
+def test_unsupported_sentry_route__501_naming_the_feature(api: httpx.Client) -> None:
+    response = api.post("/api/0/projects/trimtab/shop/files/difs/assemble/", json={})
+    assert response.status_code == 501
+    assert "debug information files" in response.json()["detail"]
+    assert "organization" not in response.json()["detail"]
+
+
+def test_assemble__token_of_another_project__refused_before_anything_is_said(
+    api: httpx.Client, shop: tuple[str, int]
+) -> None:
+    assert api.post("/api/v1/projects", json={"slug": "admin-app"}).status_code == 201
+    created = api.post(
+        "/api/v1/tokens", json={"name": "ci", "scopes": ["deploy"], "project": "admin-app"}
+    )
+    assert created.status_code == 201, created.text
+    headers = {"Authorization": f"Bearer {created.json()['token']}"}
+    body = {"checksum": "0" * 40, "chunks": ["1" * 40], "projects": ["shop"]}
+    response = api.post(
+        "/api/0/organizations/trimtab/artifactbundle/assemble/", json=body, headers=headers
+    )
+    assert response.status_code == 404, response.text
+    assert "missingChunks" not in response.text
