@@ -31,6 +31,7 @@ from trimtab.core.event_fields import EventFields
 from trimtab.core.grouping import GroupingResult, group_event
 from trimtab.core.js_frames import MapSource, map_event
 from trimtab.core.sourcemaps import SourceMap, SourceMapError, parse_source_map
+from trimtab.domain.errors import NotFound
 from trimtab.domain.reports.artifacts import bundle_url_candidates, map_url_for, read_blob
 from trimtab.store.models import ArtifactBundle, ArtifactFile, SourceBlob
 
@@ -66,6 +67,12 @@ class MapCache:
         self._bytes = 0
         self._lock = threading.Lock()
         self.decoded = 0  # how many maps were decoded (tests and benchmarks read it)
+        # (project, debug ID) -> its map and minified file: a debug ID names one build's
+        # content, so a found pair stays right; only what was found is kept (a map uploaded
+        # later must be seen), and a pair whose blob is gone is dropped when read.
+        self._by_debug_id: OrderedDict[tuple[int, str], tuple[_Found, _Found | None]] = (
+            OrderedDict()
+        )
 
     def _get(self, key: tuple[str, str]) -> Any:
         with self._lock:
@@ -83,6 +90,23 @@ class MapCache:
             ):
                 _, (_, dropped) = self._items.popitem(last=False)
                 self._bytes -= dropped
+
+    def found_by_debug_id(
+        self, project_id: int, debug_id: str
+    ) -> tuple[_Found, _Found | None] | None:
+        with self._lock:
+            return self._by_debug_id.get((project_id, debug_id))
+
+    def remember_debug_id(
+        self, project_id: int, debug_id: str, found: tuple[_Found, _Found | None] | None
+    ) -> None:
+        with self._lock:
+            if found is None:
+                self._by_debug_id.pop((project_id, debug_id), None)
+                return
+            self._by_debug_id[(project_id, debug_id)] = found
+            while len(self._by_debug_id) > self.max_entries * 16:
+                self._by_debug_id.popitem(last=False)
 
     def source_map(self, session: Session, file: _Found) -> SourceMap | str:
         found = self._get(("map", file.checksum))
@@ -140,10 +164,17 @@ class _Resolver:
 
     def _resolve(self, debug_id: str | None, abs_path: str) -> MapSource | str:
         if debug_id is not None:
+            known = self.cache.found_by_debug_id(self.project_id, debug_id)
+            if known is not None:
+                try:
+                    return self._source(*known, "debug_id")
+                except NotFound:  # pruned since: look again
+                    self.cache.remember_debug_id(self.project_id, debug_id, None)
             files = self._files(ArtifactFile.debug_id == debug_id)
             maps = [f for f in files if f.row.kind == "source_map"]
             if maps:
                 minified = next((f for f in files if f.row.kind in _MINIFIED_KINDS), None)
+                self.cache.remember_debug_id(self.project_id, debug_id, (maps[0], minified))
                 return self._source(maps[0], minified, "debug_id")
         by_release = self._by_release(abs_path)
         if isinstance(by_release, MapSource):
