@@ -238,6 +238,10 @@ def test_sourcemaps_upload_release_dist__project_token__frames_mapped_by_url(
         ).exit_code
         == 0
     )
+    frames = _minified_frames(dist, "https://shop.example/assets/app.min.js?v=1")
+    early = _send(api, key, project_id, _event(frames, release="shop@1.0.0", dist="web"))
+    top = _top_frame(_stored(api, early))
+    assert top["filename"] == "/assets/app.min.js", "no map yet: the minified frame as sent"
     created = api.post(
         "/api/v1/tokens", json={"name": "ci", "scopes": ["deploy"], "project": "shop"}
     )
@@ -247,7 +251,6 @@ def test_sourcemaps_upload_release_dist__project_token__frames_mapped_by_url(
         "--dist", "web", "--url-prefix", "~/assets", str(dist), token=created.json()["token"],
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
-    frames = _minified_frames(dist, "https://shop.example/assets/app.min.js?v=1")
     event_id = _send(api, key, project_id, _event(frames, release="shop@1.0.0", dist="web"))
     top = _top_frame(_stored(api, event_id))
     assert (top["filename"], top["lineno"], top["function"]) == (
@@ -256,6 +259,8 @@ def test_sourcemaps_upload_release_dist__project_token__frames_mapped_by_url(
         "reserveSeat",
     ), top
     assert top["data"]["resolved_with"] == "release"
+    top = _top_frame(_stored(api, early))  # arrived before its map: mapped when read
+    assert (top["filename"], top["lineno"], top["function"]) == ("src/seats.js", 4, "reserveSeat")
 
     other = _send(api, key, project_id, _event(frames, release="shop@1.0.0", dist="mobile"))
     top = _top_frame(_stored(api, other))

@@ -11,7 +11,8 @@ map's names, see `core.sourcemaps`), the context lines from `sourcesContent`, an
 `data.minified` with what the frame said before; a source under `node_modules/` is not in-app.
 An unmapped frame keeps its values and gets `data.sourcemap_error`, the reason. The exception
 keeps its frames as sent in `raw_stacktrace`, as Sentry does. The event passed in is not
-changed: `map_event` returns a new one (None when it has no JavaScript frame).
+changed: `map_event` returns a new one (None when it has no JavaScript frame left to map: a
+mapped frame is never mapped twice, so a stored event can be mapped again when it is read).
 """
 
 from __future__ import annotations
@@ -87,8 +88,10 @@ def _stacks(event: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _is_js_frame(frame: Any) -> bool:
+    """A frame a map could map, not mapped yet (a mapped frame keeps `data.minified`)."""
     return (
         isinstance(frame, dict)
+        and not (isinstance(frame.get("data"), dict) and "minified" in frame["data"])
         and isinstance(frame.get("abs_path"), str)
         and type(frame.get("lineno")) is int
         and type(frame.get("colno")) is int
@@ -154,7 +157,7 @@ def map_event(event: dict[str, Any], resolve: Resolver) -> dict[str, Any] | None
             if _is_js_frame(frames[i]):
                 frames[i], ok = _map_frame(frames[i], debug_ids, once)
                 here += ok
-        if here:
+        if here and "raw_stacktrace" not in holder:
             holder["raw_stacktrace"] = {**stack, "frames": raw_frames}
         mapped += here
     # Unmapped frames still say why (the event page shows it), so the copy is kept either way.

@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 
 from trimtab.core.event_fields import EventFields
 from trimtab.core.grouping import GroupingResult, group_event
-from trimtab.core.js_frames import MapSource, map_event
+from trimtab.core.js_frames import MapSource, js_frame_count, map_event
 from trimtab.core.sourcemaps import SourceMap, SourceMapError, parse_source_map
 from trimtab.domain.errors import NotFound
 from trimtab.domain.reports.artifacts import bundle_url_candidates, map_url_for, read_blob
@@ -235,8 +235,10 @@ def map_stored_event(
     dist: str | None,
     cache: MapCache = CACHE,
 ) -> dict[str, Any] | None:
-    """The event with its frames mapped by the bundles stored now; None when nothing maps
-    (an event that arrived before its map can be mapped again when it is read)."""
+    """The stored event with the frames no map matched at ingest mapped by the bundles stored
+    now (its map was uploaded after it); None when it has none left or the project no bundle."""
+    if not js_frame_count(event) or not _has_bundles(session, project_id):
+        return None
     return map_event(event, _Resolver(session, project_id, release, dist, cache))
 
 
@@ -257,14 +259,14 @@ def apply_source_maps(session: Session, events: Sequence[Mappable], cache: MapCa
         if not isinstance(event, dict):
             continue
         dist = event.get("dist")
-        mapped = map_stored_event(
+        resolver = _Resolver(
             session,
             project_id,
-            event,
             prepared.fields.release,
             dist if isinstance(dist, str) else None,
             cache,
         )
+        mapped = map_event(event, resolver)
         if mapped is None:
             continue
         prepared.payload = orjson.dumps(mapped)
