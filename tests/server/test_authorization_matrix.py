@@ -616,6 +616,9 @@ ROUTES: dict[tuple[str, str], Row] = {
     ("GET", "/api/0/organizations/{org}/releases/{version}/deploys/"): Row(
         ANY_READ, url=ORG_RELEASES + "r1/deploys/"
     ),
+    ("GET", "/api/0/organizations/{org}/repos/"): Row(
+        AUTH, url="/api/0/organizations/{org}/repos/"
+    ),
     # sentry-cli's source map upload (and its answer to what trimtab does not serve)
     ("GET", "/api/0/"): Row(AUTH, url="/api/0/"),
     ("GET", "/api/0/organizations/{org}/chunk-upload/"): Row(AUTH, url=CHUNKS),

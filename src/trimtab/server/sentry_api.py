@@ -298,3 +298,10 @@ def list_deploys(
             }
             for d in rows
         ]
+
+
+@router.get("/organizations/{org}/repos/")
+def list_repos(org: str, request: Request, actor: Actor = Depends(current_actor)) -> Any:
+    """No repository integrations: `set-commits --local` then sends the commits it reads."""
+    check_org(request, org)
+    return []

@@ -8,9 +8,11 @@
   bundle assembled (`domain.reports.artifacts`); with `version`/`dist` for
   `sourcemaps upload --release R --dist D`.
 
-Every other `/api/0/` route answers 501 with a `detail` naming what trimtab does not do:
-sentry-cli reads any 404 as "organization not found", which would send the user looking for a
-typo that is not there.
+The routes of features trimtab does not have (debug files, ProGuard, legacy release files,
+monitors, …) answer 501 with a `detail` naming the feature: sentry-cli reads a 404 from most of
+them as "organization not found" or "project not found", which would send the user looking for
+a typo that is not there. Other unknown routes stay 404 (with the reason): sentry-cli reads
+some 404s as "none" (`previous-with-commits` in `set-commits`).
 """
 
 from __future__ import annotations
@@ -155,7 +157,6 @@ _UNSUPPORTED = (
     ),
     ("monitors", "cron monitors"),
     ("issues", "issue changes through the Sentry API (use trimtab issue ...)"),
-    ("repos", "repositories"),
     ("events", "reading events through the Sentry API (use trimtab issue ...)"),
 )
 
@@ -164,5 +165,10 @@ _UNSUPPORTED = (
 def unsupported(rest: str, actor: Actor = Depends(current_actor)) -> Any:
     path = "/" + rest[:200]
     feature = next((what for key, what in _UNSUPPORTED if key in path), None)
-    what = feature or f"this Sentry API route ({path})"
-    return error_response(501, "not_supported", f"trimtab does not support {what}")
+    if feature is None:
+        # sentry-cli reads a 404 as "none" on some routes (previous-with-commits): an unknown
+        # route stays a 404, with the reason in its detail.
+        return error_response(
+            404, "not_found", f"trimtab does not serve this Sentry API route ({path})"
+        )
+    return error_response(501, "not_supported", f"trimtab does not support {feature}")
