@@ -122,15 +122,16 @@ def assemble_artifact_bundle(
 ) -> Any:
     check_org(request, org)
     slugs = body.projects
-    with store_of(request).write() as session:
-        if not slugs and actor.project_id is not None:
-            slugs = [p.slug for p in projects.list_projects(session, actor)]
-        missing = artifacts.missing_chunks(session, body.chunks)
-        if missing:
-            for slug in slugs:  # the token must reach the projects before it is told more
-                projects.get_project(session, actor, slug, scope="deploy")
-            return {"state": "not_found", "missingChunks": missing, "detail": None}
-        try:
+    try:
+        # The refusal leaves the transaction, so half a bundle is never kept.
+        with store_of(request).write() as session:
+            if not slugs and actor.project_id is not None:
+                slugs = [p.slug for p in projects.list_projects(session, actor)]
+            missing = artifacts.missing_chunks(session, body.chunks)
+            if missing:
+                for slug in slugs:  # the token must reach the projects before it is told more
+                    projects.get_project(session, actor, slug, scope="deploy")
+                return {"state": "not_found", "missingChunks": missing, "detail": None}
             artifacts.assemble_bundle(
                 session,
                 actor,
@@ -140,8 +141,9 @@ def assemble_artifact_bundle(
                 release=body.version or None,
                 dist=body.dist or None,
             )
-        except InvalidInput as exc:
-            return {"state": "error", "missingChunks": [], "detail": exc.detail}
+    except InvalidInput as exc:
+        # sentry-cli polls until "ok" or "error" and prints the detail of an error.
+        return {"state": "error", "missingChunks": [], "detail": exc.detail}
     return {"state": "ok", "missingChunks": [], "detail": None}
 
 
