@@ -103,6 +103,12 @@ def _health() -> list[Entry]:
     return [("health", health.health_command)]
 
 
+def _sourcemaps() -> list[Entry]:
+    from trimtab.cli import sourcemaps
+
+    return [("sourcemaps", sourcemaps.sourcemaps_app)]
+
+
 def _alerts() -> list[Entry]:
     from trimtab.cli import alerts
 
@@ -128,6 +134,7 @@ NOUNS: dict[str, Loader] = {
     "audit": _tokens,
     "service": _services,
     "release": _releases,
+    "sourcemaps": _sourcemaps,
     "deploy": _deploys,
     "rollback": _deploys,
     "status": _deploys,

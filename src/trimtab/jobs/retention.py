@@ -13,7 +13,7 @@ from functools import partial
 
 from sqlalchemy.orm import Session
 
-from trimtab.domain.reports import retention
+from trimtab.domain.reports import artifacts, retention
 from trimtab.jobs.scheduler import Job
 from trimtab.settings import Settings
 from trimtab.store.db import Store
@@ -22,6 +22,9 @@ from trimtab.store.models import utcnow
 INTERVAL_S = 300.0
 RUN_BUDGET_S = 30.0
 PAUSE_S = 0.005  # between batches: let a waiting writer take the lock
+# sentry-cli assembles right after uploading; a chunk older than this belongs to an upload
+# that was abandoned.
+CHUNK_TTL = timedelta(hours=1)
 
 
 @dataclass
@@ -29,6 +32,8 @@ class RetentionReport:
     old_events: int = 0
     excess_events: int = 0
     series_rows: int = 0
+    upload_chunks: int = 0  # sentry-cli uploads never assembled
+    bundles: int = 0  # source map bundles gone with their release
     finished: bool = True  # False when the budget ran out with work left
     issues_checked: list[int] = field(default_factory=list)
 
@@ -58,10 +63,13 @@ def prune(
                 return total
             time.sleep(PAUSE_S)
 
+    chunk_cutoff = now - CHUNK_TTL
+    report.upload_chunks = drain(lambda s: artifacts.prune_chunks(s, chunk_cutoff, batch))
     if settings.retention_days > 0:
         cutoff = now - timedelta(days=settings.retention_days)
         report.old_events = drain(lambda s: retention.prune_old_events(s, cutoff, batch))
         report.series_rows = drain(lambda s: retention.prune_old_series(s, cutoff, batch))
+        report.bundles = drain(lambda s: artifacts.prune_bundles(s, cutoff, batch))
     cap = settings.max_events_per_issue
     if cap > 0:
         with store.read() as session:
@@ -79,7 +87,7 @@ def prune(
 
 def run_retention(store: Store, settings: Settings) -> None:
     report = prune(store, settings)
-    if report.old_events or report.excess_events or report.series_rows:
+    if report.old_events or report.excess_events or report.series_rows or report.bundles:
         release_freed_memory()
 
 

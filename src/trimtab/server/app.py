@@ -17,7 +17,15 @@ import trimtab
 from trimtab.domain.spine.bootstrap import Credentials, bootstrap
 from trimtab.jobs import Scheduler, all_jobs
 from trimtab.runner.local import LocalRunner
-from trimtab.server import health, ingest, ofrep, sdk_assets, sentry_api, unleash_api
+from trimtab.server import (
+    health,
+    ingest,
+    ofrep,
+    sdk_assets,
+    sentry_api,
+    sentry_uploads,
+    unleash_api,
+)
 from trimtab.server.api import api_router
 from trimtab.server.dashboard import views as dashboard
 from trimtab.server.dashboard import views_admin as dashboard_admin
@@ -117,13 +125,16 @@ def create_app(
     app.state.clock = utcnow
     app.state.stream_slots = StreamSlots(settings.max_streams_per_token)
     install_error_handlers(app)
-    app.add_middleware(BodySizeLimit, exempt_prefixes=SELF_LIMITED_PREFIXES)
+    # sentry-cli's chunk uploads are larger than an API body; their route bounds them itself.
+    chunk_upload = f"/api/0/organizations/{settings.org_slug}/chunk-upload/"
+    app.add_middleware(BodySizeLimit, exempt_prefixes=(*SELF_LIMITED_PREFIXES, chunk_upload))
     app.add_middleware(PageSecurityHeaders)
     app.add_middleware(PublicOrigin, public_url=settings.public_url)
     app.include_router(health.router)
     app.include_router(api_router)
     app.include_router(sdk_assets.router)
     app.include_router(sentry_api.router)
+    app.include_router(sentry_uploads.router)
     # Evaluation surfaces: plain Starlette routes, no dependency injection on the hot path, and
     # first in the routing table: matching the API's routes first costs more than evaluating.
     app.router.routes[0:0] = [*ofrep.routes, *unleash_api.routes]
@@ -136,4 +147,6 @@ def create_app(
     app.include_router(dashboard_maintenance.router)
     app.include_router(dashboard_services.router)
     app.include_router(dashboard_admin.router)
+    # Last: it answers every /api/0 route that none of the routers above serves.
+    app.include_router(sentry_uploads.unsupported_router)
     return app

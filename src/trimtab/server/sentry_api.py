@@ -75,7 +75,7 @@ class DeployNew(_Loose):
     projects: list[str] | None = Field(default=None, max_length=50)
 
 
-def _check_org(request: Request, org: str) -> None:
+def check_org(request: Request, org: str) -> None:
     if org != request.app.state.settings.org_slug:
         raise NotFound(f"no organization {org!r}")
 
@@ -137,7 +137,7 @@ def _releases_of(
 def new_release(
     org: str, body: ReleaseNew, request: Request, actor: Actor = Depends(current_actor)
 ) -> Any:
-    _check_org(request, org)
+    check_org(request, org)
     if not body.projects:
         raise InvalidInput("name at least one project: sentry-cli releases new -p PROJECT")
     with store_of(request).write() as session:
@@ -163,7 +163,7 @@ def list_releases(
     per_page: int = Query(default=100, ge=1, le=500),
     actor: Actor = Depends(current_actor),
 ) -> Any:
-    _check_org(request, org)
+    check_org(request, org)
     with store_of(request).read() as session:
         by_version: dict[str, list[tuple[Project, Release]]] = {}
         for found in _named_projects(session, actor, project, "read"):
@@ -189,7 +189,7 @@ def list_project_releases(
 def project_release_info(
     org: str, project: str, version: str, request: Request, actor: Actor = Depends(current_actor)
 ) -> Any:
-    _check_org(request, org)
+    check_org(request, org)
     with store_of(request).read() as session:
         return _release_json(session, version, _releases_of(session, actor, version, [project]))
 
@@ -198,7 +198,7 @@ def project_release_info(
 def release_info(
     org: str, version: str, request: Request, actor: Actor = Depends(current_actor)
 ) -> Any:
-    _check_org(request, org)
+    check_org(request, org)
     with store_of(request).read() as session:
         return _release_json(session, version, _releases_of(session, actor, version, None))
 
@@ -229,7 +229,7 @@ def update_release(
     actor: Actor = Depends(current_actor),
 ) -> Any:
     """finalize (dateReleased) and set-commits (commits or refs)."""
-    _check_org(request, org)
+    check_org(request, org)
     with store_of(request).write() as session:
         found = _releases_of(session, actor, version, body.projects, scope="deploy")
         commits = _commits(body)
@@ -253,7 +253,7 @@ def new_deploy(
     request: Request,
     actor: Actor = Depends(current_actor),
 ) -> Any:
-    _check_org(request, org)
+    check_org(request, org)
     with store_of(request).write() as session:
         found = _releases_of(session, actor, version, body.projects, scope="deploy")
         rows: list[Deploy] = []
@@ -283,7 +283,7 @@ def new_deploy(
 def list_deploys(
     org: str, version: str, request: Request, actor: Actor = Depends(current_actor)
 ) -> Any:
-    _check_org(request, org)
+    check_org(request, org)
     with store_of(request).read() as session:
         ids = [r.id for _, r in _releases_of(session, actor, version, None)]
         rows = ledger.successful_deploys(session, actor, ids)
@@ -298,3 +298,10 @@ def list_deploys(
             }
             for d in rows
         ]
+
+
+@router.get("/organizations/{org}/repos/")
+def list_repos(org: str, request: Request, actor: Actor = Depends(current_actor)) -> Any:
+    """No repository integrations: `set-commits --local` then sends the commits it reads."""
+    check_org(request, org)
+    return []

@@ -20,6 +20,7 @@ from trimtab.core.grouping import group_event
 from trimtab.core.user_agent import contexts_from_user_agent, event_user_agent
 from trimtab.domain.errors import InvalidInput, NotFound
 from trimtab.domain.reports.issues import get_issue
+from trimtab.domain.reports.js_mapping import map_stored_event
 from trimtab.domain.results import IsoTime, Result
 from trimtab.domain.spine.actors import Actor
 from trimtab.domain.spine.projects import bound_environment, get_project, list_projects
@@ -201,6 +202,12 @@ def event_data(event: Event) -> dict[str, Any]:
 
 def event_detail(session: Session, event: Event) -> EventDetail:
     data = event_data(event)
+    # Frames that no map matched at ingest (it was uploaded after the event) are mapped now.
+    dist = data.get("dist")
+    remapped = map_stored_event(
+        session, event.project_id, data, event.release, dist if isinstance(dist, str) else None
+    )
+    data = remapped if remapped is not None else data
     issue = session.get(Issue, event.issue_id)
     project = session.get(Project, event.project_id)
     assert issue is not None and project is not None  # foreign keys guarantee both

@@ -41,9 +41,11 @@ from sqlalchemy.orm import Session
 from trimtab.core.envelope import replace_nul
 from trimtab.core.event_fields import EventFields, extract_fields, with_client_ip
 from trimtab.core.grouping import GroupingResult, group_event
+from trimtab.core.js_frames import js_frame_count
 from trimtab.core.sessions import SessionAggregate, SessionUpdate
 from trimtab.core.user_agent import event_user_agent, fill_missing_contexts
 from trimtab.domain.reports.issue_status import after_event
+from trimtab.domain.reports.js_mapping import apply_source_maps
 from trimtab.domain.reports.release_health import record_sessions
 from trimtab.domain.spine.notifications import notify
 from trimtab.store import bulk, rollups
@@ -82,6 +84,8 @@ class PreparedEvent:
     facets: tuple[tuple[str, str], ...] = ()
     dimensions: tuple[str, ...] = ()  # rollup dimensions, all but issue(id)
     user_hash: str | None = None
+    # It has JavaScript frames: the writer maps them if the project has source maps.
+    has_js_frames: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,7 +113,9 @@ class IngestJob:
 def store_batch(session: Session, jobs: Sequence[IngestJob]) -> list[StoredEvent | None]:
     """Store the jobs of many requests in the caller's transaction (the writer's group commit):
     events through `store_events`, sessions through release health. One result per job."""
-    stored = iter(store_events(session, [job.event for job in jobs if job.event is not None]))
+    events = [job.event for job in jobs if job.event is not None]
+    apply_source_maps(session, events)
+    stored = iter(store_events(session, events))
     results = [next(stored) if job.event is not None else None for job in jobs]
     by_project: dict[int, tuple[list[SessionUpdate], list[SessionAggregate]]] = {}
     for job in jobs:
@@ -155,6 +161,7 @@ def prepare_event(
         facets=_facets_of(fields),
         dimensions=_dimensions_of(fields),
         user_hash=user_digest(fields.user_key) if fields.user_key else None,
+        has_js_frames=isinstance(event, dict) and js_frame_count(event) > 0,
     )
 
 

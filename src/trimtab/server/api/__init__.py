@@ -17,6 +17,7 @@ from trimtab.server.api import (
     releases,
     sdk,
     services,
+    sourcemaps,
     tokens,
 )
 from trimtab.server.api import dependencies as dependency_api
@@ -52,6 +53,7 @@ for module in (
     sdk,
     dependency_api,
     issues,
+    sourcemaps,
     alerts,
 ):
     api_router.include_router(module.router)

@@ -38,6 +38,12 @@ from trimtab.store.models.maintenance import MaintenanceNotice
 from trimtab.store.models.notifications import Notification
 from trimtab.store.models.release_health import HealthBucket, HealthSession
 from trimtab.store.models.reports import ErrorRollup, Event, Issue, IssueFacet, IssueUser
+from trimtab.store.models.sourcemaps import (
+    ArtifactBundle,
+    ArtifactFile,
+    SourceBlob,
+    UploadChunk,
+)
 from trimtab.store.models.tenancy import Environment, Organization, Project
 
 __all__ = [
@@ -46,6 +52,8 @@ __all__ = [
     "AlertRule",
     "AlertTarget",
     "ApiToken",
+    "ArtifactBundle",
+    "ArtifactFile",
     "AuditEntry",
     "AutoOffRule",
     "Base",
@@ -81,10 +89,12 @@ __all__ = [
     "Segment",
     "Service",
     "ServiceRequirement",
+    "SourceBlob",
     "SpikeMark",
     "StabilizationSetting",
     "StabilizationWindow",
     "UnleashClientRegistration",
+    "UploadChunk",
     "User",
     "utcnow",
 ]
