@@ -312,3 +312,20 @@ def test_notification_without_rules__dispatched_and_never_sent_later(
     _rule(store, "issue.new")
     _run(store, http, T0 + timedelta(minutes=1))
     assert receiver.received == []
+
+
+def test_rule_created_after_the_notification_was_queued__not_sent(
+    store: Store, receiver: Receiver, http: httpx.Client
+) -> None:
+    """The job had not run when the rule was made: the older notification is not news."""
+    pid = _project(store)
+    _target(store, receiver.url)
+    _notify(store, pid)
+    _rule(store, "issue.new")
+    _notify(store, pid, title="after the rule")
+    _run(store, http, T0)
+    [delivery] = _deliveries(store)
+    assert (
+        delivery.title == "issue.new happened"
+        and delivery.body["data"]["title"] == "after the rule"
+    )

@@ -199,6 +199,10 @@ def _matching(
     for rule, target in rules:
         if not core.kind_matches(rule.kind, notification.kind):
             continue
+        # A rule speaks for what happens after it exists: a backlog queued before it (the job
+        # had not run yet) is not news to its target.
+        if notification.created_at < rule.created_at:
+            continue
         if rule.environment is not None and rule.environment != notification.environment:
             continue
         # A spike notification belongs to the rule whose threshold produced it.
