@@ -9,7 +9,7 @@ of redoing what was undone.
 from __future__ import annotations
 
 from pydantic import Field
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from trimtab.domain.results import IsoTime, Result
@@ -74,26 +74,27 @@ class ServiceStatus(Result):
     in_flight: str | None = Field(description="`VERSION (state)` of a step deploying it now")
 
 
-def successful(session: Session, project_id: int, environment: str, service: str) -> list[Deploy]:
-    """Successful rows of one service in one environment, newest first."""
-    return list(
-        session.scalars(
-            select(Deploy)
-            .where(
-                Deploy.project_id == project_id,
-                Deploy.environment == environment,
-                Deploy.service == service,
-                Deploy.result == "success",
-            )
-            .order_by(Deploy.finished_at.desc(), Deploy.id.desc())
-            .limit(MAX_LIST)
+def _successful(project_id: int, environment: str, service: str) -> Select[Deploy]:
+    return (
+        select(Deploy)
+        .where(
+            Deploy.project_id == project_id,
+            Deploy.environment == environment,
+            Deploy.service == service,
+            Deploy.result == "success",
         )
+        .order_by(Deploy.finished_at.desc(), Deploy.id.desc())
     )
 
 
+def successful(session: Session, project_id: int, environment: str, service: str) -> list[Deploy]:
+    """Successful rows of one service in one environment, newest first."""
+    return list(session.scalars(_successful(project_id, environment, service).limit(MAX_LIST)))
+
+
 def current(session: Session, project_id: int, environment: str, service: str) -> Deploy | None:
-    rows = successful(session, project_id, environment, service)
-    return rows[0] if rows else None
+    """The newest successful row: what runs now (one row read, not the whole history)."""
+    return session.scalars(_successful(project_id, environment, service).limit(1)).first()
 
 
 def rollback_target(
@@ -189,7 +190,7 @@ def status(
 def _service_names(session: Session, project: Project) -> list[str]:
     """Services with ledger rows, including ones since removed from the project."""
     return sorted(
-        set(session.scalars(select(Deploy.service).where(Deploy.project_id == project.id)))
+        session.scalars(select(Deploy.service).where(Deploy.project_id == project.id).distinct())
     )
 
 
