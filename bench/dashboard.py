@@ -113,6 +113,7 @@ class Shape:
     release: str = ""
     run_id: int = 0
     query: str = ""
+    fill_seconds: float = 0.0
 
     def params(self) -> dict[str, str]:
         return {
@@ -525,7 +526,8 @@ def sqlite_store(events: int, keep: bool, workdir: Path) -> tuple[Path, Shape]:
             connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
     finally:
         store.dispose()
-    print(f"filled in {time.monotonic() - began:.0f} s, {path.stat().st_size / 2**20:,.0f} MiB")
+    shape.fill_seconds = time.monotonic() - began
+    print(f"filled in {shape.fill_seconds:.0f} s, {path.stat().st_size / 2**20:,.0f} MiB")
     marker.write_text(json.dumps({**shape.__dict__, "now": shape.now.isoformat()}))
     return path, shape
 
@@ -778,7 +780,7 @@ def write_docs(results: dict[str, dict[str, Any]], info: dict[str, Any], args: A
         f"{' '.join(sys.argv[1:])}`. Shared with other work: load average {loads}.",
         "",
         f"Store: {args.events:,} events in {ISSUES:,} issues over {DAYS} days, {FLAGS} flags, "
-        f"{RELEASES} releases, {RUNS:,} deploy runs (filled in {info['fill_s']:.0f} s through "
+        f"{RELEASES} releases, {RUNS:,} deploy runs (filled in {info['fill_s']:,.0f} s through "
         "ingest's `prepare_event`/`store_events` and the domain functions; the PostgreSQL "
         "store is a row-for-row copy, analyzed). Each page requested "
         f"{args.requests} times by a logged-in session over HTTP (keep-alive, loopback) "
@@ -819,9 +821,8 @@ def main() -> None:
     postgres = os.environ.get("TRIMTAB_TEST_POSTGRES_URL")
     with tempfile.TemporaryDirectory(prefix="trimtab-dashboard-") as tmp:
         workdir = Path(tmp)
-        began = time.monotonic()
         path, shape = sqlite_store(args.events, args.keep, workdir)
-        info["fill_s"] = time.monotonic() - began
+        info["fill_s"] = shape.fill_seconds
         if args.backend in ("both", "sqlite"):
             print("SQLite:")
             results["SQLite"] = measure(f"sqlite:///{path}", workdir / "s", shape, args.requests)
