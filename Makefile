@@ -49,6 +49,7 @@ bench: $(VENV)/.installed-bench
 	$(BIN)/python bench/cli.py
 	$(BIN)/python bench/flags.py
 	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/dashboard.py --keep
 
 # 30 minutes of mixed load on one server (RSS, errors), then SIGKILL rounds (bench/soak.py).
 # SOAK_SECONDS, SOAK_WARMUP, SOAK_CRASH_ROUNDS, SOAK_SEED; PostgreSQL rounds too when

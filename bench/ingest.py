@@ -762,10 +762,15 @@ def write_docs(results: dict[str, Any], args: argparse.Namespace) -> None:
             "worker digesting in the background); its stored rate counts rows in its database."
         )
     lines.append(END)
-    section = "\n".join(lines)
+    replace_section(START, END, "\n".join(lines))
+
+
+def replace_section(start: str, end: str, section: str) -> None:
+    """Put `section` (from `start` to `end`, markers included) in docs/benchmarks.md, in place
+    of the one between those markers, else at the end."""
     text = DOCS.read_text() if DOCS.exists() else "# Benchmarks\n\nFigures from `make bench`.\n"
-    if START in text and END in text:
-        text = text[: text.index(START)] + section + text[text.index(END) + len(END) :]
+    if start in text and end in text:
+        text = text[: text.index(start)] + section + text[text.index(end) + len(end) :]
     else:
         text = text.rstrip("\n") + "\n\n" + section + "\n"
     DOCS.write_text(text)

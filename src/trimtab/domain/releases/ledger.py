@@ -197,7 +197,7 @@ def status(
 def _service_names(session: Session, project: Project) -> list[str]:
     """Services with ledger rows, including ones since removed from the project."""
     return sorted(
-        set(session.scalars(select(Deploy.service).where(Deploy.project_id == project.id)))
+        session.scalars(select(Deploy.service).where(Deploy.project_id == project.id).distinct())
     )
 
 

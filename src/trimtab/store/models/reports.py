@@ -74,7 +74,12 @@ class IssueFacet(Base):
     """How many of an issue's events carried `key=value`: releases, environments, tags."""
 
     __tablename__ = "issue_facets"
-    __table_args__ = (UniqueConstraint("issue_id", "key", "value"),)
+    __table_args__ = (
+        UniqueConstraint("issue_id", "key", "value"),
+        # The issue list filtered by release or environment: the issues that saw a value,
+        # without reading every facet row when few issues did (an old release).
+        Index("ix_issue_facets_key_value", "key", "value", "issue_id"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     issue_id: Mapped[int] = mapped_column(ForeignKey("issues.id", ondelete="CASCADE"))
