@@ -24,6 +24,7 @@ from trimtab.server.dashboard import views_deploys as dashboard_deploys
 from trimtab.server.dashboard import views_flags as dashboard_flags
 from trimtab.server.dashboard import views_issues as dashboard_issues
 from trimtab.server.dashboard import views_releases as dashboard_releases
+from trimtab.server.dashboard import views_segments as dashboard_segments
 from trimtab.server.errors import install_error_handlers
 from trimtab.server.flag_delivery import FlagRuntime
 from trimtab.server.headers import PageSecurityHeaders, PublicOrigin
@@ -128,4 +129,5 @@ def create_app(
     app.include_router(dashboard_issues.router)
     app.include_router(dashboard_releases.router)
     app.include_router(dashboard_deploys.router)
+    app.include_router(dashboard_segments.router)
     return app

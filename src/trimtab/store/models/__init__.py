@@ -28,6 +28,7 @@ from trimtab.store.models.deploys import (
 from trimtab.store.models.flags import (
     Flag,
     FlagConfig,
+    FlagEvaluationHour,
     FlagEvaluationStat,
     FlagSchedule,
     FlagSetRevision,
@@ -62,6 +63,7 @@ __all__ = [
     "Flag",
     "FlagConfig",
     "FlagEvaluationBucket",
+    "FlagEvaluationHour",
     "FlagEvaluationStat",
     "FlagSchedule",
     "FlagSetRevision",
