@@ -379,7 +379,7 @@ def test_config_editor__invalid_rule__server_reason_next_to_the_form_and_input_k
     )
     assert editor is not None, "the failed editor is open"
     assert 'role="alert">flag &#39;checkout-redesign&#39; in production:' in editor.group(1)
-    assert "like" in editor.group(1)
+    assert "constraints[0].operator: must be one of" in editor.group(1)
     assert "&#34;operator&#34;:&#34;like&#34;" in editor.group(1)  # what was typed, escaped
     assert 'value="try"' in editor.group(1)
     not_json = _edit(browser, {"environment": "production", "rules": "[{oops"})
