@@ -301,6 +301,7 @@ def test_static__htmx_and_live_script_served_from_this_origin(browser: TestClien
 
 REDESIGN = "/projects/shop/flags/checkout-redesign"
 SEGMENTS = "/projects/shop/segments"
+EDITOR_VERSION = r'id="edit-production".*?name="version" value="([0-9a-f]+)"'
 NEW_RULES = [
     {
         "id": "beta",
@@ -399,7 +400,7 @@ def test_config_editor__page_older_than_the_rules__refused_and_nothing_changes(
     browser: TestClient, client: TestClient, store: Store
 ) -> None:
     page = browser.get(REDESIGN).text
-    shown = re.search(r'id="edit-production".*?name="version" value="([0-9a-f]+)"', page, re.S)
+    shown = re.search(EDITOR_VERSION, page, re.S)
     assert shown is not None
     # Someone else changes production's rules after the page was loaded.
     api = client.put(
@@ -407,18 +408,28 @@ def test_config_editor__page_older_than_the_rules__refused_and_nothing_changes(
         json={"rules": []},
     )
     assert api.status_code == 200
-    stale = browser.post(
-        f"{REDESIGN}/config",
-        data={
-            "csrf_token": _csrf(page),
+
+    def save(version: str) -> httpx.Response:
+        data = {
             "environment": "production",
-            "version": shown.group(1),
+            "version": version,
             "rules": '[{"serve": {"variant": "redesign"}}]',
-        },
-        follow_redirects=False,
-    )
+        }
+        response: httpx.Response = browser.post(
+            f"{REDESIGN}/config", data={"csrf_token": _csrf(page), **data}, follow_redirects=False
+        )
+        return response
+
+    stale = save(shown.group(1))
     assert stale.status_code == 409 and "changed since this page was loaded" in stale.text
     assert _config(store, "checkout-redesign", "production").rules == []
+    # The edit is kept, now against the current rules: saving it again is a deliberate choice.
+    again = re.search(EDITOR_VERSION, stale.text, re.S)
+    assert again is not None and again.group(1) != shown.group(1)
+    assert "&#34;serve&#34;: {&#34;variant&#34;: &#34;redesign&#34;}" in stale.text
+    assert save(again.group(1)).status_code == 303
+    rules = _config(store, "checkout-redesign", "production").rules
+    assert rules[0]["serve"] == {"variant": "redesign"}
 
 
 def test_rule_moves__up_down_delete__applied_and_audited_as_config_changes(
@@ -580,6 +591,7 @@ def test_schedule__refused__reason_shown_with_the_form_as_filled(
 def test_segments__create_edit_refuse_delete_in_use__audited_like_the_api(
     browser: TestClient, client: TestClient, store: Store
 ) -> None:
+    assert f'href="{SEGMENTS}"' in browser.get("/projects/shop/flags").text
     page = browser.get(SEGMENTS)
     assert page.status_code == 200 and "No segments yet." in page.text
 

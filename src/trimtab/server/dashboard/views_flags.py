@@ -190,6 +190,7 @@ def _flag_reader(
             "span": span,
             "spans": list(flag_chart.SPANS),
             "error": error.detail if error else None,
+            "error_status": error.status if error else None,
             "form": form or {},
         }
 
