@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 from playwright.sync_api import expect
 
@@ -133,4 +134,56 @@ def test_flag_page__turn_on_reaches_the_sdk__kill_with_reason__pages_follow_live
     assert page.evaluate("window.notReloaded") is True
 
     page.goto(f"{demo.url}/")  # leave the live page: its stream closes cleanly
+    assert problems.seen == [], "\n".join(problems.seen)
+
+
+@pytest.mark.browser
+def test_flag_page__rule_edited_in_the_browser__reaches_the_sdk__bad_rule_keeps_the_text(
+    demo: ThreadedServer, sdk: FlagClient, chromium_page: Any
+) -> None:
+    page = chromium_page
+    problems = PageProblems(page)
+    _log_in(page, demo.url)
+    url = f"{demo.url}/projects/shop/flags/checkout-redesign"
+    de = {"targetingKey": "user-8", "country": "DE"}
+    assert sdk.string_value("checkout-redesign", "none", KR) == "redesign"  # the asia rule
+    page.goto(url)
+
+    # A rule the server refuses: its reason beside the editor, the typed text still there.
+    def rules(operator: str) -> str:
+        constraint = {"attribute": "country", "operator": operator, "values": ["DE"]}
+        rule = {"id": "germany", "constraints": [constraint], "serve": {"variant": "redesign"}}
+        return orjson.dumps([rule]).decode()
+
+    page.click("#edit-production summary")
+    page.fill("#rules-production", rules("like"))
+    page.click("#edit-production button:has-text('Save production')")
+    expect(page.locator("#edit-production p.error")).to_contain_text("operator: must be one of")
+    expect(page.locator("#rules-production")).to_have_value(rules("like"))
+    # The refusal itself is a 422 page, which Chromium also logs: expected, and only that.
+    refusal = [
+        f"HTTP 422: {url}/config",
+        "console: Failed to load resource: the server "
+        "responded with a status of 422 (Unprocessable Entity)",
+    ]
+    assert sorted(problems.seen) == sorted(refusal), problems.seen
+    problems.seen.clear()
+
+    # Fixed: the SDK connected to production serves the new rules, pushed, not polled.
+    page.fill("#rules-production", rules("in"))
+    page.fill("#edit-production input[name=reason]", "germany first")
+    with page.expect_navigation(url=f"{url}#env-production"):
+        page.click("#edit-production button:has-text('Save production')")
+    assert wait_for(lambda: sdk.string_value("checkout-redesign", "none", KR) == "classic", WAIT)
+    assert sdk.string_value("checkout-redesign", "none", de) == "redesign"
+    assert "when country is one of DE" in page.text_content("#env-production")
+    assert "germany first" in page.text_content("table.audit")
+
+    # The rule deleted from its card: Germany gets the default again.
+    with page.expect_navigation(url=f"{url}#env-production"):
+        page.click("#env-production form.rule-moves button[value=delete]")
+    assert "No rules" in page.text_content("#env-production")
+    assert wait_for(lambda: sdk.string_value("checkout-redesign", "none", de) == "classic", WAIT)
+
+    page.goto(f"{demo.url}/")
     assert problems.seen == [], "\n".join(problems.seen)

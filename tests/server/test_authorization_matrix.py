@@ -660,6 +660,18 @@ ROUTES: dict[tuple[str, str], Row] = {
         url="/projects/{slug}/flags/f1/switch",
         form={"state": "on", "environment": "{env}", "csrf_token": "{csrf}"},
     ),
+    ("GET", "/projects/{slug}/segments"): Row(PAGE, url="/projects/{slug}/segments"),
+    ("POST", "/projects/{slug}/segments"): Row(
+        PAGE,
+        url="/projects/{slug}/segments",
+        form={"name": "seg1", "constraints": "[]", "csrf_token": "{csrf}"},
+    ),
+    ("POST", "/projects/{slug}/segments/{name}/delete"): Row(
+        PAGE,
+        url="/projects/{slug}/segments/{name}/delete",
+        form={"csrf_token": "{csrf}"},
+        fresh=_fresh_segment,
+    ),
     ("GET", "/projects/{slug}/releases"): Row(PAGE, url="/projects/{slug}/releases"),
     ("GET", "/projects/{slug}/releases/{version}"): Row(PAGE, url="/projects/{slug}/releases/r1"),
     ("POST", "/projects/{slug}/releases/{version}/deploy"): Row(

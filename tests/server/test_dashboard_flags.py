@@ -7,19 +7,28 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
+import httpx
+import orjson
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from tests.server.test_dashboard import _csrf, _login
 from trimtab.demo import workspace
-from trimtab.domain.flags import dependencies, dependency_health, flags
+from trimtab.domain.flags import (
+    dependencies,
+    dependency_health,
+    evaluation_hours,
+    flags,
+    schedules,
+)
 from trimtab.domain.flags.dependency_health import ProbeResult
+from trimtab.domain.reports import retention
 from trimtab.domain.spine import projects, users
 from trimtab.domain.spine.actors import Actor
 from trimtab.server.headers import CONTENT_SECURITY_POLICY
 from trimtab.store.db import Store
-from trimtab.store.models import AuditEntry, User, utcnow
+from trimtab.store.models import AuditEntry, FlagEvaluationHour, User, utcnow
 
 ADMIN = Actor("token", "test", frozenset({"admin"}))
 PAGE = "/projects/shop/flags/new-payment-page"
@@ -57,6 +66,21 @@ def _post(browser: TestClient, action: str, data: dict[str, str], key: str = "ne
     return browser.post(
         f"{url}/{action}", data={"csrf_token": csrf, **data}, follow_redirects=False
     )
+
+
+def _viewer(anon_client: TestClient, store: Store) -> str:
+    """Log in a read-only user on the demo workspace; returns the session's CSRF token."""
+    with store.write() as session:
+        assert workspace.seed(session).created
+        session.add(User(username="viewer", password_hash=users.hash_password(VIEWER_PASSWORD)))
+    login = anon_client.get("/login")
+    logged_in = anon_client.post(
+        "/login",
+        data={"username": "viewer", "password": VIEWER_PASSWORD, "csrf_token": _csrf(login.text)},
+        follow_redirects=False,
+    )
+    assert logged_in.status_code == 303
+    return _csrf(anon_client.get(PAGE).text)  # the logout form's token: the session's own
 
 
 def _billing_fails(store: Store) -> None:
@@ -250,20 +274,10 @@ def test_rollout__string_flag__names_the_variant(browser: TestClient, store: Sto
 def test_read_only_user__sees_no_actions_and_cannot_flip(
     anon_client: TestClient, store: Store
 ) -> None:
-    with store.write() as session:
-        assert workspace.seed(session).created
-        session.add(User(username="viewer", password_hash=users.hash_password(VIEWER_PASSWORD)))
-    login = anon_client.get("/login")
-    logged_in = anon_client.post(
-        "/login",
-        data={"username": "viewer", "password": VIEWER_PASSWORD, "csrf_token": _csrf(login.text)},
-        follow_redirects=False,
-    )
-    assert logged_in.status_code == 303
+    csrf = _viewer(anon_client, store)
     page = anon_client.get(PAGE).text
     assert "Kill switch" not in page and "Turn off" not in page
     assert "25%" in page  # reading is fine
-    csrf = _csrf(page)  # the logout form's token: the session's own
     refused = anon_client.post(
         f"{PAGE}/switch",
         data={"environment": "production", "state": "off", "csrf_token": csrf},
@@ -281,3 +295,483 @@ def test_static__htmx_and_live_script_served_from_this_origin(browser: TestClien
     htmx = browser.get("/static/htmx.min.js")
     assert htmx.status_code == 200 and "Zero-Clause BSD" in htmx.text
     assert "EventSource" in browser.get("/static/live.js").text
+
+
+# --- the editors: rules, default and off variant, variants, schedules, segments ---------------
+
+REDESIGN = "/projects/shop/flags/checkout-redesign"
+SEGMENTS = "/projects/shop/segments"
+EDITOR_VERSION = r'id="edit-production".*?name="version" value="([0-9a-f]+)"'
+NEW_RULES = [
+    {
+        "id": "beta",
+        "constraints": [{"attribute": "email", "operator": "ends_with", "values": ["@shop.test"]}],
+        "serve": {"variant": "redesign"},
+    }
+]
+
+
+def _edit(browser: TestClient, data: dict[str, str], url: str = REDESIGN, action: str = "config"):  # type: ignore[no-untyped-def]
+    csrf = _csrf(browser.get(url).text)
+    return browser.post(
+        f"{url}/{action}", data={"csrf_token": csrf, **data}, follow_redirects=False
+    )
+
+
+def _audited(entry: AuditEntry) -> tuple[object, ...]:
+    return (entry.action, entry.before, entry.after, entry.reason)
+
+
+def test_config_editor__rules_default_and_off__same_config_and_audit_as_the_api(
+    browser: TestClient, client: TestClient, store: Store
+) -> None:
+    edited = _edit(
+        browser,
+        {
+            "environment": "production",
+            "rules": orjson.dumps(NEW_RULES).decode(),
+            "default_variant": "redesign",
+            "off_variant": "classic",
+            "reason": "beta only",
+        },
+    )
+    assert edited.status_code == 303
+    assert edited.headers["location"] == f"{REDESIGN}#env-production"
+    api = client.put(
+        "/api/v1/projects/shop/flags/checkout-redesign/environments/staging",
+        json={
+            "rules": NEW_RULES,
+            "default_variant": "redesign",
+            "off_variant": "classic",
+            "reason": "beta only",
+        },
+    )
+    assert api.status_code == 200
+    page_config = _config(store, "checkout-redesign", "production")
+    api_config = _config(store, "checkout-redesign", "staging")
+    assert page_config.rules == api_config.rules and page_config.rules[0]["id"] == "beta"
+    assert page_config.default_variant == api_config.default_variant == "redesign"
+    entries = [e for e in _entries(store, "checkout-redesign") if e.action == "flag.set"]
+    by_env = {e.environment: e for e in entries}
+    assert _audited(by_env["production"]) == _audited(by_env["staging"])
+    assert by_env["production"].actor == "user:admin"
+    page = browser.get(REDESIGN).text
+    assert "when email ends with @shop.test → <strong>serve redesign</strong>" in page
+
+
+def test_config_editor__invalid_rule__server_reason_next_to_the_form_and_input_kept(
+    browser: TestClient, store: Store
+) -> None:
+    before = _config(store, "checkout-redesign", "production")
+    count = len(_entries(store, "checkout-redesign"))
+    bad = orjson.dumps(
+        [
+            {
+                "constraints": [{"attribute": "country", "operator": "like", "values": ["KR"]}],
+                "serve": {"variant": "redesign"},
+            }
+        ]
+    ).decode()
+    refused = _edit(browser, {"environment": "production", "rules": bad, "reason": "try"})
+    assert refused.status_code == 422
+    assert refused.headers["content-type"].startswith("text/html")
+    editor = re.search(
+        r'<details class="edit" id="edit-production" open>(.*?)</details>', refused.text, re.S
+    )
+    assert editor is not None, "the failed editor is open"
+    assert 'role="alert">flag &#39;checkout-redesign&#39; in production:' in editor.group(1)
+    assert "constraints[0].operator: must be one of" in editor.group(1)
+    assert "&#34;operator&#34;:&#34;like&#34;" in editor.group(1)  # what was typed, escaped
+    assert 'value="try"' in editor.group(1)
+    not_json = _edit(browser, {"environment": "production", "rules": "[{oops"})
+    assert not_json.status_code == 422 and "rules: not valid JSON" in not_json.text
+    assert "[{oops" in not_json.text
+    not_list = _edit(browser, {"environment": "production", "rules": '{"serve": 1}'})
+    assert not_list.status_code == 422 and "rules: a JSON list of rules" in not_list.text
+    unknown_variant = _edit(
+        browser, {"environment": "production", "rules": "[]", "default_variant": "nope"}
+    )
+    assert unknown_variant.status_code == 422 and "nope" in unknown_variant.text
+    assert _config(store, "checkout-redesign", "production") == before
+    assert len(_entries(store, "checkout-redesign")) == count
+
+
+def test_config_editor__page_older_than_the_rules__refused_and_nothing_changes(
+    browser: TestClient, client: TestClient, store: Store
+) -> None:
+    page = browser.get(REDESIGN).text
+    shown = re.search(EDITOR_VERSION, page, re.S)
+    assert shown is not None
+    # Someone else changes production's rules after the page was loaded.
+    api = client.put(
+        "/api/v1/projects/shop/flags/checkout-redesign/environments/production",
+        json={"rules": []},
+    )
+    assert api.status_code == 200
+
+    def save(version: str) -> httpx.Response:
+        data = {
+            "environment": "production",
+            "version": version,
+            "rules": '[{"serve": {"variant": "redesign"}}]',
+        }
+        response: httpx.Response = browser.post(
+            f"{REDESIGN}/config", data={"csrf_token": _csrf(page), **data}, follow_redirects=False
+        )
+        return response
+
+    stale = save(shown.group(1))
+    assert stale.status_code == 409 and "changed since this page was loaded" in stale.text
+    assert _config(store, "checkout-redesign", "production").rules == []
+    # The edit is kept, now against the current rules: saving it again is a deliberate choice.
+    again = re.search(EDITOR_VERSION, stale.text, re.S)
+    assert again is not None and again.group(1) != shown.group(1)
+    assert "&#34;serve&#34;: {&#34;variant&#34;: &#34;redesign&#34;}" in stale.text
+    assert save(again.group(1)).status_code == 303
+    rules = _config(store, "checkout-redesign", "production").rules
+    assert rules[0]["serve"] == {"variant": "redesign"}
+
+
+def test_rule_moves__up_down_delete__applied_and_audited_as_config_changes(
+    browser: TestClient, store: Store
+) -> None:
+    def ids() -> list[str]:
+        return [r["id"] for r in _config(store, "checkout-redesign", "production").rules]
+
+    def move(rule: int, how: str) -> int:
+        page = browser.get(REDESIGN).text
+        version = re.search(
+            r'name="environment" value="production">\s*<input type="hidden" name="rule" '
+            r'value="\d+">\s*<input type="hidden" name="version" value="([0-9a-f]+)"',
+            page,
+        )
+        assert version is not None
+        response = browser.post(
+            f"{REDESIGN}/rule",
+            data={
+                "csrf_token": _csrf(page),
+                "environment": "production",
+                "rule": str(rule),
+                "move": how,
+                "version": version.group(1),
+            },
+            follow_redirects=False,
+        )
+        return int(response.status_code)
+
+    assert ids() == ["asia", "half"]
+    assert move(1, "up") == 303 and ids() == ["half", "asia"]
+    assert move(0, "down") == 303 and ids() == ["asia", "half"]
+    assert move(0, "up") == 422 and ids() == ["asia", "half"]
+    assert move(5, "delete") == 422
+    assert move(0, "delete") == 303 and ids() == ["half"]
+    assert _config(store, "checkout-redesign", "staging").rules[0]["id"] == "asia"  # untouched
+    last = _entries(store, "checkout-redesign")[-1]
+    assert (last.action, last.environment, last.actor) == ("flag.set", "production", "user:admin")
+    assert [r["id"] for r in last.before["rules"]] == ["asia", "half"]
+
+
+def test_variants_editor__changes_the_definition_like_the_api(
+    browser: TestClient, client: TestClient, store: Store
+) -> None:
+    variants = {"classic": "classic", "redesign": "redesign", "dark": "dark"}
+    edited = _edit(browser, {"variants": orjson.dumps(variants).decode()}, action="variants")
+    assert edited.status_code == 303 and edited.headers["location"] == f"{REDESIGN}#variants"
+    with store.read() as session:
+        assert flags.flag_detail(session, ADMIN, "shop", "checkout-redesign").variants == variants
+    by_page = _entries(store, "checkout-redesign")[-1]
+    back = {"classic": "classic", "redesign": "redesign"}
+    assert (
+        client.patch(
+            "/api/v1/projects/shop/flags/checkout-redesign", json={"variants": back}
+        ).status_code
+        == 200
+    )
+    by_api = _entries(store, "checkout-redesign")[-1]
+    assert by_page.action == by_api.action == "flag.update"
+    assert by_page.after == by_api.before and by_page.actor == "user:admin"
+    # A variant a rule still serves cannot go: the domain says which environment uses it.
+    refused = _edit(browser, {"variants": '{"classic": "classic"}'}, action="variants")
+    assert refused.status_code == 422 and "redesign" in refused.text
+    assert '<details class="edit" id="edit-variants" open>' in refused.text
+    assert "{&#34;classic&#34;: &#34;classic&#34;}" in refused.text
+
+
+def test_schedule__create_and_cancel__audited_like_the_api(
+    browser: TestClient, client: TestClient, store: Store
+) -> None:
+    at = (utcnow() + timedelta(days=2)).replace(second=0, microsecond=0)
+    local = at.strftime("%Y-%m-%dT%H:%M")  # what a datetime-local input sends, read as UTC
+    made = _edit(
+        browser,
+        {"environment": "production", "kind": "off", "at": local, "reason": "night"},
+        url=PAGE,
+        action="schedule",
+    )
+    assert made.status_code == 303 and made.headers["location"] == f"{PAGE}#schedules"
+    api = client.post(
+        "/api/v1/projects/shop/flags/new-payment-page/schedules",
+        json={"environment": "staging", "kind": "off", "at": local, "reason": "night"},
+    )
+    assert api.status_code == 201
+    entries = [e for e in _entries(store, "new-payment-page") if e.action == "flag.schedule"]
+    by_env = {e.environment: e.after for e in entries[-2:]}
+    for after in by_env.values():
+        assert after.pop("created_by") in ("user:admin", "token:TRIMTAB_ADMIN_TOKEN")
+        after.pop("id"), after.pop("environment")
+    assert by_env["production"] == by_env["staging"]
+    assert by_env["production"]["at"].startswith(at.strftime("%Y-%m-%dT%H:%M"))
+    mine = next(s for s in _schedules(store) if s.environment == "production" and s.kind == "off")
+    assert mine.status == "pending"
+    page = browser.get(PAGE).text
+    assert f'name="schedule" value="{mine.id}"' in page
+    cancelled = _edit(
+        browser,
+        {"schedule": str(mine.id), "environment": "production"},
+        url=PAGE,
+        action="unschedule",
+    )
+    assert cancelled.status_code == 303
+    assert next(s for s in _schedules(store) if s.id == mine.id).status == "cancelled"
+    last = _entries(store, "new-payment-page")[-1]
+    assert (last.action, last.after, last.actor) == (
+        "flag.schedule.cancel",
+        {"schedule": mine.id},
+        "user:admin",
+    )
+
+
+def _schedules(store: Store) -> list[schedules.ScheduleSummary]:
+    with store.read() as session:
+        return schedules.list_schedules(session, ADMIN, "shop", "new-payment-page")
+
+
+def test_schedule__refused__reason_shown_with_the_form_as_filled(
+    browser: TestClient, store: Store
+) -> None:
+    count = len(_entries(store, "new-payment-page"))
+    past = _edit(
+        browser,
+        {"environment": "production", "kind": "on", "at": "2001-01-01T00:00", "reason": "x1"},
+        url=PAGE,
+        action="schedule",
+    )
+    assert past.status_code == 422 and "at is in the past" in past.text
+    assert '<details class="edit" id="edit-schedule" open>' in past.text
+    assert 'value="2001-01-01T00:00"' in past.text and 'value="x1"' in past.text
+    no_percentage = _edit(
+        browser,
+        {"environment": "production", "kind": "rollout", "at": "2099-01-01T00:00"},
+        url=PAGE,
+        action="schedule",
+    )
+    assert no_percentage.status_code == 422 and "needs a percentage" in no_percentage.text
+    ramp = _edit(
+        browser,
+        {"environment": "production", "kind": "ramp", "steps": "2099-01-01T00:00 5\nbad"},
+        url=PAGE,
+        action="schedule",
+    )
+    assert ramp.status_code == 422 and "ramp line 2" in ramp.text
+    assert len(_entries(store, "new-payment-page")) == count
+    good = _edit(
+        browser,
+        {
+            "environment": "staging",
+            "kind": "ramp",
+            "steps": "2099-01-01T00:00 5\n2099-01-02T00:00 50",
+        },
+        url=PAGE,
+        action="schedule",
+    )
+    assert good.status_code == 303
+    assert "2099-01-02 00:00 → 50%" in browser.get(PAGE).text
+
+
+def test_segments__create_edit_refuse_delete_in_use__audited_like_the_api(
+    browser: TestClient, client: TestClient, store: Store
+) -> None:
+    assert f'href="{SEGMENTS}"' in browser.get("/projects/shop/flags").text
+    page = browser.get(SEGMENTS)
+    assert page.status_code == 200 and "No segments yet." in page.text
+
+    def put(data: dict[str, str]) -> httpx.Response:
+        csrf = _csrf(browser.get(SEGMENTS).text)
+        return browser.post(SEGMENTS, data={"csrf_token": csrf, **data}, follow_redirects=False)
+
+    constraints = '[{"attribute": "email", "operator": "ends_with", "values": ["@shop.test"]}]'
+    made = put(
+        {"name": "staff", "description": "our people", "constraints": constraints, "new": "1"}
+    )
+    assert made.status_code == 303 and made.headers["location"] == f"{SEGMENTS}#segment-staff"
+    listed = browser.get(SEGMENTS).text
+    assert "email ends with @shop.test" in listed and "our people" in listed
+    api = client.put(
+        "/api/v1/projects/shop/segments/staff-api",
+        json={"constraints": orjson.loads(constraints), "description": "our people"},
+    )
+    assert api.status_code == 200
+    with store.read() as session:
+        entries = list(
+            session.scalars(
+                select(AuditEntry)
+                .where(AuditEntry.target_type == "segment")
+                .order_by(AuditEntry.id)
+            )
+        )
+    by_page, by_api = entries[-2], entries[-1]
+    assert by_page.action == by_api.action == "segment.put" and by_page.actor == "user:admin"
+    assert by_page.after is not None and by_api.after is not None
+    same = ("constraints", "description")
+    assert [by_page.after[k] for k in same] == [by_api.after[k] for k in same]
+
+    bad = put({"name": "staff", "constraints": '[{"attribute": "email", "operator": "like"}]'})
+    assert bad.status_code == 422
+    editor = re.search(r'<tr id="segment-staff">(.*?)</tr>', bad.text, re.S)
+    assert editor is not None and '<details class="edit" open>' in editor.group(1)
+    assert "like" in editor.group(1) and 'role="alert"' in editor.group(1)
+    bad_new = put({"name": "bad name!", "constraints": "[]", "new": "1"})
+    assert bad_new.status_code == 422 and 'value="bad name!"' in bad_new.text
+
+    # In use by a flag rule: delete is refused with the domain's words; unused: deleted.
+    client.put(
+        "/api/v1/projects/shop/flags/checkout-redesign/environments/production",
+        json={"rules": [{"segments": ["staff"], "serve": {"variant": "redesign"}}]},
+    )
+    listed = browser.get(SEGMENTS).text
+    assert f'href="{REDESIGN}">checkout-redesign</a>' in listed
+    assert 'action="/projects/shop/segments/staff/delete"' not in listed  # no button when used
+    csrf = _csrf(listed)
+    in_use = browser.post(
+        f"{SEGMENTS}/staff/delete", data={"csrf_token": csrf}, follow_redirects=False
+    )
+    assert in_use.status_code == 409 and "is used by flags" in in_use.text
+    gone = browser.post(
+        f"{SEGMENTS}/staff-api/delete", data={"csrf_token": csrf}, follow_redirects=False
+    )
+    assert gone.status_code == 303
+    assert 'id="segment-staff-api"' not in browser.get(SEGMENTS).text
+    with store.read() as session:
+        last = session.scalars(select(AuditEntry).order_by(AuditEntry.id.desc())).first()
+    assert last is not None and (last.action, last.target_id) == ("segment.delete", "staff-api")
+
+
+def test_editors__without_csrf__refused_and_nothing_changes(
+    browser: TestClient, store: Store
+) -> None:
+    before = _config(store, "checkout-redesign", "production")
+    for url, data in (
+        (f"{REDESIGN}/config", {"environment": "production", "rules": "[]"}),
+        (f"{REDESIGN}/variants", {"variants": '{"classic": "classic"}'}),
+        (f"{PAGE}/schedule", {"environment": "production", "kind": "on", "at": "2099-01-01T00:00"}),
+        (SEGMENTS, {"name": "x", "constraints": "[]"}),
+    ):
+        response = browser.post(url, data=data, follow_redirects=False)
+        assert response.status_code == 401 and "CSRF" in response.text, url
+    assert _config(store, "checkout-redesign", "production") == before
+    assert "No segments yet." in browser.get(SEGMENTS).text
+
+
+def test_editors__read_only_user__sees_no_forms_and_forged_posts_are_refused(
+    anon_client: TestClient, store: Store
+) -> None:
+    csrf = _viewer(anon_client, store)
+    page = anon_client.get(REDESIGN).text
+    for action in ("config", "rule", "variants", "schedule", "unschedule"):
+        assert f'/checkout-redesign/{action}"' not in page, action
+    assert "Evaluations" in page and "when country is one of KR, JP" in page
+    segments_page = anon_client.get(SEGMENTS)
+    assert segments_page.status_code == 200 and "<textarea" not in segments_page.text
+    before = _config(store, "checkout-redesign", "production")
+    for url, data, scope in (
+        (f"{REDESIGN}/config", {"environment": "production", "rules": "[]"}, "admin"),
+        (f"{REDESIGN}/rule", {"environment": "production", "rule": "0", "move": "delete"}, "admin"),
+        (f"{REDESIGN}/variants", {"variants": '{"classic": "classic", "redesign": "r"}'}, "admin"),
+        (
+            f"{PAGE}/schedule",
+            {"environment": "production", "kind": "on", "at": "2099-01-01T00:00"},
+            "deploy",
+        ),
+        (SEGMENTS, {"name": "x", "constraints": "[]"}, "admin"),
+    ):
+        refused = anon_client.post(url, data={"csrf_token": csrf, **data}, follow_redirects=False)
+        assert refused.status_code == 403 and scope in refused.text, url
+    assert _config(store, "checkout-redesign", "production") == before
+    with store.read() as session:
+        assert (
+            flags.flag_detail(session, ADMIN, "shop", "checkout-redesign").variants["redesign"]
+            == "redesign"
+        )
+
+
+def test_editors__stored_markup__escaped_in_editors_and_segments(
+    browser: TestClient, client: TestClient
+) -> None:
+    script = "<script>alert('x')</script>"
+    client.put(
+        "/api/v1/projects/shop/segments/evil",
+        json={
+            "constraints": [{"attribute": "name", "operator": "in", "values": [script]}],
+            "description": script,
+        },
+    )
+    client.put(
+        "/api/v1/projects/shop/flags/checkout-redesign/environments/production",
+        json={
+            "rules": [
+                {
+                    "id": "x",
+                    "constraints": [{"attribute": "name", "operator": "in", "values": [script]}],
+                    "segments": ["evil"],
+                    "serve": {"variant": "redesign"},
+                }
+            ]
+        },
+    )
+    for url in (REDESIGN, SEGMENTS):
+        page = browser.get(url).text
+        assert script not in page, url
+        assert "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;" in page, url
+
+
+def test_evaluation_chart__counts_per_hour_and_variant__24h_and_7d(
+    browser: TestClient, store: Store
+) -> None:
+    now = utcnow()
+    with store.write() as session:
+        project = projects.get_project(session, ADMIN, "shop")
+        counts = {"checkout-redesign": {"classic": 30, "redesign": 12}}
+        flags.record_evaluations(session, project.id, "production", counts, now)
+        flags.record_evaluations(session, project.id, "production", counts, now)
+        flags.record_evaluations(
+            session,
+            project.id,
+            "production",
+            {"checkout-redesign": {"classic": 5}},
+            now - timedelta(days=3),
+        )
+        flags.record_evaluations(
+            session,
+            project.id,
+            "staging",
+            {"checkout-redesign": {"classic": 7}},
+            now - timedelta(days=100),
+        )
+    day = browser.get(REDESIGN).text
+    assert "in production over 24h: 84 in all, classic 60, redesign 24" in day
+    assert f"{evaluation_hours.hour_of(now):%Y-%m-%d %H}:00 UTC: classic 60, redesign 24" in day
+    assert "No evaluations reported in 24h." in day  # staging
+    week = browser.get(f"{REDESIGN}?span=7d").text
+    assert "production over 7d: 89 in all, classic 65, redesign 24" in week
+    assert 'hx-get="/projects/shop/flags/checkout-redesign?span=7d"' in week
+    assert browser.get(f"{REDESIGN}?span=bogus").status_code == 200
+    # Hours past the retention horizon go with the other series.
+    with store.write() as session:
+        retention.prune_old_series(session, now - timedelta(days=90))
+    with store.read() as session:
+        hours = session.scalars(
+            select(FlagEvaluationHour.count).where(
+                FlagEvaluationHour.flag_key == "checkout-redesign"
+            )
+        ).all()
+    assert sorted(hours) == [5, 24, 60]

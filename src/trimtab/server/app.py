@@ -36,6 +36,7 @@ from trimtab.server.dashboard import views_maintenance as dashboard_maintenance
 from trimtab.server.dashboard import views_project as dashboard_project
 from trimtab.server.dashboard import views_releases as dashboard_releases
 from trimtab.server.dashboard import views_services as dashboard_services
+from trimtab.server.dashboard import views_segments as dashboard_segments
 from trimtab.server.errors import install_error_handlers
 from trimtab.server.flag_delivery import FlagRuntime
 from trimtab.server.headers import PageSecurityHeaders, PublicOrigin
@@ -147,6 +148,7 @@ def create_app(
     app.include_router(dashboard_maintenance.router)
     app.include_router(dashboard_services.router)
     app.include_router(dashboard_admin.router)
+    app.include_router(dashboard_segments.router)
     # Last: it answers every /api/0 route that none of the routers above serves.
     app.include_router(sentry_uploads.unsupported_router)
     return app

@@ -38,6 +38,7 @@ from trimtab.core.auto_off import compare
 from trimtab.core.envelope import decode_json_object
 from trimtab.core.event_fields import feature_flags
 from trimtab.domain.errors import InvalidInput, NotFound
+from trimtab.domain.flags import evaluation_hours
 from trimtab.domain.flags.flags import rollout_percentage, set_enabled
 from trimtab.domain.flags.rule_sets import full_config
 from trimtab.domain.results import IsoTime, Result
@@ -46,7 +47,6 @@ from trimtab.domain.spine.actors import Actor
 from trimtab.domain.spine.notifications import notify
 from trimtab.domain.spine.projects import get_environment, get_project
 from trimtab.store import rollups
-from trimtab.store.db import upsert
 from trimtab.store.models import (
     AutoOffRule,
     Environment,
@@ -257,27 +257,15 @@ def record_exposure(
 ) -> None:
     """Add SDK evaluation counts `{flag_key: {variant: n}}` to the minute of `at`.
     (domain.flags.record_evaluations validates the same counts first.)"""
-    rows = [
-        {
-            "project_id": project_id,
-            "environment_id": environment_id,
-            "flag_key": key,
-            "variant": variant,
-            "minute": rollups.minute_of(at),
-            "count": n,
-        }
-        for key, variants in counts.items()
-        for variant, n in variants.items()
-        if n > 0
-    ]
-    if not rows:
-        return
-    statement = upsert(session, FlagEvaluationBucket).values(rows)
-    statement = statement.on_conflict_do_update(
-        index_elements=["environment_id", "flag_key", "variant", "minute"],
-        set_={"count": FlagEvaluationBucket.count + statement.excluded.count},
+    evaluation_hours.add_counts(
+        session,
+        FlagEvaluationBucket,
+        "minute",
+        project_id,
+        environment_id,
+        counts,
+        rollups.minute_of(at),
     )
-    session.execute(statement)
 
 
 def prune_exposure(session: Session, before: datetime) -> None:

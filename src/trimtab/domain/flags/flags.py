@@ -27,7 +27,7 @@ from trimtab.core.evaluation import FlagConfigError, find_prerequisite_cycle, va
 from trimtab.core.flags.config import FLAG_TYPES
 from trimtab.core.names import InvalidName, check_name
 from trimtab.domain.errors import Conflict, InvalidInput, NotFound
-from trimtab.domain.flags import dependencies
+from trimtab.domain.flags import dependencies, evaluation_hours
 from trimtab.domain.flags.rule_sets import (
     bump_revision,
     environment_by_name,
@@ -625,6 +625,7 @@ def record_evaluations(
         stat.evaluations = stat.evaluations + total
         if at > stat.last_evaluated_at:
             stat.last_evaluated_at = at
+    evaluation_hours.record(session, project_id, env.id, counts, at)
 
 
 # --- views ----------------------------------------------------------------------------------

@@ -3,7 +3,8 @@
 Issues stay, with their counters: `event_count`, `user_count`, first/last seen and the facet
 counts describe everything that ever arrived, not what is still stored. Only event payloads
 (the bulk of the store) and time series past the horizon are removed: the per-minute rollups,
-release-health sessions, finished alert deliveries and dispatched notifications.
+hourly flag evaluation counts, release-health sessions, finished alert deliveries and
+dispatched notifications.
 
 Every function here deletes at most one small batch in the caller's transaction, so a write
 lock is never held for long: the retention job calls them in a loop, one transaction each,
@@ -23,6 +24,7 @@ from trimtab.store.models import (
     AlertDelivery,
     ErrorRollup,
     Event,
+    FlagEvaluationHour,
     HealthBucket,
     HealthSession,
     Issue,
@@ -99,6 +101,7 @@ def _series() -> tuple[_Series, ...]:
         _Series(ErrorRollup, ErrorRollup.minute),
         _Series(HealthSession, HealthSession.last_update),
         _Series(HealthBucket, HealthBucket.hour),
+        _Series(FlagEvaluationHour, FlagEvaluationHour.hour),
         _Series(AlertDelivery, AlertDelivery.created_at, AlertDelivery.status != "pending"),
         _Series(Notification, Notification.created_at, Notification.dispatched_at.is_not(None)),
     )

@@ -1,5 +1,6 @@
-"""Dashboard pages for feature flags: the list per environment, one flag's page, and its
-operational actions (on / off, kill switch, rollout percentage).
+"""Dashboard pages for feature flags: the list per environment, one flag's page with its
+evaluation chart (per hour, 24 h or 7 d), and its actions (`flag_actions`): on / off, kill
+switch, rollout percentage, schedules, and the rules, default, off variant and variants editor.
 
 Reads go through `domain.flags` (the same typed results as the API); every action calls the
 same domain function as its API route, so the audit entry, the scope and environment-binding
@@ -14,20 +15,18 @@ pages mark a live region that `static/live.js` refreshes (htmx) on the project's
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable
 from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, Response
-from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
-from trimtab.domain.errors import DomainError, InvalidInput, NotFound
+from trimtab.domain.errors import DomainError, NotFound
 from trimtab.domain.flags import (
     auto_off,
     dependencies,
+    evaluation_hours,
     flags,
     rule_sets,
     schedules,
@@ -37,23 +36,22 @@ from trimtab.domain.flags import (
 from trimtab.domain.spine import audit, projects
 from trimtab.domain.spine.actors import Actor
 from trimtab.domain.spine.audit import AuditEntrySummary
-from trimtab.server.dashboard import flag_view, pages
+from trimtab.server.dashboard import flag_actions, flag_chart, flag_view, pages
+from trimtab.server.dashboard.flag_actions import ActionForm
 from trimtab.server.dashboard.pages import templates
-from trimtab.store.models import Project
+from trimtab.store.models import Project, utcnow
 
 router = APIRouter(include_in_schema=False)
 
 AUDIT_SHOWN = 30
-# Form fields are bounded well above the domain's own limits, so that an over-long reason is
-# refused by the domain with its message on the page; only absurd input meets the hard bound.
-FIELD = 64
-TEXT = 4 * flags.MAX_REASON
-CSRF = 100
+FIELD = flag_actions.FIELD
 
 templates.env.globals.update(
     rule_lines=flag_view.rule_lines,
     constraint_text=flag_view.constraint_text,
     change_text=flag_view.change_text,
+    rules_text=flag_actions.rules_text,
+    rules_version=flag_actions.rules_version,
 )
 
 
@@ -132,8 +130,21 @@ def _serving_fallback(session: Session, project_id: int) -> dict[tuple[str, str]
 
 
 @router.get("/projects/{slug}/flags/{key}", response_class=HTMLResponse)
-def flag_page(request: Request, slug: str, key: str) -> Response:
-    return pages.page(request, "flag.html", _flag_reader(slug, key))
+def flag_page(
+    request: Request, slug: str, key: str, span: str = Query(default="24h", max_length=8)
+) -> Response:
+    return pages.page(request, "flag.html", _flag_reader(slug, key, span=span))
+
+
+def _charts(
+    session: Session, project: Project, detail: flags.FlagDetail, span: str
+) -> list[flag_chart.EvaluationChart]:
+    """Evaluations per hour in each environment the actor reaches, over `span`."""
+    reached = {e.id: e.name for e in project.environments if e.name in detail.environments}
+    series = evaluation_hours.hourly(
+        session, project.id, reached, detail.key, utcnow(), flag_chart.SPANS[span]
+    )
+    return [flag_chart.chart(s, span) for s in series]
 
 
 def _flag_reader(
@@ -141,8 +152,11 @@ def _flag_reader(
     key: str,
     error: DomainError | None = None,
     form: dict[str, ActionForm] | None = None,
+    span: str = "24h",
 ) -> pages.Reader:
     """The flag page's read; after a refused action, with the reason and the form as filled."""
+    span = span if span in flag_chart.SPANS else "24h"
+    suffix = "" if span == "24h" else f"?span={span}"
 
     def read(session: Session, actor: Actor) -> dict[str, Any]:
         project = projects.get_project(session, actor, slug)
@@ -164,64 +178,27 @@ def _flag_reader(
         )
         return {
             # Also after a refused POST: the live region reads the flag's page, not the form's.
-            **_page_of(project, f"/projects/{project.slug}/flags/{quote(key)}"),
+            **_page_of(project, f"/projects/{project.slug}/flags/{quote(key)}{suffix}"),
             "flag": detail,
             "schedules": schedules.list_schedules(session, actor, slug, key),
             "guards": {g.environment: g for g in guards},
             "audit": trail,
             "segments": [(n, known_segments.get(n)) for n in used],
             "can_operate": actor.has_scope(flags.OPERATION_SCOPE) and not detail.archived,
+            "can_define": actor.has_scope(flags.DEFINITION_SCOPE) and not detail.archived,
+            "charts": _charts(session, project, detail, span),
+            "span": span,
+            "spans": list(flag_chart.SPANS),
             "error": error.detail if error else None,
+            "error_status": error.status if error else None,
             "form": form or {},
         }
 
     return read
 
 
-class ActionForm(BaseModel):
-    """What the flag page's forms post; each action reads the fields it needs."""
-
-    csrf_token: str = Field(default="", max_length=CSRF)
-    environment: str = Field(default="", max_length=FIELD)
-    state: str = Field(default="", max_length=FIELD)
-    percentage: str = Field(default="", max_length=FIELD)
-    variant: str = Field(default="", max_length=128)
-    reason: str = Field(default="", max_length=TEXT)
-    confirm: str = Field(default="", max_length=FIELD)
-
-
-def _switch(session: Session, actor: Actor, slug: str, key: str, form: ActionForm) -> None:
-    if form.state not in ("on", "off"):
-        raise InvalidInput("state must be 'on' or 'off'")
-    on = form.state == "on"
-    flags.set_enabled(session, actor, slug, key, form.environment, on, reason=form.reason or None)
-
-
-def _kill(session: Session, actor: Actor, slug: str, key: str, form: ActionForm) -> None:
-    if form.confirm != "yes":
-        raise InvalidInput("confirm the kill switch: tick the box, then press Kill")
-    flags.kill(session, actor, slug, key, form.environment, form.reason)
-
-
-def _rollout(session: Session, actor: Actor, slug: str, key: str, form: ActionForm) -> None:
-    flags.rollout(
-        session,
-        actor,
-        slug,
-        key,
-        form.environment,
-        _percentage(form.percentage),
-        variant=form.variant or None,
-        reason=form.reason or None,
-    )
-
-
-# The page's actions, each the domain function its API route calls (see the module doc).
-ACTIONS: dict[str, Callable[[Session, Actor, str, str, ActionForm], None]] = {
-    "switch": _switch,
-    "kill": _kill,
-    "rollout": _rollout,
-}
+# Where the page scrolls back to after an action (by default, the environment's card).
+ANCHORS = {"variants": "variants", "schedule": "schedules", "unschedule": "schedules"}
 
 
 @router.post("/projects/{slug}/flags/{key}/{action}")
@@ -236,25 +213,15 @@ def flag_action(
     the reason and the form as filled in."""
 
     def write(session: Session, actor: Actor) -> str:
-        change = ACTIONS.get(action)
+        change = flag_actions.ACTIONS.get(action)
         if change is None:
             raise NotFound(f"no flag action {action!r}")
         change(session, actor, slug, key, form)
-        return f"/projects/{slug}/flags/{quote(key)}#env-{quote(form.environment)}"
+        anchor = ANCHORS.get(action) or f"env-{quote(form.environment)}"
+        return f"/projects/{slug}/flags/{quote(key)}#{anchor}"
 
     def refused(actor: Actor, csrf: str, exc: DomainError) -> Response:
         reader = _flag_reader(slug, key, error=exc, form={action: form})
         return pages.page_as(request, "flag.html", reader, actor, csrf, exc.status)
 
     return pages.post(request, form.csrf_token, write, refused)
-
-
-def _percentage(text: str) -> float:
-    """A percentage as the API takes it: 0-100, and whole numbers stored as integers."""
-    try:
-        value = float(text.strip().rstrip("%"))
-    except ValueError:
-        value = math.nan
-    if not 0 <= value <= 100:
-        raise InvalidInput(f"rollout percentage: a number from 0 to 100, not {text!r}")
-    return int(value) if value.is_integer() else value

@@ -28,6 +28,7 @@ from trimtab.store.models.deploys import (
 from trimtab.store.models.flags import (
     Flag,
     FlagConfig,
+    FlagEvaluationHour,
     FlagEvaluationStat,
     FlagSchedule,
     FlagSetRevision,
@@ -70,6 +71,7 @@ __all__ = [
     "Flag",
     "FlagConfig",
     "FlagEvaluationBucket",
+    "FlagEvaluationHour",
     "FlagEvaluationStat",
     "FlagSchedule",
     "FlagSetRevision",

@@ -1,6 +1,6 @@
 """Feature flags: definitions per project, configs per environment, segments, the flag-set
-revision every evaluation surface caches by, scheduled changes and ramps, evaluation counts and
-Unleash client registrations.
+revision every evaluation surface caches by, scheduled changes and ramps, evaluation counts (in
+total and per hour) and Unleash client registrations.
 
 A flag's *definition* (key, type, variants, description, owner, tags) is project-wide; what it
 serves is configured per environment (`FlagConfig`), in exactly the shape
@@ -152,6 +152,27 @@ class FlagEvaluationStat(Base):
     variants: Mapped[dict[str, int]] = mapped_column(JSONDocument, default=dict)
     first_evaluated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     last_evaluated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class FlagEvaluationHour(Base):
+    """Evaluations of a flag per environment, variant and hour, from the same reports as
+    `FlagEvaluationStat` (the flag page's chart). Rows per hour are bounded by the flags and
+    variants reported; retention removes hours past the horizon like the other series."""
+
+    __tablename__ = "flag_evaluation_hours"
+    __table_args__ = (
+        UniqueConstraint("environment_id", "flag_key", "variant", "hour"),
+        Index("ix_flag_evaluation_hours_flag", "project_id", "flag_key", "hour"),
+        Index("ix_flag_evaluation_hours_hour", "hour"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    environment_id: Mapped[int] = mapped_column(ForeignKey("environments.id", ondelete="CASCADE"))
+    flag_key: Mapped[str] = mapped_column(String(128))
+    variant: Mapped[str] = mapped_column(String(128))
+    hour: Mapped[datetime] = mapped_column(UTCDateTime())
+    count: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
 class UnleashClientRegistration(Base):
