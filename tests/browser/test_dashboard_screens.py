@@ -34,6 +34,7 @@ SCREENS = [
     ("deploy-run", "/projects/shop/deploys/{run}"),
     ("flags", "/projects/shop/flags"),
     ("flag", "/projects/shop/flags/new-payment-page"),
+    ("segments", "/projects/shop/segments"),
     ("issues", "/projects/shop/issues"),
     ("issue", "/projects/shop/issues/{issue}"),
     ("event", "/projects/shop/events/{event}"),

@@ -35,8 +35,8 @@ from trimtab.server.dashboard import views_issues as dashboard_issues
 from trimtab.server.dashboard import views_maintenance as dashboard_maintenance
 from trimtab.server.dashboard import views_project as dashboard_project
 from trimtab.server.dashboard import views_releases as dashboard_releases
-from trimtab.server.dashboard import views_services as dashboard_services
 from trimtab.server.dashboard import views_segments as dashboard_segments
+from trimtab.server.dashboard import views_services as dashboard_services
 from trimtab.server.errors import install_error_handlers
 from trimtab.server.flag_delivery import FlagRuntime
 from trimtab.server.headers import PageSecurityHeaders, PublicOrigin
