@@ -90,7 +90,10 @@ def _fill(demo: ThreadedServer) -> dict[str, str]:
         releases = http.get("/api/v1/projects/shop/releases").json()
         runs = http.get("/api/v1/projects/shop/runs").json()
         issues = http.get("/api/v1/issues", params={"project": "shop"}).json()
-        issue = issues[0]["id"]
+        # The payment page's TypeError: an issue with a stack trace to show.
+        issue = next(
+            (i["id"] for i in issues if i["title"].startswith("TypeError")), issues[0]["id"]
+        )
         events = http.get(f"/api/v1/issues/{issue}/events").json()
     return {
         "release": releases[0]["version"],

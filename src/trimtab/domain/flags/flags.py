@@ -731,6 +731,11 @@ def flag_summaries(
 ) -> list[FlagSummary]:
     """The project's flags by key, each with whether it is on, and its rollout, per environment."""
     _, listed = list_flags(session, actor, project_slug, include_archived=include_archived, tag=tag)
+    return summaries_of(listed)
+
+
+def summaries_of(listed: list[tuple[Flag, dict[str, FlagConfig]]]) -> list[FlagSummary]:
+    """`flag_summaries` of flags already read with `list_flags`."""
     return [
         FlagSummary(
             **_definition_fields(flag),

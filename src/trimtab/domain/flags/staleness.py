@@ -17,7 +17,7 @@ from trimtab.domain.flags import flags, rule_sets
 from trimtab.domain.results import IsoTime, Result
 from trimtab.domain.spine.actors import Actor
 from trimtab.domain.spine.projects import get_environment, get_project
-from trimtab.store.models import FlagEvaluationStat, utcnow
+from trimtab.store.models import Flag, FlagConfig, FlagEvaluationStat, utcnow
 
 MAX_DAYS = 3650
 
@@ -66,9 +66,11 @@ def stale_flags(
     days: int = 30,
     environment: str | None = None,
     now: datetime | None = None,
+    listed: list[tuple[Flag, dict[str, FlagConfig]]] | None = None,
 ) -> list[StaleFlag]:
     """Flags not evaluated for `days` days (or never, once older than that) or fully on for
-    `days` days, per environment."""
+    `days` days, per environment. `listed`: the project's flags as `flags.list_flags` gave
+    them to the caller already (the flag list page reads them once for both uses)."""
     if not 1 <= days <= MAX_DAYS:
         raise InvalidInput(f"days: 1 to {MAX_DAYS}")
     project = get_project(session, actor, project_slug)
@@ -79,7 +81,8 @@ def stale_flags(
         if environment is not None
         else [env for env in project.environments if actor.reaches_environment(env.id)]
     )
-    _, listed = flags.list_flags(session, actor, project_slug)
+    if listed is None:
+        _, listed = flags.list_flags(session, actor, project_slug)
     stats = {
         (s.environment_id, s.flag_key): s
         for s in session.scalars(

@@ -74,8 +74,10 @@ def flag_list(
     def read(session: Session, actor: Actor) -> dict[str, Any]:
         project = projects.get_project(session, actor, slug)
         environments = [e.name for e in project.environments]
-        listed = flags.flag_summaries(session, actor, slug)
-        stale = staleness.stale_flags(session, actor, slug)
+        # One read of the flags serves both the rows and their stale marks.
+        _, read_flags = flags.list_flags(session, actor, slug)
+        listed = flags.summaries_of(read_flags)
+        stale = staleness.stale_flags(session, actor, slug, listed=read_flags)
         serving = _serving_fallback(session, project.id)
         chosen = _environment(environments, env)
         stale_reasons = {(s.key, s.environment): s.reasons for s in stale}
