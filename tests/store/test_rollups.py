@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from sqlalchemy import text
+
 from trimtab.domain.spine import projects
 from trimtab.domain.spine.actors import SYSTEM
 from trimtab.store import rollups
@@ -52,3 +54,23 @@ def test_hourly_counts__zero_filled_per_hour(store: Store) -> None:
             session, pid, "release:shop@2.3.0", T0, T0 + timedelta(hours=3)
         )
     assert hours == [3, 0, 4]
+
+
+def test_hourly_counts__summed_by_the_database__utc_hours_whatever_the_session_zone(
+    store: Store,
+) -> None:
+    """Minutes of one hour land in its bucket, the hour's edges exact; on PostgreSQL a session
+    in a half-hour zone (India, +05:30) must not shift the hours."""
+    pid = _project(store)
+    with store.write() as session:
+        for minute, n in ((0, 1), (59, 2), (60, 5), (119, 7), (121, 11)):
+            rollups.add_counts(
+                session, pid, "production", T0 + timedelta(minutes=minute), {rollups.TOTAL: n}
+            )
+    with store.read() as session:
+        if session.get_bind().dialect.name == "postgresql":
+            session.execute(text("SET LOCAL TIME ZONE 'Asia/Kolkata'"))
+        hours = rollups.hourly_counts(
+            session, pid, rollups.TOTAL, T0, T0 + timedelta(hours=3), "production"
+        )
+    assert hours == [3, 12, 11]

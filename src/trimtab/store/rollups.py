@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
@@ -99,14 +100,29 @@ def hourly_counts(
     seconds = (end - first_hour).total_seconds()
     hours = min(max(0, math.ceil(seconds / 3600)), 24 * 366)
     buckets = [0] * hours
-    query = select(ErrorRollup.minute, ErrorRollup.count).where(
-        *_window(project_id, dimension, first_hour, end, environment)
+    # Summed per hour by the database: a busy fortnight is ~20,000 minute rows, 336 hours.
+    hour = _hour_of_minute(session)
+    query = (
+        select(hour, func.sum(ErrorRollup.count))
+        .where(*_window(project_id, dimension, first_hour, end, environment))
+        .group_by(hour)
     )
-    for minute, n in session.execute(query):
-        index = int((minute - first_hour) / timedelta(hours=1))
+    for started, n in session.execute(query):
+        if isinstance(started, str):  # SQLite: 'YYYY-MM-DD HH', UTC (see UTCDateTime)
+            started = datetime.strptime(started, "%Y-%m-%d %H")
+        started = started.replace(tzinfo=UTC)  # both dialects give the UTC hour, naive
+        index = int((started - first_hour) / timedelta(hours=1))
         if 0 <= index < hours:
-            buckets[index] += n
+            buckets[index] += int(n)
     return buckets
+
+
+def _hour_of_minute(session: Session) -> ColumnElement[Any]:
+    """The rollup row's UTC hour as the dialect computes it: SQLite keeps naive UTC text;
+    PostgreSQL truncates in the session's time zone, so the minute is taken to UTC first."""
+    if session.get_bind().dialect.name == "sqlite":
+        return func.substr(ErrorRollup.minute, 1, 13)
+    return func.date_trunc("hour", func.timezone("UTC", ErrorRollup.minute))
 
 
 def _window(
