@@ -629,7 +629,7 @@ ROUTES: dict[tuple[str, str], Row] = {
         json={"checksum": "0" * 40, "chunks": ["1" * 40], "projects": ["{slug}"]},
     ),
     **{
-        (method, "/api/0/{rest:path}"): Row(
+        (method, "/api/0/{rest:path}/"): Row(
             AUTH, url="/api/0/projects/{org}/{slug}/files/difs/assemble/", answers=501
         )
         for method in ("GET", "POST", "PUT", "DELETE", "PATCH")

@@ -114,3 +114,28 @@ def test_templates__no_javascript_urls_or_inline_handlers() -> None:
         text = template.read_text()
         assert "javascript:" not in text, template.name
         assert not re.search(r"\son[a-z]+\s*=", text), template.name
+
+
+def test_browser_refusals_before_any_view__a_page_not_json(
+    client: TestClient, anon_client: TestClient
+) -> None:
+    """A guessed URL and a form field past its bound reach no view: a browser still gets the
+    problem page; programs (the API, or no text/html in Accept) keep the JSON error body."""
+    client.post("/api/v1/projects", json={"slug": "shop"})
+    _login(anon_client)
+    html = {"Accept": "text/html,application/xhtml+xml"}
+    guessed = anon_client.get("/projects/shop/nowhere", headers=html)
+    assert guessed.status_code == 404
+    assert guessed.headers["content-type"].startswith("text/html")
+    assert "That did not work" in guessed.text
+    csrf = _csrf(anon_client.get("/").text)
+    too_long = anon_client.post(
+        "/projects/shop/issues/1/status",
+        data={"action": "x" * 500, "csrf_token": csrf},
+        headers=html,
+    )
+    assert too_long.status_code == 422 and "That did not work" in too_long.text
+    assert "action" in too_long.text
+    api = anon_client.get("/api/v1/nowhere", headers=html)
+    assert api.status_code == 404 and api.json()["error"] == "not_found"
+    assert anon_client.get("/projects/shop/nowhere").json()["error"] == "not_found"

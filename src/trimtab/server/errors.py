@@ -118,6 +118,29 @@ def _with_allow(request: Request, exc: StarletteHTTPException) -> dict[str, str]
     return headers or None
 
 
+# Paths whose callers are programs: their errors stay JSON whatever the Accept header says.
+_MACHINE_PREFIXES = ("/api/", "/ofrep/", "/sdk/", "/static/", "/healthz", "/readyz")
+
+
+def _for_a_browser(request: Request) -> bool:
+    """A dashboard request from a browser (a form post, a guessed URL): it gets a page."""
+    path = request.url.path
+    if path.startswith(_MACHINE_PREFIXES):
+        return False
+    return "text/html" in request.headers.get("accept", "")
+
+
+def _refusal(
+    request: Request, status: int, code: str, detail: str, headers: dict[str, str] | None = None
+) -> Response:
+    if _for_a_browser(request):
+        # Imported here: the dashboard's templates are not needed by the API's error path.
+        from trimtab.server.dashboard.pages import refusal_page
+
+        return refusal_page(request, status, detail, headers)
+    return error_response(status, code, detail, headers)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def _domain(request: Request, exc: DomainError) -> Response:
@@ -127,8 +150,8 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> Response:
         if _names_no_row(exc):
-            return error_response(404, "not_found", _validation_detail(exc))
-        return error_response(422, "invalid", _validation_detail(exc))
+            return _refusal(request, 404, "not_found", _validation_detail(exc))
+        return _refusal(request, 422, "invalid", _validation_detail(exc))
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
@@ -137,7 +160,7 @@ def install_error_handlers(app: FastAPI) -> None:
         headers = getattr(exc, "headers", None)
         if exc.status_code == 405:
             headers = _with_allow(request, exc)
-        return error_response(exc.status_code, code, detail, headers)
+        return _refusal(request, exc.status_code, code, detail, headers)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:

@@ -163,9 +163,11 @@ _UNSUPPORTED = (
 )
 
 
-@unsupported_router.api_route("/{rest:path}", methods=["GET", "POST", "PUT", "DELETE", "PATCH"])
+@unsupported_router.api_route("/{rest:path}/", methods=["GET", "POST", "PUT", "DELETE", "PATCH"])
 def unsupported(rest: str, actor: Actor = Depends(current_actor)) -> Any:
-    path = "/" + rest[:200]
+    # Only paths with sentry-cli's trailing slash land here: one without it is still
+    # redirected to it (Starlette's slash redirect), like every other route.
+    path = "/" + rest[:200] + "/"
     feature = next((what for key, what in _UNSUPPORTED if key in path), None)
     if feature is None:
         # sentry-cli reads a 404 as "none" on some routes (previous-with-commits): an unknown

@@ -45,6 +45,20 @@ def problem(request: Request, actor: Actor, csrf: str, exc: DomainError) -> Resp
     return render(request, "problem.html", actor, csrf, context, exc.status)
 
 
+def refusal_page(
+    request: Request, status: int, detail: str, headers: dict[str, str] | None = None
+) -> Response:
+    """A refusal met before any view ran (a form field over its bound, a guessed URL), as the
+    problem page for a browser; without the session's user, as no view has looked it up."""
+    return templates.TemplateResponse(
+        request,
+        "problem.html",
+        {"actor": None, "csrf_token": "", "problem": detail, "back": back_link(request)},
+        status_code=status,
+        headers=headers,
+    )
+
+
 def back_link(request: Request) -> str | None:
     """The page the visitor came from, when it is one of ours (a "Go back" link that works
     without JavaScript: the CSP refuses `javascript:` URLs); its path and query only."""
