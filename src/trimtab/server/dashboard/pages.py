@@ -1,6 +1,7 @@
-"""The two shapes of a dashboard request, written once: a page (signed in, one read transaction,
-render) and a form post (signed in, CSRF checked, one write transaction, redirect). Every
-dashboard view goes through `page` or `post`; the templates live here too.
+"""The shapes of a dashboard request, written once: a page (signed in, one read transaction,
+render), a form post (signed in, CSRF checked, one write transaction, redirect) and a post
+answered with a page (`post_and_show`: a secret shown once). Every dashboard view goes through
+them; the templates live here too.
 
 A visitor without a session is sent to /login; a refusal from the domain (403, 404, 409, 422)
 is the problem page with the domain's words and status, or, when the post names a `refused`
@@ -30,6 +31,8 @@ Reader = Callable[[Session, Actor], dict[str, Any]]
 Writer = Callable[[Session, Actor], str]
 # Renders the form's page again after a refusal: (actor, csrf token, the refusal) -> response.
 Refused = Callable[[Actor, str, DomainError], Response]
+# What a post answered with a page adds to it (a secret shown this once).
+Shown = Callable[[Session, Actor], dict[str, Any]]
 
 
 def render(
@@ -118,3 +121,33 @@ def post(
         return problem(request, actor, csrf, exc)
     wake_runner(request)
     return RedirectResponse(target, status_code=303)
+
+
+def post_and_show(
+    request: Request, csrf_token: str, name: str, write: Shown, read: Reader
+) -> Response:
+    """A form post answered with a page, not a redirect: CSRF checked, `write` in one write
+    transaction, then `name` rendered with `read`'s context and what `write` returned (a
+    secret to show this once). A refusal from `write` shows the page again with the domain's
+    words and status, so the form is at hand to correct."""
+    resolved = session_actor(request)
+    if resolved is None:
+        return RedirectResponse("/login", status_code=303)
+    actor, csrf = resolved
+    store = store_of(request)
+    shown: dict[str, Any]
+    status = 200
+    try:
+        users.check_csrf(csrf, csrf_token)
+        try:
+            with store.write() as session:
+                shown = write(session, actor)
+        except DomainError as exc:
+            shown, status = {"error": exc.detail}, exc.status
+        with store.read() as session:
+            context = read(session, actor)
+    except DomainError as exc:
+        return problem(request, actor, csrf, exc)
+    response = render(request, name, actor, csrf, {**context, **shown}, status)
+    response.headers["Cache-Control"] = "no-store"  # the page may hold a secret
+    return response

@@ -54,8 +54,6 @@ TARGET_TYPES = (
     "environment",
 )
 
-Shown = Callable[[Session, Actor], dict[str, Any]]
-
 
 def _text(value: str, what: str) -> str:
     """A form's text, trimmed; NUL is refused here, as the API refuses it in every body."""
@@ -75,36 +73,6 @@ def _number(value: str, what: str) -> int | None:
     if not value.isdigit() or len(value) > 9:
         raise InvalidInput(f"{what} must be a whole number")
     return int(value)
-
-
-def post_and_show(
-    request: Request, csrf_token: str, name: str, write: Shown, read: pages.Reader
-) -> Response:
-    """A form post answered with a page, not a redirect: CSRF checked, `write` in one write
-    transaction, then `name` rendered with `read`'s context and what `write` returned (a
-    secret to show this once). A refusal from `write` shows the page again with the domain's
-    words and status, so the form is at hand to correct."""
-    resolved = session_actor(request)
-    if resolved is None:
-        return RedirectResponse("/login", status_code=303)
-    actor, csrf = resolved
-    store = store_of(request)
-    shown: dict[str, Any]
-    status = 200
-    try:
-        users.check_csrf(csrf, csrf_token)
-        try:
-            with store.write() as session:
-                shown = write(session, actor)
-        except DomainError as exc:
-            shown, status = {"error": exc.detail}, exc.status
-        with store.read() as session:
-            context = read(session, actor)
-    except DomainError as exc:
-        return pages.problem(request, actor, csrf, exc)
-    response = pages.render(request, name, actor, csrf, {**context, **shown}, status)
-    response.headers["Cache-Control"] = "no-store"  # the page may hold a secret
-    return response
 
 
 def act(
@@ -187,7 +155,7 @@ def create_token(
         return {"created_token": created}
 
     read = _settings(slug, request.app.state.settings.public_url)
-    return post_and_show(request, csrf_token, "settings.html", write, read)
+    return pages.post_and_show(request, csrf_token, "settings.html", write, read)
 
 
 @router.post("/projects/{slug}/settings/tokens/{token_id}/revoke")
@@ -301,7 +269,7 @@ def create_target(
         )
         return {"created_target": {"name": target.name, "secret": secret}}
 
-    return post_and_show(request, csrf_token, "alerts.html", write, _alerts(slug))
+    return pages.post_and_show(request, csrf_token, "alerts.html", write, _alerts(slug))
 
 
 @router.post("/projects/{slug}/alerts/targets/{ref}/test")
