@@ -86,3 +86,15 @@ def test_debug_ids_of__only_sourcemap_images() -> None:
     event = _event([])
     event["debug_meta"]["images"].append({"type": "elf", "code_file": "x", "debug_id": "y"})
     assert debug_ids_of(event) == {URL: "ab-1"}
+
+
+def test_map_event__frame_unmapped_before__mapped_later_without_the_old_reason() -> None:
+    before = map_event(_event([_frame(34, "t")]), lambda d, p: "no bundle for that debug ID")
+    assert before is not None
+    later = map_event(before, lambda d, p: SOURCE)
+    assert later is not None
+    values = later["exception"]["values"][0]
+    top = values["stacktrace"]["frames"][-1]
+    assert top["function"] == "reserveSeat" and "sourcemap_error" not in top["data"]
+    assert top["data"]["minified"]["function"] == "t"
+    assert values["raw_stacktrace"]["frames"][-1] == _frame(34, "t"), "as sent"

@@ -149,7 +149,7 @@ def map_event(event: dict[str, Any], resolve: Resolver) -> dict[str, Any] | None
     mapped = 0
     for holder in _stacks(out):
         stack = holder["stacktrace"]
-        raw_frames = copy.deepcopy(stack["frames"])
+        raw_frames = [_as_sent(f) for f in stack["frames"]]
         frames = stack["frames"]
         start = max(0, len(frames) - MAX_FRAMES)
         here = 0
@@ -162,6 +162,19 @@ def map_event(event: dict[str, Any], resolve: Resolver) -> dict[str, Any] | None
         mapped += here
     # Unmapped frames still say why (the event page shows it), so the copy is kept either way.
     return out
+
+
+def _as_sent(frame: Any) -> Any:
+    """A frame for `raw_stacktrace`: without the reason an earlier mapping added."""
+    frame = copy.deepcopy(frame)
+    data = frame.get("data") if isinstance(frame, dict) else None
+    if isinstance(data, dict) and "sourcemap_error" in data:
+        rest = {k: v for k, v in data.items() if k != "sourcemap_error"}
+        if rest:
+            frame["data"] = rest
+        else:
+            del frame["data"]
+    return frame
 
 
 def _map_frame(
@@ -202,8 +215,9 @@ def _map_frame(
         new["post_context"] = [s[:_CONTEXT_LINE_MAX] for s in post]
     if "/node_modules/" in f"/{new['filename']}":
         new["in_app"] = False
+    # A frame no map matched at ingest and mapped when read loses the old reason.
     new["data"] = {
-        **data,
+        **{k: v for k, v in data.items() if k != "sourcemap_error"},
         "sourcemap": found.map_url,
         "resolved_with": found.found_by,
         "minified": minified,

@@ -205,7 +205,12 @@ def event_detail(session: Session, event: Event) -> EventDetail:
     # Frames that no map matched at ingest (it was uploaded after the event) are mapped now.
     dist = data.get("dist")
     remapped = map_stored_event(
-        session, event.project_id, data, event.release, dist if isinstance(dist, str) else None
+        session,
+        event.project_id,
+        event.event_id,
+        data,
+        event.release,
+        dist if isinstance(dist, str) else None,
     )
     data = remapped if remapped is not None else data
     issue = session.get(Issue, event.issue_id)

@@ -10,6 +10,10 @@ its URL among the bundles of the event's release and dist. A mapped event is sto
 grouped again on the mapped frames, so one bug is one issue across builds whose minified
 names differ. An unmapped frame keeps `data.sourcemap_error`, the reason.
 
+An event stored before its map was uploaded is mapped when read (`map_stored_event`, for the
+event page and API), never stored again nor regrouped; the result is cached per event and
+bundles state (`ReadCache`).
+
 Decoded maps are cached per process in a bounded LRU (by decoded JSON size), keyed by the
 blob's sha1: content-addressed, so an entry can never be stale (a blob id could be reused after
 a restore, or by another database in the same process).
@@ -24,7 +28,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import orjson
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from trimtab.core.event_fields import EventFields
@@ -46,7 +50,14 @@ class Mappable(Protocol):
     has_js_frames: bool
 
 
-__all__ = ["MapCache", "Mappable", "apply_source_maps", "map_stored_event"]
+__all__ = [
+    "MapCache",
+    "Mappable",
+    "ReadCache",
+    "apply_source_maps",
+    "has_bundles",
+    "map_stored_event",
+]
 
 _MINIFIED_KINDS = ("minified_source", "indexed_ram_bundle")
 
@@ -222,24 +233,82 @@ class _Resolver:
         return MapSource(decoded, map_file.row.url, found_by, lines)
 
 
-def _has_bundles(session: Session, project_id: int) -> bool:
+def has_bundles(session: Session, project_id: int) -> bool:
     query = select(ArtifactBundle.id).where(ArtifactBundle.project_id == project_id).limit(1)
     return session.scalar(query) is not None
+
+
+def _bundles_state(session: Session, project_id: int) -> tuple[int, int]:
+    """How many bundles the project has and the newest's id: changes with every upload and
+    every prune, so a read mapped under one state is right while the state is the same."""
+    query = select(func.count(ArtifactBundle.id), func.max(ArtifactBundle.id)).where(
+        ArtifactBundle.project_id == project_id
+    )
+    count, newest = session.execute(query).one()
+    return int(count or 0), int(newest or 0)
+
+
+class ReadCache:
+    """Events mapped when read, as JSON, keyed by the event and its project's bundles state;
+    least recently used out past `max_bytes`. Opening an event page again costs one indexed
+    query and a JSON decode, not a mapping."""
+
+    def __init__(self, max_bytes: int = 64 * 1024 * 1024) -> None:
+        self.max_bytes = max_bytes
+        self._items: OrderedDict[tuple[Any, ...], bytes | None] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+        self.mapped = 0  # how many reads mapped an event (tests read it)
+
+    def get(self, key: tuple[Any, ...]) -> tuple[bool, bytes | None]:
+        with self._lock:
+            if key not in self._items:
+                return False, None
+            self._items.move_to_end(key)
+            return True, self._items[key]
+
+    def put(self, key: tuple[Any, ...], value: bytes | None) -> None:
+        with self._lock:
+            if key in self._items:
+                return
+            self._items[key] = value
+            self._bytes += len(value or b"") + 100
+            while self._items and self._bytes > self.max_bytes:
+                _, dropped = self._items.popitem(last=False)
+                self._bytes -= len(dropped or b"") + 100
+
+
+READ_CACHE = ReadCache()
 
 
 def map_stored_event(
     session: Session,
     project_id: int,
+    event_id: str,
     event: dict[str, Any],
     release: str | None,
     dist: str | None,
     cache: MapCache = CACHE,
+    read_cache: ReadCache = READ_CACHE,
 ) -> dict[str, Any] | None:
     """The stored event with the frames no map matched at ingest mapped by the bundles stored
-    now (its map was uploaded after it); None when it has none left or the project no bundle."""
-    if not js_frame_count(event) or not _has_bundles(session, project_id):
+    now (its map was uploaded after it), each frame still unmapped saying why; None when it
+    has no such frame or the project no bundle. Only for showing: the stored event and its
+    grouping stay as they are."""
+    if not js_frame_count(event):
         return None
-    return map_event(event, _Resolver(session, project_id, release, dist, cache))
+    count, newest = _bundles_state(session, project_id)
+    if count == 0:
+        return None  # the event page says the project has none (`has_bundles`)
+    # The event ID is random, so the key is one event even across databases in one process.
+    key = (project_id, event_id, count, newest, release, dist)
+    hit, found = read_cache.get(key)
+    if hit:
+        return orjson.loads(found) if found is not None else None
+    mapped = map_event(event, _Resolver(session, project_id, release, dist, cache))
+    read_cache.mapped += 1
+    read_cache.put(key, orjson.dumps(mapped) if mapped is not None else None)
+    return mapped
 
 
 def apply_source_maps(session: Session, events: Sequence[Mappable], cache: MapCache = CACHE) -> int:
@@ -252,7 +321,7 @@ def apply_source_maps(session: Session, events: Sequence[Mappable], cache: MapCa
         prepared.has_js_frames = False  # a batch retried job by job maps once
         project_id = prepared.project_id
         if project_id not in with_bundles:
-            with_bundles[project_id] = _has_bundles(session, project_id)
+            with_bundles[project_id] = has_bundles(session, project_id)
         if not with_bundles[project_id]:
             continue
         event = orjson.loads(prepared.payload)  # as sent, not as prepare_event enriched it

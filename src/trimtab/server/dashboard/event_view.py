@@ -41,14 +41,33 @@ def is_scalar(value: Any) -> bool:
     return value is None or isinstance(value, str | bool | int | float)
 
 
-def exceptions(detail: dict[str, Any]) -> list[dict[str, Any]]:
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _frames(holder: dict[str, Any], key: str) -> list[dict[str, Any]]:
+    stack = _dict(holder.get(key))
+    return [f for f in (stack.get("frames") or []) if isinstance(f, dict)]
+
+
+def exceptions(detail: dict[str, Any], minified: bool = False) -> list[dict[str, Any]]:
     """The chain, the exception that was raised first and its causes after it. Sentry SDKs
-    send the chain oldest cause first."""
+    send the chain oldest cause first. Frames a source map mapped are shown mapped, each
+    saying what it was minified (or, with `minified`, as sent, each saying what it maps to);
+    a frame that could not be mapped says why."""
     chain = []
     for exc in reversed(detail.get("exception") or []):
-        stack = exc.get("stacktrace") if isinstance(exc.get("stacktrace"), dict) else {}
-        frames = [f for f in (stack.get("frames") or []) if isinstance(f, dict)]
-        shown = [_frame(f) for f in reversed(frames)]
+        frames = _frames(exc, "stacktrace")
+        raw = _frames(exc, "raw_stacktrace")
+        if minified and raw:
+            # The mapped frame at the same place says where the minified one comes from.
+            mapped = frames if len(frames) == len(raw) else [{}] * len(raw)
+            shown = [
+                _frame(f, maps_to=m) for f, m in zip(reversed(raw), reversed(mapped), strict=True)
+            ]
+            frames = raw
+        else:
+            shown = [_frame(f) for f in reversed(frames)]
         mechanism = exc.get("mechanism") if isinstance(exc.get("mechanism"), dict) else {}
         chain.append(
             {
@@ -61,6 +80,7 @@ def exceptions(detail: dict[str, Any]) -> list[dict[str, Any]]:
                 "frames": shown,
                 "groups": frame_groups(shown),
                 "in_app_count": sum(1 for f in frames if f.get("in_app")),
+                "sourcemaps": sourcemap_counts(shown, bool(raw)),
             }
         )
     return chain
@@ -100,7 +120,48 @@ def user_label(user: dict[str, Any]) -> str:
     return "—"
 
 
-def _frame(frame: dict[str, Any]) -> dict[str, Any]:
+def sourcemap_counts(frames: list[dict[str, Any]], has_raw: bool) -> dict[str, Any]:
+    """How many of the shown frames a source map mapped, how many could not be mapped, and
+    whether the frames as sent (minified) are there to show instead."""
+    return {
+        "mapped": sum(1 for f in frames if f["sourcemap"].get("minified")),
+        "unmapped": sum(1 for f in frames if f["sourcemap"].get("error")),
+        "has_minified": has_raw,
+    }
+
+
+def frame_sourcemap(frame: dict[str, Any], maps_to: dict[str, Any] | None) -> dict[str, Any]:
+    """What source maps did to a frame, as shown: the minified frame it was (`minified`), the
+    original one it maps to (`maps_to`, when showing minified frames), or why it could not be
+    mapped (`error`); empty for a frame no map was looked up for."""
+    data = _dict(frame.get("data"))
+    out: dict[str, Any] = {}
+    if isinstance(data.get("minified"), dict):
+        out["minified"] = _position(data["minified"])
+        out["map"] = data.get("sourcemap")
+        out["resolved_with"] = data.get("resolved_with")
+    if isinstance(data.get("sourcemap_error"), str):
+        out["error"] = data["sourcemap_error"]
+    target = maps_to.get("data") if maps_to else None
+    if isinstance(target, dict) and isinstance(target.get("minified"), dict):
+        out = {"maps_to": _position(maps_to or {})}
+    elif isinstance(target, dict) and isinstance(target.get("sourcemap_error"), str):
+        out = {"error": target["sourcemap_error"]}
+    return out
+
+
+def _position(frame: dict[str, Any]) -> str:
+    """file:line:column in function, in one line."""
+    where = frame.get("filename") or frame.get("abs_path") or "?"
+    text = pretty(where)
+    for key in ("lineno", "colno"):
+        if isinstance(frame.get(key), int):
+            text += f":{frame[key]}"
+    function = frame.get("function")
+    return f"{text} in {pretty(function)}" if function else text
+
+
+def _frame(frame: dict[str, Any], maps_to: dict[str, Any] | None = None) -> dict[str, Any]:
     lineno = frame.get("lineno") if isinstance(frame.get("lineno"), int) else None
     pre = [line for line in frame.get("pre_context") or [] if isinstance(line, str)]
     post = [line for line in frame.get("post_context") or [] if isinstance(line, str)]
@@ -121,6 +182,7 @@ def _frame(frame: dict[str, Any]) -> dict[str, Any]:
         "context": context,
         "vars": frame.get("vars") if isinstance(frame.get("vars"), dict) else {},
         "package": frame.get("package"),
+        "sourcemap": frame_sourcemap(frame, maps_to),
     }
 
 

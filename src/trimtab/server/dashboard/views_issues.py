@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from trimtab.domain.errors import InvalidInput, NotFound
 from trimtab.domain.releases import ledger
-from trimtab.domain.reports import events, issues
+from trimtab.domain.reports import events, issues, js_mapping
 from trimtab.domain.spine import projects
 from trimtab.domain.spine.actors import Actor
 from trimtab.server.api.schemas import RowId
@@ -191,7 +191,12 @@ def issue_status(
 
 
 @router.get("/projects/{slug}/events/{event_id}", response_class=HTMLResponse)
-def event_page(request: Request, slug: str, event_id: str) -> Response:
+def event_page(
+    request: Request,
+    slug: str,
+    event_id: str,
+    frames: str = Query(default="mapped", max_length=16, pattern="^(mapped|minified)$"),
+) -> Response:
     def read(session: Session, actor: Actor) -> dict[str, Any]:
         project = projects.get_project(session, actor, slug)
         event = events.get_event(session, actor, event_id[:64], project=slug)
@@ -201,7 +206,10 @@ def event_page(request: Request, slug: str, event_id: str) -> Response:
             "project": project,
             "event": detail,
             "around": events.neighbours(session, actor, event),
-            "exceptions": event_view.exceptions(detail),
+            "exceptions": event_view.exceptions(detail, minified=frames == "minified"),
+            "minified_frames": frames == "minified",
+            "no_source_maps": detail["platform"] == "javascript"
+            and not js_mapping.has_bundles(session, project.id),
             "breadcrumbs": crumbs,
             "path": event_view.movement_path(crumbs),
             "contexts": event_view.contexts(detail),
