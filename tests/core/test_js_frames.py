@@ -98,3 +98,19 @@ def test_map_event__frame_unmapped_before__mapped_later_without_the_old_reason()
     assert top["function"] == "reserveSeat" and "sourcemap_error" not in top["data"]
     assert top["data"]["minified"]["function"] == "t"
     assert values["raw_stacktrace"]["frames"][-1] == _frame(34, "t"), "as sent"
+
+
+def test_map_event__browser_sdk_frame_with_filename_only__mapped_by_it() -> None:
+    """@sentry/browser sends the script's URL as `filename` and no `abs_path`."""
+    frame = {"filename": URL, "lineno": 1, "colno": 34, "function": "t", "in_app": True}
+    asked: list[tuple[str | None, str]] = []
+
+    def resolve(debug_id: str | None, abs_path: str) -> MapSource | str:
+        asked.append((debug_id, abs_path))
+        return SOURCE
+
+    mapped = map_event(_event([frame]), resolve)
+    assert mapped is not None and asked == [("ab-1", URL)]
+    top = mapped["exception"]["values"][0]["stacktrace"]["frames"][-1]
+    assert (top["filename"], top["function"]) == ("src/seats.js", "reserveSeat")
+    assert top["data"]["minified"] == {k: v for k, v in frame.items() if k != "in_app"}

@@ -60,7 +60,7 @@ FRAME_RE = re.compile(r"^\s+at (?:(\S+) \()?(.+?):(\d+):(\d+)\)?$")
 
 
 def _sentry(
-    server: ThreadedServer, cwd: Path, *args: str, token: str = ADMIN_TOKEN
+    server: ThreadedServer, cwd: Path, *args: str, token: str = ADMIN_TOKEN, cli: Path = SENTRY_CLI
 ) -> subprocess.CompletedProcess[str]:
     env = {
         **os.environ,
@@ -71,7 +71,7 @@ def _sentry(
         "SENTRY_DISABLE_UPDATE_CHECK": "1",
     }
     return subprocess.run(
-        [str(SENTRY_CLI), *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=120
+        [str(cli), *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=120
     )
 
 

@@ -1,7 +1,8 @@
 """Map the JavaScript frames of a Sentry event through source maps (pure: a resolver is given).
 
 Which frames: those of `exception.values[*].stacktrace`, `stacktrace` and `threads` with an
-`abs_path` and a 1-based `lineno` and `colno`. Which map: the caller's resolver is asked with
+`abs_path` (else a `filename`: `@sentry/browser` sends only that, the script's URL) and a
+1-based `lineno` and `colno`. Which map: the caller's resolver is asked with
 the frame's debug ID — from `debug_meta.images` of type `sourcemap`, whose `code_file` is the
 frame's `abs_path` (what `sentry-cli sourcemaps inject` and the SDKs produce) — and its
 `abs_path`; it answers with a `MapSource` or the reason there is none.
@@ -92,12 +93,22 @@ def _is_js_frame(frame: Any) -> bool:
     return (
         isinstance(frame, dict)
         and not (isinstance(frame.get("data"), dict) and "minified" in frame["data"])
-        and isinstance(frame.get("abs_path"), str)
+        and _frame_url(frame) is not None
         and type(frame.get("lineno")) is int
         and type(frame.get("colno")) is int
         and frame["lineno"] > 0
         and frame["colno"] > 0
     )
+
+
+def _frame_url(frame: dict[str, Any]) -> str | None:
+    """Where the frame's code was loaded from: `abs_path`, else `filename` (what the browser
+    SDK sends), as Sentry reads them."""
+    for key in ("abs_path", "filename"):
+        value = frame.get(key)
+        if isinstance(value, str) and value:
+            return value
+    return None
 
 
 def js_frame_count(event: dict[str, Any]) -> int:
@@ -180,7 +191,7 @@ def _as_sent(frame: Any) -> Any:
 def _map_frame(
     frame: dict[str, Any], debug_ids: dict[str, str], resolve: Resolver
 ) -> tuple[dict[str, Any], bool]:
-    abs_path: str = frame["abs_path"]
+    abs_path = _frame_url(frame) or ""
     found = resolve(debug_ids.get(abs_path), abs_path)
     raw_data = frame.get("data")
     data: dict[str, Any] = raw_data if isinstance(raw_data, dict) else {}

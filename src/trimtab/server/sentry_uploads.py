@@ -63,7 +63,11 @@ def chunk_upload_options(org: str, request: Request, actor: Actor = Depends(curr
         "concurrency": 2,
         "hashAlgorithm": "sha1",
         "compression": ["gzip"],
-        "accept": ["artifact_bundles"],  # of sentry-cli's upload kinds, the only one kept
+        # Of sentry-cli's upload kinds, artifact bundles are the one kept. sentry-cli 2.x (the
+        # npm @sentry/cli) uploads source maps in chunks only when `release_files` is named
+        # too (else it falls back to the per-file release API, not served here); it then
+        # assembles an artifact bundle, as `artifact_bundles` is named. 3.x ignores it.
+        "accept": ["release_files", "artifact_bundles"],
     }
 
 
