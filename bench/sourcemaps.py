@@ -7,7 +7,11 @@ store_batch, batches of 100, on a temporary SQLite file) per event, for
 - `js, mapping off` / `js, no bundles`: browser events whose project has no upload, without and
   with the mapping step (one query per batch);
 - `js, mapped`: browser events with a debug ID, mapped through an uploaded esbuild map
-  (decoded once, then from the cache).
+  (decoded once, then from the cache);
+
+and the read path (`events.event_detail`, what the event page and API call) per event, for
+events stored before their map: with no bundle in the project (the baseline), mapped when read
+(a cold `ReadCache`), and read again (the cached mapping).
 
     .venv/bin/python bench/sourcemaps.py [--events 3000] [--rounds 5]
 
@@ -32,12 +36,14 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+from sqlalchemy import select
 
-from trimtab.domain.reports import artifacts, ingest, js_mapping
+from trimtab.domain.reports import artifacts, events, ingest, js_mapping
 from trimtab.domain.spine import projects
 from trimtab.domain.spine.actors import SYSTEM
 from trimtab.store.db import Store
 from trimtab.store.migrate import upgrade
+from trimtab.store.models import Event
 
 CASE = json.loads(
     (
@@ -103,13 +109,17 @@ def _setup(root: Path) -> tuple[Store, int, int]:
         projects.ensure_organization(session, "trimtab")
         plain = projects.create_project(session, SYSTEM, "plain").id
         mapped = projects.create_project(session, SYSTEM, "mapped").id
+    _upload(store, "mapped")
+    return store, plain, mapped
+
+
+def _upload(store: Store, project: str) -> None:
     data = _bundle()
     checksum = hashlib.sha1(data, usedforsecurity=False).hexdigest()
     with store.write() as session:
         artifacts.store_chunks(session, [(checksum, data)])
     with store.write() as session:
-        artifacts.assemble_bundle(session, SYSTEM, ["mapped"], checksum, [checksum])
-    return store, plain, mapped
+        artifacts.assemble_bundle(session, SYSTEM, [project], checksum, [checksum])
 
 
 def _run(store: Store, project_id: int, make: Callable[[], dict[str, Any]], n: int) -> float:
@@ -125,6 +135,36 @@ def _run(store: Store, project_id: int, make: Callable[[], dict[str, Any]], n: i
         with store.write() as session:
             ingest.store_batch(session, jobs)
     return (time.process_time() - start) / n * 1e6
+
+
+def _reads(store: Store, n: int, rounds: int) -> dict[str, float]:
+    """event_detail per event (µs, process CPU): no bundle, mapped when read, cached."""
+    with store.write() as session:
+        late = projects.create_project(session, SYSTEM, "late").id
+    _run(store, late, _js_event, n)  # stored before the map: unmapped
+    with store.read() as session:
+        stored = list(session.scalars(select(Event).where(Event.project_id == late)))
+
+    def read_all() -> float:
+        start = time.process_time()
+        with store.read() as session:
+            for event in stored:
+                events.event_detail(session, event)
+        return (time.process_time() - start) / len(stored) * 1e6
+
+    baseline = statistics.median(read_all() for _ in range(rounds))
+    _upload(store, "late")
+    cold: list[float] = []
+    warm: list[float] = []
+    for _ in range(rounds):
+        js_mapping.READ_CACHE.clear()
+        cold.append(read_all())
+        warm.append(read_all())
+    return {
+        "read, no bundle": baseline,
+        "read, mapped when read": statistics.median(cold),
+        "read, mapping cached": statistics.median(warm),
+    }
 
 
 def main() -> None:
@@ -155,12 +195,16 @@ def main() -> None:
             order = list(variants) if r % 2 == 0 else list(reversed(variants))
             for name in order:
                 results.setdefault(name, []).append(variants[name]())
+        reads = _reads(store, min(args.events, 1000), args.rounds)
         store.dispose()
     print(f"decoded maps: {js_mapping.CACHE.decoded}")
     for name, values in results.items():
         median = statistics.median(values)
         base = statistics.median(results[name.split(",")[0] + ", mapping off"])
         print(f"{name:22} {median:6.0f} us/event  {median / base:.2f}x of mapping off")
+    for name, value in reads.items():
+        ratio = value / reads["read, no bundle"]
+        print(f"{name:22} {value:6.0f} us/event  {ratio:.2f}x of no bundle")
 
 
 if __name__ == "__main__":

@@ -267,6 +267,11 @@ class ReadCache:
             self._items.move_to_end(key)
             return True, self._items[key]
 
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+            self._bytes = 0
+
     def put(self, key: tuple[Any, ...], value: bytes | None) -> None:
         with self._lock:
             if key in self._items:
