@@ -178,6 +178,7 @@ def shop(
     created = api.post("/api/v1/projects", json={"slug": "shop"})
     assert created.status_code == 201, created.text
     root, site = static_site
+    chromium_page.set_default_timeout(WAIT * 1000)  # a busy machine: generous, never a speed test
     yield Shop(threaded_server, api, created.json()["dsn"], root, site, chromium_page)
     api.close()
 
