@@ -19,7 +19,15 @@ from tests.support import ADMIN_PASSWORD, ADMIN_TOKEN, WAIT, start_server
 from trimtab.store import migrate
 from trimtab.store.copy import CopyRefused, copy_store, table_checks
 from trimtab.store.db import Store
-from trimtab.store.models import AuditEntry, DeployRun, Flag, Issue, Organization, Project
+from trimtab.store.models import (
+    AlertTarget,
+    AuditEntry,
+    DeployRun,
+    Flag,
+    Issue,
+    Organization,
+    Project,
+)
 
 
 def _trimtab(*args: str, database_url: str, data_dir: Path) -> subprocess.CompletedProcess[str]:
@@ -174,3 +182,28 @@ def test_copy_store__same_database_or_unmigrated_source__refused(tmp_path: Path)
     finally:
         for s in (source, same, empty):
             s.dispose()
+
+
+def test_db_copy__row_the_target_refuses__fails_naming_the_table_target_empty_no_values_shown(
+    tmp_path: Path, empty_postgres: Callable[[], str]
+) -> None:
+    source = _small_source(tmp_path / "source.db")
+    with source.write() as session:  # SQLite keeps a name past its column's 64 characters
+        project_id = session.scalars(select(Project.id)).one()
+        session.add(
+            AlertTarget(
+                project_id=project_id, name="n" * 65, url="https://x", secret="s3cret-signing"
+            )
+        )
+    source.dispose()
+    target = empty_postgres()
+    failed = _trimtab(
+        "db", "copy", "--from", f"sqlite:///{tmp_path}/source.db", "--to", target,
+        database_url=f"sqlite:///{tmp_path}/source.db", data_dir=tmp_path,
+    )  # fmt: skip
+    assert failed.returncode == 1, failed.stdout + failed.stderr
+    assert "copying table alert_targets: value too long" in failed.stderr
+    assert "s3cret-signing" not in failed.stdout + failed.stderr
+    assert "n" * 65 not in failed.stdout + failed.stderr
+    checks = _checks(target)  # migrated, and not one row kept
+    assert checks and all(rows == 0 for rows, _ in checks.values())

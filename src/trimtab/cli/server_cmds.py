@@ -139,6 +139,7 @@ def db_copy(
     """Copy every row of a store into another database (SQLite to PostgreSQL or back), then
     compare row counts and checksums table by table. Stop the servers on both first."""
     from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import DBAPIError
 
     from trimtab.store.copy import CopyRefused, copy_store
     from trimtab.store.db import Store, StoreError
@@ -166,8 +167,11 @@ def db_copy(
         )
     except CopyRefused as exc:
         raise CliError(str(exc)) from None
-    except Exception as exc:  # the target's transaction was rolled back: it is as it was
+    except StoreError as exc:  # the target's transaction was rolled back: it is as it was
         raise CliError(f"copy failed, nothing kept in the target: {exc}") from None
+    except DBAPIError as exc:  # cannot connect, cannot migrate: the driver's reason alone
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
+        raise CliError(f"copy failed: {reason}") from None
     finally:
         reader.dispose()
         writer.dispose()

@@ -27,6 +27,7 @@ from typing import Any
 import orjson
 from sqlalchemy import JSON, Column, Connection, Select, Table, inspect, null, select, text
 from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import DBAPIError
 
 from trimtab.store import migrate
 from trimtab.store.db import Store, StoreError
@@ -111,13 +112,18 @@ def copy_store(
         if holding:
             _empty(writer)
         for table in tables():
-            sources[table.name] = _copy_table(reader, writer, table, batch)
+            try:
+                sources[table.name] = _copy_table(reader, writer, table, batch)
+            except DBAPIError as exc:
+                # The driver's first line only: SQLAlchemy's message carries the rows' values,
+                # and those hold secrets (an alert target's signing secret) and whole events.
+                reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
+                raise StoreError(f"copying table {table.name}: {reason}") from None
             if progress is not None:
                 progress(table.name, sources[table.name][0])
         if writer.dialect.name == "postgresql":
             _move_sequences(writer)
-    with target.engine.connect() as connection:
-        copied = {table.name: _table_check(connection, table) for table in tables()}
+    copied = table_checks(target)
     return CopyReport(
         [TableCheck(name, *sources[name], *copied[name]) for name in (t.name for t in tables())]
     )
