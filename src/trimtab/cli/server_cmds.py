@@ -141,7 +141,7 @@ def db_copy(
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import DBAPIError
 
-    from trimtab.store.copy import CopyRefused, copy_store
+    from trimtab.store.copy import CopyRefused, copy_store, failure
     from trimtab.store.db import Store, StoreError
 
     from_url = source or _settings().database_url
@@ -170,8 +170,7 @@ def db_copy(
     except StoreError as exc:  # the target's transaction was rolled back: it is as it was
         raise CliError(f"copy failed, nothing kept in the target: {exc}") from None
     except DBAPIError as exc:  # cannot connect, cannot migrate: the driver's reason alone
-        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
-        raise CliError(f"copy failed: {reason}") from None
+        raise CliError(f"copy failed: {failure(exc)}") from None
     finally:
         reader.dispose()
         writer.dispose()

@@ -28,12 +28,13 @@ import orjson
 from sqlalchemy import JSON, Column, Connection, Select, Table, inspect, null, select, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.sql.elements import Null
 
 from trimtab.store import migrate
 from trimtab.store.db import Store, StoreError
 from trimtab.store.models import Base
 
-__all__ = ["CopyRefused", "CopyReport", "TableCheck", "copy_store", "table_checks"]
+__all__ = ["CopyRefused", "CopyReport", "TableCheck", "copy_store", "failure", "table_checks"]
 
 DEFAULT_BATCH = 2000
 MAX_BATCH = 100_000
@@ -71,6 +72,15 @@ class CopyReport:
     @property
     def rows(self) -> int:
         return sum(check.source_rows for check in self.tables)
+
+
+def failure(exc: BaseException) -> str:
+    """The first line of the driver's reason: what SQLAlchemy adds (the statement and its
+    parameters) and what drivers add below it (COPY's CONTEXT line) carry the rows' values, and
+    those hold secrets (an alert target's signing secret) and whole events."""
+    reason = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
+    lines = str(reason).strip().splitlines()
+    return lines[0] if lines else type(reason).__name__
 
 
 def tables() -> list[Table]:
@@ -114,11 +124,8 @@ def copy_store(
         for table in tables():
             try:
                 sources[table.name] = _copy_table(reader, writer, table, batch)
-            except DBAPIError as exc:
-                # The driver's first line only: SQLAlchemy's message carries the rows' values,
-                # and those hold secrets (an alert target's signing secret) and whole events.
-                reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
-                raise StoreError(f"copying table {table.name}: {reason}") from None
+            except Exception as exc:
+                raise StoreError(f"copying table {table.name}: {failure(exc)}") from None
             if progress is not None:
                 progress(table.name, sources[table.name][0])
         if writer.dialect.name == "postgresql":
@@ -244,11 +251,34 @@ def _copy_table(
                 later.append((item[key.name], ahead))
                 item.update(dict.fromkeys(ahead))
             values.append(item)
-        writer.execute(table.insert(), values)
+        _insert(writer, table, values)
         count += len(part)
     for row_id, references in later:
         writer.execute(table.update().where(key == row_id).values(**references))
     return count, digest.hexdigest()
+
+
+def _insert(writer: Connection, table: Table, values: list[dict[str, Any]]) -> None:
+    """One batch of rows: COPY on PostgreSQL (several times faster than INSERT for the large
+    tables), an executemany INSERT on SQLite."""
+    if writer.dialect.name != "postgresql":
+        writer.execute(table.insert(), values)
+        return
+    json_columns = {c.name for c in _json_columns(table)}
+    names = [c.name for c in table.c]
+    columns = ", ".join(f'"{name}"' for name in names)
+    cursor = writer.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    with cursor.copy(f'COPY "{table.name}" ({columns}) FROM STDIN') as copy:
+        for item in values:
+            copy.write_row([_copy_value(item[n], n in json_columns) for n in names])
+
+
+def _copy_value(value: Any, is_json: bool) -> Any:
+    if not is_json:
+        return value
+    if isinstance(value, Null):
+        return None  # SQL NULL
+    return json.dumps(value)  # a JSON null too: the text `null`
 
 
 def _holding(connection: Connection) -> list[str]:
