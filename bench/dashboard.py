@@ -15,9 +15,9 @@
    for some issues a `dependency` tag and flag results.
    With `--keep` the filled SQLite file stays in bench/out/ and is reused by the next run with
    the same size (for 12 hours, so "the last 24 hours" still has events).
-2. PostgreSQL (when TRIMTAB_TEST_POSTGRES_URL is set): a fresh database is created, migrated,
-   given a row-for-row copy of the SQLite store, analyzed (as autovacuum would), and dropped at
-   the end.
+2. PostgreSQL (when TRIMTAB_TEST_POSTGRES_URL is set): a fresh database is created, given a
+   copy of the SQLite store by `trimtab db copy`'s own code (store/copy.py: every table checked),
+   analyzed (as autovacuum would), and dropped at the end.
 3. Pages: every GET route of the dashboard's routers (found in the app, so new pages are timed
    without changing this file), path parameters filled from the store: the busiest issue, its
    latest event, the flag most events carry, the newest release, the newest production deploy
