@@ -15,9 +15,9 @@
    for some issues a `dependency` tag and flag results.
    With `--keep` the filled SQLite file stays in bench/out/ and is reused by the next run with
    the same size (for 12 hours, so "the last 24 hours" still has events).
-2. PostgreSQL (when TRIMTAB_TEST_POSTGRES_URL is set): a fresh database is created, migrated,
-   given a row-for-row copy of the SQLite store, analyzed (as autovacuum would), and dropped at
-   the end.
+2. PostgreSQL (when TRIMTAB_TEST_POSTGRES_URL is set): a fresh database is created, given a
+   copy of the SQLite store by `trimtab db copy`'s own code (store/copy.py: every table checked),
+   analyzed (as autovacuum would), and dropped at the end.
 3. Pages: every GET route of the dashboard's routers (found in the app, so new pages are timed
    without changing this file), path parameters filled from the store: the busiest issue, its
    latest event, the flag most events carry, the newest release, the newest production deploy
@@ -58,7 +58,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.ingest import cpu_seconds, machine, process_tree, replace_section  # noqa: E402
 from bench.soak import postgres_database  # noqa: E402
-from sqlalchemy import create_engine, select, text  # noqa: E402
+from sqlalchemy import select  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 from tests.support import ADMIN_PASSWORD, start_server  # noqa: E402
 
@@ -69,11 +69,11 @@ from trimtab.domain.reports import ingest, issues  # noqa: E402
 from trimtab.domain.spine import projects  # noqa: E402
 from trimtab.domain.spine.actors import Actor  # noqa: E402
 from trimtab.settings import Settings  # noqa: E402
+from trimtab.store import copy as store_copy  # noqa: E402
 from trimtab.store import migrate  # noqa: E402
 from trimtab.store.db import Store  # noqa: E402
 from trimtab.store.models import (  # noqa: E402
     AuditEntry,
-    Base,
     Deploy,
     DeployRun,
     Event,
@@ -533,34 +533,21 @@ def sqlite_store(events: int, keep: bool, workdir: Path) -> tuple[Path, Shape]:
 
 
 def copy_store(source: Path, url: str) -> None:
-    """Every row of the SQLite store into the migrated PostgreSQL database at `url`, with the
-    id sequences moved past the copied ids, then ANALYZE (autovacuum's job on a live store)."""
+    """Every row of the SQLite store into the fresh PostgreSQL database at `url` with the
+    store's own copy (`trimtab db copy`: sequences moved on, every table checked), then ANALYZE
+    (autovacuum's job on a live store)."""
     began = time.monotonic()
-    reader = create_engine(f"sqlite:///{source}")
-    target = Store(url)
-    tables = [t for t in Base.metadata.sorted_tables]
+    reader, target = Store(f"sqlite:///{source}"), Store(url)
+
+    def progress(table: str, rows: int) -> None:
+        if rows > 10_000:
+            print(f"  {table}: {rows:,} rows", flush=True)
+
     try:
-        with target.engine.begin() as connection:
-            for table in reversed(tables):  # rows the migrations or the server may have made
-                connection.execute(table.delete())
-        for table in tables:
-            copied = 0
-            with reader.connect() as src, target.engine.begin() as dst:
-                rows = src.execution_options(yield_per=5000).execute(select(table))
-                if table.name in COPIED_BY_COPY:
-                    copied = _copy_rows(dst, table, rows)
-                for part in rows.partitions():
-                    dst.execute(table.insert(), [dict(row._mapping) for row in part])
-                    copied += len(part)
-                if "id" in table.c and copied:
-                    dst.execute(
-                        text(
-                            f"SELECT setval(pg_get_serial_sequence('\"{table.name}\"', 'id'), "
-                            f'(SELECT max(id) FROM "{table.name}"))'
-                        )
-                    )
-            if copied > 10_000:
-                print(f"  {table.name}: {copied:,} rows", flush=True)
+        report = store_copy.copy_store(reader, target, force=True, batch=5000, progress=progress)
+        if not report.ok:
+            differ = [check.table for check in report.tables if not check.matches]
+            raise SystemExit(f"the PostgreSQL copy differs from the store in {differ}")
         with target.engine.connect() as connection:
             connection.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql("ANALYZE")
     finally:
@@ -570,22 +557,6 @@ def copy_store(source: Path, url: str) -> None:
 
 
 # -- 3. the pages ------------------------------------------------------------------------------
-
-
-# The tables that grow with events, written with COPY (no JSON columns to adapt).
-COPIED_BY_COPY = frozenset({"events", "error_rollups", "issue_facets", "issue_users"})
-
-
-def _copy_rows(dst: Any, table: Any, rows: Any) -> int:
-    columns = ", ".join(f'"{c.name}"' for c in table.c)
-    copied = 0
-    cursor = dst.connection.driver_connection.cursor()
-    with cursor.copy(f'COPY "{table.name}" ({columns}) FROM STDIN') as copy:
-        for part in rows.partitions():
-            for row in part:
-                copy.write_row(tuple(row))
-            copied += len(part)
-    return copied
 
 
 @dataclass

@@ -12,7 +12,7 @@ import itertools
 import os
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -116,6 +116,23 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     _pg_execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
     yield _pg_url_for(name)
     _pg_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def empty_postgres() -> Iterator[Callable[[], str]]:
+    """A maker of empty PostgreSQL databases (not migrated), each dropped after the test."""
+    if not POSTGRES_URL:
+        pytest.skip("set TRIMTAB_TEST_POSTGRES_URL to run the PostgreSQL half")
+    made: list[str] = []
+
+    def make() -> str:
+        made.append(f"trimtab_e_{os.getpid()}_{next(_counter)}")
+        _pg_execute(f'CREATE DATABASE "{made[-1]}"')
+        return _pg_url_for(made[-1])
+
+    yield make
+    for name in made:
+        _pg_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture

@@ -19,9 +19,9 @@ from tests.support import ADMIN_PASSWORD
 from trimtab.server.app import create_app
 from trimtab.settings import Settings
 from trimtab.store.db import parse_row_id
-from trimtab.store.models import MAX_ROW_ID
+from trimtab.store.models import MAX_BIG_ROW_ID, MAX_ROW_ID
 
-OUT_OF_RANGE = [MAX_ROW_ID + 1, 2**63, 2**64, 10**30, 0, -1]
+OUT_OF_RANGE = [2**63, 2**64, 10**30, 0, -1]  # and each route's own bound + 1
 FILL = {"slug": "shop", "key": "checkout", "org": "trimtab", "environment": "production"}
 
 
@@ -36,19 +36,21 @@ def _api_routes(routes: list[BaseRoute], prefix: str = "") -> Iterator[tuple[str
             yield prefix + route.path, route
 
 
-def _id_routes(settings: Settings) -> list[tuple[str, str, str]]:
-    """(method, path template, id parameter) of every route with an integer in its path."""
+def _id_routes(settings: Settings) -> list[tuple[str, str, str, int]]:
+    """(method, path template, id parameter, its largest value) of every route with an integer
+    in its path."""
     found = []
     for path, route in _api_routes(create_app(settings).routes):
         for param in route.dependant.path_params:
             if param.field_info.annotation is not int:
                 continue
             bounds = {type(m).__name__: m for m in param.field_info.metadata}
-            assert getattr(bounds.get("Le"), "le", None) == MAX_ROW_ID, (
-                f"{path}: {param.name} is a bare int; declare it as RowId"
+            bound = getattr(bounds.get("Le"), "le", None)
+            assert bound in (MAX_ROW_ID, MAX_BIG_ROW_ID), (
+                f"{path}: {param.name} is a bare int; declare it as RowId (or BigRowId)"
             )
             for method in sorted(route.methods - {"HEAD"}):
-                found.append((method, path, param.name))
+                found.append((method, path, param.name, bound))
     return found
 
 
@@ -83,18 +85,23 @@ def _call(client: TestClient, method: str, url: str) -> tuple[int, dict[str, obj
 
 
 def test_routes_with_ids__every_one_found_and_bounded(settings: Settings) -> None:
-    paths = {path for _, path, _ in _id_routes(settings)}
+    bounds = {path: bound for _, path, _, bound in _id_routes(settings)}
+    paths = set(bounds)
     assert "/api/v1/issues/{issue_id}" in paths
     assert "/api/v1/projects/{slug}/runs/{run_id}/confirm" in paths
     assert "/api/v1/tokens/{token_id}" in paths
     assert "/projects/{slug}/issues/{issue_id}" in paths
+    # Issues have 64-bit ids (a store may hold more than 2^31 of them); tokens do not.
+    assert bounds["/api/v1/issues/{issue_id}"] == MAX_BIG_ROW_ID
+    assert bounds["/projects/{slug}/issues/{issue_id}"] == MAX_BIG_ROW_ID
+    assert bounds["/api/v1/tokens/{token_id}"] == MAX_ROW_ID
 
 
 def test_path_id__out_of_range__404_with_the_json_error(
     shop: TestClient, settings: Settings
 ) -> None:
-    for method, template, id_name in _id_routes(settings):
-        for value in OUT_OF_RANGE:
+    for method, template, id_name, bound in _id_routes(settings):
+        for value in [bound + 1, *OUT_OF_RANGE]:
             url = _url(template, id_name, value)
             status, body = _call(shop, method, url)
             assert status == 404, f"{method} {url}: {status} {body}"
@@ -104,8 +111,8 @@ def test_path_id__out_of_range__404_with_the_json_error(
 def test_path_id__largest_valid__answered_without_a_server_error(
     shop: TestClient, settings: Settings
 ) -> None:
-    for method, template, id_name in _id_routes(settings):
-        url = _url(template, id_name, MAX_ROW_ID)
+    for method, template, id_name, bound in _id_routes(settings):
+        url = _url(template, id_name, bound)
         status, body = _call(shop, method, url)
         assert status < 500, f"{method} {url}: {status} {body}"
 

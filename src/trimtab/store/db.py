@@ -14,12 +14,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import BigInteger, Engine, create_engine, event, inspect, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-from trimtab.store.models.base import MAX_ROW_ID
+from trimtab.store.models.base import MAX_BIG_ROW_ID, MAX_ROW_ID
 from trimtab.store.notify import LocalNotifier, bind_notifier
 from trimtab.store.notify_pg import PostgresRelay
 
@@ -33,8 +33,9 @@ SQLITE_BUSY_TIMEOUT_MS = 10_000
 SQLITE_CACHE_KIB = 2048
 SQLITE_POOL_SIZE = 5
 SQLITE_MAX_OVERFLOW = 10
-# Row ids are Integer columns: 32-bit on PostgreSQL, so a client's larger number names no row
-# (and binding it would fail there, as one past 64 bits fails on SQLite).
+# Most row ids are Integer columns: 32-bit on PostgreSQL, so a client's larger number names no
+# row (and binding it would fail there, as one past 64 bits fails on SQLite); `BigId` ones are
+# 64-bit on both.
 _Row = TypeVar("_Row")
 
 
@@ -54,10 +55,16 @@ def insert_ignore(session: Session, model: Any, values: dict[str, Any]) -> None:
     session.execute(upsert(session, model).values(**values).on_conflict_do_nothing())
 
 
+def max_row_id(model: Any) -> int:
+    """The largest id the model's primary key holds: `MAX_BIG_ROW_ID` for a `BigId`."""
+    (key,) = inspect(model).primary_key
+    return MAX_BIG_ROW_ID if isinstance(key.type, BigInteger) else MAX_ROW_ID
+
+
 def get_row(session: Session, model: type[_Row], row_id: int) -> _Row | None:
     """`session.get` for an id a client sent: None when no row can have it, where the driver
     would fail to bind it (SQLite: OverflowError, PostgreSQL: NumericValueOutOfRange)."""
-    if not 0 < row_id <= MAX_ROW_ID:
+    if not 0 < row_id <= max_row_id(model):
         return None
     return session.get(model, row_id)
 

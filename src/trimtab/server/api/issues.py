@@ -11,7 +11,7 @@ from trimtab.domain.reports import events, issues
 from trimtab.domain.reports.events import EventDetail, EventSummary
 from trimtab.domain.reports.issues import IssueDetail, IssueSummary
 from trimtab.domain.spine.actors import Actor
-from trimtab.server.api.schemas import Body, RowId
+from trimtab.server.api.schemas import BigRowId, Body
 from trimtab.server.auth import current_actor, store_of
 
 router = APIRouter(tags=["issues"])
@@ -66,7 +66,7 @@ def list_issues(
 
 @router.get("/issues/{issue_id}", status_code=200)
 def get_issue(
-    issue_id: RowId, request: Request, actor: Actor = Depends(current_actor)
+    issue_id: BigRowId, request: Request, actor: Actor = Depends(current_actor)
 ) -> IssueDetail:
     with store_of(request).read() as session:
         return issues.issue_detail(session, issues.get_issue(session, actor, issue_id), actor)
@@ -74,7 +74,7 @@ def get_issue(
 
 @router.get("/issues/{issue_id}/events", status_code=200)
 def list_issue_events(
-    issue_id: RowId,
+    issue_id: BigRowId,
     request: Request,
     limit: int = Query(default=50, ge=1, le=events.MAX_LIST),
     offset: int = Query(default=0, ge=0, le=1_000_000),
@@ -87,7 +87,7 @@ def list_issue_events(
 
 @router.post("/issues/{issue_id}/resolve", status_code=200)
 def resolve_issue(
-    issue_id: RowId, body: IssueResolve, request: Request, actor: Actor = Depends(current_actor)
+    issue_id: BigRowId, body: IssueResolve, request: Request, actor: Actor = Depends(current_actor)
 ) -> IssueDetail:
     with store_of(request).write() as session:
         issue = issues.resolve_issue(
@@ -103,7 +103,7 @@ def resolve_issue(
 
 @router.post("/issues/{issue_id}/ignore", status_code=200)
 def ignore_issue(
-    issue_id: RowId, body: IssueIgnore, request: Request, actor: Actor = Depends(current_actor)
+    issue_id: BigRowId, body: IssueIgnore, request: Request, actor: Actor = Depends(current_actor)
 ) -> IssueDetail:
     with store_of(request).write() as session:
         issue = issues.ignore_issue(
@@ -119,7 +119,7 @@ def ignore_issue(
 
 @router.post("/issues/{issue_id}/reopen", status_code=200)
 def reopen_issue(
-    issue_id: RowId, body: IssueReopen, request: Request, actor: Actor = Depends(current_actor)
+    issue_id: BigRowId, body: IssueReopen, request: Request, actor: Actor = Depends(current_actor)
 ) -> IssueDetail:
     with store_of(request).write() as session:
         issue = issues.reopen_issue(session, actor, issue_id, reason=body.reason)

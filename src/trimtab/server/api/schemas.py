@@ -7,12 +7,14 @@ from typing import Annotated, Any
 from fastapi import Path
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from trimtab.store.models import MAX_ROW_ID
+from trimtab.store.models import MAX_BIG_ROW_ID, MAX_ROW_ID
 
 Name = Field(min_length=1, max_length=64)
 # A row id in a path: one out of range names nothing and is answered 404 (server/errors.py),
 # never handed to the database, where PostgreSQL would overflow.
 RowId = Annotated[int, Path(ge=1, le=MAX_ROW_ID)]
+# The same for a table with 64-bit ids (`BigId`: issues, ...).
+BigRowId = Annotated[int, Path(ge=1, le=MAX_BIG_ROW_ID)]
 
 
 class Body(BaseModel):

@@ -29,7 +29,7 @@ from trimtab.domain.spine.audit import AuditEntrySummary
 from trimtab.server.api.schemas import RowId
 from trimtab.server.auth import session_actor, store_of
 from trimtab.server.dashboard import pages
-from trimtab.store.models import MAX_ROW_ID, Project, utcnow
+from trimtab.store.models import MAX_BIG_ROW_ID, Project, utcnow
 
 router = APIRouter(include_in_schema=False)
 
@@ -382,7 +382,7 @@ def audit_page(
     action: str = Query(default="", max_length=100),
     actor: str = Query(default="", max_length=200),
     target: str = Query(default="", max_length=260),
-    before: int | None = Query(default=None, ge=1, le=MAX_ROW_ID),
+    before: int | None = Query(default=None, ge=1, le=MAX_BIG_ROW_ID),
     limit: int = Query(default=AUDIT_PAGE, ge=1, le=MAX_AUDIT_PAGE),
 ) -> Response:
     """The audit log, newest first, of every project the user can see; filtered by project,

@@ -19,7 +19,7 @@ from trimtab.domain.releases import ledger
 from trimtab.domain.reports import events, issues, js_mapping
 from trimtab.domain.spine import projects
 from trimtab.domain.spine.actors import Actor
-from trimtab.server.api.schemas import RowId
+from trimtab.server.api.schemas import BigRowId
 from trimtab.server.dashboard import event_view, issue_chart, pages
 from trimtab.server.dashboard.pages import templates
 from trimtab.store import rollups
@@ -106,7 +106,7 @@ def issue_list(
 
 
 @router.get("/projects/{slug}/issues/{issue_id}", response_class=HTMLResponse)
-def issue_page(request: Request, slug: str, issue_id: RowId) -> Response:
+def issue_page(request: Request, slug: str, issue_id: BigRowId) -> Response:
     def read(session: Session, actor: Actor) -> dict[str, Any]:
         now = datetime.now(UTC)
         project = projects.get_project(session, actor, slug)
@@ -164,7 +164,7 @@ def _charts(
 def issue_status(
     request: Request,
     slug: str,
-    issue_id: RowId,
+    issue_id: BigRowId,
     action: str = Form(max_length=16),
     csrf_token: str = Form(default="", max_length=100),
     count: int | None = Form(default=None, ge=1, le=1_000_000_000),

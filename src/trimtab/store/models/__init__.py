@@ -6,7 +6,7 @@ One module per concept; a new concept adds its module and one import line below.
 from trimtab.store.models.alerts import AlertDelivery, AlertRule, AlertTarget, SpikeMark
 from trimtab.store.models.audit import AuditEntry
 from trimtab.store.models.auth import ApiToken, DashboardSession, LoginFailure, ProjectKey, User
-from trimtab.store.models.base import MAX_ROW_ID, Base, utcnow
+from trimtab.store.models.base import MAX_BIG_ROW_ID, MAX_ROW_ID, Base, utcnow
 from trimtab.store.models.dependencies import (
     AutoOffRule,
     Dependency,
@@ -48,6 +48,7 @@ from trimtab.store.models.sourcemaps import (
 from trimtab.store.models.tenancy import Environment, Organization, Project
 
 __all__ = [
+    "MAX_BIG_ROW_ID",
     "MAX_ROW_ID",
     "AlertDelivery",
     "AlertRule",

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from trimtab.store.models.base import Base, JSONDocument, UTCDateTime, utcnow
+from trimtab.store.models.base import Base, BigId, JSONDocument, UTCDateTime, utcnow
 
 
 class AlertTarget(Base):
@@ -57,9 +57,9 @@ class SpikeMark(Base):
     __tablename__ = "alert_spike_marks"
     __table_args__ = (UniqueConstraint("rule_id", "issue_id"),)
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
     rule_id: Mapped[int] = mapped_column(ForeignKey("alert_rules.id", ondelete="CASCADE"))
-    issue_id: Mapped[int] = mapped_column(ForeignKey("issues.id", ondelete="CASCADE"))
+    issue_id: Mapped[int] = mapped_column(BigId, ForeignKey("issues.id", ondelete="CASCADE"))
     fired_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
@@ -74,13 +74,13 @@ class AlertDelivery(Base):
         Index("ix_alert_deliveries_project_created", "project_id", "created_at"),
     )
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
     target_id: Mapped[int] = mapped_column(ForeignKey("alert_targets.id", ondelete="CASCADE"))
     rule_id: Mapped[int | None] = mapped_column(ForeignKey("alert_rules.id", ondelete="SET NULL"))
     # NULL for test messages, and once retention has removed the notification.
     notification_id: Mapped[int | None] = mapped_column(
-        ForeignKey("notifications.id", ondelete="SET NULL")
+        BigId, ForeignKey("notifications.id", ondelete="SET NULL")
     )
     kind: Mapped[str] = mapped_column(String(50))
     title: Mapped[str] = mapped_column(String(300))

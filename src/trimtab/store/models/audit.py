@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import Index, Integer, String, Text, event
 from sqlalchemy.orm import Mapped, Mapper, mapped_column
 
-from trimtab.store.models.base import Base, JSONDocument, UTCDateTime, utcnow
+from trimtab.store.models.base import Base, BigId, JSONDocument, UTCDateTime, utcnow
 
 
 class AuditEntry(Base):
@@ -22,7 +22,7 @@ class AuditEntry(Base):
         Index("ix_audit_log_target_id_at", "target_id", "at"),
     )
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
     at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
     actor: Mapped[str] = mapped_column(String(200))
     action: Mapped[str] = mapped_column(String(100), index=True)

@@ -14,7 +14,7 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from trimtab.store.models.base import Base, JSONDocument, UTCDateTime, utcnow
+from trimtab.store.models.base import Base, BigId, JSONDocument, UTCDateTime, utcnow
 
 
 class ApiToken(Base):
@@ -85,7 +85,7 @@ class LoginFailure(Base):
 
     __tablename__ = "login_failures"
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
     username: Mapped[str] = mapped_column(String(150), index=True)
     remote_addr: Mapped[str] = mapped_column(String(64))
     at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)

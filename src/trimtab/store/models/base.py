@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, MetaData
+from sqlalchemy import JSON, BigInteger, DateTime, Integer, MetaData
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase
@@ -28,6 +28,16 @@ NAMING_CONVENTION = {
 # The largest id an `Integer` primary key holds on PostgreSQL (int4; SQLite's hold 2^63 - 1):
 # a larger one names no row, and handing it to the database overflows instead of finding nothing.
 MAX_ROW_ID = 2**31 - 1
+# The largest id a `BigId` primary key holds (int8 on PostgreSQL, SQLite's INTEGER everywhere).
+MAX_BIG_ROW_ID = 2**63 - 1
+
+# The id type of every table whose rows grow with traffic (events, issues and their facets,
+# rollups, sessions, evaluation counts, the audit log, the outbox...), and of the columns that
+# point at those ids. An int4 sequence runs out after 2^31 numbers, and upserted tables spend one
+# on every INSERT ... ON CONFLICT, stored or not: at 1,000 events a second the error rollups would
+# run dry in days. BIGINT on PostgreSQL; on SQLite INTEGER, which is 64-bit already and must stay
+# INTEGER for the primary key to be the rowid (BIGINT PRIMARY KEY would not be).
+BigId = BigInteger().with_variant(Integer(), "sqlite")
 
 
 def utcnow() -> datetime:

@@ -29,7 +29,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from trimtab.store.models.base import Base, JSONDocument, UTCDateTime, utcnow
+from trimtab.store.models.base import Base, BigId, JSONDocument, UTCDateTime, utcnow
 
 HEALTH_STATES = ("healthy", "unhealthy")
 BREAKER_STATES = ("closed", "open", "half_open")
@@ -99,7 +99,7 @@ class DependencyReportBucket(Base):
     __tablename__ = "dependency_report_buckets"
     __table_args__ = (UniqueConstraint("dependency_id", "environment", "bucket"),)
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
     dependency_id: Mapped[int] = mapped_column(ForeignKey("dependencies.id", ondelete="CASCADE"))
     environment: Mapped[str] = mapped_column(String(64))
     bucket: Mapped[datetime] = mapped_column(UTCDateTime())
@@ -120,7 +120,7 @@ class DependencyReporter(Base):
         Index("ix_dependency_reporters_last_report_at", "last_report_at"),
     )
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
     dependency_id: Mapped[int] = mapped_column(ForeignKey("dependencies.id", ondelete="CASCADE"))
     environment: Mapped[str] = mapped_column(String(64))
     # The token and the instance id the SDK sends: `token:<id>/<instance>`.
@@ -171,7 +171,7 @@ class FlagEvaluationBucket(Base):
         Index("ix_flag_evaluation_buckets_minute", "minute"),
     )
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
     environment_id: Mapped[int] = mapped_column(ForeignKey("environments.id", ondelete="CASCADE"))
     flag_key: Mapped[str] = mapped_column(String(128))

@@ -25,7 +25,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from trimtab.store.models.base import Base, JSONDocument, UTCDateTime, utcnow
+from trimtab.store.models.base import Base, BigId, JSONDocument, UTCDateTime, utcnow
 
 # Ledger results. pending/running/waiting_confirm are steps of a run not finished yet.
 STEP_RESULTS = (
@@ -125,7 +125,7 @@ class Deploy(Base):
         Index("ix_deploys_result", "result"),
     )
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
     environment: Mapped[str] = mapped_column(String(64))
     service: Mapped[str] = mapped_column(String(64))
@@ -144,7 +144,7 @@ class Deploy(Base):
     )
     release_version: Mapped[str | None] = mapped_column(String(200))
     rollback_of_id: Mapped[int | None] = mapped_column(
-        ForeignKey("deploys.id", ondelete="SET NULL"), index=True
+        BigId, ForeignKey("deploys.id", ondelete="SET NULL"), index=True
     )
     run_id: Mapped[int | None] = mapped_column(
         ForeignKey("deploy_runs.id", ondelete="CASCADE"), index=True

@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from trimtab.store.models.base import Base, JSONDocument, UTCDateTime, utcnow
+from trimtab.store.models.base import Base, BigId, JSONDocument, UTCDateTime, utcnow
 
 SCHEDULE_KINDS = ("on", "off", "rollout", "ramp")
 SCHEDULE_STATUSES = ("pending", "done", "cancelled", "failed")
@@ -141,7 +141,7 @@ class FlagEvaluationStat(Base):
     __tablename__ = "flag_evaluation_stats"
     __table_args__ = (UniqueConstraint("environment_id", "flag_key"),)
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
     project_id: Mapped[int] = mapped_column(
         ForeignKey("projects.id", ondelete="CASCADE"), index=True
     )
@@ -166,7 +166,7 @@ class FlagEvaluationHour(Base):
         Index("ix_flag_evaluation_hours_hour", "hour"),
     )
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
     environment_id: Mapped[int] = mapped_column(ForeignKey("environments.id", ondelete="CASCADE"))
     flag_key: Mapped[str] = mapped_column(String(128))
@@ -181,7 +181,7 @@ class UnleashClientRegistration(Base):
     __tablename__ = "unleash_clients"
     __table_args__ = (UniqueConstraint("environment_id", "app_name", "instance_id"),)
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
     project_id: Mapped[int] = mapped_column(
         ForeignKey("projects.id", ondelete="CASCADE"), index=True
     )

@@ -13,7 +13,7 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from trimtab.store.models.base import Base, UTCDateTime, utcnow
+from trimtab.store.models.base import Base, BigId, UTCDateTime, utcnow
 
 
 class MaintenanceNotice(Base):
@@ -30,6 +30,8 @@ class MaintenanceNotice(Base):
     expected_end: Mapped[datetime | None] = mapped_column(UTCDateTime())
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     source: Mapped[str] = mapped_column(String(16), default="manual")  # manual | auto
-    deploy_id: Mapped[int | None] = mapped_column(ForeignKey("deploys.id", ondelete="SET NULL"))
+    deploy_id: Mapped[int | None] = mapped_column(
+        BigId, ForeignKey("deploys.id", ondelete="SET NULL")
+    )
     created_by: Mapped[str] = mapped_column(String(300))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -10,17 +10,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, Integer, String
+from sqlalchemy import ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from trimtab.store.models.base import Base, JSONDocument, UTCDateTime, utcnow
+from trimtab.store.models.base import Base, BigId, JSONDocument, UTCDateTime, utcnow
 
 
 class Notification(Base):
     __tablename__ = "notifications"
     __table_args__ = (Index("ix_notifications_project_created", "project_id", "created_at"),)
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
     kind: Mapped[str] = mapped_column(String(50))
     environment: Mapped[str | None] = mapped_column(String(64))

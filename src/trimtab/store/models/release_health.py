@@ -25,7 +25,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from trimtab.store.models.base import Base, UTCDateTime, utcnow
+from trimtab.store.models.base import Base, BigId, UTCDateTime, utcnow
 
 
 class HealthSession(Base):
@@ -39,7 +39,7 @@ class HealthSession(Base):
         Index("ix_health_sessions_hour", "project_id", "hour"),
     )
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
     session_id: Mapped[str] = mapped_column(String(64))
     release: Mapped[str] = mapped_column(String(200))
@@ -67,7 +67,7 @@ class HealthBucket(Base):
         Index("ix_health_buckets_hour", "project_id", "hour"),
     )
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
     release: Mapped[str] = mapped_column(String(200))
     environment: Mapped[str] = mapped_column(String(64), default="")

@@ -23,7 +23,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from trimtab.store.models.base import Base, JSONDocument, UTCDateTime, utcnow
+from trimtab.store.models.base import Base, BigId, JSONDocument, UTCDateTime, utcnow
 
 ISSUE_STATUSES = ("unresolved", "resolved", "resolved_in_next_release", "ignored")
 
@@ -36,7 +36,7 @@ class Issue(Base):
         Index("ix_issues_project_first_seen", "project_id", "first_seen"),
     )
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
     fingerprint: Mapped[str] = mapped_column(String(64))
     title: Mapped[str] = mapped_column(String(255))
@@ -65,8 +65,8 @@ class IssueUser(Base):
     __tablename__ = "issue_users"
     __table_args__ = (UniqueConstraint("issue_id", "user_key"),)
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    issue_id: Mapped[int] = mapped_column(ForeignKey("issues.id", ondelete="CASCADE"))
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    issue_id: Mapped[int] = mapped_column(BigId, ForeignKey("issues.id", ondelete="CASCADE"))
     user_key: Mapped[str] = mapped_column(String(64))  # a digest of the user's identity
 
 
@@ -81,8 +81,8 @@ class IssueFacet(Base):
         Index("ix_issue_facets_key_value", "key", "value", "issue_id"),
     )
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    issue_id: Mapped[int] = mapped_column(ForeignKey("issues.id", ondelete="CASCADE"))
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    issue_id: Mapped[int] = mapped_column(BigId, ForeignKey("issues.id", ondelete="CASCADE"))
     key: Mapped[str] = mapped_column(String(64))
     value: Mapped[str] = mapped_column(String(200))
     count: Mapped[int] = mapped_column(BigInteger, default=0)
@@ -98,9 +98,9 @@ class Event(Base):
         Index("ix_events_project_received", "project_id", "received_at"),
     )
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
-    issue_id: Mapped[int] = mapped_column(ForeignKey("issues.id", ondelete="CASCADE"))
+    issue_id: Mapped[int] = mapped_column(BigId, ForeignKey("issues.id", ondelete="CASCADE"))
     event_id: Mapped[str] = mapped_column(String(32))  # the SDK's uuid, hex without dashes
     received_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     timestamp: Mapped[datetime] = mapped_column(UTCDateTime())
@@ -122,7 +122,7 @@ class ErrorRollup(Base):
         Index("ix_error_rollups_lookup", "project_id", "dimension", "minute"),
     )
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
     # "" rather than NULL for "no environment", so the unique constraint holds on every backend.
     environment: Mapped[str] = mapped_column(String(64), default="")
