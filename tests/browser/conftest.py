@@ -5,6 +5,12 @@ the npm registry at test time into a cache directory (never committed).
 path; `bundle(entry_js, node_modules)` bundles an entry file for the browser with esbuild (which
 `npm_modules` installs alongside when asked). Tests are marked `browser` and skipped only when
 /usr/bin/chromium is missing and CI is not set: on CI they must run.
+
+The dashboard tests share one way in and one watcher: the `demo` fixture (a live server holding
+the demo workspace), `log_in(page, url)` (the admin through the login form) and
+`PageProblems(page)`, which collects every console error, uncaught exception, failed request
+and 4xx/5xx answer of every page the browser visits; a test ends asserting it saw none. The
+`dashboard` fixture is the three together: the admin signed in, every page watched.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ import shutil
 import subprocess
 import threading
 from collections.abc import Iterator
+from dataclasses import dataclass
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -22,7 +29,7 @@ from typing import Any
 
 import pytest
 
-from tests.support import ThreadedServer, free_port
+from tests.support import ADMIN_PASSWORD, WAIT, ThreadedServer, free_port
 from trimtab.demo import workspace
 from trimtab.store.db import Store
 
@@ -37,6 +44,7 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 NPM_CACHE = Path(__file__).parent / ".npm-cache"
+WAIT_MS = WAIT * 1000
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -149,3 +157,64 @@ def demo(threaded_server: ThreadedServer) -> ThreadedServer:
     with store.write() as session:
         assert workspace.seed(session).created
     return threaded_server
+
+
+def log_in(page: Any, url: str) -> None:
+    """Sign in as the admin through the login form; the browser lands on the overview."""
+    page.goto(f"{url}/login")
+    page.fill("input[name=username]", "admin")
+    page.fill("input[name=password]", ADMIN_PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{url}/")
+
+
+def wait_live(page: Any) -> None:
+    """Wait until the page's change stream is open (static/live.js marks the body)."""
+    # A selector, not wait_for_function: the page's CSP forbids eval.
+    page.wait_for_selector("body[data-live=open]", state="attached", timeout=WAIT_MS)
+
+
+class PageProblems:
+    """Console errors, uncaught exceptions, failed requests and 4xx/5xx answers of a page, over
+    every page it visits (`seen`)."""
+
+    def __init__(self, page: Any) -> None:
+        self.seen: list[str] = []
+        page.on("console", self._console)
+        page.on("pageerror", lambda exc: self.seen.append(f"page error: {exc}"))
+        page.on("requestfailed", self._failed)
+        page.on("response", self._response)
+
+    def _console(self, message: Any) -> None:
+        if message.type == "error":
+            self.seen.append(f"console: {message.text}")
+
+    def _failed(self, request: Any) -> None:
+        # Leaving a page cancels what it still had open: its change stream (the expected end of
+        # an event stream) and a live refresh in flight (run_live.js's fetch, htmx's request).
+        # The browser aborts them for its own navigation; no failure of the server.
+        if request.failure == "net::ERR_ABORTED" and (
+            "/api/v1/stream?" in request.url or request.resource_type in ("fetch", "xhr")
+        ):
+            return
+        self.seen.append(f"failed: {request.method} {request.url} {request.failure}")
+
+    def _response(self, response: Any) -> None:
+        if response.status >= 400:
+            self.seen.append(f"HTTP {response.status}: {response.url}")
+
+
+@dataclass(frozen=True)
+class Dashboard:
+    page: Any
+    url: str
+    problems: PageProblems
+
+
+@pytest.fixture
+def dashboard(demo: ThreadedServer, chromium_page: Any) -> Dashboard:
+    """Chromium signed in to the demo server as the admin, every page it visits watched."""
+    chromium_page.set_default_timeout(WAIT_MS)
+    problems = PageProblems(chromium_page)
+    log_in(chromium_page, demo.url)
+    return Dashboard(chromium_page, demo.url, problems)

@@ -5,60 +5,17 @@ error and no failed request on any page."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
-from tests.support import ADMIN_PASSWORD, WAIT, ThreadedServer
-from trimtab.demo import workspace
-from trimtab.store.db import Store
+from tests.browser.conftest import Dashboard
 
 pytestmark = [pytest.mark.browser]
 
-WAIT_MS = WAIT * 1000
-
-
-class Watch:
-    """Console errors, failed requests and error responses seen by a page."""
-
-    def __init__(self, page: Any) -> None:
-        self.problems: list[str] = []
-        page.on("console", self._console)
-        page.on("pageerror", lambda exc: self.problems.append(f"page error: {exc}"))
-        page.on("requestfailed", self._failed)
-        page.on("response", self._response)
-
-    def _console(self, message: Any) -> None:
-        if message.type == "error":
-            self.problems.append(f"console: {message.text} ({message.location.get('url')})")
-
-    def _failed(self, request: Any) -> None:
-        # run_live.js polls the page; a poll in flight when the user submits a form is cancelled
-        # by the browser's own navigation, which is not a failure of the server.
-        if request.resource_type == "fetch" and request.failure == "net::ERR_ABORTED":
-            return
-        self.problems.append(f"failed: {request.method} {request.url} {request.failure}")
-
-    def _response(self, response: Any) -> None:
-        if response.status >= 400:
-            self.problems.append(f"{response.status}: {response.url}")
-
 
 def test_dashboard__deploy_confirm_refusal_override_rollback_verdict(
-    threaded_server: ThreadedServer, store: Store, chromium_page: Any
+    dashboard: Dashboard,
 ) -> None:
-    with store.write() as session:
-        assert workspace.seed(session).created
-    page = chromium_page
-    page.set_default_timeout(WAIT_MS)
-    watch = Watch(page)
-    base = threaded_server.url
-
-    page.goto(f"{base}/login")
-    page.fill("input[name=username]", "admin")
-    page.fill("input[name=password]", ADMIN_PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{base}/")
+    page, base, problems = dashboard.page, dashboard.url, dashboard.problems
 
     # Start shop@2.3.0 in staging: billing-api runs, pay-library waits for a confirm.
     page.goto(f"{base}/projects/shop/releases/shop@2.3.0")
@@ -104,4 +61,4 @@ def test_dashboard__deploy_confirm_refusal_override_rollback_verdict(
     assert window.locator("svg rect.after").count() >= 24
     page.goto(f"{base}/projects/shop/releases")
     assert "shop@2.2.1" in page.inner_text("body")
-    assert watch.problems == [], "\n".join(watch.problems)
+    assert problems.seen == [], "\n".join(problems.seen)

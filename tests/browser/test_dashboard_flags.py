@@ -13,41 +13,14 @@ import orjson
 import pytest
 from playwright.sync_api import expect
 
+from tests.browser.conftest import PageProblems, log_in, wait_live
 from tests.sdk.live import token, wait_for
-from tests.support import ADMIN_PASSWORD, ADMIN_TOKEN, HTTP_TIMEOUT, WAIT, ThreadedServer
+from tests.support import ADMIN_TOKEN, HTTP_TIMEOUT, WAIT, ThreadedServer
 from trimtab.sdk import FlagClient
 
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 KR = {"targetingKey": "user-7", "country": "KR"}
 FLAG = "maintenance-banner"
-
-
-class PageProblems:
-    """Console errors, uncaught exceptions, failed requests and 4xx/5xx answers of a page."""
-
-    def __init__(self, page: Any) -> None:
-        self.seen: list[str] = []
-        self.streams_ended = 0
-        page.on("console", self._console)
-        page.on("pageerror", lambda exc: self.seen.append(f"page error: {exc}"))
-        page.on("requestfailed", self._failed)
-        page.on("response", self._response)
-
-    def _console(self, message: Any) -> None:
-        if message.type == "error":
-            self.seen.append(f"console: {message.text}")
-
-    def _failed(self, request: Any) -> None:
-        # Leaving a live page ends its change stream, which Chromium reports as an aborted
-        # request: the expected end of an event stream, not a failure.
-        if "/api/v1/stream?" in request.url and request.failure == "net::ERR_ABORTED":
-            self.streams_ended += 1
-            return
-        self.seen.append(f"failed: {request.method} {request.url} {request.failure}")
-
-    def _response(self, response: Any) -> None:
-        if response.status >= 400:
-            self.seen.append(f"HTTP {response.status}: {response.url}")
 
 
 @pytest.fixture
@@ -64,27 +37,13 @@ def sdk(demo: ThreadedServer) -> Iterator[FlagClient]:
         client.close()
 
 
-def _log_in(page: Any, url: str) -> None:
-    page.goto(f"{url}/login")
-    page.fill("input[name=username]", "admin")
-    page.fill("input[name=password]", ADMIN_PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{url}/")
-
-
-def _wait_live(page: Any) -> None:
-    """Wait until the page's change stream is open (live.js marks the body)."""
-    # Selectors and locator assertions, not wait_for_function: the page's CSP forbids eval.
-    page.wait_for_selector("body[data-live=open]", state="attached", timeout=WAIT * 1000)
-
-
 @pytest.mark.browser
 def test_flag_page__turn_on_reaches_the_sdk__kill_with_reason__pages_follow_live(
     demo: ThreadedServer, sdk: FlagClient, chromium_page: Any
 ) -> None:
     page = chromium_page
     problems = PageProblems(page)
-    _log_in(page, demo.url)
+    log_in(page, demo.url)
     assert sdk.bool_value(FLAG, True, KR) is False  # the demo's banner is off
 
     # The list (from the overview): production by default, then the flag page from it.
@@ -112,7 +71,7 @@ def test_flag_page__turn_on_reaches_the_sdk__kill_with_reason__pages_follow_live
     assert "flag.kill" in page.text_content("table.audit")
 
     # A change made elsewhere (the API, as the CLI would) shows on the open page, no reload.
-    _wait_live(page)
+    wait_live(page)
     page.evaluate("window.notReloaded = true")
     with httpx.Client(base_url=demo.url, headers=ADMIN, timeout=HTTP_TIMEOUT) as http:
         flipped = http.post(f"/api/v1/projects/shop/flags/{FLAG}/environments/staging/on")
@@ -122,7 +81,7 @@ def test_flag_page__turn_on_reaches_the_sdk__kill_with_reason__pages_follow_live
 
     # The list follows too.
     page.goto(f"{demo.url}/projects/shop/flags?env=staging")
-    _wait_live(page)
+    wait_live(page)
     page.evaluate("window.notReloaded = true")
     with httpx.Client(base_url=demo.url, headers=ADMIN, timeout=HTTP_TIMEOUT) as http:
         rollout = http.post(
@@ -143,7 +102,7 @@ def test_flag_page__rule_edited_in_the_browser__reaches_the_sdk__bad_rule_keeps_
 ) -> None:
     page = chromium_page
     problems = PageProblems(page)
-    _log_in(page, demo.url)
+    log_in(page, demo.url)
     url = f"{demo.url}/projects/shop/flags/checkout-redesign"
     de = {"targetingKey": "user-8", "country": "DE"}
     assert sdk.string_value("checkout-redesign", "none", KR) == "redesign"  # the asia rule

@@ -10,21 +10,11 @@ import httpx
 import pytest
 import sentry_sdk
 
-from tests.browser.test_dashboard_flags import PageProblems, _log_in
+from tests.browser.conftest import PageProblems, log_in
 from tests.sdk.live import wait_for
 from tests.support import ADMIN_TOKEN, HTTP_TIMEOUT, WAIT, ThreadedServer
-from trimtab.demo import workspace
-from trimtab.store.db import Store
 
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
-
-
-@pytest.fixture
-def demo(threaded_server: ThreadedServer) -> ThreadedServer:
-    store: Store = threaded_server.app.state.store  # type: ignore[attr-defined]
-    with store.write() as session:
-        assert workspace.seed(session).created
-    return threaded_server
 
 
 def _reserve_seats(count: int) -> None:
@@ -73,7 +63,7 @@ def test_issue_page__real_sdk_error__found_by_search__resolved_from_its_page(
     (issue_id,) = _issue_ids(demo)
     page = chromium_page
     problems = PageProblems(page)
-    _log_in(page, demo.url)
+    log_in(page, demo.url)
 
     # The search box: a tag term finds it, and only it.
     page.goto(f"{demo.url}/projects/shop/issues")

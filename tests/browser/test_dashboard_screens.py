@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.browser.test_dashboard_flags import PageProblems, _log_in
+from tests.browser.conftest import PageProblems, log_in
 from tests.support import ADMIN_TOKEN, HTTP_TIMEOUT, ThreadedServer
 from trimtab.store.db import Store
 
@@ -116,7 +116,7 @@ def test_main_pages__render_clean_and_fit_desktop_and_phone(
     out.mkdir(parents=True, exist_ok=True)
     values = _fill(demo)
     page.set_viewport_size(DESKTOP)
-    _log_in(page, demo.url)
+    log_in(page, demo.url)
     misfits: list[str] = []
     for name, path in SCREENS:
         url = demo.url + path.format(**values)
@@ -143,7 +143,7 @@ def test_keyboard__tab_reaches_the_flag_kill_switch_with_a_visible_focus(
 ) -> None:
     page = chromium_page
     page.set_viewport_size(DESKTOP)
-    _log_in(page, demo.url)
+    log_in(page, demo.url)
     page.goto(f"{demo.url}/projects/shop/flags/new-payment-page")
     reached = None
     for _ in range(200):

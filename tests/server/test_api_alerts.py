@@ -111,6 +111,65 @@ def test_rules__create_list_delete(shop: TestClient) -> None:
     assert shop.get(f"{BASE}/rules").json() == []
 
 
+def _spike_rule(shop: TestClient) -> dict[str, object]:
+    shop.post(f"{BASE}/targets", json={"name": "chat", "url": "https://example.com/hook"})
+    shop.post(f"{BASE}/targets", json={"name": "pager", "url": "https://example.com/page"})
+    body = {"kind": "issue.spike", "target": "chat", "name": "spikes", "count": 50, "minutes": 10}
+    created = shop.post(f"{BASE}/rules", json=body)
+    assert created.status_code == 201, created.text
+    return dict(created.json())
+
+
+def test_update_rule__given_fields_change__audited_before_and_after(shop: TestClient) -> None:
+    rule = _spike_rule(shop)
+    change = {"target": "pager", "environment": "production", "minutes": 5, "enabled": False}
+    updated = shop.patch(f"{BASE}/rules/spikes", json=change)
+    assert updated.status_code == 200, updated.text
+    got = updated.json()
+    assert (got["target"], got["environment"], got["enabled"]) == ("pager", "production", False)
+    assert (got["spike_count"], got["spike_minutes"], got["cooldown_minutes"]) == (50, 5, 60)
+    assert got["id"] == rule["id"] and shop.get(f"{BASE}/rules").json() == [got]
+    entry = next(e for e in shop.get("/api/v1/audit").json() if e["action"] == "alert.rule.update")
+    assert entry["target_id"] == "shop/spikes" and entry["environment"] == "production"
+    assert entry["before"]["target"] == "chat" and entry["after"]["target"] == "pager"
+    # No longer a spike rule: the count and minutes go; every environment again, by id.
+    plain = {"kind": "issue.new", "every_environment": True}
+    again = shop.patch(f"{BASE}/rules/{rule['id']}", json=plain).json()
+    assert again["kind"] == "issue.new" and again["environment"] is None
+    assert "spike_count" not in again
+
+
+@pytest.mark.parametrize(
+    ("change", "status", "words"),
+    [
+        ({"kind": "issue.new", "count": 5}, 422, "issue.spike rules only"),
+        ({"environment": "moon"}, 404, "moon"),
+        ({"environment": "production", "every_environment": True}, 422, "not both"),
+        ({"target": "nowhere"}, 404, "nowhere"),
+        ({"kind": "issue.nope"}, 422, "kind"),
+        ({"minutes": 0}, 422, "minutes"),
+        ({"cooldown_minutes": 10**6}, 422, "cooldown_minutes"),
+        ({"shout": True}, 422, "shout"),
+    ],
+)
+def test_update_rule__bad_input__clear_4xx_and_unchanged(
+    shop: TestClient, change: dict[str, object], status: int, words: str
+) -> None:
+    rule = _spike_rule(shop)
+    refused = shop.patch(f"{BASE}/rules/spikes", json=change)
+    assert refused.status_code == status, refused.text
+    assert words in refused.text
+    assert shop.get(f"{BASE}/rules").json() == [rule]
+    assert not [e for e in shop.get("/api/v1/audit").json() if e["action"] == "alert.rule.update"]
+
+
+def test_update_rule__unknown_rule_404__read_token_403(shop: TestClient) -> None:
+    _spike_rule(shop)
+    assert shop.patch(f"{BASE}/rules/ghost", json={"enabled": False}).status_code == 404
+    denied = shop.patch(f"{BASE}/rules/spikes", json={"enabled": False}, headers=_read_token(shop))
+    assert denied.status_code == 403
+
+
 def test_target_test__posts_now_and_logs_the_delivery(shop: TestClient, receiver: Receiver) -> None:
     shop.post(f"{BASE}/targets", json={"name": "chat", "url": receiver.url, "format": "slack"})
     result = shop.post(f"{BASE}/targets/chat/test").json()
@@ -172,6 +231,12 @@ def test_cli_alert__target_rule_test_deliveries_round_trip(
     assert [(r["kind"], r["spike_count"], r["spike_minutes"]) for r in rules] == [
         ("issue.spike", 20, 5)
     ]
+    name = rules[0]["name"]
+    changed = json.loads(
+        cli("alert", "rule", "set", name, "-p", "shop", "--minutes", "15", "--disable")
+    )
+    assert (changed["spike_count"], changed["spike_minutes"], changed["enabled"]) == (20, 15, False)
+    assert json.loads(cli("alert", "rule", "list", "-p", "shop"))[0]["enabled"] is False
     assert json.loads(cli("alert", "target", "test", "chat", "-p", "shop"))["status"] == "delivered"
     log = json.loads(cli("alert", "deliveries", "-p", "shop", "--status", "delivered"))
     assert [d["kind"] for d in log] == ["test"]

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from trimtab.domain.spine import tokens
 from trimtab.store.db import Store
-from trimtab.store.models import ApiToken
+from trimtab.store.models import ApiToken, utcnow
 
 
 def test_token__created__secret_shown_once_and_stored_hashed(
@@ -77,3 +80,51 @@ def test_project_admin__cannot_mint_install_wide_token(client: TestClient) -> No
 
 def test_whoami__reports_scopes(client: TestClient) -> None:
     assert client.get("/api/v1/whoami").json()["scopes"] == ["admin"]
+
+
+def _listed(client: TestClient, token_id: int) -> dict[str, object]:
+    found = [t for t in client.get("/api/v1/tokens").json() if t["id"] == token_id]
+    assert len(found) == 1
+    return dict(found[0])
+
+
+def test_token__used__last_used_listed__not_rewritten_within_the_minute(
+    client: TestClient, store: Store
+) -> None:
+    created = client.post("/api/v1/tokens", json={"name": "cron", "scopes": ["read"]}).json()
+    assert _listed(client, created["id"])["last_used_at"] is None
+    headers = {"Authorization": f"Bearer {created['token']}"}
+    assert client.get("/api/v1/projects", headers=headers).status_code == 200
+    first = _listed(client, created["id"])["last_used_at"]
+    assert isinstance(first, str)
+    for _ in range(5):  # a hot token: the stamp stays as it was
+        assert client.get("/api/v1/projects", headers=headers).status_code == 200
+    assert _listed(client, created["id"])["last_used_at"] == first
+
+
+def test_sdk_token__flag_fetch__last_used_stamped(client: TestClient) -> None:
+    client.post("/api/v1/projects", json={"slug": "shop"})
+    body = {"name": "web", "scopes": ["sdk-server"], "project": "shop", "environment": "production"}
+    created = client.post("/api/v1/tokens", json=body).json()
+    headers = {"Authorization": f"Bearer {created['token']}"}
+    assert client.get("/api/v1/sdk/flags", headers=headers).status_code == 200
+    assert _listed(client, created["id"])["last_used_at"] is not None
+
+
+def test_record_use__at_most_once_a_minute_per_token(store: Store) -> None:
+    with store.write() as session:
+        row = ApiToken(
+            name="hot", prefix="tt_x", secret_sha256="0" * 64, scopes=["read"], created_by="t"
+        )
+        session.add(row)
+        session.flush()
+        token_id = row.id
+    start = utcnow().replace(microsecond=0)
+    steps = [(start, True), (start + timedelta(seconds=59), False)]
+    steps += [(start + tokens.LAST_USED_EVERY, True), (start + timedelta(seconds=61), False)]
+    for at, written in steps:
+        with store.write() as session:
+            assert tokens.record_use(session, token_id, at) is written, at
+    with store.read() as session:
+        stamped = session.get(ApiToken, token_id)
+        assert stamped is not None and stamped.last_used_at == start + tokens.LAST_USED_EVERY

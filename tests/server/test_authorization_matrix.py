@@ -579,6 +579,9 @@ ROUTES: dict[tuple[str, str], Row] = {
         json={"kind": "issue.new", "target": "t1", "name": "{name}", "environment": "{env}"},
         fresh=_fresh_names,
     ),
+    ("PATCH", "/api/v1/projects/{slug}/alerts/rules/{ref}"): Row(
+        ADMIN, url=P + "/alerts/rules/{name}", json={"cooldown_minutes": 30}, fresh=_fresh_rule
+    ),
     ("DELETE", "/api/v1/projects/{slug}/alerts/rules/{ref}"): Row(
         ADMIN, url=P + "/alerts/rules/{name}", fresh=_fresh_rule
     ),
@@ -781,6 +784,12 @@ ROUTES: dict[tuple[str, str], Row] = {
         url="/projects/{slug}/alerts/rules",
         form={"kind": "issue.new", "target": "t1", "name": "{name}", "csrf_token": "{csrf}"},
         fresh=_fresh_names,
+    ),
+    ("POST", "/projects/{slug}/alerts/rules/{ref}"): Row(
+        PAGE,
+        url="/projects/{slug}/alerts/rules/{name}",
+        form={"kind": "issue.new", "target": "t1", "enabled": "yes", "csrf_token": "{csrf}"},
+        fresh=_fresh_rule,
     ),
     ("GET", "/audit"): Row(PAGE, url="/audit", params={"project": "{slug}", "action": "flag."}),
 }

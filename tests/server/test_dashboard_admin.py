@@ -118,6 +118,18 @@ def test_token_create__bound_to_environment__listed_with_it_and_refused_elsewher
         assert api.get(plan, params={"environment": "production"}).status_code == 403
 
 
+def test_token_last_used__never__then_shown_after_a_request(
+    browser: TestClient, client: TestClient
+) -> None:
+    secret = _create_token(browser, "nightly-report", "read")
+    row = browser.get(SETTINGS).text.split("nightly-report")[1].split("</tr>")[0]
+    assert '<span class="muted">never</span>' in row
+    with TestClient(client.app, headers={"Authorization": f"Bearer {secret}"}) as api:
+        assert api.get("/api/v1/projects/shop").status_code == 200
+    row = browser.get(SETTINGS).text.split("nightly-report")[1].split("</tr>")[0]
+    assert "never" not in row and "(to the minute)" in row
+
+
 def test_token_create__sdk_scope_without_environment__page_shows_the_reason(
     browser: TestClient, store: Store
 ) -> None:
@@ -437,3 +449,31 @@ def test_stored_text_with_markup__shown_as_text(browser: TestClient, store: Stor
         page = browser.get(path).text
         assert markup not in page, path
         assert html.escape(markup, quote=False) in page, path
+
+
+def test_rule_edit__from_the_alerts_page__audited_like_the_api(
+    browser: TestClient, client: TestClient, store: Store
+) -> None:
+    page = "/projects/shop/alerts"
+    hook = {"name": "team-chat", "url": "https://example.com/hook"}
+    assert client.post("/api/v1/projects/shop/alerts/targets", json=hook).status_code == 201
+    rule = {"kind": "issue.new", "target": "team-chat", "name": "new-issues"}
+    assert client.post("/api/v1/projects/shop/alerts/rules", json=rule).status_code == 201
+    text = browser.get(page).text
+    assert 'action="/projects/shop/alerts/rules/new-issues"' in text
+    form = {"kind": "issue.spike", "target": "team-chat", "environment": "production"}
+    form |= {"count": "30", "minutes": "5", "cooldown_minutes": "90"}
+    saved = _post(browser, page, f"{page}/rules/new-issues", **form)  # unticked: disabled
+    assert saved.status_code == 303  # type: ignore[attr-defined]
+    (got,) = client.get("/api/v1/projects/shop/alerts/rules").json()
+    assert (got["kind"], got["environment"], got["enabled"]) == ("issue.spike", "production", False)
+    assert (got["spike_count"], got["spike_minutes"], got["cooldown_minutes"]) == (30, 5, 90)
+    (entry,) = _audit(store, "alert.rule.update")
+    assert entry.actor == "user:admin" and entry.before["kind"] == "issue.new"
+    # Back to a plain rule with the spike fields still filled in: they are left out, not refused.
+    form |= {"kind": "issue.new", "environment": "", "enabled": "yes"}
+    assert _post(browser, page, f"{page}/rules/new-issues", **form).status_code == 303  # type: ignore[attr-defined]
+    (got,) = client.get("/api/v1/projects/shop/alerts/rules").json()
+    assert (got["kind"], got["environment"], got["enabled"]) == ("issue.new", None, True)
+    refused = _post(browser, page, f"{page}/rules/new-issues", kind="issue.new", target="x")
+    assert refused.status_code == 404 and "x" in refused.text  # type: ignore[attr-defined]

@@ -7,7 +7,7 @@ import time
 
 import httpx
 
-from tests.support import ADMIN_TOKEN, HTTP_TIMEOUT, ThreadedServer, read_events
+from tests.support import ADMIN_TOKEN, HTTP_TIMEOUT, WAIT, ThreadedServer, read_events
 from trimtab.store.notify import Change, announce
 
 
@@ -110,3 +110,33 @@ def test_stream__unbound_token_without_project__403(threaded_server: ThreadedSer
         timeout=HTTP_TIMEOUT,
     )
     assert response.status_code == 403
+
+
+def test_stream__dependency_defined_and_changed__dependencies_changed_events(
+    threaded_server: ThreadedServer,
+) -> None:
+    headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    with httpx.Client(base_url=threaded_server.url, headers=headers, timeout=HTTP_TIMEOUT) as http:
+        assert http.post("/api/v1/projects", json={"slug": "shop"}).status_code == 201
+        found: list[dict[str, object]] = []
+        ready = threading.Event()
+        url = f"{threaded_server.url}/api/v1/stream?project=shop&kinds=dependencies.changed"
+        reader = threading.Thread(
+            target=read_events,
+            args=(url, headers, found, ready, lambda event: event.get("state") is None),
+        )
+        reader.start()
+        assert ready.wait(WAIT)
+        time.sleep(0.05)  # the subscription is registered before ": connected" is sent
+        base = "/api/v1/projects/shop/dependencies"
+        assert http.post(base, json={"name": "billing-api"}).status_code == 201
+        assert http.patch(f"{base}/billing-api", json={"up_after": 4}).status_code == 200
+        assert http.delete(f"{base}/billing-api").status_code == 200
+        reader.join(WAIT)
+    assert not reader.is_alive()
+    seen = [(e["kind"], e["dependency"], e["state"]) for e in found]
+    assert seen == [
+        ("dependencies.changed", "billing-api", "healthy"),
+        ("dependencies.changed", "billing-api", "healthy"),
+        ("dependencies.changed", "billing-api", None),
+    ]

@@ -20,7 +20,16 @@ alert_app.add_typer(rule_app, name="rule")
 alert_app.add_typer(target_app, name="target")
 
 ProjectOpt = Annotated[str, typer.Option("--project", "-p", help="Project slug.")]
-RULE_COLUMNS = ["id", "name", "kind", "environment", "target", "spike_count", "spike_minutes"]
+RULE_COLUMNS = [
+    "id",
+    "name",
+    "kind",
+    "environment",
+    "target",
+    "spike_count",
+    "spike_minutes",
+    "enabled",
+]
 TARGET_COLUMNS = ["id", "name", "format", "url", "signed", "created_by"]
 DELIVERY_COLUMNS = [
     "id",
@@ -135,6 +144,46 @@ def rule_create(
         "cooldown_minutes": cooldown,
     }
     emit(s.client().post(f"/api/v1/projects/{project}/alerts/rules", body), as_json=s.as_json)
+
+
+@rule_app.command("set")
+def rule_set(
+    ctx: typer.Context,
+    rule: Annotated[str, typer.Argument(help="Rule name or id.")],
+    project: ProjectOpt,
+    kind: Annotated[str | None, typer.Option(help="A new kind (as for create).")] = None,
+    target: Annotated[str | None, typer.Option(help="Send to this target instead.")] = None,
+    env: Annotated[
+        str | None, typer.Option("--env", help="Only this environment.", show_default=False)
+    ] = None,
+    all_envs: Annotated[
+        bool, typer.Option("--all-envs", help="Every environment (drops --env's limit).")
+    ] = False,
+    count: Annotated[int | None, typer.Option(help="Spike: at least N events…", min=1)] = None,
+    minutes: Annotated[int | None, typer.Option(help="…within M minutes.", min=1)] = None,
+    cooldown: Annotated[
+        int | None, typer.Option(help="Spike: minutes before the same issue alerts again.", min=0)
+    ] = None,
+    enabled: Annotated[
+        bool | None, typer.Option("--enable/--disable", help="Turn the rule on or off.")
+    ] = None,
+) -> None:
+    """Change a rule: only the options given change."""
+    s = state(ctx)
+    given = {
+        "kind": kind,
+        "target": target,
+        "environment": env,
+        "count": count,
+        "minutes": minutes,
+        "cooldown_minutes": cooldown,
+        "enabled": enabled,
+    }
+    body: dict[str, object] = {k: v for k, v in given.items() if v is not None}
+    if all_envs:
+        body["every_environment"] = True
+    path = f"/api/v1/projects/{project}/alerts/rules/{rule}"
+    emit(s.client().request("PATCH", path, json=body), as_json=s.as_json)
 
 
 @rule_app.command("list")

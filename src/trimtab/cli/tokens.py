@@ -53,6 +53,7 @@ def token_list(
             "project",
             "environment",
             "created_by",
+            "last_used_at",
             "revoked_at",
         ],
     )

@@ -27,6 +27,7 @@ from trimtab.server import (
     unleash_api,
 )
 from trimtab.server.api import api_router
+from trimtab.server.auth import TokenUses
 from trimtab.server.dashboard import views as dashboard
 from trimtab.server.dashboard import views_admin as dashboard_admin
 from trimtab.server.dashboard import views_deploys as dashboard_deploys
@@ -101,7 +102,9 @@ def create_app(
         app.state.runner = runner
         if settings.runner_enabled:
             runner.start()
-        app.state.flag_runtime = FlagRuntime(app.state.store, settings.sdk_rate_limit)
+        app.state.flag_runtime = FlagRuntime(
+            app.state.store, settings.sdk_rate_limit, app.state.token_uses
+        )
         await app.state.flag_runtime.start()
         try:
             yield
@@ -125,6 +128,7 @@ def create_app(
     # What time it is for time-based limits (the login backoff); tests may set their own clock.
     app.state.clock = utcnow
     app.state.stream_slots = StreamSlots(settings.max_streams_per_token)
+    app.state.token_uses = TokenUses()
     install_error_handlers(app)
     # sentry-cli's chunk uploads are larger than an API body; their route bounds them itself.
     chunk_upload = f"/api/0/organizations/{settings.org_slug}/chunk-upload/"

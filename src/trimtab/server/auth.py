@@ -3,9 +3,17 @@
 Session-cookie callers must send the CSRF token with every unsafe request (header
 `X-CSRF-Token` or form field `csrf_token`); token callers need not, since a browser never
 attaches a bearer token by itself.
+
+A token's use is stamped (`tokens.record_use`) through `TokenUses`, which opens a write
+transaction for a token at most once per `tokens.LAST_USED_EVERY` in this process; the flag
+delivery runtime stamps its SDK callers through the same gate.
 """
 
 from __future__ import annotations
+
+import logging
+import threading
+import time
 
 from fastapi import Request
 
@@ -14,9 +22,51 @@ from trimtab.domain.errors import Unauthorized
 from trimtab.domain.spine import tokens, users
 from trimtab.domain.spine.actors import Actor
 from trimtab.store.db import Store
+from trimtab.store.models import utcnow
+
+log = logging.getLogger("trimtab.auth")
 
 SESSION_COOKIE = "trimtab_session"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+MAX_TOKENS_TRACKED = 10_000
+
+
+class TokenUses:
+    """When this process last stamped each token's use; `app.state.token_uses`."""
+
+    def __init__(self, every_s: float = tokens.LAST_USED_EVERY.total_seconds()) -> None:
+        self.every_s = every_s
+        self._lock = threading.Lock()
+        self._stamped: dict[int, float] = {}
+
+    def due(self, token_id: int) -> bool:
+        """Whether a use of `token_id` now is to be written; if so, it counts as written."""
+        now = time.monotonic()
+        with self._lock:
+            last = self._stamped.get(token_id)
+            if last is not None and now - last < self.every_s:
+                return False
+            if len(self._stamped) >= MAX_TOKENS_TRACKED:
+                self._stamped.clear()  # bounded memory; the row still bounds the writes
+            self._stamped[token_id] = now
+            return True
+
+    def write(self, store: Store, token_id: int) -> None:
+        """Stamp the use in its own transaction; a failure costs the stamp, never the request."""
+        try:
+            with store.write() as session:
+                tokens.record_use(session, token_id, utcnow())
+        except Exception:
+            log.exception("could not record the use of token %s", token_id)
+
+    def record(self, store: Store, token_id: int | None) -> None:
+        if token_id is not None and self.due(token_id):
+            self.write(store, token_id)
+
+
+def token_uses_of(request: Request) -> TokenUses:
+    uses: TokenUses = request.app.state.token_uses
+    return uses
 
 
 def store_of(request: Request) -> Store:
@@ -52,8 +102,11 @@ def current_actor(request: Request) -> Actor:
     """FastAPI dependency: the authenticated actor, or 401."""
     secret = bearer_token(request)
     if secret is not None:
-        with store_of(request).read() as session:
-            return tokens.authenticate(session, secret)
+        store = store_of(request)
+        with store.read() as session:
+            actor = tokens.authenticate(session, secret)
+        token_uses_of(request).record(store, actor.token_id)
+        return actor
     resolved = session_actor(request)
     if resolved is None:
         raise Unauthorized("authentication required: send 'Authorization: Bearer <token>'")

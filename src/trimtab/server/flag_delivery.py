@@ -8,9 +8,10 @@ Each surface formats the same rule sets its own way; none reads a table itself.
   PostgreSQL LISTEN/NOTIFY) and marks the entry stale at once, before any SDK that got the same
   notice can come back for the new rules; the next request re-reads the revision (one indexed
   read) and recompiles only when it moved. Every entry is also rechecked at least every
-  `RECHECK_S` (1 s), a safety net for a missed notice. Reading never writes.
+  `RECHECK_S` (1 s), a safety net for a missed notice. Reading a rule set never writes.
 - Tokens: one resolver (domain.spine.tokens.resolve_sdk_caller) with its answer, good or bad,
-  kept for `RECHECK_S` per secret, so a revoked token stops working within a second.
+  kept for `RECHECK_S` per secret, so a revoked token stops working within a second. Each
+  use is stamped through the server's `TokenUses` gate (a write at most once a minute).
 - Rate limits (per token, per process) and evaluation counts, flushed to the store
   (domain.flags.flags.record_evaluations) every `FLUSH_S` seconds and at shutdown.
 """
@@ -32,6 +33,7 @@ from trimtab.domain.flags import flags, rule_sets
 from trimtab.domain.flags.rule_sets import FlagSet
 from trimtab.domain.spine import tokens
 from trimtab.domain.spine.tokens import SdkCaller
+from trimtab.server.auth import TokenUses
 from trimtab.store.db import Store
 from trimtab.store.models import utcnow
 from trimtab.store.notify import Change, Subscription
@@ -97,9 +99,15 @@ class CompiledSet:
 class FlagRuntime:
     """The per-process flag-delivery state; `app.state.flag_runtime`."""
 
-    def __init__(self, store: Store, rate_limit: int = DEFAULT_RATE_LIMIT) -> None:
+    def __init__(
+        self,
+        store: Store,
+        rate_limit: int = DEFAULT_RATE_LIMIT,
+        token_uses: TokenUses | None = None,
+    ) -> None:
         self.store = store
         self.rate_limit = rate_limit
+        self.token_uses = token_uses or TokenUses()
         self._sets: dict[int, CompiledSet] = {}
         self._tokens: dict[str, tuple[float, SdkCaller | DomainError]] = {}
         self._buckets: dict[int, list[float]] = {}
@@ -157,6 +165,9 @@ class FlagRuntime:
             answer = found[1]
         if isinstance(answer, DomainError):
             raise answer.with_traceback(None)  # a cached error must not grow a traceback chain
+        token_id = answer.actor.token_id
+        if token_id is not None and self.token_uses.due(token_id):
+            await asyncio.to_thread(self.token_uses.write, self.store, token_id)
         return answer
 
     def _resolve_caller(self, secret: str) -> SdkCaller | DomainError:

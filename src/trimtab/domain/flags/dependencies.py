@@ -6,6 +6,10 @@ module holds the definitions, takes SDK guard reports, and answers "which are fa
 
 Dependencies are project-wide (one billing API serves every environment). Defining a probe
 makes the server send GET requests to a URL, so only admin tokens create or change them.
+
+Each new, changed or deleted dependency, and each change of health, is announced on the change
+stream as `dependencies.changed` (its name and state), so pages showing health refresh; a check
+that changes no state is not news.
 """
 
 from __future__ import annotations
@@ -40,7 +44,9 @@ from trimtab.store.models import (
     utcnow,
 )
 from trimtab.store.models.dependencies import BREAKER_STATES, REPORT_BUCKET_S
+from trimtab.store.notify import Change, announce
 
+DEPENDENCIES_CHANGED = "dependencies.changed"
 MAX_DEPENDENCIES_PER_PROJECT = 200
 MAX_REPORT_COUNT = 10**9
 # Breaker states per SDK instance: an instance that stops reporting for STALE_AFTER times its
@@ -202,6 +208,7 @@ def create_dependency(
         project_id=project.id,
         after=dependency_view(dependency).model_dump(mode="json"),
     )
+    announce_change(session, project.id, name, dependency.state)
     return dependency
 
 
@@ -237,6 +244,7 @@ def update_dependency(
         before=before,
         after=dependency_view(dependency).model_dump(mode="json"),
     )
+    announce_change(session, project.id, name, dependency.state)
     return dependency
 
 
@@ -258,7 +266,14 @@ def delete_dependency(session: Session, actor: Actor, project_slug: str, name: s
     )
     if was_unhealthy:  # its bound flags stop serving the fallback
         bump_revision(session, project.id, None, f"dependency {name} deleted")
+    announce_change(session, project.id, name, None)
     return Deleted(deleted=name)
+
+
+def announce_change(session: Session, project_id: int, name: str, state: str | None) -> None:
+    """`dependencies.changed` once the transaction commits (state None: deleted)."""
+    data = {"dependency": name, "state": state}
+    announce(session, Change(DEPENDENCIES_CHANGED, project_id, data=data))
 
 
 def _defaults(dependency: Dependency) -> None:
@@ -343,6 +358,7 @@ def record_report(
         _defaults(dependency)
         session.add(dependency)
         session.flush()
+        announce_change(session, actor.project_id, name, dependency.state)
     environment = session.get(Environment, actor.environment_id)
     assert environment is not None  # the token's foreign key guarantees it
     values = {

@@ -14,7 +14,8 @@ A check is bad when any signal is bad. No signal at all is no evidence of failur
 check. `down_after` bad checks in a row make a healthy dependency unhealthy, `up_after` good
 ones bring it back. A transition bumps every environment's flag-set revision (so SDKs refetch
 and bound flags serve their fallback, or stop), is audited as an automatic change for the
-dependency and each bound flag, and notifies the team (`flag.fallback`).
+dependency and each bound flag, announced as `dependencies.changed` (pages showing health
+refresh) and notifies the team (`flag.fallback`).
 """
 
 from __future__ import annotations
@@ -28,7 +29,12 @@ from pydantic import ConfigDict
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from trimtab.domain.flags.dependencies import bound_flags, open_reporters, report_totals
+from trimtab.domain.flags.dependencies import (
+    announce_change,
+    bound_flags,
+    open_reporters,
+    report_totals,
+)
 from trimtab.domain.flags.rule_sets import bump_revision
 from trimtab.domain.results import Result
 from trimtab.domain.spine import audit
@@ -186,6 +192,7 @@ def _transition(
     name = dependency.name
     session.flush()  # rule_sets.unhealthy_dependencies() must see the new state below
     bump_revision(session, dependency.project_id, None, f"dependency {name} {to_state}")
+    announce_change(session, dependency.project_id, name, to_state)
     audit.record(
         session,
         HEALTH_ACTOR,

@@ -25,6 +25,7 @@ MAX_SPIKE_COUNT = 1_000_000
 MAX_SPIKE_MINUTES = 24 * 60
 MAX_SECRET = 200
 MAX_DELIVERIES = 500
+MAX_COOLDOWN_MINUTES = 7 * 24 * 60
 
 
 class AlertTargetSummary(Result):
@@ -225,21 +226,8 @@ def create_rule(
     cooldown_minutes: int = 60,
 ) -> AlertRule:
     project = projects.get_project(session, actor, slug, scope="admin")
-    if kind not in core.RULE_KINDS:
-        raise InvalidInput(f"rule kind must be one of {', '.join(core.RULE_KINDS)}, not {kind!r}")
-    if environment is not None:
-        projects.get_environment(session, project, environment, actor=actor, scope="admin")
-    if kind == "issue.spike":
-        if spike_count is None or spike_minutes is None:
-            raise InvalidInput("a spike rule needs a count and minutes (N events in M minutes)")
-        if not 1 <= spike_count <= MAX_SPIKE_COUNT:
-            raise InvalidInput(f"spike count must be between 1 and {MAX_SPIKE_COUNT}")
-        if not 1 <= spike_minutes <= MAX_SPIKE_MINUTES:
-            raise InvalidInput(f"spike minutes must be between 1 and {MAX_SPIKE_MINUTES}")
-    elif spike_count is not None or spike_minutes is not None:
-        raise InvalidInput("count and minutes apply to issue.spike rules only")
-    if not 0 <= cooldown_minutes <= 7 * 24 * 60:
-        raise InvalidInput("cooldown minutes must be between 0 and 10080 (7 days)")
+    _check_rule(session, actor, project, kind, environment, spike_count, spike_minutes)
+    _check_cooldown(cooldown_minutes)
     to = get_target(session, actor, slug, target, scope="admin")
     name = _name(name or _default_rule_name(kind, to.name, environment), "rule name")
     taken = select(AlertRule).where(AlertRule.project_id == project.id, AlertRule.name == name)
@@ -271,6 +259,36 @@ def create_rule(
     return rule
 
 
+def _check_rule(
+    session: Session,
+    actor: Actor,
+    project: Project,
+    kind: str,
+    environment: str | None,
+    spike_count: int | None,
+    spike_minutes: int | None,
+) -> None:
+    """A rule's kind, environment and spike fields, as a new or changed rule must have them."""
+    if kind not in core.RULE_KINDS:
+        raise InvalidInput(f"rule kind must be one of {', '.join(core.RULE_KINDS)}, not {kind!r}")
+    if environment is not None:
+        projects.get_environment(session, project, environment, actor=actor, scope="admin")
+    if kind == "issue.spike":
+        if spike_count is None or spike_minutes is None:
+            raise InvalidInput("a spike rule needs a count and minutes (N events in M minutes)")
+        if not 1 <= spike_count <= MAX_SPIKE_COUNT:
+            raise InvalidInput(f"spike count must be between 1 and {MAX_SPIKE_COUNT}")
+        if not 1 <= spike_minutes <= MAX_SPIKE_MINUTES:
+            raise InvalidInput(f"spike minutes must be between 1 and {MAX_SPIKE_MINUTES}")
+    elif spike_count is not None or spike_minutes is not None:
+        raise InvalidInput("count and minutes apply to issue.spike rules only")
+
+
+def _check_cooldown(cooldown_minutes: int) -> None:
+    if not 0 <= cooldown_minutes <= MAX_COOLDOWN_MINUTES:
+        raise InvalidInput("cooldown minutes must be between 0 and 10080 (7 days)")
+
+
 def _default_rule_name(kind: str, target: str, environment: str | None) -> str:
     base = kind.replace(".*", "").replace("*", "all").replace(".", "-")
     name = f"{base}-to-{target}" + (f"-{environment}" if environment else "")
@@ -291,14 +309,7 @@ def list_rules(session: Session, actor: Actor, slug: str) -> list[tuple[AlertRul
 def delete_rule(session: Session, actor: Actor, slug: str, ref: str) -> AlertRule:
     """Delete a rule by name or id; its past deliveries stay in the log."""
     project = projects.get_project(session, actor, slug, scope="admin")
-    query = select(AlertRule).where(AlertRule.project_id == project.id, AlertRule.name == ref)
-    rule = session.scalars(query).first()
-    row_id = parse_row_id(ref) if rule is None else None
-    if row_id is not None:
-        found = session.get(AlertRule, row_id)
-        rule = found if found is not None and found.project_id == project.id else None
-    if rule is None:
-        raise NotFound(f"project {slug!r} has no alert rule {ref!r}")
+    rule = _rule_by_ref(session, project, ref)
     target = session.get(AlertTarget, rule.target_id)
     before = rule_summary(rule, target)
     session.delete(rule)
@@ -313,6 +324,78 @@ def delete_rule(session: Session, actor: Actor, slug: str, ref: str) -> AlertRul
         environment=rule.environment,
         before=before,
     )
+    return rule
+
+
+def update_rule(
+    session: Session,
+    actor: Actor,
+    slug: str,
+    ref: str,
+    *,
+    kind: str | None = None,
+    target: str | None = None,
+    environment: str | None = None,
+    every_environment: bool = False,
+    spike_count: int | None = None,
+    spike_minutes: int | None = None,
+    cooldown_minutes: int | None = None,
+    enabled: bool | None = None,
+) -> tuple[AlertRule, AlertTarget]:
+    """Change a rule (by name or id): what is given changes, the rest stays. A rule that stops
+    being a spike rule drops its count and minutes; one that becomes one needs them. Audited
+    with the rule before and after; the rule's name stays (other rules and scripts name it)."""
+    project = projects.get_project(session, actor, slug, scope="admin")
+    rule = _rule_by_ref(session, project, ref)
+    if every_environment and environment is not None:
+        raise InvalidInput("name an environment or every environment, not both")
+    before = rule_summary(rule, session.get(AlertTarget, rule.target_id))
+    new_kind = kind if kind is not None else rule.kind
+    new_environment = None if every_environment else (environment or rule.environment)
+    if new_kind == "issue.spike":
+        count = spike_count if spike_count is not None else rule.spike_count
+        minutes = spike_minutes if spike_minutes is not None else rule.spike_minutes
+    else:
+        count, minutes = spike_count, spike_minutes  # refused below when given
+    _check_rule(session, actor, project, new_kind, new_environment, count, minutes)
+    if cooldown_minutes is not None:
+        _check_cooldown(cooldown_minutes)
+        rule.cooldown_minutes = cooldown_minutes
+    to = get_target(session, actor, slug, target, scope="admin") if target is not None else None
+    if to is not None:
+        rule.target_id = to.id
+    else:
+        to = session.get(AlertTarget, rule.target_id)
+        assert to is not None  # the foreign key (ON DELETE CASCADE) guarantees it
+    rule.kind, rule.environment = new_kind, new_environment
+    rule.spike_count, rule.spike_minutes = count, minutes
+    if enabled is not None:
+        rule.enabled = enabled
+    session.flush()
+    audit.record(
+        session,
+        actor,
+        "alert.rule.update",
+        target_type="alert_rule",
+        target_id=f"{slug}/{rule.name}",
+        project_id=project.id,
+        environment=rule.environment,
+        before=before,
+        after=rule_summary(rule, to),
+    )
+    return rule, to
+
+
+def _rule_by_ref(session: Session, project: Project, ref: str) -> AlertRule:
+    """A project's rule by name, else by id; NotFound otherwise."""
+    query = select(AlertRule).where(AlertRule.project_id == project.id, AlertRule.name == ref)
+    rule = session.scalars(query).first()
+    row_id = parse_row_id(ref) if rule is None else None
+    if row_id is not None:
+        found = session.get(AlertRule, row_id)
+        rule = found if found is not None and found.project_id == project.id else None
+    if rule is None:
+        raise NotFound(f"project {project.slug!r} has no alert rule {ref!r}")
     return rule
 
 

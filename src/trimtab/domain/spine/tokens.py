@@ -1,5 +1,9 @@
 """API tokens: created with their secret shown once, stored as a SHA-256 digest, revocable.
 
+A token's last use is stamped by `record_use`, at most once per `LAST_USED_EVERY`: a hot SDK key
+must not write on every request (the server also skips the write transaction while a stamp is
+fresh, per process).
+
 `sdk_caller` is the one check of an SDK token (sdk-server or sdk-client) for every flag-delivery
 surface — trimtab's SDK API and stream, OFREP, the Unleash APIs: the token is bound to one
 project and environment, and reaches nothing else.
@@ -10,8 +14,9 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from trimtab.domain.errors import Forbidden, InvalidInput, NotFound, Unauthorized
@@ -28,6 +33,7 @@ BOOTSTRAP_TOKEN_NAME = "TRIMTAB_ADMIN_TOKEN"
 # named for where it came from, so the audit log does not name a variable nobody set.
 GENERATED_TOKEN_NAME = "generated-admin"
 MAX_TOKEN_LENGTH = 256
+LAST_USED_EVERY = timedelta(minutes=1)
 
 
 class TokenSummary(Result):
@@ -39,6 +45,7 @@ class TokenSummary(Result):
     environment: str | None
     created_by: str
     created_at: IsoTime | None
+    last_used_at: IsoTime | None  # to the minute: stamped at most once per LAST_USED_EVERY
     revoked_at: IsoTime | None
 
     @classmethod
@@ -55,6 +62,7 @@ class TokenSummary(Result):
             environment=env.name if env else None,
             created_by=token.created_by,
             created_at=token.created_at,
+            last_used_at=token.last_used_at,
             revoked_at=token.revoked_at,
         )
 
@@ -201,6 +209,21 @@ def authenticate(session: Session, secret: str) -> Actor:
     if token is None or token.revoked_at is not None:
         raise Unauthorized("invalid or revoked API token")
     return actor_for_token(token)
+
+
+def record_use(session: Session, token_id: int, at: datetime) -> bool:
+    """Stamp the token's last use at `at`, unless a stamp is less than `LAST_USED_EVERY` old
+    (the row decides, so the bound holds across server nodes). Whether it wrote."""
+    stamped = session.execute(
+        update(ApiToken)
+        .where(
+            ApiToken.id == token_id,
+            or_(ApiToken.last_used_at.is_(None), ApiToken.last_used_at <= at - LAST_USED_EVERY),
+        )
+        .values(last_used_at=at)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(getattr(stamped, "rowcount", 0))
 
 
 @dataclass(frozen=True)

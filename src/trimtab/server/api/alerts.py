@@ -42,7 +42,20 @@ class RuleCreate(Body):
     environment: str | None = Field(default=None, min_length=1, max_length=64)
     count: int | None = Field(default=None, ge=1, le=alerts.MAX_SPIKE_COUNT)
     minutes: int | None = Field(default=None, ge=1, le=alerts.MAX_SPIKE_MINUTES)
-    cooldown_minutes: int = Field(default=60, ge=0, le=7 * 24 * 60)
+    cooldown_minutes: int = Field(default=60, ge=0, le=alerts.MAX_COOLDOWN_MINUTES)
+
+
+class RuleUpdate(Body):
+    """What changes; a field left out stays as it is."""
+
+    kind: RuleKind | None = None
+    target: str | None = Field(default=None, min_length=1, max_length=64)
+    environment: str | None = Field(default=None, min_length=1, max_length=64)
+    every_environment: bool = Field(default=False, description="Send from every environment")
+    count: int | None = Field(default=None, ge=1, le=alerts.MAX_SPIKE_COUNT)
+    minutes: int | None = Field(default=None, ge=1, le=alerts.MAX_SPIKE_MINUTES)
+    cooldown_minutes: int | None = Field(default=None, ge=0, le=alerts.MAX_COOLDOWN_MINUTES)
+    enabled: bool | None = None
 
 
 @router.get("/projects/{slug}/alerts/targets", status_code=200)
@@ -113,6 +126,28 @@ def create_rule(
         return alerts.rule_summary(
             rule, alerts.get_target(session, actor, slug, body.target, scope="read")
         )
+
+
+@router.patch("/projects/{slug}/alerts/rules/{ref}", status_code=200)
+def update_rule(
+    slug: str, ref: str, body: RuleUpdate, request: Request, actor: Actor = Depends(current_actor)
+) -> Rule:
+    with store_of(request).write() as session:
+        rule, target = alerts.update_rule(
+            session,
+            actor,
+            slug,
+            ref[:64],
+            kind=body.kind,
+            target=body.target,
+            environment=body.environment,
+            every_environment=body.every_environment,
+            spike_count=body.count,
+            spike_minutes=body.minutes,
+            cooldown_minutes=body.cooldown_minutes,
+            enabled=body.enabled,
+        )
+        return alerts.rule_summary(rule, target)
 
 
 @router.delete("/projects/{slug}/alerts/rules/{ref}", status_code=200)

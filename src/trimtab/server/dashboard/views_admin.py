@@ -331,6 +331,46 @@ def create_rule(
     return act(request, csrf_token, create, _alerts_url(slug))
 
 
+@router.post("/projects/{slug}/alerts/rules/{ref}")
+def update_rule(
+    request: Request,
+    slug: str,
+    ref: str,
+    kind: str = Form(default="", max_length=32),
+    target: str = Form(default="", max_length=64),
+    environment: str = Form(default="", max_length=64),
+    count: str = Form(default="", max_length=20),
+    minutes: str = Form(default="", max_length=20),
+    cooldown_minutes: str = Form(default="", max_length=20),
+    enabled: str = Form(default="", max_length=8),
+    csrf_token: str = Form(default="", max_length=100),
+) -> Response:
+    """A rule's edit form (`trimtab alert rule set`). The form sends every field: an empty
+    environment is every environment, an unticked box a disabled rule, and the spike fields
+    count for a spike rule only (they stay filled in when the kind changes)."""
+
+    def update(session: Session, actor: Actor) -> object:
+        chosen = _text(kind, "the kind") or None
+        spike = chosen == "issue.spike"
+        env = _optional(environment, "the environment")
+        return alerts.update_rule(
+            session,
+            actor,
+            slug,
+            _text(ref[:64], "a name"),
+            kind=chosen,
+            target=_optional(target, "the target"),
+            environment=env,
+            every_environment=env is None,
+            spike_count=_number(count, "the count") if spike else None,
+            spike_minutes=_number(minutes, "the minutes") if spike else None,
+            cooldown_minutes=_number(cooldown_minutes, "the cooldown"),
+            enabled=enabled == "yes",
+        )
+
+    return act(request, csrf_token, update, f"{_alerts_url(slug)}#rules")
+
+
 @router.post("/projects/{slug}/alerts/{kind}/{ref}/delete")
 def delete_alerting(
     request: Request,

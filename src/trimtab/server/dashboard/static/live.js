@@ -1,22 +1,25 @@
 /* Live pages. An element marked data-live-project="<slug>" carries htmx attributes that re-fetch
- * the page and swap that element (hx-trigger="trimtab:changed from:body"). This file listens to
- * the project's change stream (GET /api/v1/stream: server-sent events, authorised by the
- * session cookie like any page) and fires trimtab:changed on each flags.changed event. Without
- * JavaScript the page is the same, only not live. Kept in a file: the CSP allows no inline
- * script. */
+ * the page and swap that element (hx-trigger="trimtab:changed from:body"; the templates' `live`
+ * macro writes them). This file listens to the project's change stream (GET /api/v1/stream:
+ * server-sent events, authorised by the session cookie like any page) and fires
+ * trimtab:changed on each event of the kinds the element names in data-live-kinds
+ * (space-separated; flags.changed when it names none). Without JavaScript the page is the
+ * same, only not live. Kept in a file: the CSP allows no inline script. */
 (function () {
   "use strict";
-  var KINDS = ["flags.changed"];
+  var DEFAULT_KINDS = ["flags.changed"];
 
   function start() {
     var live = document.querySelector("[data-live-project]");
     if (!live || !window.EventSource || !window.htmx) {
       return;
     }
+    var named = (live.getAttribute("data-live-kinds") || "").split(/\s+/).filter(Boolean);
+    var kinds = named.length ? named : DEFAULT_KINDS;
     var url = "/api/v1/stream?project=" + encodeURIComponent(live.getAttribute("data-live-project")) +
-      "&kinds=" + encodeURIComponent(KINDS.join(","));
+      "&kinds=" + encodeURIComponent(kinds.join(","));
     var source = new EventSource(url);
-    KINDS.forEach(function (kind) {
+    kinds.forEach(function (kind) {
       source.addEventListener(kind, function () {
         window.htmx.trigger(document.body, "trimtab:changed");
       });
