@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import orjson
+
 __all__ = [
     "LEVELS",
     "InvalidLogItem",
@@ -185,4 +187,11 @@ def _plain(value: Any, limits: LogLimits) -> str | bool | int | float | None:
         return value if math.isfinite(value) else None
     if isinstance(value, str):
         return value[: limits.max_value_chars]
+    if isinstance(value, list):
+        # An array attribute (newer SDKs) is kept as its JSON text, cut like a string.
+        try:
+            text = orjson.dumps(value[: limits.max_attributes]).decode()
+        except orjson.JSONEncodeError:
+            return None
+        return text[: limits.max_value_chars]
     return None
