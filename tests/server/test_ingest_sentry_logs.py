@@ -5,6 +5,7 @@ report says so) while errors still arrive."""
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -14,7 +15,7 @@ import pytest
 import sentry_sdk
 from sentry_sdk import logger as sentry_logger
 
-from tests.support import ADMIN_TOKEN, HTTP_TIMEOUT, WAIT, LiveServer
+from tests.support import ADMIN_TOKEN, HTTP_TIMEOUT, WAIT, LiveServer, run_cli
 
 pytestmark = pytest.mark.live
 
@@ -101,7 +102,7 @@ def test_sentry_sdk__logs_with_enable_logs__shown_with_the_error_of_their_trace(
 
 
 def test_sentry_sdk__transactions__counted_rate_limited_and_no_longer_sent(
-    api: httpx.Client, dsn: str
+    api: httpx.Client, dsn: str, live_server: LiveServer
 ) -> None:
     client = _client(dsn, traces_sample_rate=1.0)
     try:
@@ -135,3 +136,10 @@ def test_sentry_sdk__transactions__counted_rate_limited_and_no_longer_sent(
     assert counts[("span", "not_supported")] == 2  # the transaction's root span and its one span
     assert counts[("transaction", "sdk:ratelimit_backoff")] == 1
     assert api.get(f"/api/v1/events/{event_id}").status_code == 200  # errors still arrive
+
+    shown = run_cli("project", "usage", "shop", url=live_server.url, token=ADMIN_TOKEN)
+    assert shown.exit_code == 0, shown.stderr
+    assert "transaction" in shown.stdout and "sdk:ratelimit_backoff" in shown.stdout
+    as_json = run_cli("--json", "project", "usage", "shop", url=live_server.url, token=ADMIN_TOKEN)
+    rows = {(u["category"], u["outcome"]): u["count"] for u in json.loads(as_json.stdout)}
+    assert rows == counts
