@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Text
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from trimtab.store.models.base import Base, JSONDocument, UTCDateTime, utcnow
@@ -24,7 +24,10 @@ class LogLine(Base):
         Index("ix_log_lines_received", "received_at"),
     )
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # 64-bit on PostgreSQL: the table grows with traffic (SQLite's INTEGER key is 64-bit).
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer(), "sqlite"), primary_key=True
+    )
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
     trace_id: Mapped[str | None] = mapped_column(String(32))
     timestamp: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -18,7 +18,10 @@ class IngestUsageDay(Base):
     __tablename__ = "ingest_usage_days"
     __table_args__ = (UniqueConstraint("project_id", "day", "category", "outcome"),)
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # 64-bit on PostgreSQL: every upsert takes a number from the sequence, stored or not.
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer(), "sqlite"), primary_key=True
+    )
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
     day: Mapped[datetime] = mapped_column(UTCDateTime())  # midnight UTC
     category: Mapped[str] = mapped_column(String(64))  # a Sentry data category

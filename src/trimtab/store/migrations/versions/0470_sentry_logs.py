@@ -23,7 +23,7 @@ depends_on: str | Sequence[str] | None = None
 def upgrade() -> None:
     op.create_table(
         "log_lines",
-        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("project_id", sa.Integer(), nullable=False),
         sa.Column("trace_id", sa.String(length=32), nullable=True),
         sa.Column(
@@ -60,7 +60,7 @@ def upgrade() -> None:
 
     op.create_table(
         "ingest_usage_days",
-        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("project_id", sa.Integer(), nullable=False),
         sa.Column("day", trimtab.store.models.base.UTCDateTime(timezone=True), nullable=False),
         sa.Column("category", sa.String(length=64), nullable=False),
