@@ -32,6 +32,10 @@ ENVIRONMENT_VARIABLES: dict[str, str] = {
     "TRIMTAB_INGEST_QUEUE": "Events waiting to be stored before ingest answers 503; default 2000.",
     "TRIMTAB_RETENTION_DAYS": "Days stored events (and sessions, rollups) are kept; default 90.",
     "TRIMTAB_MAX_EVENTS_PER_ISSUE": "Stored events kept per issue, newest first; default 10000.",
+    "TRIMTAB_LOG_RETENTION_DAYS": "Days stored Sentry log lines are kept (0: as long as events); "
+    "default 30.",
+    "TRIMTAB_MAX_LOGS_PER_DAY": "Sentry log lines stored per project per day (UTC); past it they "
+    "are counted, not stored (0: no quota); default 100000.",
     "TRIMTAB_OUTBOUND_ALLOW_LINK_LOCAL": "Set to 1 to let webhooks, probes and health checks reach "
     "link-local addresses (169.254.0.0/16, fe80::/10: where cloud metadata lives); default off.",
     "TRIMTAB_OUTBOUND_DENY_PRIVATE": "Set to 1 to refuse private and loopback destinations for "
@@ -110,6 +114,8 @@ class Settings:
     ingest_queue: int = 2000
     retention_days: int = 90  # 0: keep forever
     max_events_per_issue: int = 10_000  # 0: no cap
+    log_retention_days: int = 30  # 0: as long as events (retention_days)
+    max_logs_per_day: int = 100_000  # per project; 0: no quota
     # Server environment variables a deploy step may see besides the basics (runner/environment.py).
     deploy_env: tuple[str, ...] = ()
     # Where webhooks, probes and health checks may connect (core/urls.py).
@@ -137,6 +143,8 @@ class Settings:
             "ingest_queue": _env_int("TRIMTAB_INGEST_QUEUE", 2000),
             "retention_days": _env_int("TRIMTAB_RETENTION_DAYS", 90),
             "max_events_per_issue": _env_int("TRIMTAB_MAX_EVENTS_PER_ISSUE", 10_000),
+            "log_retention_days": _env_int("TRIMTAB_LOG_RETENTION_DAYS", 30),
+            "max_logs_per_day": _env_int("TRIMTAB_MAX_LOGS_PER_DAY", 100_000),
             "deploy_env": parse_passthrough(os.environ.get("TRIMTAB_DEPLOY_ENV", "")),
             "outbound": AddressPolicy(
                 allow_link_local=_env_flag("TRIMTAB_OUTBOUND_ALLOW_LINK_LOCAL"),

@@ -119,22 +119,56 @@ def test_envelope_job__sessions_aggregates__kept_for_release_health() -> None:
     assert (read.event_id, read.dsn) == (None, None)
 
 
-def test_envelope_job__only_skipped_items__job_stores_nothing() -> None:
+def test_envelope_job__only_items_not_stored__counted_per_category_and_rate_limited() -> None:
+    report = {"discarded_events": [{"reason": "sample_rate", "category": "span", "quantity": 4}]}
     body = _envelope(
         {"event_id": EVENT_ID},
-        ({"type": "client_report"}, b'{"discarded_events": []}'),
-        ({"type": "transaction"}, orjson.dumps({"type": "transaction", "spans": []})),
+        ({"type": "client_report"}, orjson.dumps(report)),
+        ({"type": "transaction"}, orjson.dumps({"type": "transaction", "spans": [{}, {}]})),
         ({"type": "x" * 200}, b""),
     )
 
     read = envelope_job(body, 7, received_at=RECEIVED)
 
-    assert read.job.stores_nothing
+    assert read.job.event is None and read.job.logs == []
+    assert not read.job.stores_nothing  # the counts are stored
+    assert read.job.usage == {
+        ("span", "sdk:sample_rate"): 4,
+        ("transaction", "not_supported"): 1,
+        ("span", "not_supported"): 3,  # the transaction's root span and its two spans
+        ("default", "not_supported"): 1,
+    }
     assert [(s.type, s.reason) for s in read.skipped] == [
-        ("client_report", "client reports (what the SDK discarded) are not stored"),
         ("transaction", "performance data is not stored"),
         ("x" * 64, "trimtab does not know this item type"),  # client input, bounded
     ]
+    assert read.rate_limits is not None
+    assert read.rate_limits.startswith("86400:transaction;span;")
+
+
+def test_envelope_job__log_item__records_kept_broken_one_dropped_no_rate_limit() -> None:
+    lines = {
+        "items": [
+            {"timestamp": 1764590398.5, "level": "warn", "body": "card\u0000declined",
+             "trace_id": "771a43a4192642f0b136d5159a501700"},
+            {"timestamp": 1764590399.0, "level": "info"},  # no body
+        ]
+    }  # fmt: skip
+    payload = orjson.dumps(lines)  # the NUL escaped as \\u0000, as JSON carries it
+    body = _envelope(
+        {},
+        ({"type": "log", "item_count": 2}, payload),
+        ({"type": "log", "item_count": 3}, b"[1, 2, 3]"),
+    )
+
+    read = envelope_job(body, 7, received_at=RECEIVED)
+
+    (record,) = read.job.logs
+    assert record.level == "warn" and record.trace_id == "771a43a4192642f0b136d5159a501700"
+    assert record.body == "card\ufffddeclined"  # PostgreSQL text holds no NUL
+    assert read.job.usage == {("log_item", "invalid"): 4}  # 1 without a body, 3 unreadable
+    assert [(d.index, d.type) for d in read.dropped] == [(1, "log")]
+    assert read.rate_limits is None
 
 
 def test_envelope_job__event_over_the_limit__refused_with_the_envelope_error() -> None:

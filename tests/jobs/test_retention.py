@@ -16,15 +16,23 @@ import orjson
 import pytest
 from sqlalchemy import func, select
 
+from trimtab.core.sentry_logs import parse_log_item
 from trimtab.core.sessions import parse_session
-from trimtab.domain.reports import ingest, release_health
+from trimtab.domain.reports import ingest, logs, release_health, usage
 from trimtab.domain.spine import projects
 from trimtab.domain.spine.actors import SYSTEM
 from trimtab.jobs import retention
 from trimtab.settings import Settings
 from trimtab.store import rollups
 from trimtab.store.db import Store
-from trimtab.store.models import ErrorRollup, Event, HealthSession, Issue
+from trimtab.store.models import (
+    ErrorRollup,
+    Event,
+    HealthSession,
+    IngestUsageDay,
+    Issue,
+    LogLine,
+)
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 
@@ -194,3 +202,22 @@ def test_release_freed_memory__freed_in_a_worker_thread__goes_back_to_the_os() -
     retention.release_freed_memory()
     after = _rss_kib()
     assert before - after > 16 * 1024, (before, after)
+
+
+def test_prune__log_lines_and_usage_days__removed_after_their_horizons(
+    store: Store, settings: Settings
+) -> None:
+    pid = _project(store)
+    record = parse_log_item({"items": [{"body": "charging card"}]}, NOW).records[0]
+    with store.write() as session:
+        logs.store_logs(session, [(pid, [record])], now=NOW - timedelta(days=31))
+        logs.store_logs(session, [(pid, [record, record])], now=NOW - timedelta(days=29))
+        usage.record_usage(session, {(pid, "span", "not_supported"): 5}, NOW - timedelta(days=91))
+    report = retention.prune(store, settings, now=NOW, batch=10)
+    assert report.log_lines == 1
+    with store.read() as session:
+        assert session.scalar(select(func.count()).select_from(LogLine)) == 2
+        days = session.scalars(select(IngestUsageDay.category)).all()
+        assert sorted(days) == ["log_item", "log_item"]  # the two days of stored lines
+    longer = dataclasses.replace(settings, log_retention_days=0)  # as long as events: 90 days
+    assert retention.prune(store, longer, now=NOW + timedelta(days=30)).log_lines == 0

@@ -558,6 +558,12 @@ ROUTES: dict[tuple[str, str], Row] = {
     ("GET", "/api/v1/events/{event_id}"): Row(
         READ, RECORD, url="/api/v1/events/{event}", params={"project": "{slug}"}
     ),
+    # Sentry log lines and what ingest did not store
+    ("GET", "/api/v1/events/{event_id}/logs"): Row(
+        READ, RECORD, url="/api/v1/events/{event}/logs", params={"project": "{slug}"}
+    ),
+    ("GET", "/api/v1/issues/{issue_id}/logs"): Row(READ, RECORD, url=ISSUE + "/logs"),
+    ("GET", "/api/v1/projects/{slug}/usage"): Row(READ, url=P + "/usage"),
     # alerts
     ("GET", "/api/v1/projects/{slug}/alerts/targets"): Row(READ, url=P + "/alerts/targets"),
     ("POST", "/api/v1/projects/{slug}/alerts/targets"): Row(
@@ -656,6 +662,9 @@ ROUTES: dict[tuple[str, str], Row] = {
         form={"action": "reopen", "csrf_token": "{csrf}"},
     ),
     ("GET", "/projects/{slug}/events/{event_id}"): Row(PAGE, url="/projects/{slug}/events/{event}"),
+    ("GET", "/projects/{slug}/issues/{issue_id}/logs"): Row(
+        PAGE, url="/projects/{slug}/issues/{issue}/logs"
+    ),
     ("GET", "/projects/{slug}/flags"): Row(PAGE, url="/projects/{slug}/flags"),
     ("GET", "/projects/{slug}/flags/{key}"): Row(PAGE, url="/projects/{slug}/flags/f1"),
     ("POST", "/projects/{slug}/flags/{key}/{action}"): Row(

@@ -65,6 +65,22 @@ def project_dsn(ctx: typer.Context, slug: str) -> None:
         raise CliError(f"project {slug!r} has no active key: trimtab key create -p {slug}")
 
 
+@project_app.command("usage")
+def project_usage(
+    ctx: typer.Context,
+    slug: str,
+    days: Annotated[int, typer.Option(min=1, max=400, help="Days to sum, today included.")] = 30,
+) -> None:
+    """What the project's SDKs sent that trimtab did not store (transactions, spans, replays…,
+    per data category and outcome), and the log lines it stored."""
+    s = state(ctx)
+    emit(
+        s.client().get(f"/api/v1/projects/{slug}/usage", days=days),
+        as_json=s.as_json,
+        columns=["category", "outcome", "count", "first_day", "last_day"],
+    )
+
+
 @env_app.command("create")
 def env_create(ctx: typer.Context, name: str, project: ProjectOpt) -> None:
     """Add an environment to a project."""

@@ -13,7 +13,7 @@ from functools import partial
 
 from sqlalchemy.orm import Session
 
-from trimtab.domain.reports import artifacts, retention
+from trimtab.domain.reports import artifacts, logs, retention
 from trimtab.jobs.scheduler import Job
 from trimtab.settings import Settings
 from trimtab.store.db import Store
@@ -34,6 +34,7 @@ class RetentionReport:
     series_rows: int = 0
     upload_chunks: int = 0  # sentry-cli uploads never assembled
     bundles: int = 0  # source map bundles gone with their release
+    log_lines: int = 0  # Sentry log lines past TRIMTAB_LOG_RETENTION_DAYS
     finished: bool = True  # False when the budget ran out with work left
     issues_checked: list[int] = field(default_factory=list)
 
@@ -70,6 +71,10 @@ def prune(
         report.old_events = drain(lambda s: retention.prune_old_events(s, cutoff, batch))
         report.series_rows = drain(lambda s: retention.prune_old_series(s, cutoff, batch))
         report.bundles = drain(lambda s: artifacts.prune_bundles(s, cutoff, batch))
+    log_days = settings.log_retention_days or settings.retention_days
+    if log_days > 0:
+        log_cutoff = now - timedelta(days=log_days)
+        report.log_lines = drain(lambda s: logs.prune_old_logs(s, log_cutoff, batch))
     cap = settings.max_events_per_issue
     if cap > 0:
         with store.read() as session:
@@ -87,7 +92,13 @@ def prune(
 
 def run_retention(store: Store, settings: Settings) -> None:
     report = prune(store, settings)
-    if report.old_events or report.excess_events or report.series_rows or report.bundles:
+    if (
+        report.old_events
+        or report.excess_events
+        or report.series_rows
+        or report.bundles
+        or report.log_lines
+    ):
         release_freed_memory()
 
 

@@ -33,6 +33,7 @@ from trimtab.server.dashboard import views_admin as dashboard_admin
 from trimtab.server.dashboard import views_deploys as dashboard_deploys
 from trimtab.server.dashboard import views_flags as dashboard_flags
 from trimtab.server.dashboard import views_issues as dashboard_issues
+from trimtab.server.dashboard import views_logs as dashboard_logs
 from trimtab.server.dashboard import views_maintenance as dashboard_maintenance
 from trimtab.server.dashboard import views_project as dashboard_project
 from trimtab.server.dashboard import views_releases as dashboard_releases
@@ -146,6 +147,7 @@ def create_app(
     dashboard.mount(app)
     app.include_router(dashboard_flags.router)
     app.include_router(dashboard_issues.router)
+    app.include_router(dashboard_logs.router)
     app.include_router(dashboard_releases.router)
     app.include_router(dashboard_deploys.router)
     app.include_router(dashboard_project.router)

@@ -17,7 +17,9 @@ endpoints before any of it runs (trailing slash optional). A request:
    neither hold up the event loop nor, however many arrive, crowd it out;
 3. hands the decoded body to the domain (`domain.reports.envelopes`), which parses it and
    decides what each item becomes: the prepared event (grouping and indexed fields), session
-   updates, and what is skipped or dropped and why;
+   updates, log lines, counts of what is not stored, and what is skipped or dropped and why;
+   an envelope with a category trimtab never stores (transactions, spans, replays…) is
+   answered with X-Sentry-Rate-Limits naming those categories, so the SDK stops sending them;
 4. queues the job for the ingest writer (`store.ingest_writer`) and answers 200 `{"id": …}`
    only once the writer has committed it; with the queue full, 503 with Retry-After.
 
@@ -194,8 +196,9 @@ class IngestService:
         self.store = store
         self.limits = limits
         self.default_rate_limit = settings.ingest_rate_limit or None
+        write = functools.partial(store_batch, max_logs_per_day=settings.max_logs_per_day)
         self.writer: IngestWriter[IngestJob, StoredEvent | None] = IngestWriter(
-            store, store_batch, max_queue=max(1, settings.ingest_queue)
+            store, write, max_queue=max(1, settings.ingest_queue)
         )
         self.keys = _KeyCache(store)
         self.projects = _KnownProjects(store)
@@ -403,9 +406,9 @@ async def _envelope_job(
     project_id: int,
     received_at: datetime,
     client_ip: str | None,
-) -> tuple[IngestJob, str | None]:
-    """(job, envelope event id): the domain reads the envelope, in the decode pool when it is
-    large, so a big body does not hold up the event loop."""
+) -> tuple[IngestJob, str | None, dict[str, str]]:
+    """(job, envelope event id, answer headers): the domain reads the envelope, in the decode
+    pool when it is large, so a big body does not hold up the event loop."""
     if len(data) > OFF_LOOP_BYTES:
         read = await big.run(
             envelope_job,
@@ -421,7 +424,8 @@ async def _envelope_job(
         )
     for item in read.dropped:
         log.debug("ingest: dropped an invalid %s item: %s", item.type, item.reason)
-    return read.job, read.event_id
+    headers = {"X-Sentry-Rate-Limits": read.rate_limits} if read.rate_limits else {}
+    return read.job, read.event_id, headers
 
 
 _NO_KEY = (
@@ -463,13 +467,14 @@ async def _ingest(request: Request, kind: str) -> Response:
     max_output = limits.max_envelope_bytes if kind == "envelope" else limits.max_event_bytes
     client_ip = _client_ip(request)
     envelope_id: str | None = None
+    answer_headers: dict[str, str] = {}
     job: IngestJob
     big = _BigBody(service)
     try:
         data = await _read_body(request, service, big, max_output, on_header)
         received_at = datetime.now(UTC)
         if kind == "envelope":
-            job, envelope_id = await _envelope_job(
+            job, envelope_id, answer_headers = await _envelope_job(
                 service, big, data, project_id, received_at, client_ip
             )
         else:
@@ -485,7 +490,7 @@ async def _ingest(request: Request, kind: str) -> Response:
         if limit is not None and (wait := service.limiter.take(public_key, limit)):
             raise _rate_limited(wait)
     if job.stores_nothing:
-        return _json(200, {"id": envelope_id} if envelope_id else {})
+        return _json(200, {"id": envelope_id} if envelope_id else {}, answer_headers)
     try:
         future = service.writer.submit(job)
     except QueueFull as exc:
@@ -498,7 +503,7 @@ async def _ingest(request: Request, kind: str) -> Response:
     del job
     stored = await future
     event_id = stored.event_id if stored is not None else envelope_id
-    return _json(200, {"id": event_id} if event_id else {})
+    return _json(200, {"id": event_id} if event_id else {}, answer_headers)
 
 
 def _json(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:

@@ -7,8 +7,12 @@ so a large body can be read in a thread):
 - `event`: the job's event, grouped and indexed by `ingest.prepare_event`;
 - `session` / `sessions`: session updates / aggregates for release health. A broken one is
   dropped, as Relay drops it: a bad session item never costs the event sent with it;
-- every other type (attachments, transactions, client reports, check-ins, replays, types
-  trimtab has never heard of): accepted and skipped, so the SDK does not send it again.
+- `log` / `client_report`: log lines kept, what the SDK discarded counted
+  (`domain.reports.telemetry`);
+- every other type (attachments, transactions, check-ins, replays, types trimtab has never
+  heard of): accepted and skipped, so the SDK does not send it again, and counted per data
+  category and day; for the categories trimtab never stores the answer carries
+  X-Sentry-Rate-Limits (`rate_limits`), so the SDK stops sending them.
 
 Skipped and dropped items are listed with the reason, for the server's log and for tests.
 The envelope header's `dsn` is handed back as it came: the key it names is the server's to
@@ -32,6 +36,7 @@ from trimtab.core.envelope import (
     replace_nul,
 )
 from trimtab.core.sessions import InvalidSession, parse_session, parse_sessions
+from trimtab.domain.reports import telemetry
 from trimtab.domain.reports.ingest import IngestJob, prepare_event
 
 __all__ = ["EnvelopeJob", "NotStored", "envelope_job", "store_job"]
@@ -40,7 +45,7 @@ _PERFORMANCE = "performance data is not stored"
 _REPLAY = "session replays are not stored"
 _SECURITY = "security reports are not stored"
 _FEEDBACK = "user feedback is not stored"
-_METRICS = "metrics and logs are not stored"
+_METRICS = "metrics are not stored"
 # Why each item type Sentry SDKs send is not kept; other types get `_UNKNOWN`.
 _SKIPPED_BECAUSE = {
     "attachment": "attachments are not stored",
@@ -51,7 +56,6 @@ _SKIPPED_BECAUSE = {
     "replay_event": _REPLAY,
     "replay_recording": _REPLAY,
     "replay_video": _REPLAY,
-    "client_report": "client reports (what the SDK discarded) are not stored",
     "check_in": "cron check-ins are not stored",
     "user_report": _FEEDBACK,
     "feedback": _FEEDBACK,
@@ -60,8 +64,7 @@ _SKIPPED_BECAUSE = {
     "nel": _SECURITY,
     "statsd": _METRICS,
     "metric_buckets": _METRICS,
-    "log": _METRICS,
-    "otel_log": _METRICS,
+    "otel_log": "OpenTelemetry log items are not stored: send Sentry logs (`log` items)",
 }
 _UNKNOWN = "trimtab does not know this item type"
 _TYPE_MAX = 64  # item types are client input: what a report quotes of one is bounded
@@ -85,6 +88,8 @@ class EnvelopeJob:
     dsn: str | None  # from the envelope header, unchecked
     skipped: list[NotStored] = field(default_factory=list)  # accepted, of a type not kept
     dropped: list[NotStored] = field(default_factory=list)  # broken, thrown away
+    # X-Sentry-Rate-Limits for the answer: the categories trimtab does not store, when sent
+    rate_limits: str | None = None
 
 
 def envelope_job(
@@ -116,9 +121,15 @@ def envelope_job(
             reason = _add_sessions(job, item, received_at)
             if reason is not None:
                 out.dropped.append(NotStored(index, item.type, reason))
+        elif item.type in telemetry.KEPT_TYPES:
+            reason = telemetry.add_item(job, item, received_at)
+            if reason is not None:
+                out.dropped.append(NotStored(index, item.type, reason))
         else:
             reason = _SKIPPED_BECAUSE.get(item.type, _UNKNOWN)
             out.skipped.append(NotStored(index, item.type[:_TYPE_MAX], reason))
+            telemetry.count_not_stored(job, item)
+    out.rate_limits = telemetry.rate_limits(job)
     return out
 
 

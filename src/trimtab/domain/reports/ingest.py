@@ -31,7 +31,7 @@ import uuid
 from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -42,8 +42,10 @@ from trimtab.core.envelope import replace_nul
 from trimtab.core.event_fields import EventFields, extract_fields, with_client_ip
 from trimtab.core.grouping import GroupingResult, group_event
 from trimtab.core.js_frames import js_frame_count
+from trimtab.core.sentry_logs import LogRecord
 from trimtab.core.sessions import SessionAggregate, SessionUpdate
 from trimtab.core.user_agent import event_user_agent, fill_missing_contexts
+from trimtab.domain.reports import logs, usage
 from trimtab.domain.reports.issue_status import after_event
 from trimtab.domain.reports.js_mapping import apply_source_maps
 from trimtab.domain.reports.release_health import record_sessions
@@ -103,16 +105,31 @@ class IngestJob:
     event: PreparedEvent | None = None
     session_updates: list[SessionUpdate] = field(default_factory=list)
     session_aggregates: list[SessionAggregate] = field(default_factory=list)
+    logs: list[LogRecord] = field(default_factory=list)  # `log` items (domain.reports.logs)
+    # (data category, outcome) -> items not stored, and client reports (domain.reports.usage)
+    usage: dict[tuple[str, str], int] = field(default_factory=dict)
 
     @property
     def stores_nothing(self) -> bool:
-        """No event and no session: nothing for the writer (skipped items only, say)."""
-        return self.event is None and not self.session_updates and not self.session_aggregates
+        """No event, session, log line or count: nothing for the writer."""
+        return (
+            self.event is None
+            and not self.session_updates
+            and not self.session_aggregates
+            and not self.logs
+            and not self.usage
+        )
 
 
-def store_batch(session: Session, jobs: Sequence[IngestJob]) -> list[StoredEvent | None]:
+def store_batch(
+    session: Session,
+    jobs: Sequence[IngestJob],
+    *,
+    max_logs_per_day: int = logs.DEFAULT_MAX_LOGS_PER_DAY,
+) -> list[StoredEvent | None]:
     """Store the jobs of many requests in the caller's transaction (the writer's group commit):
-    events through `store_events`, sessions through release health. One result per job."""
+    events through `store_events`, sessions through release health, log lines and the counts
+    of what was not stored through `store_logs_and_usage`. One result per job."""
     events = [job.event for job in jobs if job.event is not None]
     apply_source_maps(session, events)
     stored = iter(store_events(session, events))
@@ -125,7 +142,23 @@ def store_batch(session: Session, jobs: Sequence[IngestJob]) -> list[StoredEvent
             aggregates.extend(job.session_aggregates)
     for project_id, (updates, aggregates) in sorted(by_project.items()):
         record_sessions(session, project_id, updates, aggregates)
+    store_logs_and_usage(session, jobs, max_logs_per_day=max_logs_per_day)
     return results
+
+
+def store_logs_and_usage(
+    session: Session, jobs: Sequence[IngestJob], *, max_logs_per_day: int
+) -> None:
+    """The jobs' log lines (within the daily quota) and their counts of items not stored."""
+    now = datetime.now(UTC)
+    batches = [(job.project_id, job.logs) for job in jobs if job.logs]
+    if batches:
+        logs.store_logs(session, batches, now=now, max_per_day=max_logs_per_day)
+    counts: Counter[tuple[int, str, str]] = Counter()
+    for job in jobs:
+        for (category, outcome), n in job.usage.items():
+            counts[(job.project_id, category, outcome)] += n
+    usage.record_usage(session, counts, usage.day_of(now))
 
 
 def prepare_event(

@@ -3,8 +3,9 @@
 Issues stay, with their counters: `event_count`, `user_count`, first/last seen and the facet
 counts describe everything that ever arrived, not what is still stored. Only event payloads
 (the bulk of the store) and time series past the horizon are removed: the per-minute rollups,
-hourly flag evaluation counts, release-health sessions, finished alert deliveries and
-dispatched notifications.
+hourly flag evaluation counts, the daily counts of what ingest did not store, release-health
+sessions, finished alert deliveries and dispatched notifications. Sentry log lines have their
+own horizon (`domain.reports.logs.prune_old_logs`).
 
 Every function here deletes at most one small batch in the caller's transaction, so a write
 lock is never held for long: the retention job calls them in a loop, one transaction each,
@@ -27,6 +28,7 @@ from trimtab.store.models import (
     FlagEvaluationHour,
     HealthBucket,
     HealthSession,
+    IngestUsageDay,
     Issue,
     Notification,
 )
@@ -102,6 +104,7 @@ def _series() -> tuple[_Series, ...]:
         _Series(HealthSession, HealthSession.last_update),
         _Series(HealthBucket, HealthBucket.hour),
         _Series(FlagEvaluationHour, FlagEvaluationHour.hour),
+        _Series(IngestUsageDay, IngestUsageDay.day),
         _Series(AlertDelivery, AlertDelivery.created_at, AlertDelivery.status != "pending"),
         _Series(Notification, Notification.created_at, Notification.dispatched_at.is_not(None)),
     )

@@ -11,6 +11,7 @@ from trimtab.server.api import (
     deploys,
     freezes,
     issues,
+    logs,
     maintenance,
     projects,
     release_health,
@@ -53,6 +54,7 @@ for module in (
     sdk,
     dependency_api,
     issues,
+    logs,
     sourcemaps,
     alerts,
 ):

@@ -12,6 +12,7 @@ lists carry only its prefix, or whether there is one.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
@@ -21,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from trimtab.core.alerts import FORMATS, RULE_KINDS
 from trimtab.domain.errors import DomainError, Forbidden, InvalidInput, NotFound
-from trimtab.domain.reports import alert_delivery, alerts
+from trimtab.domain.reports import alert_delivery, alerts, usage
 from trimtab.domain.reports.alerts import AlertDeliverySummary, AlertTargetSummary
 from trimtab.domain.spine import audit, keys, projects, tokens, users
 from trimtab.domain.spine.actors import SCOPES, Actor
@@ -29,6 +30,7 @@ from trimtab.domain.spine.audit import AuditEntrySummary
 from trimtab.server.api.schemas import RowId
 from trimtab.server.auth import session_actor, store_of
 from trimtab.server.dashboard import pages
+from trimtab.server.dashboard.pages import templates
 from trimtab.store.models import MAX_BIG_ROW_ID, Project, utcnow
 
 router = APIRouter(include_in_schema=False)
@@ -53,6 +55,8 @@ TARGET_TYPES = (
     "project",
     "environment",
 )
+
+templates.env.globals["usage_reason"] = usage.describe_outcome
 
 
 def _text(value: str, what: str) -> str:
@@ -120,6 +124,10 @@ def _settings(slug: str, public_url: str) -> pages.Reader:
             "keys": keys.list_key_summaries(session, actor, slug, public_url),
             "scopes": SCOPES,
             "created_token": None,
+            "usage": [
+                u.model_dump(mode="json")
+                for u in usage.project_usage(session, actor, slug, now=datetime.now(UTC))
+            ],
         }
 
     return read

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from trimtab.domain.errors import InvalidInput, NotFound
 from trimtab.domain.releases import ledger
-from trimtab.domain.reports import events, issues, js_mapping
+from trimtab.domain.reports import events, issues, js_mapping, logs
 from trimtab.domain.spine import projects
 from trimtab.domain.spine.actors import Actor
 from trimtab.server.api.schemas import BigRowId
@@ -213,6 +213,7 @@ def event_page(
             "breadcrumbs": crumbs,
             "path": event_view.movement_path(crumbs),
             "contexts": event_view.contexts(detail),
+            "logs": logs.logs_around(session, actor, event).model_dump(mode="json"),
         }
 
     return pages.page(request, "event.html", read)

@@ -35,6 +35,7 @@ from trimtab.store.models.flags import (
     Segment,
     UnleashClientRegistration,
 )
+from trimtab.store.models.logs import LogLine
 from trimtab.store.models.maintenance import MaintenanceNotice
 from trimtab.store.models.notifications import Notification
 from trimtab.store.models.release_health import HealthBucket, HealthSession
@@ -46,6 +47,7 @@ from trimtab.store.models.sourcemaps import (
     UploadChunk,
 )
 from trimtab.store.models.tenancy import Environment, Organization, Project
+from trimtab.store.models.usage import IngestUsageDay
 
 __all__ = [
     "MAX_BIG_ROW_ID",
@@ -79,9 +81,11 @@ __all__ = [
     "FreezeRule",
     "HealthBucket",
     "HealthSession",
+    "IngestUsageDay",
     "Issue",
     "IssueFacet",
     "IssueUser",
+    "LogLine",
     "LoginFailure",
     "MaintenanceNotice",
     "Notification",
