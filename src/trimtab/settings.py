@@ -110,6 +110,9 @@ class Settings:
     ingest_queue: int = 2000
     retention_days: int = 90  # 0: keep forever
     max_events_per_issue: int = 10_000  # 0: no cap
+    # Attachment bytes kept per event and per project (domain/reports/attachments.py).
+    attachments_per_event_bytes: int = 20 * 1024 * 1024
+    attachments_per_project_bytes: int = 1024 * 1024 * 1024
     # Server environment variables a deploy step may see besides the basics (runner/environment.py).
     deploy_env: tuple[str, ...] = ()
     # Where webhooks, probes and health checks may connect (core/urls.py).
@@ -137,6 +140,12 @@ class Settings:
             "ingest_queue": _env_int("TRIMTAB_INGEST_QUEUE", 2000),
             "retention_days": _env_int("TRIMTAB_RETENTION_DAYS", 90),
             "max_events_per_issue": _env_int("TRIMTAB_MAX_EVENTS_PER_ISSUE", 10_000),
+            "attachments_per_event_bytes": _env_int(
+                "TRIMTAB_ATTACHMENTS_PER_EVENT_BYTES", 20 * 1024 * 1024
+            ),
+            "attachments_per_project_bytes": _env_int(
+                "TRIMTAB_ATTACHMENTS_PER_PROJECT_BYTES", 1024 * 1024 * 1024
+            ),
             "deploy_env": parse_passthrough(os.environ.get("TRIMTAB_DEPLOY_ENV", "")),
             "outbound": AddressPolicy(
                 allow_link_local=_env_flag("TRIMTAB_OUTBOUND_ALLOW_LINK_LOCAL"),

@@ -52,6 +52,7 @@ from trimtab.core.envelope import (
     Limits,
     envelope_header,
 )
+from trimtab.domain.reports.attachments import AttachmentLimits
 from trimtab.domain.reports.envelopes import envelope_job, store_job
 from trimtab.domain.reports.ingest import IngestJob, StoredEvent, store_batch
 from trimtab.domain.spine.keys import KEYS_CHANGED, IngestKey, find_ingest_key, project_exists
@@ -194,8 +195,13 @@ class IngestService:
         self.store = store
         self.limits = limits
         self.default_rate_limit = settings.ingest_rate_limit or None
+        attachment_limits = AttachmentLimits(
+            settings.attachments_per_event_bytes, settings.attachments_per_project_bytes
+        )
         self.writer: IngestWriter[IngestJob, StoredEvent | None] = IngestWriter(
-            store, store_batch, max_queue=max(1, settings.ingest_queue)
+            store,
+            functools.partial(store_batch, attachment_limits=attachment_limits),
+            max_queue=max(1, settings.ingest_queue),
         )
         self.keys = _KeyCache(store)
         self.projects = _KnownProjects(store)

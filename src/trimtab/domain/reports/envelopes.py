@@ -7,7 +7,10 @@ so a large body can be read in a thread):
 - `event`: the job's event, grouped and indexed by `ingest.prepare_event`;
 - `session` / `sessions`: session updates / aggregates for release health. A broken one is
   dropped, as Relay drops it: a bad session item never costs the event sent with it;
-- every other type (attachments, transactions, client reports, check-ins, replays, types
+- `attachment`: bound to the envelope's event id (`reports.attachments`), bounded by the
+  writer; `feedback` / `user_report`: user feedback (`core.feedback`, `reports.feedback`).
+  A broken one is dropped like a broken session;
+- every other type (transactions, client reports, check-ins, replays, types
   trimtab has never heard of): accepted and skipped, so the SDK does not send it again.
 
 Skipped and dropped items are listed with the reason, for the server's log and for tests.
@@ -31,7 +34,9 @@ from trimtab.core.envelope import (
     parse_store_body,
     replace_nul,
 )
+from trimtab.core.feedback import InvalidFeedback, parse_feedback_event, parse_user_report
 from trimtab.core.sessions import InvalidSession, parse_session, parse_sessions
+from trimtab.domain.reports.attachments import prepare_attachment
 from trimtab.domain.reports.ingest import IngestJob, prepare_event
 
 __all__ = ["EnvelopeJob", "NotStored", "envelope_job", "store_job"]
@@ -39,11 +44,9 @@ __all__ = ["EnvelopeJob", "NotStored", "envelope_job", "store_job"]
 _PERFORMANCE = "performance data is not stored"
 _REPLAY = "session replays are not stored"
 _SECURITY = "security reports are not stored"
-_FEEDBACK = "user feedback is not stored"
 _METRICS = "metrics and logs are not stored"
 # Why each item type Sentry SDKs send is not kept; other types get `_UNKNOWN`.
 _SKIPPED_BECAUSE = {
-    "attachment": "attachments are not stored",
     "transaction": _PERFORMANCE,
     "span": _PERFORMANCE,
     "profile": _PERFORMANCE,
@@ -53,8 +56,6 @@ _SKIPPED_BECAUSE = {
     "replay_video": _REPLAY,
     "client_report": "client reports (what the SDK discarded) are not stored",
     "check_in": "cron check-ins are not stored",
-    "user_report": _FEEDBACK,
-    "feedback": _FEEDBACK,
     "security": _SECURITY,
     "raw_security": _SECURITY,
     "nel": _SECURITY,
@@ -116,6 +117,10 @@ def envelope_job(
             reason = _add_sessions(job, item, received_at)
             if reason is not None:
                 out.dropped.append(NotStored(index, item.type, reason))
+        elif item.type in _USER_ITEM_TYPES:
+            reason = _add_user_item(job, item, envelope.event_id, received_at)
+            if reason is not None:
+                out.dropped.append(NotStored(index, item.type, reason))
         else:
             reason = _SKIPPED_BECAUSE.get(item.type, _UNKNOWN)
             out.skipped.append(NotStored(index, item.type[:_TYPE_MAX], reason))
@@ -132,6 +137,30 @@ def _add_sessions(job: IngestJob, item: EnvelopeItem, received_at: datetime) -> 
             job.session_aggregates.extend(parse_sessions(value))
     except (InvalidSession, EnvelopeError) as exc:
         return str(exc)
+    return None
+
+
+_USER_ITEM_TYPES = frozenset({"attachment", "feedback", "user_report"})
+
+
+def _add_user_item(
+    job: IngestJob, item: EnvelopeItem, event_id: str | None, received_at: datetime
+) -> str | None:
+    """Add an attachment or a feedback to the job; why it was dropped instead, if it was."""
+    if item.type == "attachment":
+        prepared = prepare_attachment(job.project_id, item, event_id, received_at)
+        if isinstance(prepared, str):
+            return prepared
+        job.attachments.append(prepared)
+        return None
+    try:
+        if item.type == "feedback":
+            feedback = parse_feedback_event(item.json(), event_id)
+        else:
+            feedback = parse_user_report(item.json())
+    except (InvalidFeedback, EnvelopeError) as exc:
+        return str(exc)
+    job.feedback.append((feedback, received_at))
     return None
 
 

@@ -20,7 +20,7 @@ from trimtab.domain.reports import events, issues
 from trimtab.domain.spine import projects
 from trimtab.domain.spine.actors import Actor
 from trimtab.server.api.schemas import RowId
-from trimtab.server.dashboard import event_view, issue_chart, pages
+from trimtab.server.dashboard import event_view, issue_chart, pages, views_attachments
 from trimtab.server.dashboard.pages import templates
 from trimtab.store import rollups
 from trimtab.store.models import Issue, Project
@@ -134,6 +134,7 @@ def issue_page(request: Request, slug: str, issue_id: RowId) -> Response:
             "latest": latest,
             "charts": _charts(session, actor, project, issue, detail, now),
             "can_triage": actor.has_scope("deploy"),
+            **views_attachments.issue_items(session, issue.id),
         }
 
     return pages.page(request, "issue.html", read)
@@ -205,6 +206,7 @@ def event_page(request: Request, slug: str, event_id: str) -> Response:
             "breadcrumbs": crumbs,
             "path": event_view.movement_path(crumbs),
             "contexts": event_view.contexts(detail),
+            **views_attachments.event_items(session, event),
         }
 
     return pages.page(request, "event.html", read)

@@ -1,0 +1,67 @@
+"""The dashboard's part of attachments and user feedback: an event's attachments and feedback
+for the event page (`event_items`), and the download of one attachment.
+
+A download is the stored bytes with `server.headers.attachment_response`: as a file, never a
+page of this origin; `?inline=1` shows a plain raster image in place (the event page's
+screenshots), and is ignored for every other type.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import Response
+from sqlalchemy.orm import Session
+
+from trimtab.domain.reports import attachments, events, feedback
+from trimtab.domain.spine.actors import Actor
+from trimtab.server.api.schemas import RowId
+from trimtab.server.dashboard import pages
+from trimtab.server.headers import attachment_response
+from trimtab.store.models import Event
+
+router = APIRouter(include_in_schema=False)
+
+
+def event_items(session: Session, event: Event) -> dict[str, Any]:
+    """What the event page shows of the event's attachments and feedback."""
+    return {
+        "attachments": [
+            a.model_dump(mode="json") for a in attachments.list_attachments(session, event)
+        ],
+        "event_feedback": [
+            f.model_dump(mode="json")
+            for f in feedback.feedback_for_event(session, event.project_id, event.event_id)
+        ],
+    }
+
+
+def issue_items(session: Session, issue_id: int) -> dict[str, Any]:
+    """What the issue page shows of the issue's feedback."""
+    return {
+        "feedback": [
+            f.model_dump(mode="json")
+            for f in feedback.list_feedback(session, issue_id, limit=FEEDBACK_SHOWN)
+        ]
+    }
+
+
+FEEDBACK_SHOWN = 20
+
+
+@router.get("/projects/{slug}/events/{event_id}/attachments/{attachment_id}")
+def download_attachment(
+    request: Request,
+    slug: str,
+    event_id: str,
+    attachment_id: RowId,
+    inline: int = Query(default=0, ge=0, le=1),
+) -> Response:
+    def read(session: Session, actor: Actor) -> Response:
+        event = events.get_event(session, actor, event_id[:64], project=slug)
+        found = attachments.get_attachment(session, event, attachment_id)
+        shown = bool(inline) and found.inline
+        return attachment_response(found.filename, found.media_type, found.data, inline=shown)
+
+    return pages.respond(request, read)
