@@ -486,7 +486,9 @@ async def _ingest(request: Request, kind: str) -> Response:
     finally:
         big.release()
     public_key, key = admitted[0]
-    if job.event is not None:
+    # Attachments and feedback count like an event: a public DSN key must not be a free
+    # channel to fill a project's attachment quota or its issues' feedback.
+    if job.event is not None or job.attachments or job.feedback:
         limit = service.limit_of(key)
         if limit is not None and (wait := service.limiter.take(public_key, limit)):
             raise _rate_limited(wait)
