@@ -242,3 +242,15 @@ def test_envelope_job__feedback_and_user_report__kept_as_feedback() -> None:
         (2, "a user report's comments are empty"),
         (3, "a feedback item has its fields in contexts.feedback"),
     ]
+
+
+def test_envelope_job__feedback_over_the_event_limit__dropped_with_reason() -> None:
+    report = {"event_id": EVENT_ID, "comments": "x" * 400}
+    body = _envelope({}, ({"type": "user_report"}, orjson.dumps(report)))
+
+    read = envelope_job(body, 7, received_at=RECEIVED, limits=Limits(max_event_bytes=300))
+
+    assert read.job.feedback == []
+    assert read.dropped == [
+        NotStored(0, "user_report", "user_report is over the 300 byte event limit")
+    ]

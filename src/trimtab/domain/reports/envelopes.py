@@ -118,7 +118,7 @@ def envelope_job(
             if reason is not None:
                 out.dropped.append(NotStored(index, item.type, reason))
         elif item.type in _USER_ITEM_TYPES:
-            reason = _add_user_item(job, item, envelope.event_id, received_at)
+            reason = _add_user_item(job, item, envelope.event_id, received_at, limits)
             if reason is not None:
                 out.dropped.append(NotStored(index, item.type, reason))
         else:
@@ -144,15 +144,22 @@ _USER_ITEM_TYPES = frozenset({"attachment", "feedback", "user_report"})
 
 
 def _add_user_item(
-    job: IngestJob, item: EnvelopeItem, event_id: str | None, received_at: datetime
+    job: IngestJob,
+    item: EnvelopeItem,
+    event_id: str | None,
+    received_at: datetime,
+    limits: Limits,
 ) -> str | None:
-    """Add an attachment or a feedback to the job; why it was dropped instead, if it was."""
+    """Add an attachment or a feedback to the job; why it was dropped instead, if it was.
+    Feedback is bounded like an event (Relay's too); attachments by the writer's bounds."""
     if item.type == "attachment":
         prepared = prepare_attachment(job.project_id, item, event_id, received_at)
         if isinstance(prepared, str):
             return prepared
         job.attachments.append(prepared)
         return None
+    if len(item.payload) > limits.max_event_bytes:
+        return f"{item.type} is over the {limits.max_event_bytes} byte event limit"
     try:
         if item.type == "feedback":
             feedback = parse_feedback_event(item.json(), event_id)
