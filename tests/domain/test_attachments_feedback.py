@@ -22,7 +22,7 @@ from trimtab.domain.spine.actors import SYSTEM
 from trimtab.jobs import retention
 from trimtab.settings import Settings
 from trimtab.store.db import Store
-from trimtab.store.models import Event, EventAttachment, UserFeedback
+from trimtab.store.models import EventAttachment, UserFeedback
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 LIMITS = AttachmentLimits(per_event_bytes=100, per_project_bytes=250)
@@ -72,10 +72,9 @@ def _write(store: Store, *jobs: ingest.IngestJob) -> list[ingest.StoredEvent | N
 
 def _listed(store: Store, pid: int, event_id: str) -> list[attachments.AttachmentInfo]:
     with store.read() as session:
-        event = session.scalars(
-            select(Event).where(Event.project_id == pid, Event.event_id == event_id)
-        ).one()
-        return attachments.list_attachments(session, event)
+        owner = attachments.attachment_owner(session, SYSTEM, event_id)
+        assert owner == (pid, event_id)
+        return attachments.list_attachments(session, owner)
 
 
 def test_attachment__before_its_event__listed_with_the_event_when_it_comes(store: Store) -> None:
@@ -91,8 +90,7 @@ def test_attachment__before_its_event__listed_with_the_event_when_it_comes(store
         ("late.log", 6, None),
     ]
     with store.read() as session:
-        event = session.scalars(select(Event).where(Event.event_id == event_id)).one()
-        served = attachments.get_attachment(session, event, listed[0].id)
+        served = attachments.get_attachment(session, (pid, event_id), listed[0].id)
     assert (served.data, served.media_type, served.inline) == (b"first line", "text/plain", False)
 
 
@@ -121,10 +119,8 @@ def test_attachments__over_the_event_bound__refused_and_counted_event_still_stor
     ]
     assert listed[1].refused == "over the 100 byte limit of attachments per event"
     assert listed[1].stored_size == 0
-    with store.read() as session:
-        event = session.scalars(select(Event).where(Event.event_id == event_id)).one()
-        with pytest.raises(NotFound, match="was not kept"):
-            attachments.get_attachment(session, event, listed[1].id)
+    with store.read() as session, pytest.raises(NotFound, match="was not kept"):
+        attachments.get_attachment(session, (pid, event_id), listed[1].id)
 
 
 def test_attachments__over_the_project_quota__refused_other_projects_unaffected(
@@ -167,8 +163,7 @@ def test_get_attachment__active_types_served_as_bytes_images_inline(store: Store
     )
     listed = _listed(store, pid, event_id)
     with store.read() as session:
-        event = session.scalars(select(Event).where(Event.event_id == event_id)).one()
-        served = [attachments.get_attachment(session, event, a.id) for a in listed]
+        served = [attachments.get_attachment(session, (pid, event_id), a.id) for a in listed]
     assert [(s.media_type, s.inline) for s in served] == [
         ("application/octet-stream", False),
         ("application/octet-stream", False),
@@ -243,3 +238,20 @@ def test_retention__issue_over_cap__pruned_events_take_their_attachments(
 
     with store.read() as session:
         assert session.scalars(select(EventAttachment.filename)).all() == ["2.log"]
+
+
+def test_attachment_owner__feedback_screenshot__found_by_the_feedback_id(store: Store) -> None:
+    pid = _project(store)
+    event_id, feedback_id, stranger = (uuid.uuid4().hex for _ in range(3))
+    _write(store, _job(pid, event_id))
+    note = Feedback(feedback_id, event_id, "feedback", None, None, "Broken map", None)
+    shot = _attachment(pid, feedback_id, "screenshot.png", b"\x89PNG", "image/png")
+    _write(store, _job(pid, None, shot, feedback_items=(note,)))
+
+    with store.read() as session:
+        owner = attachments.attachment_owner(session, SYSTEM, feedback_id, project="shop")
+        listed = attachments.list_attachments(session, owner)
+        with pytest.raises(NotFound):
+            attachments.attachment_owner(session, SYSTEM, stranger, project="shop")
+    assert owner == (pid, feedback_id)
+    assert [a.filename for a in listed] == ["screenshot.png"]

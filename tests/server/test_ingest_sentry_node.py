@@ -1,6 +1,6 @@
 """@sentry/node (from the npm registry) pointed at a real `trimtab serve` process: an
-exception with an attachment and a feedback about it (`Sentry.captureFeedback`) land on the
-event and the issue."""
+exception with attachments and a feedback about it with a screenshot (`Sentry.captureFeedback`)
+land on the event and the issue."""
 
 from __future__ import annotations
 
@@ -41,7 +41,8 @@ async function main() {
   const feedbackId = Sentry.captureFeedback({
     message: "The cart emptied itself", name: "Cleo", email: "cleo@example.com",
     url: "https://shop.example.com/cart", associatedEventId: eventId,
-  });
+  }, { attachments: [{ filename: "feedback.png", data: new Uint8Array(png),
+                       contentType: "image/png" }] });
   const flushed = await Sentry.flush(Number(process.env.FLUSH_MS));
   console.log(JSON.stringify({ eventId, feedbackId, flushed, version: Sentry.SDK_VERSION }));
 }
@@ -99,3 +100,8 @@ def test_sentry_node__exception_with_attachment_and_feedback__on_the_event_and_i
         "The cart emptied itself",
     )
     assert feedback["url"] == "https://shop.example.com/cart"
+    # The feedback's screenshot, bound to the feedback's own id.
+    (shot,) = api.get(f"/api/v1/events/{sent['feedbackId']}/attachments").json()
+    assert (shot["filename"], shot["inline_image"]) == ("feedback.png", True)
+    got = api.get(f"/api/v1/events/{sent['feedbackId']}/attachments/{shot['id']}")
+    assert got.content == bytes.fromhex(PNG_HEX)

@@ -137,8 +137,17 @@ def test_sentry_sdk__user_report_and_feedback__on_the_issue_api_page_and_cli(
         },
     }
     _send_envelope(dsn, Item(payload=PayloadRef(json=report), type="user_report"))
+    shot = Item(
+        payload=PayloadRef(bytes=PNG),
+        type="attachment",
+        filename="feedback.png",
+        content_type="image/png",
+    )
     _send_envelope(
-        dsn, Item(payload=PayloadRef(json=feedback), type="feedback"), event_id=feedback_id
+        dsn,
+        Item(payload=PayloadRef(json=feedback), type="feedback"),
+        shot,  # the feedback widget's screenshot: bound to the feedback's id
+        event_id=feedback_id,
     )
 
     issue_id = api.get(f"/api/v1/events/{event_id}").json()["issue_id"]
@@ -154,6 +163,10 @@ def test_sentry_sdk__user_report_and_feedback__on_the_issue_api_page_and_cli(
     assert "Charged twice?" in page and "bo@example.com" in page
     assert "&lt;b&gt;nothing&lt;/b&gt;" in page  # stored text is data, never markup
     assert "Charged twice?" in dashboard.get(f"/projects/shop/events/{event_id}").text
+    (attached,) = api.get(f"/api/v1/events/{feedback_id}/attachments").json()
+    shot_url = f"/projects/shop/events/{feedback_id}/attachments/{attached['id']}"
+    assert f'<img src="{shot_url}?inline=1"' in page
+    assert dashboard.get(f"{shot_url}?inline=1").content == PNG
 
     shown = run_cli("issues", "show", str(issue_id), url=live_server.url, token=ADMIN_TOKEN)
     assert shown.exit_code == 0, shown.stderr

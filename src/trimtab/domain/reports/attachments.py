@@ -36,8 +36,12 @@ from sqlalchemy.orm import Session
 from trimtab.core.envelope import EnvelopeItem
 from trimtab.core.event_fields import event_id as hex_event_id
 from trimtab.domain.errors import NotFound
+from trimtab.domain.reports.events import get_event, normalize_event_id
+from trimtab.domain.reports.issues import get_issue
 from trimtab.domain.results import IsoTime, Result
-from trimtab.store.models import Event, EventAttachment
+from trimtab.domain.spine.actors import Actor
+from trimtab.domain.spine.projects import bound_environment, get_project, list_projects
+from trimtab.store.models import EventAttachment, UserFeedback
 from trimtab.store.payloads import compress_payload, decompress_payload
 
 __all__ = [
@@ -45,9 +49,11 @@ __all__ = [
     "AttachmentInfo",
     "AttachmentLimits",
     "PreparedAttachment",
+    "attachment_owner",
     "delete_for_events",
     "get_attachment",
     "list_attachments",
+    "list_for",
     "prepare_attachment",
     "store_attachments",
 ]
@@ -251,30 +257,78 @@ class AttachmentFile:
     data: bytes
 
 
-def list_attachments(session: Session, event: Event) -> list[AttachmentInfo]:
-    """The event's attachments, in the order they arrived (the caller has read `event`)."""
+Owner = tuple[int, str]  # (project id, event id): what attachments are bound to
+
+
+def attachment_owner(
+    session: Session, actor: Actor, raw_id: str, *, project: str | None = None
+) -> Owner:
+    """Whose attachments the actor asks for: an event it may read, else a user feedback (the
+    browser feedback widget sends its screenshot bound to the feedback's own id) whose issue
+    it may read. A feedback whose error never came is for actors not bound to an environment."""
+    try:
+        event = get_event(session, actor, raw_id, project=project)
+        return event.project_id, event.event_id
+    except NotFound:
+        feedback_id = normalize_event_id(raw_id)
+    if project is not None:
+        project_ids = [get_project(session, actor, project).id]
+    else:
+        project_ids = [p.id for p in list_projects(session, actor)]
+    bound = bound_environment(session, actor)
+    for project_id in project_ids:
+        found = session.scalars(
+            select(UserFeedback).where(
+                UserFeedback.project_id == project_id, UserFeedback.feedback_id == feedback_id
+            )
+        ).first()
+        if found is None:
+            continue
+        if found.issue_id is not None:
+            get_issue(session, actor, found.issue_id)  # 404 when the actor may not see it
+            return project_id, feedback_id
+        if bound is None:
+            return project_id, feedback_id
+    raise NotFound(f"no event {feedback_id}")
+
+
+def list_attachments(session: Session, owner: Owner) -> list[AttachmentInfo]:
+    """The attachments of an event or feedback (from `attachment_owner`), as they arrived."""
+    return list_for(session, owner[0], [owner[1]]).get(owner[1], [])
+
+
+def list_for(
+    session: Session, project_id: int, event_ids: Sequence[str]
+) -> dict[str, list[AttachmentInfo]]:
+    """The attachments of many events (or feedback) of one project, by id, in one query."""
+    found: dict[str, list[AttachmentInfo]] = {}
+    if not event_ids:
+        return found
     rows = session.scalars(
         select(EventAttachment)
         .where(
-            EventAttachment.project_id == event.project_id,
-            EventAttachment.event_id == event.event_id,
+            EventAttachment.project_id == project_id,
+            EventAttachment.event_id.in_(sorted(set(event_ids))),
         )
         .order_by(EventAttachment.id)
     )
-    return [AttachmentInfo.of(row) for row in rows]
+    for row in rows:
+        found.setdefault(row.event_id, []).append(AttachmentInfo.of(row))
+    return found
 
 
-def get_attachment(session: Session, event: Event, attachment_id: int) -> AttachmentFile:
-    """One stored attachment of `event` (the caller has read `event`), ready to serve."""
+def get_attachment(session: Session, owner: Owner, attachment_id: int) -> AttachmentFile:
+    """One stored attachment of an event or feedback (from `attachment_owner`), to serve."""
+    project_id, event_id = owner
     row = session.scalars(
         select(EventAttachment).where(
             EventAttachment.id == attachment_id,
-            EventAttachment.project_id == event.project_id,
-            EventAttachment.event_id == event.event_id,
+            EventAttachment.project_id == project_id,
+            EventAttachment.event_id == event_id,
         )
     ).first()
     if row is None:
-        raise NotFound(f"no attachment {attachment_id} on event {event.event_id}")
+        raise NotFound(f"no attachment {attachment_id} on event {event_id}")
     if row.data is None:
         raise NotFound(f"attachment {attachment_id} was not kept: {row.refused}")
     served = row.content_type

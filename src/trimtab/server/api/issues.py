@@ -163,10 +163,11 @@ def list_event_attachments(
     project: str | None = Query(default=None, max_length=64),
     actor: Actor = Depends(current_actor),
 ) -> list[AttachmentInfo]:
-    """The event's attachments; refused ones say why they were not kept."""
+    """The event's attachments (or a user feedback's: its screenshot); refused ones say why
+    they were not kept."""
     with store_of(request).read() as session:
-        event = events.get_event(session, actor, event_id[:64], project=project)
-        return attachments.list_attachments(session, event)
+        owner = attachments.attachment_owner(session, actor, event_id[:64], project=project)
+        return attachments.list_attachments(session, owner)
 
 
 @router.get(
@@ -184,6 +185,6 @@ def download_event_attachment(
 ) -> Response:
     """The attachment's bytes, as a download."""
     with store_of(request).read() as session:
-        event = events.get_event(session, actor, event_id[:64], project=project)
-        found = attachments.get_attachment(session, event, attachment_id)
+        owner = attachments.attachment_owner(session, actor, event_id[:64], project=project)
+        found = attachments.get_attachment(session, owner, attachment_id)
     return attachment_response(found.filename, found.media_type, found.data)

@@ -14,21 +14,23 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
-from trimtab.domain.reports import attachments, events, feedback
+from trimtab.domain.reports import attachments, feedback
 from trimtab.domain.spine.actors import Actor
 from trimtab.server.api.schemas import RowId
 from trimtab.server.dashboard import pages
 from trimtab.server.headers import attachment_response
-from trimtab.store.models import Event
+from trimtab.store.models import Event, Issue
 
 router = APIRouter(include_in_schema=False)
+FEEDBACK_SHOWN = 20
 
 
 def event_items(session: Session, event: Event) -> dict[str, Any]:
     """What the event page shows of the event's attachments and feedback."""
     return {
         "attachments": [
-            a.model_dump(mode="json") for a in attachments.list_attachments(session, event)
+            a.model_dump(mode="json")
+            for a in attachments.list_attachments(session, (event.project_id, event.event_id))
         ],
         "event_feedback": [
             f.model_dump(mode="json")
@@ -37,17 +39,17 @@ def event_items(session: Session, event: Event) -> dict[str, Any]:
     }
 
 
-def issue_items(session: Session, issue_id: int) -> dict[str, Any]:
-    """What the issue page shows of the issue's feedback."""
+def issue_items(session: Session, issue: Issue) -> dict[str, Any]:
+    """What the issue page shows of the issue's feedback, with the feedback's own attachments
+    (the browser widget's screenshot)."""
+    listed = feedback.list_feedback(session, issue.id, limit=FEEDBACK_SHOWN)
+    found = attachments.list_for(session, issue.project_id, [f.feedback_id for f in listed])
     return {
-        "feedback": [
-            f.model_dump(mode="json")
-            for f in feedback.list_feedback(session, issue_id, limit=FEEDBACK_SHOWN)
-        ]
+        "feedback": [f.model_dump(mode="json") for f in listed],
+        "feedback_attachments": {
+            key: [a.model_dump(mode="json") for a in value] for key, value in found.items()
+        },
     }
-
-
-FEEDBACK_SHOWN = 20
 
 
 @router.get("/projects/{slug}/events/{event_id}/attachments/{attachment_id}")
@@ -59,8 +61,8 @@ def download_attachment(
     inline: int = Query(default=0, ge=0, le=1),
 ) -> Response:
     def read(session: Session, actor: Actor) -> Response:
-        event = events.get_event(session, actor, event_id[:64], project=slug)
-        found = attachments.get_attachment(session, event, attachment_id)
+        owner = attachments.attachment_owner(session, actor, event_id[:64], project=slug)
+        found = attachments.get_attachment(session, owner, attachment_id)
         shown = bool(inline) and found.inline
         return attachment_response(found.filename, found.media_type, found.data, inline=shown)
 

@@ -134,7 +134,7 @@ def issue_page(request: Request, slug: str, issue_id: RowId) -> Response:
             "latest": latest,
             "charts": _charts(session, actor, project, issue, detail, now),
             "can_triage": actor.has_scope("deploy"),
-            **views_attachments.issue_items(session, issue.id),
+            **views_attachments.issue_items(session, issue),
         }
 
     return pages.page(request, "issue.html", read)
