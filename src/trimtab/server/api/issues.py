@@ -21,6 +21,7 @@ from trimtab.server.headers import attachment_response
 router = APIRouter(tags=["issues"])
 
 Reason = Field(default=None, max_length=500)
+BINARY = {"type": "string", "format": "binary"}  # a file's bytes, in OpenAPI
 
 
 class IssueResolve(Body):
@@ -174,7 +175,9 @@ def list_event_attachments(
     "/events/{event_id}/attachments/{attachment_id}",
     status_code=200,
     response_class=Response,
-    responses={200: {"content": {"application/octet-stream": {}}}},
+    responses={
+        200: {"content": {"application/octet-stream": {"schema": BINARY}}},
+    },
 )
 def download_event_attachment(
     event_id: str,
