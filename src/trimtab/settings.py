@@ -116,6 +116,9 @@ class Settings:
     max_events_per_issue: int = 10_000  # 0: no cap
     log_retention_days: int = 30  # 0: as long as events (retention_days)
     max_logs_per_day: int = 100_000  # per project; 0: no quota
+    # Attachment bytes kept per event and per project (domain/reports/attachments.py).
+    attachments_per_event_bytes: int = 20 * 1024 * 1024
+    attachments_per_project_bytes: int = 1024 * 1024 * 1024
     # Server environment variables a deploy step may see besides the basics (runner/environment.py).
     deploy_env: tuple[str, ...] = ()
     # Where webhooks, probes and health checks may connect (core/urls.py).
@@ -145,6 +148,12 @@ class Settings:
             "max_events_per_issue": _env_int("TRIMTAB_MAX_EVENTS_PER_ISSUE", 10_000),
             "log_retention_days": _env_int("TRIMTAB_LOG_RETENTION_DAYS", 30),
             "max_logs_per_day": _env_int("TRIMTAB_MAX_LOGS_PER_DAY", 100_000),
+            "attachments_per_event_bytes": _env_int(
+                "TRIMTAB_ATTACHMENTS_PER_EVENT_BYTES", 20 * 1024 * 1024
+            ),
+            "attachments_per_project_bytes": _env_int(
+                "TRIMTAB_ATTACHMENTS_PER_PROJECT_BYTES", 1024 * 1024 * 1024
+            ),
             "deploy_env": parse_passthrough(os.environ.get("TRIMTAB_DEPLOY_ENV", "")),
             "outbound": AddressPolicy(
                 allow_link_local=_env_flag("TRIMTAB_OUTBOUND_ALLOW_LINK_LOCAL"),

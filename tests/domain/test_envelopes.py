@@ -51,9 +51,7 @@ def _session(**extra: Any) -> dict[str, Any]:
     }
 
 
-def test_envelope_job__event_session_attachment_unknown__event_and_session_kept_rest_skipped() -> (
-    None
-):
+def test_envelope_job__event_session_attachment_unknown__all_kept_but_the_unknown() -> None:
     event_payload = orjson.dumps(_event())
     body = _envelope(
         {"event_id": EVENT_ID, "dsn": DSN, "sent_at": "2026-11-30T12:00:00Z"},
@@ -79,10 +77,12 @@ def test_envelope_job__event_session_attachment_unknown__event_and_session_kept_
     assert not job.stores_nothing
     assert read.event_id == EVENT_ID
     assert read.dsn == DSN  # handed back unchecked: authentication is the server's
-    assert read.skipped == [
-        NotStored(2, "attachment", "attachments are not stored"),
-        NotStored(3, "hologram", "trimtab does not know this item type"),
-    ]
+    (attachment,) = job.attachments
+    assert (attachment.event_id, attachment.filename) == (EVENT_ID, "log.txt")
+    assert attachment.data == b"line one\nline two"
+    assert attachment.content_type == "application/octet-stream"  # none was sent
+    assert attachment.attachment_type == "event.attachment"
+    assert read.skipped == [NotStored(3, "hologram", "trimtab does not know this item type")]
     assert read.dropped == []
 
 
@@ -198,3 +198,93 @@ def test_store_job__legacy_base64_zlib_body__kept_as_the_json_it_unpacks_to() ->
 
     assert job.event is not None
     assert orjson.loads(job.event.payload) == event
+
+
+def test_envelope_job__attachments_alone__kept_for_the_envelope_event_id() -> None:
+    body = _envelope(
+        {"event_id": "9EC79C33-EC99-42AB-8353-589FCB2E04DC"},
+        (
+            {
+                "type": "attachment",
+                "filename": "screen.png",
+                "content_type": "Image/PNG; q=1",
+                "attachment_type": "event.attachment",
+            },
+            b"\x89PNG\r\n",
+        ),
+        ({"type": "attachment", "attachment_type": "event.minidump"}, b"MDMP"),
+    )
+
+    read = envelope_job(body, 7, received_at=RECEIVED)
+
+    assert read.job.event is None and not read.job.stores_nothing
+    first, second = read.job.attachments
+    assert first.event_id == second.event_id == EVENT_ID  # dashes dropped, lower case
+    assert (first.filename, first.content_type) == ("screen.png", "image/png")
+    assert (second.filename, second.attachment_type) == ("attachment", "event.minidump")
+
+
+def test_envelope_job__attachment_without_event_id__dropped_with_reason() -> None:
+    body = _envelope({}, ({"type": "attachment", "filename": "a.txt"}, b"abc"))
+
+    read = envelope_job(body, 7, received_at=RECEIVED)
+
+    assert read.job.stores_nothing
+    assert read.dropped == [
+        NotStored(0, "attachment", "an attachment needs the envelope header's event_id")
+    ]
+
+
+def test_envelope_job__feedback_and_user_report__kept_as_feedback() -> None:
+    feedback_id = "1" * 32
+    feedback = {
+        "event_id": feedback_id,
+        "type": "feedback",
+        "contexts": {
+            "feedback": {
+                "message": "The pay button did nothing",
+                "contact_email": "ana@example.com",
+                "name": "Ana",
+                "url": "https://shop.example.com/checkout",
+                "associated_event_id": EVENT_ID,
+            }
+        },
+    }
+    report = {"event_id": EVENT_ID, "name": "Bo", "email": "bo@example.com", "comments": "Again"}
+    body = _envelope(
+        {"event_id": feedback_id},
+        ({"type": "feedback"}, orjson.dumps(feedback)),
+        ({"type": "user_report"}, orjson.dumps(report)),
+        ({"type": "user_report"}, orjson.dumps({**report, "comments": "  "})),
+        ({"type": "feedback"}, orjson.dumps({"contexts": {}})),
+    )
+
+    read = envelope_job(body, 7, received_at=RECEIVED)
+
+    (first, at), (second, _) = read.job.feedback
+    assert at == RECEIVED
+    assert (first.kind, first.feedback_id, first.event_id) == ("feedback", feedback_id, EVENT_ID)
+    assert (first.name, first.email, first.message) == (
+        "Ana",
+        "ana@example.com",
+        "The pay button did nothing",
+    )
+    assert first.url == "https://shop.example.com/checkout"
+    assert (second.kind, second.feedback_id, second.event_id) == ("user_report", EVENT_ID, EVENT_ID)
+    assert (second.name, second.message) == ("Bo", "Again")
+    assert [(d.index, d.reason) for d in read.dropped] == [
+        (2, "a user report's comments are empty"),
+        (3, "a feedback item has its fields in contexts.feedback"),
+    ]
+
+
+def test_envelope_job__feedback_over_the_event_limit__dropped_with_reason() -> None:
+    report = {"event_id": EVENT_ID, "comments": "x" * 400}
+    body = _envelope({}, ({"type": "user_report"}, orjson.dumps(report)))
+
+    read = envelope_job(body, 7, received_at=RECEIVED, limits=Limits(max_event_bytes=300))
+
+    assert read.job.feedback == []
+    assert read.dropped == [
+        NotStored(0, "user_report", "user_report is over the 300 byte event limit")
+    ]

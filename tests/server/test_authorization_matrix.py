@@ -157,6 +157,7 @@ class World:
             run = self.call("POST", f"{base}/runs", json={"release": "r1", "environment": env})
             event_id = self.ingest(project["id"], ids["key"], f"boom in {slug} {env}", env)
             ids[env] = {"run": run["id"], "event": event_id}
+            ids[env]["attachment"] = self.attach(project["id"], ids["key"], slug, event_id)
         for issue in self.call("GET", "/api/v1/issues", params={"project": slug}):
             env = issue["title"].rsplit(" ", 1)[-1]
             ids[env]["issue"] = issue["id"]
@@ -170,6 +171,17 @@ class World:
         )
         assert response.status_code == 200, response.text
         return event_id
+
+    def attach(self, pid: int, key: str, slug: str, event_id: str) -> int:
+        """An attachment of the event (sent in an envelope of its own); its id."""
+        body = b'{"event_id":"%s"}\n{"type":"attachment","length":2,"filename":"a.txt"}\nhi\n'
+        response = self.http.post(
+            f"/api/{pid}/envelope/", content=body % event_id.encode(), headers=sentry_auth(key)
+        )
+        assert response.status_code == 200, response.text
+        params = {"project": slug}
+        (attachment,) = self.call("GET", f"/api/v1/events/{event_id}/attachments", params=params)
+        return int(attachment["id"])
 
     def _ofrep_channel(self) -> str:
         token = self.token(["sdk-client"], "alpha", "staging")
@@ -303,7 +315,8 @@ class Row:
     def targeted(self) -> bool:
         text = orjson.dumps([self.url, self.params, self.json, self.form]).decode()
         return self.fresh is not None or any(
-            f"{{{part}}}" in text for part in ("slug", "env", "issue", "event", "run", "pid")
+            f"{{{part}}}" in text
+            for part in ("slug", "env", "issue", "event", "run", "pid", "attachment")
         )
 
 
@@ -564,6 +577,16 @@ ROUTES: dict[tuple[str, str], Row] = {
     ),
     ("GET", "/api/v1/issues/{issue_id}/logs"): Row(READ, RECORD, url=ISSUE + "/logs"),
     ("GET", "/api/v1/projects/{slug}/usage"): Row(READ, url=P + "/usage"),
+    ("GET", "/api/v1/issues/{issue_id}/feedback"): Row(READ, RECORD, url=ISSUE + "/feedback"),
+    ("GET", "/api/v1/events/{event_id}/attachments"): Row(
+        READ, RECORD, url="/api/v1/events/{event}/attachments", params={"project": "{slug}"}
+    ),
+    ("GET", "/api/v1/events/{event_id}/attachments/{attachment_id}"): Row(
+        READ,
+        RECORD,
+        url="/api/v1/events/{event}/attachments/{attachment}",
+        params={"project": "{slug}"},
+    ),
     # alerts
     ("GET", "/api/v1/projects/{slug}/alerts/targets"): Row(READ, url=P + "/alerts/targets"),
     ("POST", "/api/v1/projects/{slug}/alerts/targets"): Row(
@@ -664,6 +687,9 @@ ROUTES: dict[tuple[str, str], Row] = {
     ("GET", "/projects/{slug}/events/{event_id}"): Row(PAGE, url="/projects/{slug}/events/{event}"),
     ("GET", "/projects/{slug}/issues/{issue_id}/logs"): Row(
         PAGE, url="/projects/{slug}/issues/{issue}/logs"
+    ),
+    ("GET", "/projects/{slug}/events/{event_id}/attachments/{attachment_id}"): Row(
+        PAGE, url="/projects/{slug}/events/{event}/attachments/{attachment}"
     ),
     ("GET", "/projects/{slug}/flags"): Row(PAGE, url="/projects/{slug}/flags"),
     ("GET", "/projects/{slug}/flags/{key}"): Row(PAGE, url="/projects/{slug}/flags/f1"),
@@ -931,6 +957,7 @@ def _request(w: World, row: Row, method: str, cred: Cred, t: Target) -> httpx.Re
         "pid": ids["pid"],
         "issue": env_ids["issue"],
         "event": env_ids["event"],
+        "attachment": env_ids["attachment"],
         "run": env_ids["run"],
         "channel": w.ids["alpha"]["channel"],
         "csrf": w.csrf if cred.kind == "session" else "",

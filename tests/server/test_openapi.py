@@ -35,6 +35,9 @@ def _untyped(
     return kind is None
 
 
+BINARY = {"type": "string", "format": "binary"}
+
+
 def _problems(document: dict[str, Any]) -> list[str]:
     schemas = document.get("components", {}).get("schemas", {})
     found = []
@@ -52,6 +55,8 @@ def _problems(document: dict[str, Any]) -> list[str]:
                     continue
                 if "text/event-stream" in content:
                     continue
+                if content.get("application/octet-stream", {}).get("schema") == BINARY:
+                    continue  # a file (an attachment's bytes), described as one
                 schema = content.get("application/json", {}).get("schema")
                 if _untyped(schema, schemas):
                     found.append(f"{method.upper()} {path}: {code} body not described")

@@ -22,7 +22,13 @@ from trimtab.store.db import parse_row_id
 from trimtab.store.models import MAX_BIG_ROW_ID, MAX_ROW_ID
 
 OUT_OF_RANGE = [2**63, 2**64, 10**30, 0, -1]  # and each route's own bound + 1
-FILL = {"slug": "shop", "key": "checkout", "org": "trimtab", "environment": "production"}
+FILL = {
+    "slug": "shop",
+    "key": "checkout",
+    "org": "trimtab",
+    "environment": "production",
+    "event_id": "9ec79c33ec9942ab8353589fcb2e04dc",
+}
 
 
 def _api_routes(routes: list[BaseRoute], prefix: str = "") -> Iterator[tuple[str, APIRoute]]:

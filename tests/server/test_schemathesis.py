@@ -75,6 +75,7 @@ def _demo_path_values(url: str, token: str, token_id: int) -> dict[str, list[Any
         "run_id": [r["id"] for r in _get(url, "/api/v1/projects/shop/runs", token)] + EDGE_IDS,
         "issue_id": [i["id"] for i in issues] + EDGE_IDS,
         "event_id": [e["event_id"] for e in events[:3]],
+        "attachment_id": [1, *EDGE_IDS],  # the demo's events have none: 404 as documented
         "public_key": [k["public_key"] for k in _get(url, "/api/v1/projects/shop/keys", token)],
         "token_id": [token_id, *EDGE_IDS],
         "schedule_id": [1, *EDGE_IDS],

@@ -63,13 +63,21 @@ def issues_list(
 
 @issues_app.command("show")
 def issues_show(ctx: typer.Context, issue_id: int) -> None:
-    """Show an issue: counts per release and environment, top tag values, latest event."""
+    """Show an issue: counts per release and environment, top tag values, latest event, and
+    what users wrote about it."""
     s = state(ctx)
     issue = s.client().get(f"/api/v1/issues/{issue_id}")
     if s.as_json:
         print_json(issue)
         return
     _print_issue(issue)
+    if issue.get("feedback_count"):
+        found = s.client().get(f"/api/v1/issues/{issue_id}/feedback", limit=FEEDBACK_SHOWN)
+        emit(found, as_json=False, columns=FEEDBACK_COLUMNS, title="user feedback")
+
+
+FEEDBACK_SHOWN = 10
+FEEDBACK_COLUMNS = ["received_at", "name", "email", "message", "event_id"]
 
 
 def _print_issue(issue: dict[str, Any]) -> None:
@@ -83,6 +91,7 @@ def _print_issue(issue: dict[str, Any]) -> None:
         first_environment=issue["first_environment"],
         regressed_in_release=issue["regressed_in_release"],
         latest_event_id=issue["latest_event_id"],
+        feedback_count=issue.get("feedback_count", 0),
     )
     emit(summary, as_json=False)
     for title, rows in (("releases", issue["releases"]), ("environments", issue["environments"])):

@@ -30,6 +30,7 @@ from trimtab.server.api import api_router
 from trimtab.server.auth import TokenUses
 from trimtab.server.dashboard import views as dashboard
 from trimtab.server.dashboard import views_admin as dashboard_admin
+from trimtab.server.dashboard import views_attachments as dashboard_attachments
 from trimtab.server.dashboard import views_deploys as dashboard_deploys
 from trimtab.server.dashboard import views_flags as dashboard_flags
 from trimtab.server.dashboard import views_issues as dashboard_issues
@@ -148,6 +149,7 @@ def create_app(
     app.include_router(dashboard_flags.router)
     app.include_router(dashboard_issues.router)
     app.include_router(dashboard_logs.router)
+    app.include_router(dashboard_attachments.router)
     app.include_router(dashboard_releases.router)
     app.include_router(dashboard_deploys.router)
     app.include_router(dashboard_project.router)

@@ -7,6 +7,10 @@ draw the bar charts, hence `'unsafe-inline'` for styles alone. Machine surfaces 
 `/ofrep/`, Sentry ingest) answer JSON and are left as they are, with no extra layer on their
 hot path.
 
+`attachment_response` serves an event attachment (API and dashboard alike): as a download
+(`Content-Disposition: attachment`), or inline for a plain raster image, with `nosniff` and a
+sandboxing CSP, so a file an SDK sent is never rendered as a page of this origin.
+
 `PublicOrigin` makes every request look addressed to TRIMTAB_PUBLIC_URL, so a URL the server
 builds from a request (a trailing-slash redirect, `url_for`) never carries a `Host` header a
 client made up.
@@ -14,8 +18,9 @@ client made up.
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 CONTENT_SECURITY_POLICY = (
@@ -49,6 +54,33 @@ class PageSecurityHeaders:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+ATTACHMENT_POLICY = "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; sandbox"
+
+
+def attachment_response(
+    filename: str, media_type: str, data: bytes, *, inline: bool = False
+) -> Response:
+    """An attachment's bytes as a download (inline only when the caller allows it: a raster
+    image). The file name is sent in both header forms: ASCII, and RFC 5987 UTF-8."""
+    ascii_name = "".join(
+        c if c.isascii() and c.isprintable() and c not in '"\\' else "_" for c in filename
+    )
+    disposition = "inline" if inline else "attachment"
+    return Response(
+        data,
+        media_type=media_type,
+        headers={
+            "Content-Disposition": (
+                f'{disposition}; filename="{ascii_name}"; '
+                f"filename*=UTF-8''{quote(filename, safe='')}"
+            ),
+            "X-Content-Type-Options": "nosniff",
+            "Content-Security-Policy": ATTACHMENT_POLICY,
+            "Cache-Control": "private, max-age=0",
+        },
+    )
 
 
 class PublicOrigin:

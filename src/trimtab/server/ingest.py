@@ -54,6 +54,7 @@ from trimtab.core.envelope import (
     Limits,
     envelope_header,
 )
+from trimtab.domain.reports.attachments import AttachmentLimits
 from trimtab.domain.reports.envelopes import envelope_job, store_job
 from trimtab.domain.reports.ingest import IngestJob, StoredEvent, store_batch
 from trimtab.domain.spine.keys import KEYS_CHANGED, IngestKey, find_ingest_key, project_exists
@@ -196,7 +197,14 @@ class IngestService:
         self.store = store
         self.limits = limits
         self.default_rate_limit = settings.ingest_rate_limit or None
-        write = functools.partial(store_batch, max_logs_per_day=settings.max_logs_per_day)
+        attachment_limits = AttachmentLimits(
+            settings.attachments_per_event_bytes, settings.attachments_per_project_bytes
+        )
+        write = functools.partial(
+            store_batch,
+            max_logs_per_day=settings.max_logs_per_day,
+            attachment_limits=attachment_limits,
+        )
         self.writer: IngestWriter[IngestJob, StoredEvent | None] = IngestWriter(
             store, write, max_queue=max(1, settings.ingest_queue)
         )
@@ -485,7 +493,9 @@ async def _ingest(request: Request, kind: str) -> Response:
     finally:
         big.release()
     public_key, key = admitted[0]
-    if job.event is not None:
+    # Attachments and feedback count like an event: a public DSN key must not be a free
+    # channel to fill a project's attachment quota or its issues' feedback.
+    if job.event is not None or job.attachments or job.feedback:
         limit = service.limit_of(key)
         if limit is not None and (wait := service.limiter.take(public_key, limit)):
             raise _rate_limited(wait)

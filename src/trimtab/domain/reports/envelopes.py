@@ -7,9 +7,12 @@ so a large body can be read in a thread):
 - `event`: the job's event, grouped and indexed by `ingest.prepare_event`;
 - `session` / `sessions`: session updates / aggregates for release health. A broken one is
   dropped, as Relay drops it: a bad session item never costs the event sent with it;
+- `attachment`: bound to the envelope's event id (`reports.attachments`), bounded by the
+  writer; `feedback` / `user_report`: user feedback (`core.feedback`, `reports.feedback`).
+  A broken one is dropped like a broken session;
 - `log` / `client_report`: log lines kept, what the SDK discarded counted
   (`domain.reports.telemetry`);
-- every other type (attachments, transactions, check-ins, replays, types trimtab has never
+- every other type (transactions, check-ins, replays, types trimtab has never
   heard of): accepted and skipped, so the SDK does not send it again, and counted per data
   category and day; for the categories trimtab never stores the answer carries
   X-Sentry-Rate-Limits (`rate_limits`), so the SDK stops sending them.
@@ -35,8 +38,10 @@ from trimtab.core.envelope import (
     parse_store_body,
     replace_nul,
 )
+from trimtab.core.feedback import InvalidFeedback, parse_feedback_event, parse_user_report
 from trimtab.core.sessions import InvalidSession, parse_session, parse_sessions
 from trimtab.domain.reports import telemetry
+from trimtab.domain.reports.attachments import prepare_attachment
 from trimtab.domain.reports.ingest import IngestJob, prepare_event
 
 __all__ = ["EnvelopeJob", "NotStored", "envelope_job", "store_job"]
@@ -44,11 +49,9 @@ __all__ = ["EnvelopeJob", "NotStored", "envelope_job", "store_job"]
 _PERFORMANCE = "performance data is not stored"
 _REPLAY = "session replays are not stored"
 _SECURITY = "security reports are not stored"
-_FEEDBACK = "user feedback is not stored"
 _METRICS = "metrics are not stored"
 # Why each item type Sentry SDKs send is not kept; other types get `_UNKNOWN`.
 _SKIPPED_BECAUSE = {
-    "attachment": "attachments are not stored",
     "transaction": _PERFORMANCE,
     "span": _PERFORMANCE,
     "profile": _PERFORMANCE,
@@ -57,8 +60,6 @@ _SKIPPED_BECAUSE = {
     "replay_recording": _REPLAY,
     "replay_video": _REPLAY,
     "check_in": "cron check-ins are not stored",
-    "user_report": _FEEDBACK,
-    "feedback": _FEEDBACK,
     "security": _SECURITY,
     "raw_security": _SECURITY,
     "nel": _SECURITY,
@@ -125,6 +126,10 @@ def envelope_job(
             reason = telemetry.add_item(job, item, received_at)
             if reason is not None:
                 out.dropped.append(NotStored(index, item.type, reason))
+        elif item.type in _USER_ITEM_TYPES:
+            reason = _add_user_item(job, item, envelope.event_id, received_at, limits)
+            if reason is not None:
+                out.dropped.append(NotStored(index, item.type, reason))
         else:
             reason = _SKIPPED_BECAUSE.get(item.type, _UNKNOWN)
             out.skipped.append(NotStored(index, item.type[:_TYPE_MAX], reason))
@@ -143,6 +148,37 @@ def _add_sessions(job: IngestJob, item: EnvelopeItem, received_at: datetime) -> 
             job.session_aggregates.extend(parse_sessions(value))
     except (InvalidSession, EnvelopeError) as exc:
         return str(exc)
+    return None
+
+
+_USER_ITEM_TYPES = frozenset({"attachment", "feedback", "user_report"})
+
+
+def _add_user_item(
+    job: IngestJob,
+    item: EnvelopeItem,
+    event_id: str | None,
+    received_at: datetime,
+    limits: Limits,
+) -> str | None:
+    """Add an attachment or a feedback to the job; why it was dropped instead, if it was.
+    Feedback is bounded like an event (Relay's too); attachments by the writer's bounds."""
+    if item.type == "attachment":
+        prepared = prepare_attachment(job.project_id, item, event_id, received_at)
+        if isinstance(prepared, str):
+            return prepared
+        job.attachments.append(prepared)
+        return None
+    if len(item.payload) > limits.max_event_bytes:
+        return f"{item.type} is over the {limits.max_event_bytes} byte event limit"
+    try:
+        if item.type == "feedback":
+            feedback = parse_feedback_event(item.json(), event_id)
+        else:
+            feedback = parse_user_report(item.json())
+    except (InvalidFeedback, EnvelopeError) as exc:
+        return str(exc)
+    job.feedback.append((feedback, received_at))
     return None
 
 

@@ -40,12 +40,19 @@ from sqlalchemy.orm import Session
 
 from trimtab.core.envelope import replace_nul
 from trimtab.core.event_fields import EventFields, extract_fields, with_client_ip
+from trimtab.core.feedback import Feedback
 from trimtab.core.grouping import GroupingResult, group_event
 from trimtab.core.js_frames import js_frame_count
 from trimtab.core.sentry_logs import LogRecord
 from trimtab.core.sessions import SessionAggregate, SessionUpdate
 from trimtab.core.user_agent import event_user_agent, fill_missing_contexts
 from trimtab.domain.reports import logs, usage
+from trimtab.domain.reports.attachments import (
+    AttachmentLimits,
+    PreparedAttachment,
+    store_attachments,
+)
+from trimtab.domain.reports.feedback import bind_feedback, store_feedback
 from trimtab.domain.reports.issue_status import after_event
 from trimtab.domain.reports.js_mapping import apply_source_maps
 from trimtab.domain.reports.release_health import record_sessions
@@ -99,7 +106,8 @@ class StoredEvent:
 
 @dataclass(slots=True)
 class IngestJob:
-    """What one ingest request leaves to the writer: its event and its session items."""
+    """What one ingest request leaves to the writer: its event, session items, attachments
+    and user feedback."""
 
     project_id: int
     event: PreparedEvent | None = None
@@ -108,16 +116,20 @@ class IngestJob:
     logs: list[LogRecord] = field(default_factory=list)  # `log` items (domain.reports.logs)
     # (data category, outcome) -> items not stored, and client reports (domain.reports.usage)
     usage: dict[tuple[str, str], int] = field(default_factory=dict)
+    attachments: list[PreparedAttachment] = field(default_factory=list)
+    feedback: list[tuple[Feedback, datetime]] = field(default_factory=list)  # with received_at
 
     @property
     def stores_nothing(self) -> bool:
-        """No event, session, log line or count: nothing for the writer."""
+        """No event, session, attachment, feedback, log line or count: nothing for the writer."""
         return (
             self.event is None
             and not self.session_updates
             and not self.session_aggregates
             and not self.logs
             and not self.usage
+            and not self.attachments
+            and not self.feedback
         )
 
 
@@ -126,14 +138,18 @@ def store_batch(
     jobs: Sequence[IngestJob],
     *,
     max_logs_per_day: int = logs.DEFAULT_MAX_LOGS_PER_DAY,
+    attachment_limits: AttachmentLimits = AttachmentLimits(),
 ) -> list[StoredEvent | None]:
     """Store the jobs of many requests in the caller's transaction (the writer's group commit):
-    events through `store_events`, sessions through release health, log lines and the counts
-    of what was not stored through `store_logs_and_usage`. One result per job."""
+    events through `store_events`, sessions through release health, then attachments and
+    feedback (after the events, so feedback sent with its event finds its issue), log lines
+    and the counts of what was not stored through `store_logs_and_usage`. One result per job."""
     events = [job.event for job in jobs if job.event is not None]
     apply_source_maps(session, events)
-    stored = iter(store_events(session, events))
+    stored_events = store_events(session, events)
+    stored = iter(stored_events)
     results = [next(stored) if job.event is not None else None for job in jobs]
+    _store_user_items(session, jobs, stored_events, attachment_limits)
     by_project: dict[int, tuple[list[SessionUpdate], list[SessionAggregate]]] = {}
     for job in jobs:
         if job.session_updates or job.session_aggregates:
@@ -159,6 +175,27 @@ def store_logs_and_usage(
         for (category, outcome), n in job.usage.items():
             counts[(job.project_id, category, outcome)] += n
     usage.record_usage(session, counts, usage.day_of(now))
+
+
+def _store_user_items(
+    session: Session,
+    jobs: Sequence[IngestJob],
+    stored: Sequence[StoredEvent],
+    limits: AttachmentLimits,
+) -> None:
+    attachments = [a for job in jobs for a in job.attachments]
+    if attachments:
+        store_attachments(session, attachments, limits)
+    fresh = [
+        (job.project_id, result.event_id, result.issue_id)
+        for job, result in zip((j for j in jobs if j.event is not None), stored, strict=True)
+        if not result.duplicate
+    ]
+    if fresh:
+        bind_feedback(session, fresh)
+    for job in jobs:
+        if job.feedback:
+            store_feedback(session, job.project_id, job.feedback)
 
 
 def prepare_event(

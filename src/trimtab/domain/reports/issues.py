@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 from trimtab.core import issue_search
 from trimtab.core.event_fields import MAX_RELEASE
 from trimtab.domain.errors import Forbidden, InvalidInput, NotFound
+from trimtab.domain.reports.feedback import feedback_count
 from trimtab.domain.results import IsoTime, Result
 from trimtab.domain.spine import audit
 from trimtab.domain.spine.actors import Actor
@@ -133,6 +134,7 @@ class IssueDetail(IssueSummary):
     environments: list[FacetValue]
     tags: list[TagSummary]
     latest_event_id: str | None
+    feedback_count: int  # user feedback about its events (`reports.feedback`)
 
 
 def list_issues(
@@ -323,6 +325,7 @@ def issue_detail(session: Session, issue: Issue, actor: Actor) -> IssueDetail:
         environments=environments,
         tags=tags,
         latest_event_id=latest_event_id,
+        feedback_count=feedback_count(session, issue.id),
     )
 
 

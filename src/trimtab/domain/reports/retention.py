@@ -1,5 +1,8 @@
 """Retention: stored events older than N days go, and no issue keeps more than M events.
 
+An event's attachments go with it (`reports.attachments.delete_for_events`); attachments and
+user feedback whose event never came go when they are older than N days.
+
 Issues stay, with their counters: `event_count`, `user_count`, first/last seen and the facet
 counts describe everything that ever arrived, not what is still stored. Only event payloads
 (the bulk of the store) and time series past the horizon are removed: the per-minute rollups,
@@ -21,16 +24,19 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from trimtab.domain.reports.attachments import delete_for_events
 from trimtab.store.models import (
     AlertDelivery,
     ErrorRollup,
     Event,
+    EventAttachment,
     FlagEvaluationHour,
     HealthBucket,
     HealthSession,
     IngestUsageDay,
     Issue,
     Notification,
+    UserFeedback,
 )
 
 BATCH = 500
@@ -45,12 +51,22 @@ def _delete_ids(session: Session, model: Any, ids: list[int]) -> int:
     return len(ids)
 
 
+def _delete_events(session: Session, query: Any) -> int:
+    """Delete the events `query` selects (id, project id, event id), with their attachments."""
+    rows = session.execute(query).all()
+    delete_for_events(session, [(project_id, event_id) for _, project_id, event_id in rows])
+    return _delete_ids(session, Event, [row[0] for row in rows])
+
+
 def prune_old_events(session: Session, cutoff: datetime, limit: int = BATCH) -> int:
     """Delete up to `limit` events received before `cutoff`; returns how many."""
-    ids = session.scalars(
-        select(Event.id).where(Event.received_at < cutoff).order_by(Event.id).limit(limit)
-    ).all()
-    return _delete_ids(session, Event, list(ids))
+    return _delete_events(
+        session,
+        select(Event.id, Event.project_id, Event.event_id)
+        .where(Event.received_at < cutoff)
+        .order_by(Event.id)
+        .limit(limit),
+    )
 
 
 def issues_over_cap(session: Session, max_events: int) -> list[int]:
@@ -79,16 +95,16 @@ def prune_issue_excess(session: Session, issue_id: int, max_events: int, limit: 
     if boundary is None:
         return 0
     at, event_id = boundary
-    ids = session.scalars(
-        select(Event.id)
+    return _delete_events(
+        session,
+        select(Event.id, Event.project_id, Event.event_id)
         .where(
             Event.issue_id == issue_id,
             (Event.received_at < at) | ((Event.received_at == at) & (Event.id <= event_id)),
         )
         .order_by(Event.received_at, Event.id)
-        .limit(limit)
-    ).all()
-    return _delete_ids(session, Event, list(ids))
+        .limit(limit),
+    )
 
 
 @dataclass(frozen=True)
@@ -107,6 +123,9 @@ def _series() -> tuple[_Series, ...]:
         _Series(IngestUsageDay, IngestUsageDay.day),
         _Series(AlertDelivery, AlertDelivery.created_at, AlertDelivery.status != "pending"),
         _Series(Notification, Notification.created_at, Notification.dispatched_at.is_not(None)),
+        # Those whose event never came (the others went with their event).
+        _Series(EventAttachment, EventAttachment.received_at),
+        _Series(UserFeedback, UserFeedback.received_at),
     )
 
 

@@ -94,6 +94,20 @@ def page_as(
     return render(request, name, actor, csrf, context, status)
 
 
+def respond(request: Request, read: Callable[[Session, Actor], Response]) -> Response:
+    """`page` for a view that answers with its own response (a file): signed in, one read
+    transaction; a refusal is the problem page."""
+    resolved = session_actor(request)
+    if resolved is None:
+        return RedirectResponse("/login", status_code=303)
+    actor, csrf = resolved
+    try:
+        with store_of(request).read() as session:
+            return read(session, actor)
+    except DomainError as exc:
+        return problem(request, actor, csrf, exc)
+
+
 def wake_runner(request: Request) -> None:
     """Let the local runner claim new work now instead of at its next poll."""
     runner = getattr(request.app.state, "runner", None)

@@ -20,7 +20,7 @@ from trimtab.domain.reports import events, issues, js_mapping, logs
 from trimtab.domain.spine import projects
 from trimtab.domain.spine.actors import Actor
 from trimtab.server.api.schemas import BigRowId
-from trimtab.server.dashboard import event_view, issue_chart, pages
+from trimtab.server.dashboard import event_view, issue_chart, pages, views_attachments
 from trimtab.server.dashboard.pages import templates
 from trimtab.store import rollups
 from trimtab.store.models import Issue, Project
@@ -134,6 +134,7 @@ def issue_page(request: Request, slug: str, issue_id: BigRowId) -> Response:
             "latest": latest,
             "charts": _charts(session, actor, project, issue, detail, now),
             "can_triage": actor.has_scope("deploy"),
+            **views_attachments.issue_items(session, issue),
         }
 
     return pages.page(request, "issue.html", read)
@@ -214,6 +215,7 @@ def event_page(
             "path": event_view.movement_path(crumbs),
             "contexts": event_view.contexts(detail),
             "logs": logs.logs_around(session, actor, event).model_dump(mode="json"),
+            **views_attachments.event_items(session, event),
         }
 
     return pages.page(request, "event.html", read)

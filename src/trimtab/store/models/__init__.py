@@ -4,6 +4,7 @@ One module per concept; a new concept adds its module and one import line below.
 """
 
 from trimtab.store.models.alerts import AlertDelivery, AlertRule, AlertTarget, SpikeMark
+from trimtab.store.models.attachments import EventAttachment, UserFeedback
 from trimtab.store.models.audit import AuditEntry
 from trimtab.store.models.auth import ApiToken, DashboardSession, LoginFailure, ProjectKey, User
 from trimtab.store.models.base import MAX_BIG_ROW_ID, MAX_ROW_ID, Base, utcnow
@@ -71,6 +72,7 @@ __all__ = [
     "Environment",
     "ErrorRollup",
     "Event",
+    "EventAttachment",
     "Flag",
     "FlagConfig",
     "FlagEvaluationBucket",
@@ -103,5 +105,6 @@ __all__ = [
     "UnleashClientRegistration",
     "UploadChunk",
     "User",
+    "UserFeedback",
     "utcnow",
 ]
