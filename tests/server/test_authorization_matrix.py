@@ -336,6 +336,8 @@ ROUTES: dict[tuple[str, str], Row] = {
         PUBLIC, url="/ofrep/v1/events/{channel}", stream=True
     ),
     ("GET", "/api/client/features"): Row(SDK_SERVER, url="/api/client/features"),
+    ("GET", "/api/client/delta"): Row(SDK_SERVER, url="/api/client/delta"),
+    ("GET", "/api/client/streaming"): Row(SDK_SERVER, url="/api/client/streaming", answers=501),
     ("POST", "/api/client/register"): Row(
         SDK_SERVER, url="/api/client/register", json=UNLEASH_HELLO
     ),
@@ -345,6 +347,10 @@ ROUTES: dict[tuple[str, str], Row] = {
     ("GET", "/api/frontend"): Row(SDK, url="/api/frontend"),
     ("POST", "/api/frontend"): Row(SDK, url="/api/frontend", json={"context": {}}),
     ("OPTIONS", "/api/frontend"): Row(PUBLIC, url="/api/frontend"),
+    ("POST", "/api/frontend/client/metrics"): Row(
+        SDK, url="/api/frontend/client/metrics", json=UNLEASH_METRICS
+    ),
+    ("OPTIONS", "/api/frontend/client/metrics"): Row(PUBLIC, url="/api/frontend/client/metrics"),
     ("GET", "/api/v1/sdk/flags"): Row(SDK_SERVER, url="/api/v1/sdk/flags"),
     ("POST", "/api/v1/sdk/metrics"): Row(SDK_SERVER, url="/api/v1/sdk/metrics", json=SDK_METRICS),
     ("POST", "/api/v1/sdk/dependencies/{name}/report"): Row(

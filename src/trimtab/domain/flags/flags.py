@@ -310,6 +310,7 @@ def update_definition(
         flag.description = description.strip()
     if owner is not None:
         flag.owner = owner.strip()
+    tags_before = list(flag.tags or [])
     if tags is not None:
         flag.tags = _tags(tags)
     if variants is not None:
@@ -347,6 +348,9 @@ def update_definition(
     )
     if variants is not None:
         bump_revision(session, project.id, None, f"flag {key} variants changed")
+    elif tags is not None and tags_before != flag.tags:
+        # Unleash SDKs may ask for the flags of a tag: what they are served changed.
+        bump_revision(session, project.id, None, f"flag {key} tags changed")
     return flag
 
 
