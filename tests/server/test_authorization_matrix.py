@@ -369,6 +369,7 @@ ROUTES: dict[tuple[str, str], Row] = {
         INSTALL, url="/api/v1/projects", json={"slug": "{name}"}, fresh=_fresh_names
     ),
     ("GET", "/api/v1/projects/{slug}"): Row(READ, url=P),
+    ("PATCH", "/api/v1/projects/{slug}"): Row(ADMIN, url=P, json={"unleash_strict": False}),
     ("GET", "/api/v1/projects/{slug}/environments"): Row(READ, url=P + "/environments"),
     ("POST", "/api/v1/projects/{slug}/environments"): Row(
         ADMIN, url=P + "/environments", json={"name": "{name}"}, fresh=_fresh_names
