@@ -151,3 +151,47 @@ def test_cli__flag_show_and_project_set__say_the_gap_and_strictness(
     )
     assert refused.exit_code != 0
     assert "unleash_strict" in refused.stderr and "rules[0].serve" in refused.stderr
+
+
+def test_save__custom_strategy__stored_served_to_unleash_by_name_and_warned(
+    anon_client: TestClient, client: TestClient
+) -> None:
+    _project(client)
+    custom = {"name": "ActiveForBetaEmails", "parameters": {"emails": "a@example.com"}}
+    created = client.post(
+        FLAGS,
+        json={
+            "key": "beta-access",
+            "environments": {
+                "production": {
+                    "enabled": True,
+                    "default_variant": "off",
+                    "rules": [{"strategy": custom, "serve": {"variant": "on"}}],
+                }
+            },
+        },
+    )
+    assert created.status_code == 201, created.text
+    body = created.json()
+    assert body["environments"]["production"]["rules"][0]["strategy"] == custom
+    (warning,) = body["warnings"]
+    assert "production: rules[0].strategy: strategy 'ActiveForBetaEmails'" in warning
+    token = client.post(
+        "/api/v1/tokens",
+        json={
+            "name": "s",
+            "scopes": ["sdk-server"],
+            "project": "shop",
+            "environment": "production",
+        },
+    ).json()["token"]
+    features = anon_client.get("/api/client/features", headers={"Authorization": token}).json()
+    (strategy,) = features["features"][0]["strategies"]
+    assert (strategy["name"], strategy["parameters"]) == (custom["name"], custom["parameters"])
+    # trimtab cannot evaluate it: OFREP skips the rule.
+    ofrep = anon_client.post(
+        "/ofrep/v1/evaluate/flags/beta-access",
+        json={"context": {"targetingKey": "u1", "email": "a@example.com"}},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert ofrep.json()["value"] is False
