@@ -218,3 +218,45 @@ def test_context_to_unleash__targeting_key_and_fields__land_where_unleash_reads_
         "country": "KR",
         "age": "30",
     }
+
+
+def test_translate_flags__custom_strategy__sent_by_name_with_parameters_and_reported() -> None:
+    config = {
+        "key": "beta-access",
+        "enabled": True,
+        "default_variant": "off",
+        "rules": [
+            {
+                "constraints": [{"attribute": "country", "operator": "in", "values": ["KR"]}],
+                "strategy": {"name": "ActiveForBetaEmails", "parameters": {"emails": "a@b.co"}},
+                "serve": {"variant": "on"},
+            }
+        ],
+    }
+    translation = translate_flags([config])
+    (strategy,) = translation.features["features"][0]["strategies"]
+    assert strategy["name"] == "ActiveForBetaEmails"
+    assert strategy["parameters"] == {"emails": "a@b.co"}
+    assert [c["contextName"] for c in strategy["constraints"]] == ["country"]
+    (gap,) = translation.gaps
+    assert gap.path == "rules[0].strategy"
+    assert "ActiveForBetaEmails" in gap.message
+
+
+def test_translate_flags__user_with_id_strategy__constraints_without_a_gap() -> None:
+    config = {
+        "key": "beta-access",
+        "enabled": True,
+        "default_variant": "off",
+        "rules": [
+            {
+                "strategy": {"name": "userWithId", "parameters": {"userIds": "u1,u2"}},
+                "serve": {"variant": "on"},
+            }
+        ],
+    }
+    translation = translate_flags([config])
+    assert translation.gaps == ()
+    (strategy,) = translation.features["features"][0]["strategies"]
+    (constraint,) = strategy["constraints"]
+    assert (constraint["contextName"], constraint["values"]) == ("userId", ["u1", "u2"])

@@ -349,6 +349,8 @@ ROUTES: dict[tuple[str, str], Row] = {
         PUBLIC, url="/ofrep/v1/events/{channel}", stream=True
     ),
     ("GET", "/api/client/features"): Row(SDK_SERVER, url="/api/client/features"),
+    ("GET", "/api/client/delta"): Row(SDK_SERVER, url="/api/client/delta"),
+    ("GET", "/api/client/streaming"): Row(SDK_SERVER, url="/api/client/streaming", answers=501),
     ("POST", "/api/client/register"): Row(
         SDK_SERVER, url="/api/client/register", json=UNLEASH_HELLO
     ),
@@ -358,6 +360,10 @@ ROUTES: dict[tuple[str, str], Row] = {
     ("GET", "/api/frontend"): Row(SDK, url="/api/frontend"),
     ("POST", "/api/frontend"): Row(SDK, url="/api/frontend", json={"context": {}}),
     ("OPTIONS", "/api/frontend"): Row(PUBLIC, url="/api/frontend"),
+    ("POST", "/api/frontend/client/metrics"): Row(
+        SDK, url="/api/frontend/client/metrics", json=UNLEASH_METRICS
+    ),
+    ("OPTIONS", "/api/frontend/client/metrics"): Row(PUBLIC, url="/api/frontend/client/metrics"),
     ("GET", "/api/v1/sdk/flags"): Row(SDK_SERVER, url="/api/v1/sdk/flags"),
     ("POST", "/api/v1/sdk/metrics"): Row(SDK_SERVER, url="/api/v1/sdk/metrics", json=SDK_METRICS),
     ("POST", "/api/v1/sdk/dependencies/{name}/report"): Row(
@@ -376,6 +382,7 @@ ROUTES: dict[tuple[str, str], Row] = {
         INSTALL, url="/api/v1/projects", json={"slug": "{name}"}, fresh=_fresh_names
     ),
     ("GET", "/api/v1/projects/{slug}"): Row(READ, url=P),
+    ("PATCH", "/api/v1/projects/{slug}"): Row(ADMIN, url=P, json={"unleash_strict": False}),
     ("GET", "/api/v1/projects/{slug}/environments"): Row(READ, url=P + "/environments"),
     ("POST", "/api/v1/projects/{slug}/environments"): Row(
         ADMIN, url=P + "/environments", json={"name": "{name}"}, fresh=_fresh_names

@@ -199,3 +199,97 @@ def test_register_and_metrics__feed_last_evaluated(threaded_server: ThreadedServ
         assert production["last_evaluated_at"] is not None
     finally:
         client.destroy()
+
+
+def test_frontend__preflight__allows_the_unleash_sdk_headers(anon_client: TestClient) -> None:
+    for path in ("/api/frontend", "/api/frontend/client/metrics"):
+        preflight = anon_client.options(
+            path,
+            headers={
+                "Origin": "http://shop.example",
+                "Access-Control-Request-Method": "POST",
+                "Access-Control-Request-Headers": "authorization,unleash-sdk,unleash-appname",
+            },
+        )
+        assert preflight.status_code == 204
+        allowed = preflight.headers["access-control-allow-headers"].lower()
+        for header in ("unleash-sdk", "unleash-appname", "unleash-connection-id", "content-type"):
+            assert header in allowed, (path, header)
+        assert preflight.headers["access-control-allow-origin"] == "*"
+
+
+def test_frontend_metrics__client_token__counts_stored_like_client_metrics(
+    anon_client: TestClient, client: TestClient
+) -> None:
+    _shop(client)
+    token = _sdk_token(client, "sdk-client")
+    bucket = {"start": "2026-01-01T00:00:00Z", "stop": "2026-01-01T00:01:00Z"}
+    posted = anon_client.post(
+        "/api/frontend/client/metrics",
+        json={
+            "appName": "shop-web",
+            "bucket": {
+                **bucket,
+                "toggles": {"checkout-redesign": {"yes": 3, "no": 0, "variants": {"new": 3}}},
+            },
+        },
+        headers={"Authorization": token},
+    )
+    assert posted.status_code == 202, posted.text
+    assert posted.headers["access-control-allow-origin"] == "*"
+    production = client.get("/api/v1/projects/shop/flags/checkout-redesign").json()
+    assert production["environments"]["production"]["evaluations"] == 3
+    refused = anon_client.post(
+        "/api/frontend/client/metrics", json={"bucket": {}}, headers={"Authorization": token}
+    )
+    assert refused.status_code == 422
+
+
+def test_client_delta__one_hydration_event__304_on_the_etag(
+    anon_client: TestClient, client: TestClient
+) -> None:
+    _shop(client)
+    token = _sdk_token(client, "sdk-server")
+    features = anon_client.get("/api/client/features", headers={"Authorization": token})
+    delta = anon_client.get("/api/client/delta", headers={"Authorization": token})
+    assert delta.status_code == 200
+    (event,) = delta.json()["events"]
+    assert event["type"] == "hydration"
+    assert isinstance(event["eventId"], int)
+    assert event["features"] == features.json()["features"]
+    assert event["segments"] == features.json()["segments"]
+    again = anon_client.get(
+        "/api/client/delta",
+        headers={"Authorization": token, "If-None-Match": delta.headers["etag"]},
+    )
+    assert again.status_code == 304
+    streaming = anon_client.get("/api/client/streaming", headers={"Authorization": token})
+    assert streaming.status_code == 501
+    assert "poll" in streaming.json()["detail"]
+
+
+def test_client_features__filters__name_prefix_project_tag(
+    anon_client: TestClient, client: TestClient
+) -> None:
+    _shop(client)
+    client.post("/api/v1/projects/shop/flags", json={"key": "new-banner", "tags": ["web"]})
+    token = _sdk_token(client, "sdk-server")
+
+    def names(params: dict[str, Any]) -> list[str]:
+        got = anon_client.get(
+            "/api/client/features", params=params, headers={"Authorization": token}
+        )
+        assert got.status_code == 200, got.text
+        return [f["name"] for f in got.json()["features"]]
+
+    assert names({}) == ["checkout-redesign", "new-banner"]
+    assert names({"namePrefix": "new-"}) == ["new-banner"]
+    assert names({"tag": "simple:web"}) == ["new-banner"]
+    assert names({"tag": ["simple:nothing", "simple:web"]}) == ["new-banner"]
+    assert names({"project": "shop"}) == ["checkout-redesign", "new-banner"]
+    assert names({"project": "other"}) == []
+    assert names({"project": "shop", "namePrefix": "checkout"}) == ["checkout-redesign"]
+    too_long = anon_client.get(
+        "/api/client/features", params={"namePrefix": "x" * 201}, headers={"Authorization": token}
+    )
+    assert too_long.status_code == 422

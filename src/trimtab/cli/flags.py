@@ -11,7 +11,7 @@ import typer
 
 from trimtab.cli.context import state
 from trimtab.cli.errors import UsageError
-from trimtab.cli.output import emit, say
+from trimtab.cli.output import emit, say, say_wrapped
 
 flag_app = typer.Typer(
     help="Feature flags: kill switch, rollouts, rules, schedules.", no_args_is_help=True
@@ -68,6 +68,9 @@ def _show(data: dict[str, Any], as_json: bool, env: str | None = None) -> None:
     for row in rows:
         row["rules"] = len(row.get("rules") or [])
     emit(rows, as_json=False, columns=ENV_COLUMNS)
+    warnings = [w for w in data.get("warnings") or [] if env is None or w.startswith(f"{env}: ")]
+    for warning in warnings:  # rules Unleash SDKs cannot evaluate like trimtab
+        say_wrapped(f"warning: {warning}", indent="  ")
 
 
 @flag_app.command("create")

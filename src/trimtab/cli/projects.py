@@ -7,11 +7,12 @@ from typing import Annotated
 import typer
 
 from trimtab.cli.context import state
-from trimtab.cli.errors import CliError
+from trimtab.cli.errors import CliError, UsageError
 from trimtab.cli.output import emit, say
 
 project_app = typer.Typer(
-    help="Projects: create and list them, show their DSN.", no_args_is_help=True
+    help="Projects: create and list them, change their settings, show their DSN.",
+    no_args_is_help=True,
 )
 env_app = typer.Typer(help="Environments of a project.", no_args_is_help=True)
 key_app = typer.Typer(
@@ -50,6 +51,27 @@ def project_list(ctx: typer.Context) -> None:
         as_json=s.as_json,
         columns=["slug", "name", "environments", "created_at"],
     )
+
+
+@project_app.command("set")
+def project_set(
+    ctx: typer.Context,
+    slug: str,
+    unleash_strict: Annotated[
+        bool | None,
+        typer.Option(
+            "--unleash-strict/--no-unleash-strict",
+            help="Refuse flags Unleash SDKs cannot be served identically (422 naming the rule).",
+        ),
+    ] = None,
+) -> None:
+    """Change a project's settings."""
+    s = state(ctx)
+    if unleash_strict is None:
+        raise UsageError("nothing to change: give --unleash-strict or --no-unleash-strict")
+    body = {"unleash_strict": unleash_strict}
+    project = s.client().request("PATCH", f"/api/v1/projects/{slug}", json=body)
+    emit(project, as_json=s.as_json, columns=["slug", "name", "environments", "unleash_strict"])
 
 
 @project_app.command("dsn")

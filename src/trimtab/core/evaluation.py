@@ -29,7 +29,10 @@ A flag config is plain JSON data, so it travels over HTTP and SSE unchanged::
 or `{"split": [{"variant", "weight"}], "stickiness": attribute}`. Operators: in, not_in,
 equals, contains, starts_with, ends_with, regex, num_eq/gt/gte/lt/lte, semver_eq/gt/lt,
 date_before/date_after (see `flags.operators` and `flags.values` for how each reads values).
-Constraints in a rule (and its segments) are AND-ed; `negate` flips one constraint.
+Constraints in a rule (and its segments) are AND-ed; `negate` flips one constraint. A rule
+with a fixed variant may also carry an Unleash `strategy` ({name, parameters}): one trimtab can
+read as constraints adds them, any other (a custom strategy) makes the rule never apply here
+(`flags.strategies`; Unleash SDKs get the named strategy).
 
 Evaluation order, first answer wins:
 
@@ -89,6 +92,7 @@ from trimtab.core.flags.config import (
 )
 from trimtab.core.flags.operators import Check, compile_constraint
 from trimtab.core.flags.results import ErrorCode, EvaluationResult, Reason, error_result
+from trimtab.core.flags.strategies import strategy_constraints
 from trimtab.core.flags.values import as_text
 
 __all__ = [
@@ -228,8 +232,17 @@ def compile_flag(
         for name in rule["segments"]:
             constraints.extend(resolved[name])
         checks = tuple(compile_constraint(c) for c in constraints)
+        if "strategy" in rule:
+            meaning = strategy_constraints(rule["strategy"])
+            # A strategy trimtab cannot evaluate (a custom one): the rule never applies here.
+            extra = [_never] if meaning is None else [compile_constraint(c) for c in meaning]
+            checks = (*checks, *extra)
         rules.append(_Rule(rule, normalized, checks))
     return CompiledFlag(normalized, tuple(rules))
+
+
+def _never(context: Mapping[str, Any]) -> bool:
+    return False
 
 
 def compile_flags(

@@ -31,6 +31,9 @@ The mapping:
   (one strategy per negated constraint, at most 64). A rollout or split that serves false
   before a rule that serves true, a split mixing true and false, and an off variant of true
   are gaps. A flag that never serves true gets a 0% rollout (no strategies would mean "on").
+- A rule's named strategy (`flags.strategies`): one trimtab reads as constraints adds them to
+  the rule's strategy; a custom one is sent as that strategy with its parameters (and the
+  rule's constraints), and is a gap, since trimtab's own evaluation skips the rule.
 - Prerequisites become `dependencies` (`enabled: true`, plus `variants`); Unleash allows one
   level, so a parent that has prerequisites of its own is a gap.
 - The fallback is evaluated at translation time: pass `unhealthy`, and while a bound
@@ -48,6 +51,7 @@ from typing import Any
 
 from trimtab.core.flags import unleash_values
 from trimtab.core.flags.config import validate_flag_config, validate_segments
+from trimtab.core.flags.strategies import strategy_constraints
 from trimtab.core.flags.values import as_text
 
 __all__ = [
@@ -263,6 +267,8 @@ class _FlagTranslator:
                         "strategies are OR-ed and a rollout cannot be negated",
                     )
                     continue
+                if self.custom_strategy(rule, f"rules[{i}]"):
+                    continue  # trimtab never applies it either: nothing to exclude
                 clause = self.all_constraints(rule, f"rules[{i}]")
                 if not clause:
                     break  # serves false to everyone: nothing after it can serve true
@@ -315,7 +321,29 @@ class _FlagTranslator:
                 self.constraint(c, f"segments.{name}[{j}]")
                 for j, c in enumerate(self.segments[name])
             )
+        constraints.extend(self.strategy_meaning(rule, path) or [])
         return constraints
+
+    def strategy_meaning(self, rule: Mapping[str, Any], path: str) -> list[dict[str, Any]] | None:
+        """The Unleash constraints of the rule's named strategy; None without one, or when
+        trimtab cannot read it (a custom strategy)."""
+        if "strategy" not in rule:
+            return None
+        meaning = strategy_constraints(rule["strategy"])
+        if meaning is None:
+            return None
+        return [self.constraint(c, f"{path}.strategy") for c in meaning]
+
+    def custom_strategy(self, rule: Mapping[str, Any], path: str) -> bool:
+        """Whether the rule names a strategy trimtab cannot evaluate (reported as a gap)."""
+        if "strategy" not in rule or strategy_constraints(rule["strategy"]) is not None:
+            return False
+        self.gap(
+            f"{path}.strategy",
+            f"strategy {rule['strategy']['name']!r} is evaluated only by Unleash SDKs that "
+            "implement it; OFREP, trimtab's SDK and the frontend API skip this rule",
+        )
+        return True
 
     def rule_strategy(self, rule: Mapping[str, Any], index: int) -> dict[str, Any]:
         path = f"rules[{index}]"
@@ -334,7 +362,13 @@ class _FlagTranslator:
         }
         serve = rule["serve"]
         salt = self.flag["salt"]
-        if "variant" in serve:
+        if "strategy" in rule:  # only with a fixed variant (flags.config)
+            if self.custom_strategy(rule, path):
+                named = rule["strategy"]
+                strategy.update(name=named["name"], parameters=dict(named["parameters"]))
+            else:
+                strategy["constraints"].extend(self.strategy_meaning(rule, path) or [])
+        elif "variant" in serve:
             user_ids = self.user_ids(rule)
             if user_ids is not None:
                 strategy.update(name="userWithId", parameters={"userIds": user_ids}, constraints=[])

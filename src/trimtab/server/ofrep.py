@@ -29,7 +29,7 @@ touches no database (see server.flag_delivery).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -243,17 +243,16 @@ CORS_HEADERS = {
     "Access-Control-Max-Age": "600",
 }
 
-_CORS_RAW = [(name.lower().encode(), value.encode()) for name, value in CORS_HEADERS.items()]
 
-
-def with_cors(endpoint: Endpoint) -> Endpoint:
-    """Answer CORS preflights and add the CORS headers to every response of `endpoint`."""
+def with_cors(endpoint: Endpoint, headers: Mapping[str, str] = CORS_HEADERS) -> Endpoint:
+    """Answer CORS preflights and add the CORS `headers` to every response of `endpoint`."""
+    raw = [(name.lower().encode(), value.encode()) for name, value in headers.items()]
 
     async def wrapped(request: Request) -> Response:
         if request.method == "OPTIONS":
-            return Response(status_code=204, headers=CORS_HEADERS)
+            return Response(status_code=204, headers=dict(headers))
         response = await endpoint(request)
-        response.raw_headers.extend(_CORS_RAW)  # cheaper than MutableHeaders on the hot path
+        response.raw_headers.extend(raw)  # cheaper than MutableHeaders on the hot path
         return response
 
     wrapped.__name__ = endpoint.__name__

@@ -30,10 +30,11 @@ from trimtab.core.evaluation import Reason, evaluate_key
 from trimtab.core.flags import unleash_values
 from trimtab.core.flags.values import parse_datetime
 from trimtab.core.unleash import context_from_unleash, translate_flags
+from trimtab.core.unleash_answers import FeatureFilter, FilterError, delta_answer, filter_features
 from trimtab.domain.errors import DomainError, Forbidden, InvalidInput
 from trimtab.domain.flags import flags, unleash_clients
 from trimtab.server.flag_delivery import CompiledSet, SdkCaller, runtime_of
-from trimtab.server.ofrep import authenticate, with_cors
+from trimtab.server.ofrep import CORS_HEADERS, authenticate, with_cors
 from trimtab.store.models import utcnow
 
 MAX_BODY = 256 * 1024
@@ -89,28 +90,78 @@ def _text(data: Mapping[str, Any], name: str, default: str = "") -> str:
     return value
 
 
+def _translation(compiled: CompiledSet) -> dict[str, Any]:
+    """The Unleash client features of a rule set (translated once per revision)."""
+
+    def translate(compiled: CompiledSet) -> dict[str, Any]:
+        return translate_flags(
+            compiled.rule_set.configs,
+            segments=compiled.rule_set.segments,
+            unhealthy=compiled.unhealthy,
+            project=compiled.project,
+        ).features
+
+    return compiled.rendered("unleash-translation", translate)
+
+
 def _features(compiled: CompiledSet) -> bytes:
-    """The Unleash client features JSON of a rule set (made once per revision)."""
-    translation = translate_flags(
-        compiled.rule_set.configs,
-        segments=compiled.rule_set.segments,
-        unhealthy=compiled.unhealthy,
-        project=compiled.project,
-    )
-    return orjson.dumps(translation.features)
+    return orjson.dumps(_translation(compiled))
 
 
-async def client_features(request: Request) -> Response:
+def _filtered(compiled: CompiledSet, wanted: FeatureFilter) -> dict[str, Any]:
+    return filter_features(_translation(compiled), wanted, compiled.rule_set.tags)
+
+
+def _delta(compiled: CompiledSet) -> bytes:
+    return orjson.dumps(delta_answer(_translation(compiled), compiled.revision))
+
+
+def _feature_filter(request: Request) -> FeatureFilter:
+    try:
+        return FeatureFilter.from_query(request.query_params.multi_items())
+    except FilterError as exc:
+        raise InvalidInput(str(exc)) from exc
+
+
+async def _client_answer(request: Request, *, delta: bool) -> Response:
+    """`/api/client/features` (`delta` False) or `/api/client/delta`, filtered by the query."""
     try:
         caller = await _caller(request, server_side=True)
+        wanted = _feature_filter(request)
     except DomainError as exc:
         return _error(exc)
     compiled = await runtime_of(request.app.state).rule_set(caller)
     etag = compiled.etag
     if request.headers.get("if-none-match") == etag:
         return Response(status_code=304, headers={"ETag": etag})
-    body = await asyncio.to_thread(compiled.rendered, "unleash", _features)
+    if wanted.empty:  # what almost every SDK asks: made once per revision
+        name, render = ("unleash-delta", _delta) if delta else ("unleash", _features)
+        body = await asyncio.to_thread(compiled.rendered, name, render)
+    else:
+        answer = await asyncio.to_thread(_filtered, compiled, wanted)
+        if delta:
+            answer = delta_answer(answer, compiled.revision)
+        body = orjson.dumps(answer)
     return Response(body, media_type="application/json", headers={"ETag": etag})
+
+
+async def client_features(request: Request) -> Response:
+    return await _client_answer(request, delta=False)
+
+
+async def client_delta(request: Request) -> Response:
+    return await _client_answer(request, delta=True)
+
+
+async def client_streaming(request: Request) -> Response:
+    """Unleash's streaming mode is not served: an immediate, explained refusal. A 501 makes
+    unleash-client switch to polling at once (a hard failover), where it reads the features."""
+    try:
+        await _caller(request, server_side=True)
+    except DomainError as exc:
+        return _error(exc)
+    detail = "trimtab does not stream Unleash features: poll /api/client/features or /delta"
+    return _json({"error": "not_implemented", "detail": detail}, 501)
 
 
 async def client_register(request: Request) -> Response:
@@ -174,10 +225,10 @@ def _metric_counts(compiled: CompiledSet, toggles: Mapping[str, Any]) -> dict[st
     return counts
 
 
-async def client_metrics(request: Request) -> Response:
+async def _metrics(request: Request, *, server_side: bool) -> Response:
     runtime = runtime_of(request.app.state)
     try:
-        caller = await _caller(request, server_side=True)
+        caller = await _caller(request, server_side=server_side)
         data = await _body(request)
         bucket = data.get("bucket") or {}
         toggles = bucket.get("toggles") if isinstance(bucket, Mapping) else None
@@ -199,6 +250,15 @@ async def client_metrics(request: Request) -> Response:
     except DomainError as exc:
         return _error(exc)
     return Response(status_code=202)
+
+
+async def client_metrics(request: Request) -> Response:
+    return await _metrics(request, server_side=True)
+
+
+async def frontend_metrics(request: Request) -> Response:
+    """The counts of a browser SDK (`unleash-proxy-client`), stored like a server SDK's."""
+    return await _metrics(request, server_side=False)
 
 
 def _frontend_context(request: Request, body: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -259,9 +319,27 @@ async def frontend(request: Request) -> Response:
     return _json({"toggles": toggles}, headers={"Cache-Control": "no-cache"})
 
 
+# Unleash SDKs name themselves in headers; a browser may send them cross-origin only if the
+# preflight allows them. Origins: any, like OFREP (header tokens, never cookies).
+FRONTEND_CORS = {
+    **CORS_HEADERS,
+    "Access-Control-Allow-Headers": (
+        f"{CORS_HEADERS['Access-Control-Allow-Headers']}, unleash-sdk, unleash-appname, "
+        "unleash-connection-id, unleash-interval, unleash-instanceid, "
+        "x-unleash-sdk, x-unleash-appname, x-unleash-connection-id"
+    ),
+}
+
 routes = [
     Route("/api/client/features", client_features, methods=["GET"]),
+    Route("/api/client/delta", client_delta, methods=["GET"]),
+    Route("/api/client/streaming", client_streaming, methods=["GET"]),
     Route("/api/client/register", client_register, methods=["POST"]),
     Route("/api/client/metrics", client_metrics, methods=["POST"]),
-    Route("/api/frontend", with_cors(frontend), methods=["GET", "POST", "OPTIONS"]),
+    Route("/api/frontend", with_cors(frontend, FRONTEND_CORS), methods=["GET", "POST", "OPTIONS"]),
+    Route(
+        "/api/frontend/client/metrics",
+        with_cors(frontend_metrics, FRONTEND_CORS),
+        methods=["POST", "OPTIONS"],
+    ),
 ]

@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from trimtab.core.flags.regex import RegexError, compile_regex
+from trimtab.core.flags.strategies import StrategyError, normalize_strategy
 from trimtab.core.flags.values import as_number, parse_datetime, parse_semver
 
 FLAG_TYPES = ("boolean", "string", "number", "json")
@@ -58,7 +59,7 @@ _FLAG_FIELDS = frozenset(
         "salt",
     }
 )
-_RULE_FIELDS = frozenset({"id", "constraints", "segments", "serve"})
+_RULE_FIELDS = frozenset({"id", "constraints", "segments", "serve", "strategy"})
 _CONSTRAINT_FIELDS = frozenset(
     {"attribute", "operator", "values", "value", "negate", "case_insensitive"}
 )
@@ -261,7 +262,7 @@ def _rule(
             raise FlagConfigError(f"{path}.segments[{i}]", "must be a segment name")
         if segments is not None and name not in segments:
             raise FlagConfigError(f"{path}.segments[{i}]", f"unknown segment {name!r}")
-    return {
+    normalized = {
         "id": rule_id,
         "constraints": [
             _constraint(c, f"{path}.constraints[{i}]") for i, c in enumerate(constraints)
@@ -269,6 +270,17 @@ def _rule(
         "segments": list(segment_names),
         "serve": _serve(rule.get("serve"), f"{path}.serve", variants, is_boolean),
     }
+    if "strategy" in rule:  # a named (Unleash) strategy: core.flags.strategies
+        try:
+            normalized["strategy"] = normalize_strategy(rule["strategy"])
+        except StrategyError as exc:
+            where = f"{path}.strategy" + (f".{exc.path}" if exc.path else "")
+            raise FlagConfigError(where, exc.message) from exc
+        if "variant" not in normalized["serve"]:
+            raise FlagConfigError(
+                f"{path}.strategy", "a strategy decides whether a rule applies: serve a variant"
+            )
+    return normalized
 
 
 def _serve(serve: Any, path: str, variants: Mapping[str, Any], is_boolean: bool) -> dict[str, Any]:

@@ -27,7 +27,7 @@ from trimtab.core.evaluation import FlagConfigError, find_prerequisite_cycle, va
 from trimtab.core.flags.config import FLAG_TYPES
 from trimtab.core.names import InvalidName, check_name
 from trimtab.domain.errors import Conflict, InvalidInput, NotFound
-from trimtab.domain.flags import dependencies, evaluation_hours
+from trimtab.domain.flags import dependencies, evaluation_hours, unleash_gaps
 from trimtab.domain.flags.rule_sets import (
     bump_revision,
     environment_by_name,
@@ -37,6 +37,7 @@ from trimtab.domain.flags.rule_sets import (
     unconfigured_config,
     unhealthy_dependencies,
 )
+from trimtab.domain.flags.unleash_gaps import UnleashGapView
 from trimtab.domain.results import IsoTime, Result
 from trimtab.domain.spine import audit
 from trimtab.domain.spine.actors import Actor
@@ -148,6 +149,7 @@ def _check_config(
         cycle = find_prerequisite_cycle(by_key)
         if cycle:
             raise InvalidInput("this would make a prerequisite cycle: " + " -> ".join(cycle))
+    unleash_gaps.refuse_if_strict(session, project, env, normalized)
     return normalized
 
 
@@ -310,6 +312,7 @@ def update_definition(
         flag.description = description.strip()
     if owner is not None:
         flag.owner = owner.strip()
+    tags_before = list(flag.tags or [])
     if tags is not None:
         flag.tags = _tags(tags)
     if variants is not None:
@@ -347,6 +350,9 @@ def update_definition(
     )
     if variants is not None:
         bump_revision(session, project.id, None, f"flag {key} variants changed")
+    elif tags is not None and tags_before != flag.tags:
+        # Unleash SDKs may ask for the flags of a tag: what they are served changed.
+        bump_revision(session, project.id, None, f"flag {key} tags changed")
     return flag
 
 
@@ -695,12 +701,16 @@ class FlagConfigView(Result):
     serving_fallback: bool
     failing_dependencies: list[str]
     fallback_status: str | None
+    # Rules Unleash SDKs cannot evaluate like trimtab (domain.flags.unleash_gaps).
+    unleash_gaps: list[UnleashGapView]
 
 
 class FlagDetail(FlagDefinition):
     """A flag with every environment's config (what `flag show` and each flag change answer)."""
 
     environments: dict[str, FlagConfigView]
+    # One line per Unleash gap, per environment: what an Unleash SDK will answer differently.
+    warnings: list[str]
 
 
 def _definition_fields(flag: Flag) -> dict[str, Any]:
@@ -774,14 +784,20 @@ def flag_detail(session: Session, actor: Actor, project_slug: str, key: str) -> 
             )
         ).first()
         environments[env.name] = _config_view(
-            session, project.id, flag, row, stats.get(env.id), unhealthy
+            session, project.id, env, flag, row, stats.get(env.id), unhealthy
         )
-    return FlagDetail(**_definition_fields(flag), environments=environments)
+    warnings = [
+        unleash_gaps.warning_text(name, gap)
+        for name, view in environments.items()
+        for gap in view.unleash_gaps
+    ]
+    return FlagDetail(**_definition_fields(flag), environments=environments, warnings=warnings)
 
 
 def _config_view(
     session: Session,
     project_id: int,
+    env: Environment,
     flag: Flag,
     row: FlagConfig | None,
     stat: FlagEvaluationStat | None,
@@ -806,4 +822,5 @@ def _config_view(
         serving_fallback=serving_fallback,
         failing_dependencies=failing,
         fallback_status=status.message if status else None,
+        unleash_gaps=unleash_gaps.flag_gaps(session, project_id, env, config),
     )

@@ -15,7 +15,7 @@ a row is served as revision 0, without a change stream.
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import select, update
@@ -51,6 +51,8 @@ class FlagSet:
     unhealthy: frozenset[str]
     # The unguessable name of the environment's OFREP change stream ("" before its revision row).
     channel: str
+    # Each flag's tags (Unleash SDKs filter features by tag).
+    tags: dict[str, list[str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -186,6 +188,7 @@ def load_flag_set_by_id(
         segments=project_segments(session, project_id),
         unhealthy=unhealthy_dependencies(session, project_id),
         channel=stamp.channel,
+        tags={flag.key: list(flag.tags) for flag, _ in rows if flag.tags},
     )
 
 

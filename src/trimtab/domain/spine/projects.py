@@ -22,6 +22,8 @@ class ProjectSummary(Result):
     name: str
     created_at: IsoTime
     environments: list[str]
+    # Flags Unleash SDKs cannot be served identically are refused (domain.flags.unleash_gaps).
+    unleash_strict: bool
 
     @classmethod
     def of(cls, project: Project) -> ProjectSummary:
@@ -31,6 +33,7 @@ class ProjectSummary(Result):
             name=project.name,
             created_at=project.created_at,
             environments=[env.name for env in project.environments],
+            unleash_strict=bool(project.unleash_strict),
         )
 
 
@@ -117,6 +120,26 @@ def get_project(session: Session, actor: Actor, slug: str, *, scope: str = "read
     if project is None or not actor.reaches_project(project.id):
         raise NotFound(f"no project {slug!r}")
     actor.require(scope, project_id=project.id)
+    return project
+
+
+def set_unleash_strict(session: Session, actor: Actor, slug: str, strict: bool) -> Project:
+    """Refuse (True) or allow (False) flags Unleash SDKs cannot be served identically. Flags
+    already stored stay as they are (their gaps are shown); the next change to one is checked."""
+    project = get_project(session, actor, slug, scope="admin")
+    before = ProjectSummary.of(project)
+    project.unleash_strict = strict
+    session.flush()
+    audit.record(
+        session,
+        actor,
+        "project.update",
+        target_type="project",
+        target_id=slug,
+        project_id=project.id,
+        before=before,
+        after=ProjectSummary.of(project),
+    )
     return project
 
 

@@ -8,7 +8,7 @@ from trimtab.domain.spine import keys, projects
 from trimtab.domain.spine.actors import Actor
 from trimtab.domain.spine.keys import KeySummary, ProjectDetail
 from trimtab.domain.spine.projects import EnvironmentCreated, EnvironmentSummary, ProjectSummary
-from trimtab.server.api.schemas import EnvironmentCreate, KeyCreate, ProjectCreate
+from trimtab.server.api.schemas import EnvironmentCreate, KeyCreate, ProjectCreate, ProjectUpdate
 from trimtab.server.auth import current_actor, store_of
 
 router = APIRouter(tags=["projects"])
@@ -42,6 +42,18 @@ def get_project(
 ) -> ProjectDetail:
     settings = request.app.state.settings
     with store_of(request).read() as session:
+        return keys.project_detail(session, actor, slug, settings.public_url)
+
+
+@router.patch("/projects/{slug}", status_code=200)
+def update_project(
+    slug: str, body: ProjectUpdate, request: Request, actor: Actor = Depends(current_actor)
+) -> ProjectDetail:
+    """Project settings: `unleash_strict` refuses flags Unleash SDKs cannot serve identically."""
+    settings = request.app.state.settings
+    with store_of(request).write() as session:
+        if body.unleash_strict is not None:
+            projects.set_unleash_strict(session, actor, slug, body.unleash_strict)
         return keys.project_detail(session, actor, slug, settings.public_url)
 
 

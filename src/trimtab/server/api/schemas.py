@@ -50,6 +50,10 @@ class ProjectCreate(Body):
     environments: list[str] | None = Field(default=None, max_length=50)
 
 
+class ProjectUpdate(Body):
+    unleash_strict: bool | None = None
+
+
 class EnvironmentCreate(Body):
     name: str = Name
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import Boolean, ForeignKey, Integer, String, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from trimtab.store.models.base import Base, UTCDateTime, utcnow
@@ -27,6 +27,8 @@ class Project(Base):
     slug: Mapped[str] = mapped_column(String(64), unique=True)
     name: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # Refuse a flag Unleash SDKs cannot be served identically (domain.flags.unleash_gaps).
+    unleash_strict: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     environments: Mapped[list[Environment]] = relationship(
         back_populates="project", order_by="Environment.id"
