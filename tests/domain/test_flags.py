@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import select
 
 from trimtab.domain.errors import Conflict, Forbidden, InvalidInput
-from trimtab.domain.flags import flags, rule_sets
+from trimtab.domain.flags import flags, rule_sets, segments
 from trimtab.domain.spine import projects
 from trimtab.domain.spine.actors import Actor
 from trimtab.store.db import Store
@@ -189,3 +189,24 @@ def test_stale_flags__40_days_later__fully_on_and_idle_flags_named(shop: Store) 
     assert [(r.key, r.reasons) for r in report] == [
         ("legacy-search", ["never evaluated in 30 days", "fully on for 40 days"])
     ]
+
+
+def test_segment_users__rules_in_any_environment__flag_keys_per_segment(shop: Store) -> None:
+    beta = {"constraints": [], "segments": ["beta"], "serve": {"variant": "on"}}
+    both = {"constraints": [], "segments": ["beta", "staff"], "serve": {"variant": "on"}}
+    with shop.write() as session:
+        segments.put_segment(session, ADMIN, "shop", "beta", [])
+        segments.put_segment(session, ADMIN, "shop", "staff", [])
+        flags.create_flag(
+            session, ADMIN, "shop", "b-flag", environments={"staging": {"rules": [beta]}}
+        )
+        flags.create_flag(
+            session, ADMIN, "shop", "a-flag", environments={"production": {"rules": [both]}}
+        )
+        flags.create_flag(session, ADMIN, "shop", "plain")
+        flags.archive_flag(session, ADMIN, "shop", "b-flag")  # archived flags still use it
+        project = projects.get_project(session, ADMIN, "shop")
+        assert segments.segment_users(session, project.id) == {
+            "beta": ["a-flag", "b-flag"],
+            "staff": ["a-flag"],
+        }

@@ -135,6 +135,33 @@ def test_flags_page__search_by_text_and_tag(browser: TestClient) -> None:
     assert "No flags match." in nothing
 
 
+def test_flags_page__more_than_a_page__paged_with_links_and_filters_across_pages(
+    browser: TestClient, store: Store
+) -> None:
+    with store.write() as session:
+        for n in range(55):
+            flags.create_flag(session, ADMIN, "shop", f"zz-extra-{n:02d}", tags=["extra"])
+    first = browser.get("/projects/shop/flags?env=staging").text
+    assert first.count('<tr id="flag-') == 50
+    assert "59 of 59 flags · page 1 of 2" in first
+    assert 'id="flag-checkout-redesign"' in first and 'id="flag-zz-extra-54"' not in first
+    nav = re.search(r'<nav class="pager".*?</nav>', first, re.S)
+    assert nav is not None and "← previous" not in nav.group(0)
+    assert 'href="?env=staging&amp;q=&amp;tag=&amp;page=2" rel="next"' in nav.group(0)
+    second = browser.get("/projects/shop/flags?env=staging&page=2").text
+    assert second.count('<tr id="flag-') == 9 and 'id="flag-zz-extra-54"' in second
+    assert "showing <strong>staging</strong>" in second and 'rel="next"' not in second
+    assert 'href="?env=staging&amp;q=&amp;tag=&amp;page=1" rel="prev"' in second
+    # The filters look at every flag, not only the page shown: a match on page 2 comes first.
+    searched = browser.get("/projects/shop/flags?q=EXTRA-54&page=2").text
+    assert 'id="flag-zz-extra-54"' in searched and "1 of 59 flags" in searched
+    assert '<nav class="pager"' not in searched
+    tagged = browser.get("/projects/shop/flags?tag=extra&page=2").text
+    assert tagged.count('<tr id="flag-') == 5 and "55 of 59 flags · page 2 of 2" in tagged
+    assert 'href="?env=production&amp;q=&amp;tag=extra&amp;page=1" rel="prev"' in tagged
+    assert browser.get("/projects/shop/flags?page=0").status_code == 422
+
+
 def test_flags_pages__dependency_unhealthy__say_the_flag_serves_its_fallback(
     browser: TestClient, store: Store
 ) -> None:

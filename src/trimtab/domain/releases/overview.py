@@ -109,7 +109,13 @@ def window_series(
         session, window.project_id, rollups.TOTAL, start, end, window.environment
     )
     health = release_health.hourly_health(
-        session, window.project_id, window.release_version, window.environment, start, end
+        session,
+        window.project_id,
+        window.release_version,
+        window.environment,
+        start,
+        end,
+        users=False,
     )
     return WindowSeries(
         start=start,

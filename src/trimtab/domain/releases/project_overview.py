@@ -19,7 +19,7 @@ from trimtab.domain.flags import dependencies, rule_sets
 from trimtab.domain.releases import ledger, maintenance, stabilization
 from trimtab.domain.releases.ledger import ServiceStatus
 from trimtab.domain.releases.maintenance import MaintenanceStatus
-from trimtab.domain.releases.stabilization import FreezeSummary, WindowSummary
+from trimtab.domain.releases.stabilization import FreezeStatus, FreezeSummary, WindowSummary
 from trimtab.domain.reports import issues
 from trimtab.domain.reports.issues import NewIssues
 from trimtab.domain.results import IsoTime, Result
@@ -73,14 +73,14 @@ def _environment(
     session: Session,
     actor: Actor,
     project: Project,
-    name: str,
+    gate: FreezeStatus,
     running: list[ServiceStatus],
     now: datetime,
 ) -> EnvironmentOverview:
+    name = gate.environment
     services = [s for s in running if s.environment == name]
     deployed = [s.deployed_at for s in services if s.deployed_at is not None]
     last_deploy_at = max(deployed) if deployed else None
-    gate = stabilization.freeze_status(session, actor, project.slug, name)
     changes = audit.list_entries(
         session,
         project_id=project.id,
@@ -136,10 +136,11 @@ def project_overview(session: Session, actor: Actor, slug: str, now: datetime) -
     bound = projects.bound_environment(session, actor)
     names = [e.name for e in project.environments if bound is None or e.name == bound]
     running = ledger.status(session, actor, slug)
+    gates = stabilization.freeze_statuses(session, actor, slug, names)
     return ProjectOverview(
         slug=project.slug,
         name=project.name,
-        environments=[_environment(session, actor, project, n, running, now) for n in names],
+        environments=[_environment(session, actor, project, g, running, now) for g in gates],
         failing_dependencies=failing_dependencies(session, project),
         flag_changes_since=now - FLAG_CHANGES_SINCE,
     )

@@ -250,6 +250,18 @@ def check_deploy(
     """core.windows.check_deploy_allowed over the project's stored windows and freezes."""
     windows = [core_window(w) for w in open_windows(session, project_id, now)]
     freezes = [core_freeze(f) for f in freeze_rules(session, project_id)]
+    return _decide(windows, freezes, environment, now, override=override, reason=reason)
+
+
+def _decide(
+    windows: list[core.StabilizationWindow],
+    freezes: list[core.Freeze],
+    environment: str,
+    now: datetime,
+    *,
+    override: bool,
+    reason: str | None,
+) -> core.Decision:
     try:
         return core.check_deploy_allowed(
             now, windows, freezes, override, reason, environment=environment
@@ -393,14 +405,33 @@ def freeze_status(
     project = projects.get_project(session, actor, slug)
     if environment is not None:
         projects.get_environment(session, project, environment, actor=actor)
+    return freeze_statuses(session, actor, slug, [environment or WINDOW_ENVIRONMENT])[0]
+
+
+def freeze_statuses(
+    session: Session, actor: Actor, slug: str, environments: list[str]
+) -> list[FreezeStatus]:
+    """`freeze_status` of each of `environments` (the actor's to read: the caller checked),
+    with the project's windows and freezes read once for all of them."""
+    project = projects.get_project(session, actor, slug)
     now = utcnow()
-    decision = check_deploy(
-        session, project.id, environment or WINDOW_ENVIRONMENT, now, override=False, reason=None
-    )
-    return FreezeStatus(
-        environment=environment or WINDOW_ENVIRONMENT,
-        deploy_allowed=decision.allowed,
-        refusals=[r.message for r in decision.refusals],
-        freezes=[freeze_summary(f, now) for f in freeze_rules(session, project.id)],
-        windows=[window_summary(w) for w in open_windows(session, project.id, now)],
-    )
+    rules = freeze_rules(session, project.id)
+    windows = open_windows(session, project.id, now)
+    core_windows, core_freezes = [core_window(w) for w in windows], [core_freeze(f) for f in rules]
+    freezes = [freeze_summary(f, now) for f in rules]
+    summaries = [window_summary(w) for w in windows]
+    statuses = []
+    for environment in environments:
+        decision = _decide(
+            core_windows, core_freezes, environment, now, override=False, reason=None
+        )
+        statuses.append(
+            FreezeStatus(
+                environment=environment,
+                deploy_allowed=decision.allowed,
+                refusals=[r.message for r in decision.refusals],
+                freezes=freezes,
+                windows=summaries,
+            )
+        )
+    return statuses

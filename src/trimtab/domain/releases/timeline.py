@@ -62,9 +62,18 @@ def environment_timeline(
     end = now
     start = (now - timedelta(days=days)).replace(minute=0, second=0, microsecond=0)
     counts = rollups.hourly_counts(session, project_id, rollups.TOTAL, start, end, environment)
-    health = release_health.hourly_health(session, project_id, None, environment, start, end)
+    health = release_health.hourly_health(
+        session, project_id, None, environment, start, end, users=False
+    )
     runs = session.execute(
-        select(DeployRun, Release.version)
+        select(
+            DeployRun.id,
+            DeployRun.created_at,
+            DeployRun.kind,
+            DeployRun.state,
+            DeployRun.actor,
+            Release.version,
+        )
         .outerjoin(Release, Release.id == DeployRun.release_id)
         .where(
             DeployRun.project_id == project_id,
@@ -93,15 +102,8 @@ def environment_timeline(
         counts=counts,
         crash_free=[h.rates.sessions if h.sessions else None for h in health],
         runs=[
-            RunMark(
-                run_id=run.id,
-                at=run.created_at,
-                kind=run.kind,
-                state=run.state,
-                release=version,
-                actor=run.actor,
-            )
-            for run, version in runs
+            RunMark(run_id=run_id, at=at, kind=kind, state=state, release=version, actor=actor)
+            for run_id, at, kind, state, actor, version in runs
         ],
         windows=[WindowSpan(w.release_version, w.opened_at, w.ends_at) for w in windows],
     )

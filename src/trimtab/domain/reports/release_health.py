@@ -306,9 +306,10 @@ def _as_int(flag: Any) -> Any:
 
 
 def _collect(
-    session: Session, where: _Filter, by_hour: bool
+    session: Session, where: _Filter, by_hour: bool, users: bool = True
 ) -> dict[tuple[Any, ...], ReleaseHealth]:
-    """Counts grouped by (release, environment[, hour]) from sessions, buckets and users."""
+    """Counts grouped by (release, environment[, hour]) from sessions, buckets and (unless
+    `users` is False) distinct users."""
     s_keys: list[Any] = [HealthSession.release, HealthSession.environment]
     b_keys: list[Any] = [HealthBucket.release, HealthBucket.environment]
     if by_hour:
@@ -377,7 +378,7 @@ def _collect(
         health.first_session = _earliest(health.first_session, first)
         health.last_session = _latest(health.last_session, last)
 
-    for crashed_only_users in (False, True):
+    for crashed_only_users in (False, True) if users else ():
         for *key, count in session.execute(_user_counts(where, by_hour, crashed_only_users)):
             health = entry(tuple(key))
             if crashed_only_users:
@@ -472,10 +473,14 @@ def hourly_health(
     environment: str | None,
     start: datetime,
     end: datetime,
+    *,
+    users: bool = True,
 ) -> list[ReleaseHealth]:
     """Per hour from `start` (truncated) to `end`, zero-filled; environments merged when
     `environment` is None (users then count once per environment), releases merged when
-    `release` is None (an environment's timeline across its deploys; `release` is then "")."""
+    `release` is None (an environment's timeline across its deploys; `release` is then "").
+    `users=False`: sessions only, users left at 0 (a chart of crash-free sessions skips the
+    two distinct-user queries)."""
     first = hour_of(start)
     hours = math.ceil((end - first) / timedelta(hours=1))
     if hours > MAX_SERIES_HOURS:
@@ -485,7 +490,7 @@ def hourly_health(
         for i in range(max(hours, 0))
     }
     where = _Filter(project_id, environment=environment, release=release, start=first, end=end)
-    for key, health in _collect(session, where, by_hour=True).items():
+    for key, health in _collect(session, where, by_hour=True, users=users).items():
         slot = series.get(key[2])
         if slot is None:
             continue

@@ -260,7 +260,9 @@ def when(value: Any) -> str:
     moment = parse_timestamp(value) if not isinstance(value, datetime) else value
     if moment is None:
         return "—"
-    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    # isoformat, not strftime: a page with a thousand times (the releases timeline) calls this
+    # for each, and strftime costs five times as much.
+    return moment.astimezone(UTC).isoformat(" ", "seconds")[:19] + " UTC"
 
 
 def ago(value: Any, now: datetime | None = None) -> str:

@@ -10,9 +10,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from markupsafe import Markup, escape
+
 from trimtab.domain.releases.overview import WindowSeries
 from trimtab.domain.releases.runs import StepView
 from trimtab.domain.releases.timeline import EnvironmentTimeline
+from trimtab.server.dashboard.event_view import when
 
 CHART_WIDTH = 720
 CHART_HEIGHT = 120
@@ -230,6 +233,39 @@ def timeline(history: EnvironmentTimeline) -> Timeline:
         start=history.start,
         end=history.end,
     )
+
+
+def bar_rects(bars: list[Bar], *, empty: bool = True) -> Markup:
+    """The bars as SVG rects, each with its hour and count as a tooltip (`empty=False`: the
+    hours with errors only). Written here as one string rather than in the template: a
+    fortnight is 336 bars an environment, and the template's work per value cost the releases
+    page 40 ms of CPU. Every value is a number or a time; nothing stored is written out."""
+    parts = []
+    for bar in bars:
+        if not (empty or bar.count):
+            continue
+        parts.append(
+            f'<rect class="{"after" if bar.after else "before"}" x="{bar.x}" y="{bar.y}" '
+            f'width="{bar.width}" height="{bar.height}"><title>{when(bar.hour)[:16]}: '
+            f"{bar.count} errors</title></rect>"
+        )
+    return Markup("".join(parts))
+
+
+def mark_lines(marks: list[Mark], slug: str, height: int) -> Markup:
+    """The runs on a timeline as SVG lines linking to each run, with a wider invisible rect to
+    hover or click (a run's label, its release version, is escaped)."""
+    parts = []
+    for mark in marks:
+        rollback = " rollback" if mark.kind == "rollback" else ""
+        classes = f"deploy run-{escape(mark.state)}{rollback}"
+        title = escape(f"#{mark.run_id} {mark.label} · {mark.state} · {when(mark.at)[:16]}")
+        parts.append(
+            f'<a href="/projects/{escape(slug)}/deploys/{mark.run_id}"><line class="{classes}" '
+            f'x1="{mark.x}" x2="{mark.x}" y1="0" y2="{height}"></line><rect class="hit" '
+            f'x="{mark.x - 4}" y="0" width="8" height="{height}"><title>{title}</title></rect></a>'
+        )
+    return Markup("".join(parts))
 
 
 def waves(steps: list[StepView]) -> list[tuple[int, list[StepView]]]:

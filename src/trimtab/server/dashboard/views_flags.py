@@ -16,23 +16,15 @@ pages mark a live region that `static/live.js` refreshes (htmx) on the project's
 from __future__ import annotations
 
 from typing import Annotated, Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm import Session
 
 from trimtab.domain.errors import DomainError, NotFound
-from trimtab.domain.flags import (
-    auto_off,
-    dependencies,
-    evaluation_hours,
-    flags,
-    rule_sets,
-    schedules,
-    segments,
-    staleness,
-)
+from trimtab.domain.flags import auto_off, evaluation_hours, flags, schedules, segments
+from trimtab.domain.flags.flag_list import flag_list_page
 from trimtab.domain.spine import audit, projects
 from trimtab.domain.spine.actors import Actor
 from trimtab.domain.spine.audit import AuditEntrySummary
@@ -44,6 +36,7 @@ from trimtab.store.models import Project, utcnow
 router = APIRouter(include_in_schema=False)
 
 AUDIT_SHOWN = 30
+MAX_PAGE = 10_000
 FIELD = flag_actions.FIELD
 
 templates.env.globals.update(
@@ -67,68 +60,33 @@ def flag_list(
     env: str | None = Query(default=None, max_length=FIELD),
     q: str | None = Query(default=None, max_length=200),
     tag: str | None = Query(default=None, max_length=FIELD),
+    page: int = Query(default=1, ge=1, le=MAX_PAGE),
 ) -> Response:
     query = request.url.query
     live_url = request.url.path + (f"?{query}" if query else "")
 
     def read(session: Session, actor: Actor) -> dict[str, Any]:
         project = projects.get_project(session, actor, slug)
-        environments = [e.name for e in project.environments]
-        # One read of the flags serves both the rows and their stale marks.
-        _, read_flags = flags.list_flags(session, actor, slug)
-        listed = flags.summaries_of(read_flags)
-        stale = staleness.stale_flags(session, actor, slug, listed=read_flags)
-        serving = _serving_fallback(session, project.id)
-        chosen = _environment(environments, env)
-        stale_reasons = {(s.key, s.environment): s.reasons for s in stale}
-        needle = (q or "").strip().casefold()
-        rows = []
-        for summary in listed:
-            text = f"{summary.key} {summary.description} {summary.owner}".casefold()
-            if (needle and needle not in text) or (tag and tag not in summary.tags):
-                continue
-            here = (summary.key, chosen or "")
-            rows.append(
-                {
-                    "flag": summary,
-                    "state": summary.environments.get(chosen or ""),
-                    "stale": stale_reasons.get(here, []),
-                    "fallback": serving.get(here, []),
-                }
-            )
+        listed = flag_list_page(
+            session, actor, slug, environment=env, query=q or "", tag=tag or None, page=page
+        )
+        filters = {"env": listed.environment or "", "q": q or "", "tag": tag or ""}
+
+        def page_url(number: int) -> str:
+            return "?" + urlencode({**filters, "page": number})
+
         return {
             **_page_of(project, live_url),
-            "environments": environments,
-            "env": chosen,
-            "rows": rows,
-            "total": len(listed),
-            "tags": sorted({t for f in listed for t in f.tags}),
-            "filters": {"q": q or "", "tag": tag or ""},
+            "listed": listed,
+            "environments": listed.environments,
+            "env": listed.environment,
+            "rows": listed.rows,
+            "filters": filters,
+            "prev_url": page_url(listed.page - 1) if listed.page > 1 else None,
+            "next_url": page_url(listed.page + 1) if listed.page < listed.pages else None,
         }
 
     return pages.page(request, "flags.html", read)
-
-
-def _environment(environments: list[str], wanted: str | None) -> str | None:
-    """The environment the list shows: the one asked for, else production, else the first."""
-    if wanted in environments:
-        return wanted
-    if "production" in environments:
-        return "production"
-    return environments[0] if environments else None
-
-
-def _serving_fallback(session: Session, project_id: int) -> dict[tuple[str, str], list[str]]:
-    """(flag, environment) -> the unhealthy dependencies that make it serve its fallback."""
-    unhealthy = rule_sets.unhealthy_dependencies(session, project_id)
-    serving: dict[tuple[str, str], list[str]] = {}
-    for name, bound in dependencies.bound_flags(session, project_id).items():
-        if name not in unhealthy:
-            continue
-        for item in bound:
-            if item.enabled:
-                serving.setdefault((item.flag, item.environment), []).append(name)
-    return {k: sorted(v) for k, v in serving.items()}
 
 
 @router.get("/projects/{slug}/flags/{key}", response_class=HTMLResponse)

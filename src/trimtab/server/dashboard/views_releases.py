@@ -42,6 +42,8 @@ templates.env.globals.update(
     remaining=release_view.remaining,
     percent=release_view.percent,
     rate=release_view.rate,
+    bar_rects=release_view.bar_rects,
+    mark_lines=release_view.mark_lines,
 )
 
 
@@ -50,10 +52,9 @@ def releases_page(request: Request, slug: str) -> Response:
     def read(session: Session, actor: Actor) -> dict[str, Any]:
         project = projects.get_project(session, actor, slug)
         running = ledger.status(session, actor, slug)
-        gates = [
-            stabilization.freeze_status(session, actor, slug, env.name)
-            for env in project.environments
-        ]
+        gates = stabilization.freeze_statuses(
+            session, actor, slug, [env.name for env in project.environments]
+        )
         now = datetime.now(UTC)
         environments = [
             {

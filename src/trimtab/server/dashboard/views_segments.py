@@ -19,8 +19,9 @@ from sqlalchemy.orm import Session
 
 from trimtab.domain.errors import DomainError, InvalidInput
 from trimtab.domain.flags import flags, segments
+from trimtab.domain.spine import projects
 from trimtab.domain.spine.actors import Actor
-from trimtab.server.dashboard import flag_actions, flag_view, pages
+from trimtab.server.dashboard import flag_actions, pages
 
 router = APIRouter(include_in_schema=False)
 
@@ -43,16 +44,11 @@ def _reader(
     slug: str, error: DomainError | None = None, form: SegmentForm | None = None
 ) -> pages.Reader:
     def read(session: Session, actor: Actor) -> dict[str, Any]:
-        project, listed = flags.list_flags(session, actor, slug, include_archived=True)
-        used_by: dict[str, set[str]] = {}
-        for flag, configs in listed:
-            for config in configs.values():
-                for name in flag_view.segments_used(config.rules):
-                    used_by.setdefault(name, set()).add(flag.key)
+        project = projects.get_project(session, actor, slug)
         return {
             "project": {"slug": project.slug, "name": project.name},
             "segments": segments.list_segments(session, actor, slug),
-            "used_by": {name: sorted(keys) for name, keys in used_by.items()},
+            "used_by": segments.segment_users(session, project.id),
             "can_define": actor.has_scope(flags.DEFINITION_SCOPE),
             "error": error.detail if error else None,
             "form": form,

@@ -123,6 +123,19 @@ class Deploy(Base):
     __table_args__ = (
         Index("ix_deploys_lookup", "project_id", "environment", "service", "id"),
         Index("ix_deploys_result", "result"),
+        # What runs where (`ledger.status`, `ledger.successful`): the newest successful row of
+        # a service in an environment is one index seek, and the rows in flight another.
+        Index(
+            "ix_deploys_ledger",
+            "project_id",
+            "result",
+            "environment",
+            "service",
+            "finished_at",
+            "id",
+        ),
+        # Where each release went (the releases list, a release's page, sentry-cli's deploys).
+        Index("ix_deploys_release", "release_id", "result", "environment"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
