@@ -5,8 +5,8 @@ service and environment to keep the newest; with `ix_deploys_ledger` it is one s
 and the rows in flight another. Where the releases listed went (`overview.release_rows`) read
 the whole ledger: `ix_deploys_release` finds their rows.
 
-Revision ID: 0470_dashboard_speed
-Revises: 0460_flag_evaluation_hours
+Revision ID: 0510_dashboard_speed
+Revises: 0500_unleash_strict
 Create Date: 2026-12-01 16:10:00.000000
 """
 
@@ -14,8 +14,8 @@ from collections.abc import Sequence
 
 from alembic import op
 
-revision: str = "0470_dashboard_speed"
-down_revision: str | Sequence[str] | None = "0460_flag_evaluation_hours"
+revision: str = "0510_dashboard_speed"
+down_revision: str | Sequence[str] | None = "0500_unleash_strict"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
