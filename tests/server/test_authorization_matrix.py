@@ -514,6 +514,12 @@ ROUTES: dict[tuple[str, str], Row] = {
     ("GET", "/api/v1/projects/{slug}/stale-flags"): Row(
         READ, NAMED, url=P + "/stale-flags", params={"env": "{env}"}
     ),
+    # Flags are defined project-wide: an admin token bound to one environment cannot import.
+    ("POST", "/api/v1/projects/{slug}/environments/{env}/import/unleash"): Row(
+        ADMIN,
+        url=P + "/environments/{env}/import/unleash",
+        json={"document": {"features": [{"name": "imported", "enabled": True}]}},
+    ),
     ("GET", "/api/v1/projects/{slug}/segments"): Row(READ, url=P + "/segments"),
     ("PUT", "/api/v1/projects/{slug}/segments/{name}"): Row(
         ADMIN, url=P + "/segments/seg1", json={"constraints": []}

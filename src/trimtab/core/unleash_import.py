@@ -49,7 +49,7 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -133,41 +133,60 @@ def unleash_attribute(context_name: str) -> str:
     return "targetingKey" if context_name == "userId" else context_name
 
 
-def read_unleash(document: Any, *, environment: str | None = None) -> UnleashImport:
+def read_unleash(
+    document: Any,
+    *,
+    environment: str | None = None,
+    name_rule: Callable[[str], str | None] | None = None,
+) -> UnleashImport:
     """Translate an Unleash client features document or export. `environment` picks the
-    environment of an export that holds several. Raises UnleashDocumentError."""
+    environment of an export that holds several. `name_rule` turns an Unleash feature or
+    segment name into the trimtab name to use (None: not usable); by default a name is used
+    as is when it is a valid flag key. Raises UnleashDocumentError."""
+    rule = name_rule or _as_is
     features, segments, tags = _normalize(document, environment)
     result = UnleashImport()
-    segment_names = _segments(segments, result)
+    segment_names = _segments(segments, result, rule)
     by_name: dict[str, dict[str, Any]] = {}
     dependencies: dict[str, list[Any]] = {}
+    keys: dict[str, str] = {}
     for i, feature in enumerate(features):
         if not isinstance(feature, Mapping) or not isinstance(feature.get("name"), str):
             raise UnleashDocumentError(f"features[{i}] is not an object with a name")
         name = feature["name"]
-        if not _KEY.match(name):
+        key = rule(name)
+        if key is None or key in keys.values():
             result.skipped.append(name)
             result.problems.append(
                 ImportProblem(
                     name,
                     "name",
-                    "not imported: a trimtab flag key is 1-128 letters, digits, '.', '_', ':'"
-                    " or '-'",
+                    "not imported: not usable as a trimtab flag key"
+                    + (f" (it would be {key!r}, taken)" if key else ""),
                 )
             )
             continue
+        if key != name:
+            result.problems.append(
+                ImportProblem(name, "name", f"imported as {key!r}: SDKs must ask for that key")
+            )
         if name in by_name:
             raise UnleashDocumentError(f"feature {name!r} appears twice")
         translated = _Feature(feature, segment_names, result.segments, result.problems)
+        keys[name] = key
         by_name[name] = translated.config()
+        by_name[name]["key"] = key
         dependencies[name] = translated.dependencies()
         description = feature.get("description")
         if isinstance(description, str) and description:
-            result.descriptions[name] = description[:2000]
+            result.descriptions[key] = description[:2000]
         if tags.get(name):
-            result.tags[name] = tags[name]
+            result.tags[key] = tags[name]
     _link_dependencies(by_name, dependencies, result.problems)
     result.flags = _parents_first(by_name, result.problems)
+    for config in result.flags:
+        for item in config["prerequisites"]:
+            item["flag"] = keys[item["flag"]]
     try:
         result.segments = validate_segments(result.segments)
     except FlagConfigError as exc:
@@ -295,8 +314,12 @@ def _from_export(
     return result
 
 
+def _as_is(name: str) -> str | None:
+    return name if _KEY.match(name) else None
+
+
 def _segments(
-    raw: list[Any], result: UnleashImport
+    raw: list[Any], result: UnleashImport, rule: Callable[[str], str | None]
 ) -> dict[int, tuple[str, list[list[dict[str, Any]]]]]:
     """Unleash segment id -> (trimtab name, its constraints in disjunctive form). A segment
     that is one list of constraints is imported as a trimtab segment; any other is inlined
@@ -307,8 +330,9 @@ def _segments(
         if not isinstance(segment, Mapping) or not isinstance(segment.get("id"), int):
             raise UnleashDocumentError(f"segments[{i}] is not an object with an id")
         segment_id = segment["id"]
-        name = segment.get("name")
-        if not isinstance(name, str) or not _KEY.match(name) or name in used:
+        raw_name = segment.get("name")
+        name = rule(raw_name) if isinstance(raw_name, str) else None
+        if name is None or name in used:
             name = f"unleash-{segment_id}"
         used.add(name)
         alternatives = _ALWAYS
@@ -618,6 +642,13 @@ class _Feature:
             "gradualRolloutRandom",
         ):
             key = "rollout" if name == "flexibleRollout" else "percentage"
+            if name.endswith(("UserId", "SessionId")) and not parameters.get("groupId"):
+                self.problem(
+                    f"{path}.parameters.groupId",
+                    f"{name} without a groupId never matches in Unleash's Rust engine (the "
+                    "Python, .NET, Ruby SDKs…): left out",
+                )
+                return
             number = as_number(parameters.get(key, 100 if name == "flexibleRollout" else 0))
             if number is None or not 0 <= number <= 100:
                 self.problem(f"{path}.parameters.{key}", "not a percentage: never matches")

@@ -12,7 +12,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import Field
 
-from trimtab.domain.flags import flags, schedules, segments, staleness
+from trimtab.domain.flags import flags, imports, schedules, segments, staleness
 from trimtab.domain.results import Deleted
 from trimtab.domain.spine.actors import Actor
 from trimtab.server.api.schemas import Body, RowId
@@ -378,3 +378,36 @@ def delete_segment(
 ) -> Deleted:
     with store_of(request).write() as session:
         return segments.delete_segment(session, actor, slug, name)
+
+
+class UnleashImportBody(Body):
+    """An Unleash features document, delta event list or export (the request body limit
+    bounds its size); `source_environment` picks one from a multi-environment export."""
+
+    document: dict[str, Any]
+    dry_run: bool = False
+    source_environment: str | None = Field(default=None, min_length=1, max_length=100)
+
+
+@router.post(
+    "/projects/{slug}/environments/{env}/import/unleash",
+    response_model=imports.ImportReport,
+    status_code=200,
+)
+def import_unleash(
+    slug: str,
+    env: str,
+    body: UnleashImportBody,
+    request: Request,
+    actor: Actor = Depends(current_actor),
+) -> imports.ImportReport:
+    with store_of(request).write() as session:
+        return imports.import_unleash(
+            session,
+            actor,
+            slug,
+            env,
+            body.document,
+            dry_run=body.dry_run,
+            source_environment=body.source_environment,
+        )
