@@ -5,6 +5,8 @@ server then serves to a real UnleashClient answers every user like the original 
 from __future__ import annotations
 
 import copy
+import json
+from pathlib import Path
 from typing import Any
 
 from fastapi.testclient import TestClient
@@ -13,91 +15,10 @@ from tests.core.test_unleash_translation import unleash_client
 from tests.server.test_unleash_api import _client
 from tests.support import ThreadedServer
 
+CASES = Path(__file__).parents[1] / "cases" / "unleash_import"
 IMPORT = "/api/v1/projects/shop/environments/production/import/unleash"
-ADMIN_HEADERS: dict[str, str] = {}
 
-DOCUMENT: dict[str, Any] = {
-    "version": 2,
-    "segments": [
-        {
-            "id": 3,
-            "name": "Beta-Testers",
-            "constraints": [
-                {"contextName": "plan", "operator": "IN", "values": ["beta", "pro"]},
-            ],
-        }
-    ],
-    "features": [
-        {
-            "name": "new-checkout",
-            "description": "The new checkout",
-            "enabled": True,
-            "strategies": [
-                {
-                    "name": "flexibleRollout",
-                    "parameters": {"rollout": "30", "stickiness": "default", "groupId": "nc"},
-                    "constraints": [
-                        {
-                            "contextName": "country",
-                            "operator": "IN",
-                            "values": ["KR", "JP", "DE"],
-                        }
-                    ],
-                },
-                {"name": "userWithId", "parameters": {"userIds": "user-1, user-2,user-3"}},
-                {"name": "default", "segments": [3]},
-            ],
-        },
-        {
-            "name": "Banner.Color",
-            "enabled": True,
-            "strategies": [
-                {
-                    "name": "flexibleRollout",
-                    "parameters": {"rollout": "100", "stickiness": "default"},
-                    "constraints": [
-                        {
-                            "contextName": "email",
-                            "operator": "STR_ENDS_WITH",
-                            "values": ["@EXAMPLE.com"],
-                            "caseInsensitive": True,
-                            "inverted": True,
-                        }
-                    ],
-                }
-            ],
-            "variants": [
-                {"name": "red", "weight": 200, "payload": {"type": "string", "value": "#f00"}},
-                {"name": "green", "weight": 300, "payload": {"type": "string", "value": "#0f0"}},
-                {
-                    "name": "blue",
-                    "weight": 500,
-                    "payload": {"type": "string", "value": "#00f"},
-                    "overrides": [{"contextName": "userId", "values": ["user-7"]}],
-                },
-            ],
-        },
-        {
-            "name": "checkout-tips",
-            "enabled": True,
-            "dependencies": [{"feature": "new-checkout"}],
-            "strategies": [
-                {
-                    "name": "gradualRolloutUserId",
-                    "parameters": {"percentage": "50", "groupId": "tips"},
-                },
-            ],
-        },
-        {
-            "name": "legacy-ips",
-            "enabled": True,
-            "strategies": [
-                {"name": "remoteAddress", "parameters": {"IPs": "10.0.0.0/8, 192.168.1.5"}},
-                {"name": "myCustomStrategy", "parameters": {"x": "1"}},
-            ],
-        },
-    ],
-}
+DOCUMENT: dict[str, Any] = json.loads((CASES / "document.json").read_text())
 KEYS = {
     "new-checkout": "new-checkout",
     "Banner.Color": "banner.color",
