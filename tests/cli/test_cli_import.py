@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.server.test_api_import import DOCUMENT, KEYS
+from tests.server.test_api_import import DOCUMENT, FLAGD, KEYS
 from tests.support import ADMIN_TOKEN, LiveServer, run_cli
 
 
@@ -93,3 +93,21 @@ def test_import_unleash__missing_file__usage_error(live_server: LiveServer) -> N
     )
     assert result.exit_code != 0
     assert "no such file" in result.stderr
+
+
+def test_export_then_import_trimtab_and_flagd(live_server: LiveServer, tmp_path: Path) -> None:
+    cli(live_server, "project", "create", "shop")
+    source = tmp_path / "features.json"
+    source.write_text(json.dumps(DOCUMENT))
+    cli(live_server, "import", "unleash", str(source), "-p", "shop", "-e", "production")
+    exported = tmp_path / "shop.json"
+    assert "wrote 4 flag(s)" in cli(live_server, "export", "-p", "shop", "-o", str(exported))
+    cli(live_server, "project", "create", "copy")
+    out = cli(live_server, "import", "trimtab", str(exported), "-p", "copy", "-e", "production")
+    assert "did create 4 flag(s)" in out
+    assert _keys(live_server, "copy") == set(KEYS.values())
+    flagd = tmp_path / "flagd.json"
+    flagd.write_text(json.dumps(FLAGD))
+    out = cli(live_server, "import", "flagd", str(flagd), "-p", "copy", "-e", "staging")
+    assert "did create 3 flag(s)" in out
+    assert "timed.targeting.if[0].>" in out

@@ -134,3 +134,72 @@ def test_import_unleash__served_back__unleash_client_agrees_with_the_original_fo
                 ), (name, context)
     finally:
         served.destroy()
+
+
+FLAGD = {
+    "$evaluators": {"staff": {"ends_with": [{"var": "email"}, "@corp.com"]}},
+    "flags": {
+        "new-ui": {
+            "state": "ENABLED",
+            "variants": {"on": True, "off": False},
+            "defaultVariant": "off",
+            "targeting": {"if": [{"$ref": "staff"}, "on", "off"]},
+        },
+        "theme": {
+            "state": "ENABLED",
+            "variants": {"dark": "#000", "light": "#fff"},
+            "defaultVariant": "light",
+            "targeting": {"fractional": [["dark", 25], ["light", 75]]},
+        },
+        "timed": {
+            "state": "ENABLED",
+            "variants": {"on": True, "off": False},
+            "defaultVariant": "off",
+            "targeting": {"if": [{">": [{"var": "$flagd.timestamp"}, 1]}, "on", "off"]},
+        },
+    },
+}
+
+
+def test_import_flagd__document__flags_written_and_gaps_reported(client: TestClient) -> None:
+    _shop(client)
+    response = client.post(
+        "/api/v1/projects/shop/environments/staging/import/flagd", json={"document": FLAGD}
+    )
+    assert response.status_code == 200, response.text
+    report = response.json()
+    assert sorted(report["created"]) == ["new-ui", "theme", "timed"]
+    assert {(p["flag"], p["path"]) for p in report["unsupported"]} == {
+        ("theme", "targeting.fractional"),
+        ("timed", "targeting.if[0].>"),
+    }
+    (flag,) = [f for f in client.get("/api/v1/projects/shop/flags").json() if f["key"] == "theme"]
+    assert flag["type"] == "string"
+
+
+def test_export_then_import_trimtab__round_trip__same_configs(client: TestClient) -> None:
+    _shop(client)
+    assert client.post(IMPORT, json={"document": DOCUMENT}).status_code == 200
+    exported = client.get("/api/v1/projects/shop/export").json()
+    assert exported["trimtab"] == 1
+    assert {f["key"] for f in exported["flags"]} == set(KEYS.values())
+    assert client.post("/api/v1/projects", json={"slug": "copy"}).status_code == 201
+    for env in ("development", "staging", "production"):
+        imported = client.post(
+            f"/api/v1/projects/copy/environments/{env}/import/trimtab",
+            json={"document": exported},
+        )
+        assert imported.status_code == 200, imported.text
+        assert imported.json()["unsupported"] == []
+    copied = client.get("/api/v1/projects/copy/export").json()
+    assert copied["segments"] == exported["segments"]
+    assert [(f["key"], f["type"], f["variants"], f["environments"]) for f in copied["flags"]] == [
+        (f["key"], f["type"], f["variants"], f["environments"]) for f in exported["flags"]
+    ]
+    again = client.post(
+        "/api/v1/projects/shop/environments/production/import/trimtab",
+        json={"document": exported},
+    ).json()
+    assert again["created"] == [] and again["updated"] == []
+    one = client.get("/api/v1/projects/shop/export", params={"env": "staging"}).json()
+    assert all(set(f["environments"]) == {"staging"} for f in one["flags"])

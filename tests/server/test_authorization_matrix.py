@@ -515,7 +515,8 @@ ROUTES: dict[tuple[str, str], Row] = {
         READ, NAMED, url=P + "/stale-flags", params={"env": "{env}"}
     ),
     # Flags are defined project-wide: an admin token bound to one environment cannot import.
-    ("POST", "/api/v1/projects/{slug}/environments/{env}/import/unleash"): Row(
+    ("GET", "/api/v1/projects/{slug}/export"): Row(READ, url=P + "/export"),
+    ("POST", "/api/v1/projects/{slug}/environments/{env}/import/{source}"): Row(
         ADMIN,
         url=P + "/environments/{env}/import/unleash",
         json={"document": {"features": [{"name": "imported", "enabled": True}]}},

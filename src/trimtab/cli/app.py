@@ -118,7 +118,7 @@ def _alerts() -> list[Entry]:
 def _imports() -> list[Entry]:
     from trimtab.cli import imports
 
-    return [("import", imports.import_app)]
+    return [("import", imports.import_app), ("export", imports.export_command)]
 
 
 def _server() -> list[Entry]:
@@ -153,6 +153,7 @@ NOUNS: dict[str, Loader] = {
     "dora": _config,
     "flag": _flags,
     "import": _imports,
+    "export": _imports,
     "dependency": _dependencies,
     "issues": _issues,
     "events": _issues,

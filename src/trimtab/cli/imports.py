@@ -1,4 +1,5 @@
-"""`trimtab import unleash SOURCE`: flags from Unleash, through the server's import API.
+"""`trimtab import unleash|flagd|trimtab SOURCE` and `trimtab export`: flags in and out,
+through the server's import and export API.
 
 SOURCE is a file or an http(s) URL (an Unleash server's `/api/client/features`, with
 `--source-token` sent as its Authorization header). The CLI only reads the document; the
@@ -9,6 +10,7 @@ what it would do) and lists what cannot be expressed.
 from __future__ import annotations
 
 import json
+import sys
 import urllib.request
 from pathlib import Path
 from typing import Annotated, Any
@@ -48,29 +50,73 @@ def read_source(source: str, token: str | None) -> Any:
         raise UsageError(f"{source}: not valid JSON ({exc})") from exc
 
 
+ProjectOpt = Annotated[str, typer.Option("--project", "-p", help="Project slug.")]
+EnvOpt = Annotated[str, typer.Option("--env", "-e", help="Environment to import into.")]
+SourceEnvOpt = Annotated[
+    str | None,
+    typer.Option("--source-env", help="The environment to read from an export (default: -e)."),
+]
+DryRunOpt = Annotated[
+    bool, typer.Option("--dry-run", help="Show what would change; import nothing.")
+]
+
+
 @import_app.command("unleash")
 def import_unleash(
     ctx: typer.Context,
     source: Annotated[str, typer.Argument(help="File or URL of an Unleash document.")],
-    project: Annotated[str, typer.Option("--project", "-p", help="Project slug.")],
-    env: Annotated[str, typer.Option("--env", "-e", help="Environment to import into.")],
-    dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="Show what would change; import nothing.")
-    ] = False,
-    source_env: Annotated[
-        str | None,
-        typer.Option("--source-env", help="The environment to read from a multi-env export."),
-    ] = None,
+    project: ProjectOpt,
+    env: EnvOpt,
+    dry_run: DryRunOpt = False,
+    source_env: SourceEnvOpt = None,
     source_token: Annotated[
         str | None, typer.Option("--source-token", help="Authorization header for a URL.")
     ] = None,
 ) -> None:
-    """Import an Unleash features document or export into one environment."""
+    """Import an Unleash features document, delta events or export into one environment."""
+    document = read_source(source, source_token)
+    _import(ctx, "unleash", document, project, env, dry_run, source_env)
+
+
+@import_app.command("flagd")
+def import_flagd(
+    ctx: typer.Context,
+    source: Annotated[str, typer.Argument(help="File or URL of a flagd flag definition.")],
+    project: ProjectOpt,
+    env: EnvOpt,
+    dry_run: DryRunOpt = False,
+) -> None:
+    """Import a flagd flag definition document (JsonLogic targeting) into one environment."""
+    _import(ctx, "flagd", read_source(source, None), project, env, dry_run, None)
+
+
+@import_app.command("trimtab")
+def import_trimtab(
+    ctx: typer.Context,
+    source: Annotated[str, typer.Argument(help="File written by `trimtab export`.")],
+    project: ProjectOpt,
+    env: EnvOpt,
+    dry_run: DryRunOpt = False,
+    source_env: SourceEnvOpt = None,
+) -> None:
+    """Import a trimtab export into one environment."""
+    _import(ctx, "trimtab", read_source(source, None), project, env, dry_run, source_env)
+
+
+def _import(
+    ctx: typer.Context,
+    kind: str,
+    document: Any,
+    project: str,
+    env: str,
+    dry_run: bool,
+    source_env: str | None,
+) -> None:
     s = state(ctx)
-    body: dict[str, Any] = {"document": read_source(source, source_token), "dry_run": dry_run}
+    body: dict[str, Any] = {"document": document, "dry_run": dry_run}
     if source_env:
         body["source_environment"] = source_env
-    report = s.client().post(f"/api/v1/projects/{project}/environments/{env}/import/unleash", body)
+    report = s.client().post(f"/api/v1/projects/{project}/environments/{env}/import/{kind}", body)
     if s.as_json:
         emit(report, as_json=True)
         return
@@ -88,3 +134,24 @@ def import_unleash(
             say(f"  {where}: {problem['message']}")
     if dry_run:
         say("dry run: nothing was imported")
+
+
+def export_command(
+    ctx: typer.Context,
+    project: ProjectOpt,
+    env: Annotated[
+        str | None, typer.Option("--env", "-e", help="Only this environment's configs.")
+    ] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write to this file, not stdout.")
+    ] = None,
+) -> None:
+    """Write the project's flags and segments as trimtab JSON (read back by `import trimtab`)."""
+    s = state(ctx)
+    data = s.client().get(f"/api/v1/projects/{project}/export", env=env)
+    text = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        output.write_text(text)
+        say(f"wrote {len(data['flags'])} flag(s) to {output}")

@@ -4,9 +4,10 @@
 `read_unleash` takes either what `GET /api/client/features` answers (`{"features": [...],
 "segments": [...]}`) or an Unleash export (`features`, `featureStrategies`,
 `featureEnvironments`, `segments`, `dependencies`, `featureTags`…, one environment) and gives
-an `UnleashImport`: full trimtab configs (see `trimtab.core.evaluation`), segments, flag
-descriptions and tags, and every `ImportProblem` (what has no exact trimtab form, with the path
-of the Unleash field and what was done instead). Nothing is dropped without a problem saying so.
+a `FlagImport` (`core.flag_imports`): full trimtab configs (see `trimtab.core.evaluation`),
+segments, flag descriptions and tags, and every `ImportProblem` (what has no exact trimtab
+form, with the path of the Unleash field and what was done instead). Nothing is dropped
+without a problem saying so.
 
 The mapping (an Unleash context as trimtab sees it is `unleash.context_from_unleash`):
 
@@ -50,9 +51,15 @@ import json
 import re
 from collections import Counter
 from collections.abc import Callable, Collection, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
+from trimtab.core.flag_imports import (
+    FlagImport,
+    ImportDocumentError,
+    ImportProblem,
+    never_on,
+    parents_first,
+)
 from trimtab.core.flags.config import (
     MAX_RULES,
     FlagConfigError,
@@ -64,9 +71,7 @@ from trimtab.core.flags.values import as_number, parse_datetime, parse_network, 
 
 __all__ = [
     "DISABLED",
-    "ImportProblem",
     "UnleashDocumentError",
-    "UnleashImport",
     "read_unleash",
     "unleash_attribute",
 ]
@@ -101,31 +106,8 @@ _CHAINS = {
 }
 
 
-class UnleashDocumentError(ValueError):
+class UnleashDocumentError(ImportDocumentError):
     """The document is not an Unleash features document or export; says why."""
-
-
-@dataclass(frozen=True, slots=True)
-class ImportProblem:
-    """Something at `path` in Unleash feature `flag` ("" for the document) trimtab cannot
-    express exactly, and what the import does instead."""
-
-    flag: str
-    path: str
-    message: str
-
-
-@dataclass(slots=True)
-class UnleashImport:
-    """What an Unleash document becomes: flag configs in dependency order (parents first),
-    segments, per-flag descriptions and tags, and the problems found."""
-
-    flags: list[dict[str, Any]] = field(default_factory=list)
-    segments: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
-    descriptions: dict[str, str] = field(default_factory=dict)
-    tags: dict[str, list[str]] = field(default_factory=dict)
-    problems: list[ImportProblem] = field(default_factory=list)
-    skipped: list[str] = field(default_factory=list)
 
 
 def unleash_attribute(context_name: str) -> str:
@@ -138,14 +120,14 @@ def read_unleash(
     *,
     environment: str | None = None,
     name_rule: Callable[[str], str | None] | None = None,
-) -> UnleashImport:
+) -> FlagImport:
     """Translate an Unleash client features document or export. `environment` picks the
     environment of an export that holds several. `name_rule` turns an Unleash feature or
     segment name into the trimtab name to use (None: not usable); by default a name is used
     as is when it is a valid flag key. Raises UnleashDocumentError."""
     rule = name_rule or _as_is
     features, segments, tags = _normalize(document, environment)
-    result = UnleashImport()
+    result = FlagImport()
     segment_names = _segments(segments, result, rule)
     by_name: dict[str, dict[str, Any]] = {}
     dependencies: dict[str, list[Any]] = {}
@@ -183,7 +165,7 @@ def read_unleash(
         if tags.get(name):
             result.tags[key] = tags[name]
     _link_dependencies(by_name, dependencies, result.problems)
-    result.flags = _parents_first(by_name, result.problems)
+    result.flags = parents_first(by_name, result.problems)
     for config in result.flags:
         for item in config["prerequisites"]:
             item["flag"] = keys[item["flag"]]
@@ -319,7 +301,7 @@ def _as_is(name: str) -> str | None:
 
 
 def _segments(
-    raw: list[Any], result: UnleashImport, rule: Callable[[str], str | None]
+    raw: list[Any], result: FlagImport, rule: Callable[[str], str | None]
 ) -> dict[int, tuple[str, list[list[dict[str, Any]]]]]:
     """Unleash segment id -> (trimtab name, its constraints in disjunctive form). A segment
     that is one list of constraints is imported as a trimtab segment; any other is inlined
@@ -862,7 +844,7 @@ def _link_dependencies(
                     )
                 )
                 if not holds:
-                    _never_on(config)
+                    never_on(config)
                 continue
             if parent_config is None:
                 problems.append(
@@ -870,7 +852,7 @@ def _link_dependencies(
                         name, path, f"parent {parent!r} is not imported: never on, as in Unleash"
                     )
                 )
-                _never_on(config)
+                never_on(config)
                 continue
             if raw.get(parent):
                 problems.append(
@@ -881,7 +863,7 @@ def _link_dependencies(
                         "this flag is never on",
                     )
                 )
-                _never_on(config)
+                never_on(config)
                 continue
             if parent_config["type"] == "boolean" and wanted == [DISABLED]:
                 wanted = []  # a parent without variants answers "disabled" while it is on
@@ -896,44 +878,6 @@ def _link_dependencies(
                         f"{parent!r} has no variants, so this dependency never holds",
                     )
                 )
-                _never_on(config)
+                never_on(config)
                 continue
             config["prerequisites"].append({"flag": parent, "variants": wanted})
-
-
-def _parents_first(
-    by_name: dict[str, dict[str, Any]], problems: list[ImportProblem]
-) -> list[dict[str, Any]]:
-    """The configs ordered so that each comes after its prerequisites; a prerequisite on a
-    flag not imported, or in a cycle, is removed (and reported)."""
-    ordered: list[dict[str, Any]] = []
-    state: dict[str, int] = {}  # 1 = being visited, 2 = placed
-
-    def visit(name: str) -> None:
-        state[name] = 1
-        config = by_name[name]
-        kept = []
-        for item in config["prerequisites"]:
-            parent = item["flag"]
-            if state.get(parent) == 1:
-                problems.append(
-                    ImportProblem(name, "dependencies", f"a cycle through {parent!r}: never on")
-                )
-                _never_on(config)
-                continue
-            if parent not in state:
-                visit(parent)
-            kept.append(item)
-        config["prerequisites"] = kept
-        state[name] = 2
-        ordered.append(config)
-
-    for name in by_name:
-        if name not in state:
-            visit(name)
-    return ordered
-
-
-def _never_on(config: dict[str, Any]) -> None:
-    config["rules"] = []
-    config["default_variant"] = config["off_variant"]

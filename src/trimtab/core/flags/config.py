@@ -47,20 +47,17 @@ BOOLEAN_VARIANTS = {"on": True, "off": False}
 
 _KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}\Z")
 _INTEGER_TEXT = re.compile(r"[+-]?\d+\Z")
-_FLAG_FIELDS = frozenset(
-    {
-        "key",
-        "type",
-        "variants",
-        "enabled",
-        "default_variant",
-        "off_variant",
-        "rules",
-        "prerequisites",
-        "fallback",
-        "salt",
-    }
+# The fields of a config that are per environment (the rest is the flag's definition).
+ENVIRONMENT_FIELDS = (
+    "enabled",
+    "default_variant",
+    "off_variant",
+    "rules",
+    "prerequisites",
+    "fallback",
+    "salt",
 )
+_FLAG_FIELDS = frozenset({"key", "type", "variants", *ENVIRONMENT_FIELDS})
 _RULE_FIELDS = frozenset({"id", "constraints", "segments", "serve"})
 _CONSTRAINT_FIELDS = frozenset(
     {"attribute", "operator", "values", "value", "negate", "case_insensitive"}

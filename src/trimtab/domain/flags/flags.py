@@ -24,7 +24,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from trimtab.core.evaluation import FlagConfigError, find_prerequisite_cycle, validate_flag_config
-from trimtab.core.flags.config import FLAG_TYPES
+from trimtab.core.flags.config import ENVIRONMENT_FIELDS, FLAG_TYPES
 from trimtab.core.names import InvalidName, check_name
 from trimtab.domain.errors import Conflict, InvalidInput, NotFound
 from trimtab.domain.flags import dependencies, evaluation_hours
@@ -61,9 +61,7 @@ ROLLOUT_RULE = "rollout"
 DEFINITION_SCOPE = "admin"
 OPERATION_SCOPE = "deploy"
 # The per-environment fields of a config (the rest is the project-wide definition).
-CONFIG_FIELDS = frozenset(
-    {"enabled", "default_variant", "off_variant", "rules", "prerequisites", "fallback", "salt"}
-)
+CONFIG_FIELDS = frozenset(ENVIRONMENT_FIELDS)
 
 
 def get_flag(session: Session, project: Project, key: str) -> Flag:
@@ -703,7 +701,7 @@ class FlagDetail(FlagDefinition):
     environments: dict[str, FlagConfigView]
 
 
-def _definition_fields(flag: Flag) -> dict[str, Any]:
+def definition_fields(flag: Flag) -> dict[str, Any]:
     return {
         "key": flag.key,
         "type": flag.type,
@@ -718,7 +716,7 @@ def _definition_fields(flag: Flag) -> dict[str, Any]:
 
 
 def _audited_definition(flag: Flag) -> dict[str, Any]:
-    return FlagDefinition(**_definition_fields(flag)).model_dump(mode="json")
+    return FlagDefinition(**definition_fields(flag)).model_dump(mode="json")
 
 
 def flag_summaries(
@@ -738,7 +736,7 @@ def summaries_of(listed: list[tuple[Flag, dict[str, FlagConfig]]]) -> list[FlagS
     """`flag_summaries` of flags already read with `list_flags`."""
     return [
         FlagSummary(
-            **_definition_fields(flag),
+            **definition_fields(flag),
             environments={
                 name: FlagEnvironmentSummary(
                     enabled=row.enabled, rollout=rollout_percentage({"rules": row.rules})
@@ -776,7 +774,7 @@ def flag_detail(session: Session, actor: Actor, project_slug: str, key: str) -> 
         environments[env.name] = _config_view(
             session, project.id, flag, row, stats.get(env.id), unhealthy
         )
-    return FlagDetail(**_definition_fields(flag), environments=environments)
+    return FlagDetail(**definition_fields(flag), environments=environments)
 
 
 def _config_view(

@@ -1,6 +1,8 @@
-"""Import flags from another system into one project environment (`trimtab import unleash`).
+"""Import flags into one project environment (`trimtab import unleash|flagd|trimtab`), and
+export a project's flags (`trimtab export`, the document `import trimtab` reads back).
 
-The document is translated by `trimtab.core.unleash_import` (pure); here its segments and flags
+The document is translated by the core (`core.unleash_import`, `core.flagd_import`,
+`core.flag_imports.read_trimtab`, all pure); here its segments and flags
 are written through the same use cases as the API's (`segments.put_segment`,
 `flags.create_flag`, `flags.update_definition`, `flags.set_config`), each validated and audited,
 in the caller's one transaction: an error anywhere rolls back everything. A dry run writes
@@ -16,11 +18,19 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from trimtab.core.evaluation import validate_flag_config
+from trimtab.core.flag_imports import (
+    CONFIG_FIELDS,
+    EXPORT_VERSION,
+    FlagImport,
+    ImportDocumentError,
+    read_trimtab,
+)
+from trimtab.core.flagd_import import read_flagd
 from trimtab.core.names import InvalidName, check_name
-from trimtab.core.unleash_import import UnleashDocumentError, read_unleash
+from trimtab.core.unleash_import import read_unleash
 from trimtab.domain.errors import InvalidInput
 from trimtab.domain.flags import flags, segments
-from trimtab.domain.flags.rule_sets import full_config
+from trimtab.domain.flags.rule_sets import full_config, project_segments
 from trimtab.domain.results import Result
 from trimtab.domain.spine import audit
 from trimtab.domain.spine.actors import Actor
@@ -50,25 +60,37 @@ class ImportReport(Result):
     unsupported: list[ImportProblem]
 
 
-def import_unleash(
+SOURCES = ("unleash", "flagd", "trimtab")
+_LABELS = {"unleash": "an Unleash", "flagd": "a flagd", "trimtab": "a trimtab export"}
+
+
+def import_flags(
     session: Session,
     actor: Actor,
     project_slug: str,
     environment: str,
+    source: str,
     document: Any,
     *,
     dry_run: bool = False,
     source_environment: str | None = None,
 ) -> ImportReport:
-    """Import an Unleash features document, delta events or export into one environment."""
+    """Import a document (`source`: unleash, flagd or trimtab) into one environment."""
     project = get_project(session, actor, project_slug, scope=flags.DEFINITION_SCOPE)
     env = get_environment(session, project, environment, actor=actor, scope=flags.DEFINITION_SCOPE)
     try:
-        imported = read_unleash(
-            document, environment=source_environment or env.name, name_rule=_trimtab_name
-        )
-    except UnleashDocumentError as exc:
-        raise InvalidInput(f"not an Unleash document: {exc}") from exc
+        if source == "unleash":
+            imported = read_unleash(
+                document, environment=source_environment or env.name, name_rule=_trimtab_name
+            )
+        elif source == "flagd":
+            imported = read_flagd(document)
+        elif source == "trimtab":
+            imported = read_trimtab(document, environment=source_environment or env.name)
+        else:
+            raise InvalidInput(f"unknown source {source!r}; one of {', '.join(SOURCES)}")
+    except ImportDocumentError as exc:
+        raise InvalidInput(f"not {_LABELS[source]} document: {exc}") from exc
     problems = [
         ImportProblem(flag=p.flag, path=p.path, message=p.message) for p in imported.problems
     ]
@@ -110,11 +132,11 @@ def import_unleash(
                 project_slug,
                 name,
                 imported.segments[name],
-                description="imported from Unleash",
+                description=f"imported from {source}",
             )
         for config in imported.flags:
             if config["key"] not in skipped:
-                _write(session, actor, project_slug, env.name, config, imported, existing)
+                _write(session, actor, project_slug, env.name, config, imported, existing, source)
         audit.record(
             session,
             actor,
@@ -124,7 +146,7 @@ def import_unleash(
             project_id=project.id,
             environment=env.name,
             after={
-                "source": "unleash",
+                "source": source,
                 "created": created,
                 "updated": updated,
                 "segments": changed_segments,
@@ -151,9 +173,6 @@ def _trimtab_name(name: str) -> str | None:
     return None
 
 
-_CONFIG_FIELDS = ("enabled", "default_variant", "off_variant", "rules", "prerequisites", "salt")
-
-
 def _differs(session: Session, flag: Flag, environment_id: int, config: dict[str, Any]) -> bool:
     row = session.scalars(
         select(FlagConfig).where(
@@ -164,7 +183,7 @@ def _differs(session: Session, flag: Flag, environment_id: int, config: dict[str
     wanted = validate_flag_config(config)
     if flag.type != "boolean" and current["variants"] != wanted["variants"]:
         return True
-    return any(current[name] != wanted[name] for name in _CONFIG_FIELDS)
+    return any(current[name] != wanted[name] for name in CONFIG_FIELDS)
 
 
 def _write(
@@ -173,11 +192,14 @@ def _write(
     project_slug: str,
     environment: str,
     config: dict[str, Any],
-    imported: Any,
+    imported: FlagImport,
     existing: dict[str, Flag],
+    source: str,
 ) -> None:
     key = config["key"]
-    env_config = {name: config[name] for name in _CONFIG_FIELDS}
+    reason = f"imported from {source}"
+    normalized = validate_flag_config(config)
+    env_config = {name: normalized[name] for name in CONFIG_FIELDS}
     if key not in existing:
         flags.create_flag(
             session,
@@ -195,6 +217,43 @@ def _write(
         return
     if config["type"] != "boolean":
         flags.update_definition(session, actor, project_slug, key, variants=config["variants"])
-    flags.set_config(
-        session, actor, project_slug, key, environment, env_config, reason="imported from Unleash"
+    flags.set_config(session, actor, project_slug, key, environment, env_config, reason=reason)
+
+
+class ExportedFlag(flags.FlagDefinition):
+    """One flag of an export: its definition and its config per environment."""
+
+    environments: dict[str, dict[str, Any]]
+
+
+class FlagExport(Result):
+    """A project's live flags and segments (`trimtab export`), read back by
+    `import trimtab` (see core.flag_imports)."""
+
+    trimtab: int
+    project: str
+    segments: dict[str, list[dict[str, Any]]]
+    flags: list[ExportedFlag]
+
+
+def export_flags(
+    session: Session, actor: Actor, project_slug: str, environment: str | None = None
+) -> FlagExport:
+    """The project's live flags in every environment the caller reaches, or in one."""
+    project, listed = flags.list_flags(session, actor, project_slug)
+    if environment is not None:
+        get_environment(session, project, environment, actor=actor)
+    exported = []
+    for flag, configs in listed:
+        environments = {
+            name: {field: full_config(flag, row)[field] for field in CONFIG_FIELDS}
+            for name, row in sorted(configs.items())
+            if environment is None or name == environment
+        }
+        exported.append(ExportedFlag(**flags.definition_fields(flag), environments=environments))
+    return FlagExport(
+        trimtab=EXPORT_VERSION,
+        project=project.slug,
+        segments=project_segments(session, project.id),
+        flags=exported,
     )

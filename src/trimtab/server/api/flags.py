@@ -380,9 +380,10 @@ def delete_segment(
         return segments.delete_segment(session, actor, slug, name)
 
 
-class UnleashImportBody(Body):
-    """An Unleash features document, delta event list or export (the request body limit
-    bounds its size); `source_environment` picks one from a multi-environment export."""
+class ImportBody(Body):
+    """A document to import (an Unleash features document, delta events or export; a flagd
+    flag definition document; a trimtab export). The request body limit bounds its size;
+    `source_environment` picks one environment from an export that holds several."""
 
     document: dict[str, Any]
     dry_run: bool = False
@@ -390,24 +391,37 @@ class UnleashImportBody(Body):
 
 
 @router.post(
-    "/projects/{slug}/environments/{env}/import/unleash",
+    "/projects/{slug}/environments/{env}/import/{source}",
     response_model=imports.ImportReport,
     status_code=200,
 )
-def import_unleash(
+def import_flags(
     slug: str,
     env: str,
-    body: UnleashImportBody,
+    source: str,
+    body: ImportBody,
     request: Request,
     actor: Actor = Depends(current_actor),
 ) -> imports.ImportReport:
     with store_of(request).write() as session:
-        return imports.import_unleash(
+        return imports.import_flags(
             session,
             actor,
             slug,
             env,
+            source,
             body.document,
             dry_run=body.dry_run,
             source_environment=body.source_environment,
         )
+
+
+@router.get("/projects/{slug}/export", response_model=imports.FlagExport, status_code=200)
+def export_flags(
+    slug: str,
+    request: Request,
+    env: str | None = Query(default=None, max_length=64),
+    actor: Actor = Depends(current_actor),
+) -> imports.FlagExport:
+    with store_of(request).read() as session:
+        return imports.export_flags(session, actor, slug, env)
