@@ -120,7 +120,7 @@ class _Flag:
             raise FlagdDocumentError(f"flags.{self.key}: no variants")
         self.names = set(variants)
         default = self.flag.get("defaultVariant")
-        if default not in variants:
+        if not isinstance(default, str) or default not in variants:
             first = next(iter(variants))
             self.problem(
                 "defaultVariant",
@@ -176,7 +176,12 @@ class _Flag:
                     self.problem(exc.path, exc.message + ": left out")
                 return None
             if operator == "$ref":
-                return self.branch(self.evaluator(args, path), guard, path, depth + 1)
+                try:
+                    target = self.evaluator(args, path)
+                except _Unsupported as exc:
+                    self.problem(exc.path, exc.message + ": left out")
+                    return None
+                return self.branch(target, guard, path, depth + 1)
         self.problem(path, "a variant computed by this expression: left out")
         return None
 
@@ -231,15 +236,22 @@ class _Flag:
         if args and not isinstance(args[0], list):
             stickiness = self.bucketing(args[0], path)
             buckets = args[1:]
-        split = []
+        split: list[dict[str, Any]] = []
+        total = 0
         for i, bucket in enumerate(buckets):
-            if not isinstance(bucket, list) or not bucket or bucket[0] not in self.names:
+            if (
+                not isinstance(bucket, list)
+                or not bucket
+                or not isinstance(bucket[0], str)
+                or bucket[0] not in self.names
+            ):
                 raise _Unsupported(f"{path}[{i}]", "not a [variant, weight] pair")
             weight = bucket[1] if len(bucket) > 1 else 1
             if isinstance(weight, bool) or not isinstance(weight, int) or weight < 0:
                 raise _Unsupported(f"{path}[{i}]", "a weight must be a whole number")
             split.append({"variant": bucket[0], "weight": weight})
-        if not split or sum(e["weight"] for e in split) <= 0:
+            total += weight
+        if total <= 0:
             raise _Unsupported(path, "no weight to split")
         self.problem(
             path,

@@ -318,7 +318,7 @@ def _segments(
             name = f"unleash-{segment_id}"
         used.add(name)
         alternatives = _ALWAYS
-        for j, c in enumerate(segment.get("constraints") or []):
+        for j, c in enumerate(_list(segment.get("constraints"))):
             path = f"segments[{i}].constraints[{j}]"
             alternatives = _and(alternatives, _constraint(c, path, result.problems, ""))
         if len(alternatives) == 1:
@@ -570,11 +570,11 @@ class _Feature:
         if not isinstance(parameters, Mapping):
             parameters = {}
         alternatives = _ALWAYS
-        for j, c in enumerate(strategy.get("constraints") or []):
+        for j, c in enumerate(_list(strategy.get("constraints"))):
             alternatives = _and(
                 alternatives, _constraint(c, f"{path}.constraints[{j}]", self.problems, self.name)
             )
-        for j, segment_id in enumerate(strategy.get("segments") or []):
+        for j, segment_id in enumerate(_list(strategy.get("segments"))):
             if segment_id not in self.segments:
                 self.problem(
                     f"{path}.segments[{j}]", f"unknown segment {segment_id}: never matches"
@@ -734,10 +734,14 @@ class _Feature:
         for constraints in alternatives:
             if parameters is None:
                 for v in variants:
-                    for override in v.get("overrides") or []:
+                    for override in _list(v.get("overrides")):
                         if not isinstance(override, Mapping):
                             continue
-                        ids = [str(x) for x in override.get("values") or []]
+                        ids = [
+                            str(x)
+                            for x in _list(override.get("values"))
+                            if isinstance(x, str | int)
+                        ]
                         context_name = override.get("contextName")
                         if not ids or not isinstance(context_name, str):
                             continue
@@ -788,6 +792,10 @@ class _Feature:
         return salt
 
 
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
 def _plain(
     attribute: str, operator: str, values: list[Any], *, fold: bool = False
 ) -> dict[str, Any]:
@@ -830,7 +838,7 @@ def _link_dependencies(
             if not isinstance(parent, str) or parent == name:
                 problems.append(ImportProblem(name, path, "not a dependency: left out"))
                 continue
-            wanted = [str(v) for v in dependency.get("variants") or [] if isinstance(v, str)]
+            wanted = [str(v) for v in _list(dependency.get("variants")) if isinstance(v, str)]
             parent_config = by_name.get(parent)
             if dependency.get("enabled", True) is False:
                 # trimtab prerequisites cannot say "while the parent is off": decided now.
