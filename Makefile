@@ -53,8 +53,9 @@ bench: $(VENV)/.installed-bench
 
 # 30 minutes of mixed load on one server (RSS, errors), then SIGKILL rounds (bench/soak.py).
 # SOAK_SECONDS, SOAK_WARMUP, SOAK_CRASH_ROUNDS, SOAK_SEED; PostgreSQL rounds too when
-# TRIMTAB_TEST_POSTGRES_URL is set.
+# TRIMTAB_TEST_POSTGRES_URL is set. First the tests marked `soak` (100,000-user equivalences).
 soak: $(VENV)/.installed-dev
+	TRIMTAB_SOAK=1 $(BIN)/pytest -m soak tests
 	$(BIN)/python bench/soak.py
 
 # The README's dashboard images: the browser test of the main pages keeps its desktop

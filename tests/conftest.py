@@ -61,6 +61,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     # On CI the PostgreSQL half of the suite must run, never be skipped quietly.
     if os.environ.get("CI") and not POSTGRES_URL:
         raise pytest.UsageError("CI is set but TRIMTAB_TEST_POSTGRES_URL is not: .ci/run sets it")
+    # Long equivalence runs belong to `make soak` (TRIMTAB_SOAK=1), not to `make test`.
+    if not os.environ.get("TRIMTAB_SOAK"):
+        skip = pytest.mark.skip(reason="a soak test: run with `make soak` (TRIMTAB_SOAK=1)")
+        for item in items:
+            if "soak" in item.keywords:
+                item.add_marker(skip)
 
 
 @pytest.fixture(scope="session")

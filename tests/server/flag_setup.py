@@ -10,6 +10,7 @@ import httpx
 
 from tests.core.test_evaluation import load_cases
 from tests.support import ADMIN_TOKEN, HTTP_TIMEOUT
+from trimtab.core.flags.config import ENVIRONMENT_FIELDS
 from trimtab.core.names import InvalidName, check_name
 
 _projects = itertools.count(1)
@@ -62,19 +63,7 @@ def _create_body(config: dict[str, Any]) -> dict[str, Any]:
     for name in ("default_variant", "off_variant"):
         if name in config:
             definition[name] = config[name]
-    env_config = {
-        k: config[k]
-        for k in (
-            "enabled",
-            "default_variant",
-            "off_variant",
-            "rules",
-            "prerequisites",
-            "fallback",
-            "salt",
-        )
-        if k in config
-    }
+    env_config = {k: config[k] for k in ENVIRONMENT_FIELDS if k in config}
     return {**definition, "environments": {ENV: env_config}}
 
 

@@ -534,6 +534,13 @@ ROUTES: dict[tuple[str, str], Row] = {
     ("GET", "/api/v1/projects/{slug}/stale-flags"): Row(
         READ, NAMED, url=P + "/stale-flags", params={"env": "{env}"}
     ),
+    # Flags are defined project-wide: an admin token bound to one environment cannot import.
+    ("GET", "/api/v1/projects/{slug}/export"): Row(READ, url=P + "/export"),
+    ("POST", "/api/v1/projects/{slug}/environments/{env}/import/{source}"): Row(
+        ADMIN,
+        url=P + "/environments/{env}/import/unleash",
+        json={"document": {"features": [{"name": "imported", "enabled": True}]}},
+    ),
     ("GET", "/api/v1/projects/{slug}/segments"): Row(READ, url=P + "/segments"),
     ("PUT", "/api/v1/projects/{slug}/segments/{name}"): Row(
         ADMIN, url=P + "/segments/seg1", json={"constraints": []}

@@ -80,6 +80,7 @@ def _demo_path_values(url: str, token: str, token_id: int) -> dict[str, list[Any
         "token_id": [token_id, *EDGE_IDS],
         "schedule_id": [1, *EDGE_IDS],
         "ref": ["1", "ops", *map(str, EDGE_IDS)],
+        "source": ["unleash", "flagd", "trimtab", "other"],
     }
 
 

@@ -115,6 +115,12 @@ def _alerts() -> list[Entry]:
     return [("alert", alerts.alert_app)]
 
 
+def _imports() -> list[Entry]:
+    from trimtab.cli import imports
+
+    return [("import", imports.import_app), ("export", imports.export_command)]
+
+
 def _server() -> list[Entry]:
     from trimtab.cli import server_cmds
 
@@ -146,6 +152,8 @@ NOUNS: dict[str, Loader] = {
     "window": _config,
     "dora": _config,
     "flag": _flags,
+    "import": _imports,
+    "export": _imports,
     "dependency": _dependencies,
     "issues": _issues,
     "events": _issues,

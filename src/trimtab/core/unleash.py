@@ -23,7 +23,9 @@ The mapping:
   `case_insensitive` on in / not_in / equals, fractional percentages, sub-millisecond dates,
   backslashes in values.
 - String, number and JSON flags: every rule's strategy carries its variant (payload typed
-  string / number / json), and a last `default` strategy serves the default variant. A flag
+  string / number / json), and a last `default` strategy serves the default variant, unless
+  that variant is named `disabled` (as in flags imported from Unleash): then a user no rule
+  serves gets Unleash's own "disabled" answer. A flag
   that is off (or whose prerequisites fail) answers with Unleash's `disabled` variant, which
   Unleash SDKs turn into the application's code default: the off variant's value is not sent.
 - Boolean flags map to `isEnabled`. Strategies are OR-ed, so a rule serving false only matters
@@ -242,6 +244,10 @@ class _FlagTranslator:
                     for entry in serve["split"]
                 ]
             strategies.append(strategy)
+        if self.flag["default_variant"] == "disabled":
+            # Unleash's own name for "no variant" (flags imported from Unleash): a user no
+            # rule serves gets what Unleash SDKs answer then, isEnabled false and "disabled".
+            return strategies or [_never()]
         default = self.variant(self.flag["default_variant"], None)
         strategies.append({"name": "default", "parameters": {}, "variants": [default]})
         return strategies

@@ -17,7 +17,7 @@ from typing import Any
 
 from trimtab.core.flags.regex import RegexError, compile_regex
 from trimtab.core.flags.strategies import StrategyError, normalize_strategy
-from trimtab.core.flags.values import as_number, parse_datetime, parse_semver
+from trimtab.core.flags.values import as_number, parse_datetime, parse_network, parse_semver
 
 FLAG_TYPES = ("boolean", "string", "number", "json")
 SET_OPERATORS = frozenset({"in", "not_in", "equals"})
@@ -25,16 +25,19 @@ STRING_OPERATORS = frozenset({"contains", "starts_with", "ends_with"})
 NUMBER_OPERATORS = frozenset({"num_eq", "num_gt", "num_gte", "num_lt", "num_lte"})
 SEMVER_OPERATORS = frozenset({"semver_eq", "semver_gt", "semver_lt"})
 DATE_OPERATORS = frozenset({"date_before", "date_after"})
+# An IP address (IPv4 or IPv6) in one of the networks (CIDR like 10.0.0.0/8, or one address).
+CIDR_OPERATORS = frozenset({"in_cidr"})
 OPERATORS = (
     SET_OPERATORS
     | STRING_OPERATORS
     | NUMBER_OPERATORS
     | SEMVER_OPERATORS
     | DATE_OPERATORS
+    | CIDR_OPERATORS
     | {"regex"}
 )
 _TEXT_OPERATORS = SET_OPERATORS | STRING_OPERATORS | {"regex"}
-_MULTI_VALUE_OPERATORS = STRING_OPERATORS | {"in", "not_in"}
+_MULTI_VALUE_OPERATORS = STRING_OPERATORS | CIDR_OPERATORS | {"in", "not_in"}
 
 DEFAULT_STICKINESS = "targetingKey"
 MAX_REGEX_LENGTH = 1000
@@ -45,20 +48,17 @@ BOOLEAN_VARIANTS = {"on": True, "off": False}
 
 _KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}\Z")
 _INTEGER_TEXT = re.compile(r"[+-]?\d+\Z")
-_FLAG_FIELDS = frozenset(
-    {
-        "key",
-        "type",
-        "variants",
-        "enabled",
-        "default_variant",
-        "off_variant",
-        "rules",
-        "prerequisites",
-        "fallback",
-        "salt",
-    }
+# The fields of a config that are per environment (the rest is the flag's definition).
+ENVIRONMENT_FIELDS = (
+    "enabled",
+    "default_variant",
+    "off_variant",
+    "rules",
+    "prerequisites",
+    "fallback",
+    "salt",
 )
+_FLAG_FIELDS = frozenset({"key", "type", "variants", *ENVIRONMENT_FIELDS})
 _RULE_FIELDS = frozenset({"id", "constraints", "segments", "serve", "strategy"})
 _CONSTRAINT_FIELDS = frozenset(
     {"attribute", "operator", "values", "value", "negate", "case_insensitive"}
@@ -401,6 +401,10 @@ def _constraint_value(operator: str, value: Any, path: str) -> Any:
         if parse_datetime(value) is None:
             raise FlagConfigError(path, f"{value!r} is not an ISO 8601 date-time")
         return value.isoformat() if isinstance(value, datetime) else value
+    if operator in CIDR_OPERATORS:
+        if parse_network(value) is None:
+            raise FlagConfigError(path, f"{value!r} is not an IP network like 10.0.0.0/8 or ::1")
+        return value
     if operator == "regex":
         if not isinstance(value, str) or not value or len(value) > MAX_REGEX_LENGTH:
             raise FlagConfigError(path, f"a regex is a string of 1-{MAX_REGEX_LENGTH} characters")

@@ -20,13 +20,21 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from trimtab.core.flags.config import (
+    CIDR_OPERATORS,
     DATE_OPERATORS,
     NUMBER_OPERATORS,
     SEMVER_OPERATORS,
     SET_OPERATORS,
 )
 from trimtab.core.flags.regex import compile_regex
-from trimtab.core.flags.values import as_number, as_text, parse_datetime, parse_semver
+from trimtab.core.flags.values import (
+    as_number,
+    as_text,
+    parse_address,
+    parse_datetime,
+    parse_network,
+    parse_semver,
+)
 
 Check = Callable[[Mapping[str, Any]], bool]
 
@@ -52,6 +60,8 @@ def compile_constraint(constraint: Mapping[str, Any]) -> Check:
         return _set_check(constraint)
     if operator == "regex":
         return _regex_check(constraint)
+    if operator in CIDR_OPERATORS:
+        return _cidr_check(constraint)
     if operator in NUMBER_OPERATORS:
         target = as_number(constraint["values"][0])
         return _ordered_check(constraint, as_number, target)
@@ -136,6 +146,21 @@ def _regex_check(constraint: Mapping[str, Any]) -> Check:
         if text is None or len(text) > MAX_REGEX_INPUT:
             return negate
         return (search(text) is not None) != negate
+
+    return check
+
+
+def _cidr_check(constraint: Mapping[str, Any]) -> Check:
+    attribute: str = constraint["attribute"]
+    networks = tuple(n for n in map(parse_network, constraint["values"]) if n is not None)
+    negate: bool = constraint["negate"]
+
+    def check(context: Mapping[str, Any]) -> bool:
+        address = parse_address(context.get(attribute))
+        if address is None:
+            return negate
+        # An IPv4 address is never in an IPv6 network and vice versa (`in` says False).
+        return any(address in network for network in networks) != negate
 
     return check
 

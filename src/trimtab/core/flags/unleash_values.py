@@ -35,6 +35,7 @@ OPERATORS = {
     "semver_lt": "SEMVER_LT",
     "date_before": "DATE_BEFORE",
     "date_after": "DATE_AFTER",
+    "in_cidr": "IN_CIDR",
 }
 
 

@@ -11,15 +11,21 @@ SDK and the Unleash translation agree:
   with spaces, underscores, `inf` or `nan` are not numbers (Unleash's Rust parser agrees).
 - semantic versions: strict SemVer 2.0.0 (`1.2.3`, `1.2.3-rc.1+build.5`), no leading `v`;
   compared by precedence, so build metadata is ignored.
+- IP networks (`in_cidr`): `10.0.0.0/8`, `2001:db8::/32` or one address (a /32 or /128); host
+  bits are ignored, as Unleash does. A context value is one IPv4 or IPv6 address.
 - dates: ISO 8601 (`2024-05-01T12:00:00Z`, `2024-05-01T12:00:00+09:00`, `2024-05-01`) or a
   `datetime`; a value without an offset is taken as UTC.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import re
 from datetime import UTC, datetime
+
+IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 _NUMBER_TEXT = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?\Z")
 _SEMVER = re.compile(
@@ -97,3 +103,23 @@ def parse_datetime(value: object) -> datetime | None:
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
     return parsed
+
+
+def parse_network(value: object) -> IpNetwork | None:
+    """A CIDR network (or one address) as a network, or None when it is not one."""
+    if not isinstance(value, str) or not 0 < len(value) <= 64:
+        return None
+    try:
+        return ipaddress.ip_network(value.strip(), strict=False)
+    except ValueError:
+        return None
+
+
+def parse_address(value: object) -> IpAddress | None:
+    """An IPv4 or IPv6 address, or None when the value is not one."""
+    if not isinstance(value, str) or not 0 < len(value) <= 64:
+        return None
+    try:
+        return ipaddress.ip_address(value.strip())
+    except ValueError:
+        return None

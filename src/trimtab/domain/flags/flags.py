@@ -24,7 +24,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from trimtab.core.evaluation import FlagConfigError, find_prerequisite_cycle, validate_flag_config
-from trimtab.core.flags.config import FLAG_TYPES
+from trimtab.core.flags.config import ENVIRONMENT_FIELDS, FLAG_TYPES
 from trimtab.core.names import InvalidName, check_name
 from trimtab.domain.errors import Conflict, InvalidInput, NotFound
 from trimtab.domain.flags import dependencies, evaluation_hours, unleash_gaps
@@ -62,9 +62,7 @@ ROLLOUT_RULE = "rollout"
 DEFINITION_SCOPE = "admin"
 OPERATION_SCOPE = "deploy"
 # The per-environment fields of a config (the rest is the project-wide definition).
-CONFIG_FIELDS = frozenset(
-    {"enabled", "default_variant", "off_variant", "rules", "prerequisites", "fallback", "salt"}
-)
+CONFIG_FIELDS = frozenset(ENVIRONMENT_FIELDS)
 
 
 def get_flag(session: Session, project: Project, key: str) -> Flag:
@@ -718,7 +716,7 @@ class FlagDetail(FlagDefinition):
     warnings: list[str]
 
 
-def _definition_fields(flag: Flag) -> dict[str, Any]:
+def definition_fields(flag: Flag) -> dict[str, Any]:
     return {
         "key": flag.key,
         "type": flag.type,
@@ -733,7 +731,7 @@ def _definition_fields(flag: Flag) -> dict[str, Any]:
 
 
 def _audited_definition(flag: Flag) -> dict[str, Any]:
-    return FlagDefinition(**_definition_fields(flag)).model_dump(mode="json")
+    return FlagDefinition(**definition_fields(flag)).model_dump(mode="json")
 
 
 def flag_summaries(
@@ -753,7 +751,7 @@ def summaries_of(listed: list[tuple[Flag, dict[str, FlagConfig]]]) -> list[FlagS
     """`flag_summaries` of flags already read with `list_flags`."""
     return [
         FlagSummary(
-            **_definition_fields(flag),
+            **definition_fields(flag),
             environments={
                 name: FlagEnvironmentSummary(
                     enabled=row.enabled, rollout=rollout_percentage({"rules": row.rules})
@@ -796,7 +794,7 @@ def flag_detail(session: Session, actor: Actor, project_slug: str, key: str) -> 
         for name, view in environments.items()
         for gap in view.unleash_gaps
     ]
-    return FlagDetail(**_definition_fields(flag), environments=environments, warnings=warnings)
+    return FlagDetail(**definition_fields(flag), environments=environments, warnings=warnings)
 
 
 def failing_dependencies(

@@ -12,7 +12,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import Field
 
-from trimtab.domain.flags import flags, schedules, segments, staleness
+from trimtab.domain.flags import flags, imports, schedules, segments, staleness
 from trimtab.domain.results import Deleted
 from trimtab.domain.spine.actors import Actor
 from trimtab.server.api.schemas import Body, RowId
@@ -378,3 +378,50 @@ def delete_segment(
 ) -> Deleted:
     with store_of(request).write() as session:
         return segments.delete_segment(session, actor, slug, name)
+
+
+class ImportBody(Body):
+    """A document to import (an Unleash features document, delta events or export; a flagd
+    flag definition document; a trimtab export). The request body limit bounds its size;
+    `source_environment` picks one environment from an export that holds several."""
+
+    document: dict[str, Any]
+    dry_run: bool = False
+    source_environment: str | None = Field(default=None, min_length=1, max_length=100)
+
+
+@router.post(
+    "/projects/{slug}/environments/{env}/import/{source}",
+    response_model=imports.ImportReport,
+    status_code=200,
+)
+def import_flags(
+    slug: str,
+    env: str,
+    source: str,
+    body: ImportBody,
+    request: Request,
+    actor: Actor = Depends(current_actor),
+) -> imports.ImportReport:
+    with store_of(request).write() as session:
+        return imports.import_flags(
+            session,
+            actor,
+            slug,
+            env,
+            source,
+            body.document,
+            dry_run=body.dry_run,
+            source_environment=body.source_environment,
+        )
+
+
+@router.get("/projects/{slug}/export", response_model=imports.FlagExport, status_code=200)
+def export_flags(
+    slug: str,
+    request: Request,
+    env: str | None = Query(default=None, max_length=64),
+    actor: Actor = Depends(current_actor),
+) -> imports.FlagExport:
+    with store_of(request).read() as session:
+        return imports.export_flags(session, actor, slug, env)
