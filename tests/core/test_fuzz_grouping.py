@@ -133,9 +133,10 @@ def _frames_of(event: dict[str, Any]) -> list[dict[str, Any]]:
     if isinstance(exception, dict) and "values" not in exception:
         values = [exception]
     threads = event.get("threads")
+    thread_values = threads.get("values") if isinstance(threads, dict) else None
     for holder in [
         *(values if isinstance(values, list) else []),
-        *(threads.get("values") or [] if isinstance(threads, dict) else []),
+        *(thread_values if isinstance(thread_values, list) else []),  # any JSON value, say True
     ]:
         if isinstance(holder, dict):
             stacks.append(holder.get("stacktrace"))

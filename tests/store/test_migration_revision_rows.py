@@ -2,12 +2,35 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from alembic import command
-from sqlalchemy import select
+from sqlalchemy import column, insert, select, table
 
 from trimtab.store import migrate
 from trimtab.store.db import Store
-from trimtab.store.models import Environment, FlagSetRevision, Organization, Project
+from trimtab.store.models import FlagSetRevision
+from trimtab.store.models.base import UTCDateTime
+
+# The tables as 0400 had them (lightweight: the models carry columns added later).
+ORGANIZATIONS = table(
+    "organizations",
+    column("id"),
+    column("slug"),
+    column("name"),
+    column("created_at", UTCDateTime()),
+)
+PROJECTS = table(
+    "projects",
+    column("id"),
+    column("organization_id"),
+    column("slug"),
+    column("name"),
+    column("created_at", UTCDateTime()),
+)
+ENVIRONMENTS = table(
+    "environments", column("project_id"), column("name"), column("created_at", UTCDateTime())
+)
 
 
 def test_migration_0410__environments_without_revision_row__get_revision_0_and_a_channel(
@@ -15,20 +38,28 @@ def test_migration_0410__environments_without_revision_row__get_revision_0_and_a
 ) -> None:
     with store.engine.begin() as connection:
         command.downgrade(migrate.alembic_config(connection), "0400_merge")
-    with store.write() as session:  # as trimtab before 0410 made them: no revision rows
-        org = Organization(slug="acme", name="acme")
-        session.add(org)
-        session.flush()
-        project = Project(organization_id=org.id, slug="shop", name="shop")
-        session.add(project)
-        session.flush()
-        session.add_all(Environment(project_id=project.id, name=n) for n in ("dev", "prod"))
+    now = datetime.now(UTC)
+    with store.engine.begin() as connection:  # as trimtab before 0410 made them: no revision rows
+        org_id = connection.execute(
+            insert(ORGANIZATIONS)
+            .values(slug="acme", name="acme", created_at=now)
+            .returning(ORGANIZATIONS.c.id)
+        ).scalar_one()
+        project_id = connection.execute(
+            insert(PROJECTS)
+            .values(organization_id=org_id, slug="shop", name="shop", created_at=now)
+            .returning(PROJECTS.c.id)
+        ).scalar_one()
+        connection.execute(
+            insert(ENVIRONMENTS),
+            [{"project_id": project_id, "name": n, "created_at": now} for n in ("dev", "prod")],
+        )
     migrate.upgrade(store)
     with store.read() as session:
         rows = session.scalars(select(FlagSetRevision)).all()
         assert len(rows) == 2
         assert all(row.revision == 0 and len(row.channel) >= 16 for row in rows)
         assert rows[0].channel != rows[1].channel
-        assert {row.project_id for row in rows} == {project.id}
+        assert {row.project_id for row in rows} == {project_id}
         assert all(row.updated_at.tzinfo is not None for row in rows)
     assert migrate.is_current(store)

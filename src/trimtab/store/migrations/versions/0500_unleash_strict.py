@@ -17,12 +17,20 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("projects") as batch:
-        batch.add_column(
-            sa.Column("unleash_strict", sa.Boolean(), nullable=False, server_default=sa.false())
-        )
+    # A plain ADD COLUMN, never a batch: on SQLite a batch recreates `projects`, and dropping
+    # the old table cascades (foreign_keys=ON) to every environment and what hangs off it.
+    # create_constraint=False: a CHECK on the Boolean is what would force the recreate.
+    op.add_column(
+        "projects",
+        sa.Column(
+            "unleash_strict",
+            sa.Boolean(create_constraint=False),
+            nullable=False,
+            server_default=sa.false(),
+        ),
+    )
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("projects") as batch:
-        batch.drop_column("unleash_strict")
+    # ALTER TABLE … DROP COLUMN (SQLite 3.35+) for the same reason: no table recreate.
+    op.execute("ALTER TABLE projects DROP COLUMN unleash_strict")
