@@ -144,11 +144,12 @@ def hourly_counts(
     if kept_hourly(dimension):
         # Whole hours from the hourly rows; the partial last hour, if any, from the minutes.
         whole_end = max(first_hour, hour_of(end))
+        hour = _utc_hour(session, ErrorRollupHour.hour)
         rows = session.execute(
-            select(ErrorRollupHour.hour, func.sum(ErrorRollupHour.count))
+            select(hour, func.sum(ErrorRollupHour.count))
             .where(*_window(ErrorRollupHour.hour, project_id, dimension, first_hour, whole_end))
             .where(*_in_environment(ErrorRollupHour, environment))
-            .group_by(ErrorRollupHour.hour)
+            .group_by(hour)
         )
         for started, n in rows:
             _add_to_bucket(buckets, first_hour, started, int(n))
@@ -157,7 +158,7 @@ def hourly_counts(
             _add_to_bucket(buckets, first_hour, whole_end, tail)
         return buckets
     # Summed per hour by the database from the minute rows.
-    hour = _hour_of_minute(session)
+    hour = _utc_hour(session, ErrorRollup.minute)
     query = (
         select(hour, func.sum(ErrorRollup.count))
         .where(*_window(ErrorRollup.minute, project_id, dimension, first_hour, end))
@@ -165,25 +166,28 @@ def hourly_counts(
         .group_by(hour)
     )
     for started, n in session.execute(query):
-        if isinstance(started, str):  # SQLite: 'YYYY-MM-DD HH', UTC (see UTCDateTime)
-            started = datetime.fromisoformat(f"{started}:00")  # a tenth of strptime's cost
         _add_to_bucket(buckets, first_hour, started, int(n))
     return buckets
 
 
-def _add_to_bucket(buckets: list[int], first_hour: datetime, started: datetime, n: int) -> None:
-    started = started.replace(tzinfo=UTC)  # every source gives the UTC hour (aware or naive)
+def _add_to_bucket(
+    buckets: list[int], first_hour: datetime, started: datetime | str, n: int
+) -> None:
+    if isinstance(started, str):  # SQLite: 'YYYY-MM-DD HH', UTC (see UTCDateTime)
+        started = datetime.fromisoformat(f"{started}:00")  # a tenth of strptime's cost
+    started = started.replace(tzinfo=UTC)  # both dialects give the UTC hour, naive
     index = int((started - first_hour) / timedelta(hours=1))
     if 0 <= index < len(buckets):
         buckets[index] += n
 
 
-def _hour_of_minute(session: Session) -> ColumnElement[Any]:
-    """The rollup row's UTC hour as the dialect computes it: SQLite keeps naive UTC text;
-    PostgreSQL truncates in the session's time zone, so the minute is taken to UTC first."""
+def _utc_hour(session: Session, column: Any) -> ColumnElement[Any]:
+    """The UTC hour of a rollup row's `column` as the dialect computes it: SQLite keeps naive UTC
+    text (read as text: a tenth of the cost of its datetime parsing); PostgreSQL truncates in the
+    session's time zone, so the moment is taken to UTC first."""
     if session.get_bind().dialect.name == "sqlite":
-        return func.substr(ErrorRollup.minute, 1, 13)
-    return func.date_trunc("hour", func.timezone("UTC", ErrorRollup.minute))
+        return func.substr(column, 1, 13)
+    return func.date_trunc("hour", func.timezone("UTC", column))
 
 
 def _window(
