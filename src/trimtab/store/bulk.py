@@ -17,7 +17,13 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-__all__ = ["insert_events", "known_event_ids", "upsert_facets", "upsert_rollups"]
+__all__ = [
+    "insert_events",
+    "known_event_ids",
+    "upsert_facets",
+    "upsert_rollup_hours",
+    "upsert_rollups",
+]
 
 _EVENT_COLUMNS = (
     "project_id",
@@ -106,12 +112,24 @@ def upsert_facets(session: Session, rows: Sequence[tuple[int, str, str, int, Any
 def upsert_rollups(session: Session, rows: Sequence[tuple[int, str, str, Any, int]]) -> None:
     """(project_id, environment, dimension, minute, count): the upsert of
     `store.rollups.add_counts`, for many minutes and environments at once."""
+    _upsert_counts(session, "error_rollups", "minute", rows)
+
+
+def upsert_rollup_hours(session: Session, rows: Sequence[tuple[int, str, str, Any, int]]) -> None:
+    """(project_id, environment, dimension, hour, count): the hourly upsert of
+    `store.rollups.add_counts`, for many hours and environments at once."""
+    _upsert_counts(session, "error_rollup_hours", "hour", rows)
+
+
+def _upsert_counts(
+    session: Session, table: str, time_column: str, rows: Sequence[tuple[int, str, str, Any, int]]
+) -> None:
     if not rows:
         return
     sql = (
-        'INSERT INTO error_rollups ("project_id", "environment", "dimension", "minute", '
+        f'INSERT INTO {table} ("project_id", "environment", "dimension", "{time_column}", '
         f'"count") VALUES ({_placeholders(session, 5)}) '
-        'ON CONFLICT ("project_id", "environment", "dimension", "minute") DO UPDATE SET '
-        '"count" = error_rollups."count" + excluded."count"'
+        f'ON CONFLICT ("project_id", "environment", "dimension", "{time_column}") DO UPDATE SET '
+        f'"count" = {table}."count" + excluded."count"'
     )
     session.connection().exec_driver_sql(sql, list(rows))

@@ -2,6 +2,12 @@
 
 Dimensions are short strings built only by the functions below, so writers and readers agree:
 `total`, `release:<r>`, `flag:<key>=<result>`, `dependency:<name>`, `issue:<id>`.
+
+The dimensions charts read hour by hour (`total`, `issue:<id>`, see `kept_hourly`) are also
+counted per hour (`ErrorRollupHour`), in the same transaction as the minute rows: `hourly_counts`
+reads whole hours from there (a fortnight is 336 rows instead of up to 20,160) and only the
+partial hour at the end of its range from the minute rows, so its answers are those of the
+minute rows.
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
 from trimtab.store.db import upsert
-from trimtab.store.models import ErrorRollup
+from trimtab.store.models import ErrorRollup, ErrorRollupHour
 
 TOTAL = "total"
 _MAX_PART = 200
@@ -43,6 +49,15 @@ def minute_of(moment: datetime) -> datetime:
     return moment.replace(second=0, microsecond=0)
 
 
+def hour_of(moment: datetime) -> datetime:
+    return moment.replace(minute=0, second=0, microsecond=0)
+
+
+def kept_hourly(dimension: str) -> bool:
+    """Whether `dimension` is also counted per hour (the ones charts read hour by hour)."""
+    return dimension == TOTAL or dimension.startswith("issue:")
+
+
 def add_counts(
     session: Session,
     project_id: int,
@@ -50,26 +65,49 @@ def add_counts(
     moment: datetime,
     counts: Mapping[str, int],
 ) -> None:
-    """Add `counts` (dimension -> events) to the minute containing `moment`, upserting."""
+    """Add `counts` (dimension -> events) to the minute containing `moment` (and to its hour,
+    for the dimensions `kept_hourly`), upserting."""
     if not counts:
         return
-    minute = minute_of(moment)
-    rows = [
-        {
-            "project_id": project_id,
-            "environment": environment or "",
-            "dimension": dimension,
-            "minute": minute,
-            "count": n,
-        }
-        for dimension, n in counts.items()
+    head = {"project_id": project_id, "environment": environment or ""}
+    _upsert(
+        session,
+        ErrorRollup,
+        "minute",
+        [
+            {**head, "dimension": d, "minute": minute_of(moment), "count": n}
+            for d, n in counts.items()
+        ],
+    )
+    hourly = [
+        {**head, "dimension": d, "hour": hour_of(moment), "count": n}
+        for d, n in counts.items()
+        if kept_hourly(d)
     ]
-    statement = upsert(session, ErrorRollup).values(rows)
+    if hourly:
+        _upsert(session, ErrorRollupHour, "hour", hourly)
+
+
+def _upsert(session: Session, model: Any, time_column: str, rows: list[dict[str, Any]]) -> None:
+    statement = upsert(session, model).values(rows)
     statement = statement.on_conflict_do_update(
-        index_elements=["project_id", "environment", "dimension", "minute"],
-        set_={"count": ErrorRollup.count + statement.excluded.count},
+        index_elements=["project_id", "environment", "dimension", time_column],
+        set_={"count": model.count + statement.excluded.count},
     )
     session.execute(statement)
+
+
+def hour_rows(
+    minute_rows: Mapping[tuple[int, str, str, datetime], int],
+) -> dict[tuple[int, str, str, datetime], int]:
+    """(project, environment, dimension, minute) -> count, summed into the hours of the
+    dimensions `kept_hourly`: what a batch adds to `ErrorRollupHour`."""
+    hours: dict[tuple[int, str, str, datetime], int] = {}
+    for (project_id, environment, dimension, minute), n in minute_rows.items():
+        if kept_hourly(dimension):
+            key = (project_id, environment, dimension, hour_of(minute))
+            hours[key] = hours.get(key, 0) + n
+    return hours
 
 
 def count_between(
@@ -82,7 +120,8 @@ def count_between(
 ) -> int:
     """Events under `dimension` with start <= minute < end."""
     query = select(func.coalesce(func.sum(ErrorRollup.count), 0)).where(
-        *_window(project_id, dimension, minute_of(start), end, environment)
+        *_window(ErrorRollup.minute, project_id, dimension, minute_of(start), end),
+        *_in_environment(ErrorRollup, environment),
     )
     return int(session.scalar(query) or 0)
 
@@ -96,44 +135,72 @@ def hourly_counts(
     environment: str | None = None,
 ) -> list[int]:
     """Events per hour from `start` (truncated to the hour) until `end`, zero-filled."""
-    first_hour = start.replace(minute=0, second=0, microsecond=0)
+    first_hour = hour_of(start)
     seconds = (end - first_hour).total_seconds()
     hours = min(max(0, math.ceil(seconds / 3600)), 24 * 366)
     buckets = [0] * hours
-    # Summed per hour by the database: a busy fortnight is ~20,000 minute rows, 336 hours.
-    hour = _hour_of_minute(session)
+    if not hours:
+        return buckets
+    if kept_hourly(dimension):
+        # Whole hours from the hourly rows; the partial last hour, if any, from the minutes.
+        whole_end = max(first_hour, hour_of(end))
+        hour = _utc_hour(session, ErrorRollupHour.hour)
+        rows = session.execute(
+            select(hour, func.sum(ErrorRollupHour.count))
+            .where(*_window(ErrorRollupHour.hour, project_id, dimension, first_hour, whole_end))
+            .where(*_in_environment(ErrorRollupHour, environment))
+            .group_by(hour)
+        )
+        for started, n in rows:
+            _add_to_bucket(buckets, first_hour, started, int(n))
+        if whole_end < end:
+            tail = count_between(session, project_id, dimension, whole_end, end, environment)
+            _add_to_bucket(buckets, first_hour, whole_end, tail)
+        return buckets
+    # Summed per hour by the database from the minute rows.
+    hour = _utc_hour(session, ErrorRollup.minute)
     query = (
         select(hour, func.sum(ErrorRollup.count))
-        .where(*_window(project_id, dimension, first_hour, end, environment))
+        .where(*_window(ErrorRollup.minute, project_id, dimension, first_hour, end))
+        .where(*_in_environment(ErrorRollup, environment))
         .group_by(hour)
     )
     for started, n in session.execute(query):
-        if isinstance(started, str):  # SQLite: 'YYYY-MM-DD HH', UTC (see UTCDateTime)
-            started = datetime.fromisoformat(f"{started}:00")  # a tenth of strptime's cost
-        started = started.replace(tzinfo=UTC)  # both dialects give the UTC hour, naive
-        index = int((started - first_hour) / timedelta(hours=1))
-        if 0 <= index < hours:
-            buckets[index] += int(n)
+        _add_to_bucket(buckets, first_hour, started, int(n))
     return buckets
 
 
-def _hour_of_minute(session: Session) -> ColumnElement[Any]:
-    """The rollup row's UTC hour as the dialect computes it: SQLite keeps naive UTC text;
-    PostgreSQL truncates in the session's time zone, so the minute is taken to UTC first."""
+def _add_to_bucket(
+    buckets: list[int], first_hour: datetime, started: datetime | str, n: int
+) -> None:
+    if isinstance(started, str):  # SQLite: 'YYYY-MM-DD HH', UTC (see UTCDateTime)
+        started = datetime.fromisoformat(f"{started}:00")  # a tenth of strptime's cost
+    started = started.replace(tzinfo=UTC)  # both dialects give the UTC hour, naive
+    index = int((started - first_hour) / timedelta(hours=1))
+    if 0 <= index < len(buckets):
+        buckets[index] += n
+
+
+def _utc_hour(session: Session, column: Any) -> ColumnElement[Any]:
+    """The UTC hour of a rollup row's `column` as the dialect computes it: SQLite keeps naive UTC
+    text (read as text: a tenth of the cost of its datetime parsing); PostgreSQL truncates in the
+    session's time zone, so the moment is taken to UTC first."""
     if session.get_bind().dialect.name == "sqlite":
-        return func.substr(ErrorRollup.minute, 1, 13)
-    return func.date_trunc("hour", func.timezone("UTC", ErrorRollup.minute))
+        return func.substr(column, 1, 13)
+    return func.date_trunc("hour", func.timezone("UTC", column))
 
 
 def _window(
-    project_id: int, dimension: str, start: datetime, end: datetime, environment: str | None
+    column: Any, project_id: int, dimension: str, start: datetime, end: datetime
 ) -> list[ColumnElement[bool]]:
-    conditions = [
-        ErrorRollup.project_id == project_id,
-        ErrorRollup.dimension == dimension,
-        ErrorRollup.minute >= start,
-        ErrorRollup.minute < end,
+    table = column.class_
+    return [
+        table.project_id == project_id,
+        table.dimension == dimension,
+        column >= start,
+        column < end,
     ]
-    if environment is not None:
-        conditions.append(ErrorRollup.environment == environment)
-    return conditions
+
+
+def _in_environment(model: Any, environment: str | None) -> list[ColumnElement[bool]]:
+    return [] if environment is None else [model.environment == environment]

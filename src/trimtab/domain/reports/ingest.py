@@ -525,7 +525,8 @@ def _add_rollups(
 ) -> None:
     # Counted at the minute trimtab received the event: verdicts and auto-off rules ask "how many
     # errors arrived in the last N minutes", and a device with a wrong clock must not hide one.
-    # The same upsert as `rollups.add_counts`, as one executemany for the whole batch.
+    # The same upserts as `rollups.add_counts` (minutes, then hours of the dimensions kept
+    # hourly), each one executemany for the whole batch.
     counts: Counter[tuple[int, str, str, datetime]] = Counter()
     for prepared in events:
         head = (prepared.project_id, prepared.fields.environment or "")
@@ -537,6 +538,10 @@ def _add_rollups(
     moment = bulk.moment(session)
     bulk.upsert_rollups(
         session, [(p, e, d, moment(m), n) for (p, e, d, m), n in sorted(counts.items())]
+    )
+    hours = rollups.hour_rows(counts)
+    bulk.upsert_rollup_hours(
+        session, [(p, e, d, moment(h), n) for (p, e, d, h), n in sorted(hours.items())]
     )
 
 

@@ -5,9 +5,10 @@ user feedback whose event never came go when they are older than N days.
 
 Issues stay, with their counters: `event_count`, `user_count`, first/last seen and the facet
 counts describe everything that ever arrived, not what is still stored. Only event payloads
-(the bulk of the store) and time series past the horizon are removed: the per-minute rollups,
-hourly flag evaluation counts, the daily counts of what ingest did not store, release-health
-sessions, finished alert deliveries and dispatched notifications. Sentry log lines have their
+(the bulk of the store) and time series past the horizon are removed: the per-minute and
+hourly error rollups (an hour that began before the horizon goes whole), hourly flag evaluation
+counts, the daily counts of what ingest did not store, release-health sessions, finished alert
+deliveries and dispatched notifications. Sentry log lines have their
 own horizon (`domain.reports.logs.prune_old_logs`).
 
 Every function here deletes at most one small batch in the caller's transaction, so a write
@@ -28,6 +29,7 @@ from trimtab.domain.reports.attachments import delete_for_events
 from trimtab.store.models import (
     AlertDelivery,
     ErrorRollup,
+    ErrorRollupHour,
     Event,
     EventAttachment,
     FlagEvaluationHour,
@@ -117,6 +119,7 @@ class _Series:
 def _series() -> tuple[_Series, ...]:
     return (
         _Series(ErrorRollup, ErrorRollup.minute),
+        _Series(ErrorRollupHour, ErrorRollupHour.hour),
         _Series(HealthSession, HealthSession.last_update),
         _Series(HealthBucket, HealthBucket.hour),
         _Series(FlagEvaluationHour, FlagEvaluationHour.hour),

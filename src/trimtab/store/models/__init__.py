@@ -40,7 +40,14 @@ from trimtab.store.models.logs import LogLine
 from trimtab.store.models.maintenance import MaintenanceNotice
 from trimtab.store.models.notifications import Notification
 from trimtab.store.models.release_health import HealthBucket, HealthSession
-from trimtab.store.models.reports import ErrorRollup, Event, Issue, IssueFacet, IssueUser
+from trimtab.store.models.reports import (
+    ErrorRollup,
+    ErrorRollupHour,
+    Event,
+    Issue,
+    IssueFacet,
+    IssueUser,
+)
 from trimtab.store.models.sourcemaps import (
     ArtifactBundle,
     ArtifactFile,
@@ -71,6 +78,7 @@ __all__ = [
     "DeployRun",
     "Environment",
     "ErrorRollup",
+    "ErrorRollupHour",
     "Event",
     "EventAttachment",
     "Flag",

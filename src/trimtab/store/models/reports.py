@@ -129,3 +129,21 @@ class ErrorRollup(Base):
     dimension: Mapped[str] = mapped_column(String(300))
     minute: Mapped[datetime] = mapped_column(UTCDateTime())
     count: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class ErrorRollupHour(Base):
+    """Events per hour for the dimensions charts read hour by hour (`total`, `issue:<id>`):
+    the sums of `ErrorRollup` rows by hour, written by ingest in the same transaction."""
+
+    __tablename__ = "error_rollup_hours"
+    __table_args__ = (
+        UniqueConstraint("project_id", "environment", "dimension", "hour"),
+        Index("ix_error_rollup_hours_lookup", "project_id", "dimension", "hour"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    environment: Mapped[str] = mapped_column(String(64), default="")
+    dimension: Mapped[str] = mapped_column(String(300))
+    hour: Mapped[datetime] = mapped_column(UTCDateTime())
+    count: Mapped[int] = mapped_column(BigInteger, default=0)
