@@ -12,6 +12,7 @@ import gzip
 import signal
 import threading
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -22,11 +23,16 @@ from sqlalchemy import func, select
 
 from tests.e2e.crash import ENV, envelope, setup
 from tests.e2e.crash import _stored_event_ids as stored_event_ids
+from tests.receiver import Receiver
 from tests.sdk.live import make_flag, sdk_project, wait_for
 from tests.support import ADMIN_TOKEN, HTTP_TIMEOUT, WAIT, LiveServer, start_server
+from trimtab.domain.reports import alerts
+from trimtab.domain.spine import projects
+from trimtab.domain.spine.actors import SYSTEM
+from trimtab.domain.spine.notifications import notify
 from trimtab.sdk import FlagClient
 from trimtab.store.db import Store
-from trimtab.store.models import AuditEntry, FlagSchedule
+from trimtab.store.models import AlertDelivery, AuditEntry, FlagSchedule
 
 pytestmark = [
     pytest.mark.live,
@@ -260,3 +266,52 @@ def test_any_node_answers__token_made_on_a_works_on_b(nodes: list[LiveServer]) -
     )
     assert got.status_code == 200, got.text
     assert "checkout" in got.text
+
+
+ALERTS = 24
+
+
+def test_alert_deliveries__each_sent_while_a_node_is_killed__at_most_one_resent(
+    nodes: list[LiveServer], database_url: str
+) -> None:
+    """Webhook deliveries go out once across the nodes; the node that dies may have POSTed the
+    one it was sending without recording it, so that one (at most) is sent again by the other
+    node (receivers dedupe on X-Trimtab-Delivery; docs/scaling.md)."""
+    a, b = nodes
+    with api(a) as http_a:
+        made = http_a.post("/api/v1/projects", json={"slug": "shop", "environments": [ENV]})
+        assert made.status_code == 201, made.text
+    store = Store(database_url)
+    # Slow answers keep deliveries in flight for a while, so the kill lands amid them.
+    with Receiver(delay_s=0.3) as receiver:
+        try:
+            with store.write() as session:
+                alerts.create_target(session, SYSTEM, "shop", "chat", receiver.url)
+                alerts.create_rule(session, SYSTEM, "shop", kind="issue.new", target="chat")
+            with store.write() as session:
+                project_id = projects.get_project(session, SYSTEM, "shop").id
+                for n in range(ALERTS):
+                    notify(session, project_id, "issue.new", f"issue {n}", {"issue_id": n})
+
+            assert wait_for(lambda: len(receiver.received) >= 3, WAIT, 0.05)
+            kill(a)
+
+            def delivered() -> int:
+                with store.read() as session:
+                    return int(
+                        session.scalar(
+                            select(func.count()).where(AlertDelivery.status == "delivered")
+                        )
+                        or 0
+                    )
+
+            assert wait_for(lambda: delivered() == ALERTS, WAIT, 0.2), f"{delivered()} sent"
+            with store.read() as session:
+                ids = {str(i) for i in session.scalars(select(AlertDelivery.id))}
+        finally:
+            store.dispose()
+        sent = Counter(r.headers["x-trimtab-delivery"] for r in receiver.received)
+    assert set(sent) == ids and len(ids) == ALERTS
+    resent = {delivery: n for delivery, n in sent.items() if n > 1}
+    assert sum(resent.values()) - len(resent) <= 1, f"sent again: {resent}"
+    assert b.process.poll() is None
