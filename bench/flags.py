@@ -14,6 +14,12 @@
    generator in another process (a minimal keep-alive HTTP/1.1 client, so the generator is
    not the bottleneck), bounded in requests and time.
 
+    .venv/bin/python bench/flags.py --nodes 2 --postgres URL [--write]
+
+   Flip through node A -> SDK on node B: two `trimtab serve` processes on one fresh PostgreSQL
+   database (made on the server at URL, dropped after), flips sent to node A's API, a
+   FlagClient streaming from node B; the change crosses via PostgreSQL LISTEN/NOTIFY.
+
 Needs the bench extra: `pip install -e '.[dev,bench]'` (GrowthBook).
 """
 
@@ -225,12 +231,13 @@ def free_port() -> int:
 
 
 class Server:
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, database_url: str | None = None) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        directory.mkdir(parents=True, exist_ok=True)
         env = {
             **{k: v for k, v in os.environ.items() if not k.startswith("TRIMTAB_")},
-            "TRIMTAB_DATABASE_URL": f"sqlite:///{directory / 'bench.db'}",
+            "TRIMTAB_DATABASE_URL": database_url or f"sqlite:///{directory / 'bench.db'}",
             "TRIMTAB_DATA_DIR": str(directory),
             "TRIMTAB_ADMIN_TOKEN": ADMIN_TOKEN,
             "TRIMTAB_ADMIN_PASSWORD": "bench password 123",
@@ -297,12 +304,16 @@ class Server:
 # --- 2. propagation --------------------------------------------------------------------------
 
 
-def propagation(server: Server, secret: str, flips: int = 200) -> dict[str, float]:
+def propagation(
+    server: Server, secret: str, flips: int = 200, sdk_on: Server | None = None
+) -> dict[str, float]:
+    """Flips through `server`'s API, timed until a FlagClient streaming from `sdk_on` (the same
+    server unless given: another node on the same database) holds each."""
     from trimtab.sdk import FlagClient
 
     arrived = threading.Event()
     expected = {"value": False}
-    client = FlagClient(server.url, secret, poll_interval=3600, metrics_interval=0)
+    client = FlagClient((sdk_on or server).url, secret, poll_interval=3600, metrics_interval=0)
 
     def changed() -> None:
         if client.bool_value("flip", not expected["value"]) is expected["value"]:
@@ -494,10 +505,68 @@ def markdown(local: list[dict[str, Any]], flips: dict[str, float], ofrep: dict[s
     return "\n".join(lines)
 
 
-def write_docs(section: str) -> None:
+def nodes_markdown(flips: dict[str, float], load: tuple[float, float, float]) -> str:
+    m = machine()
+    return "\n".join(
+        [
+            "<!-- bench:flags-nodes:start -->",
+            "## Flags across two nodes (`bench/flags.py --nodes 2`)",
+            "",
+            f"Machine: {m['nproc']} CPUs ({m['cpu']}), Python {m['python']}, {m['date']}; "
+            f"load average {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} (1 / 5 / 15 min) "
+            "when the run started, the machine shared with other work.",
+            "",
+            f"{flips['flips']:.0f} flips through the API of node A, each timed until a "
+            "FlagClient on the SSE stream of node B holds it: two `trimtab serve` processes on "
+            "one PostgreSQL database on the same machine, the change crossing through "
+            f"PostgreSQL LISTEN/NOTIFY: **p50 {flips['p50_ms']:.1f} ms, "
+            f"p99 {flips['p99_ms']:.1f} ms** (max {flips['max_ms']:.1f} ms). "
+            "Target: p99 < 1 s. For scale, the same flips with the FlagClient on node A "
+            f"itself, same run: p50 {flips['same_node_p50_ms']:.1f} ms, "
+            f"p99 {flips['same_node_p99_ms']:.1f} ms. See docs/scaling.md.",
+            "<!-- bench:flags-nodes:end -->",
+        ]
+    )
+
+
+def two_nodes(postgres_url: str, flips: int) -> dict[str, float]:
+    """Flip -> SDK across two server processes on a fresh database made on `postgres_url`."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    from trimtab.store.db import normalize_database_url
+
+    admin_url = normalize_database_url(postgres_url)
+    name = f"trimtab_bench_{os.getpid()}"
+    engine = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+    servers: list[Server] = []
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            # One after the other: the first migrates the fresh database.
+            servers.append(Server(Path(tmp) / "a", url))
+            servers.append(Server(Path(tmp) / "b", url))
+            secret = servers[0].setup()
+            across = propagation(servers[0], secret, flips, sdk_on=servers[1])
+            # The same flips with the SDK on node A itself, under the same load, for scale.
+            same = propagation(servers[0], secret, flips)
+            across["same_node_p50_ms"] = same["p50_ms"]
+            across["same_node_p99_ms"] = same["p99_ms"]
+            return across
+    finally:
+        for server in servers:
+            server.stop()
+        with engine.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        engine.dispose()
+
+
+def write_docs(section: str, marker: str = "flags") -> None:
     path = ROOT / "docs" / "benchmarks.md"
     text = path.read_text() if path.exists() else "# Benchmarks\n\nFigures from `make bench`.\n"
-    pattern = re.compile(r"<!-- bench:flags:start -->.*?<!-- bench:flags:end -->", re.S)
+    pattern = re.compile(rf"<!-- bench:{marker}:start -->.*?<!-- bench:{marker}:end -->", re.S)
     text = pattern.sub(section, text) if pattern.search(text) else text.rstrip() + "\n\n" + section
     path.write_text(text.rstrip() + "\n")
 
@@ -509,7 +578,32 @@ def main() -> None:
     parser.add_argument("--ofrep-seconds", type=float, default=10.0)
     parser.add_argument("--load", nargs=4, metavar=("URL", "TOKEN", "SECONDS", "LIMIT"))
     parser.add_argument("--target", default="ofrep", choices=["ofrep", "healthz", "sdk-flags"])
+    parser.add_argument(
+        "--nodes", type=int, default=1, choices=[1, 2], help="2: flip via node A, SDK on node B"
+    )
+    parser.add_argument(
+        "--postgres",
+        default=os.environ.get("TRIMTAB_TEST_POSTGRES_URL"),
+        help="PostgreSQL server for --nodes 2 (a fresh database is made there and dropped)",
+    )
     args = parser.parse_args()
+    if args.nodes == 2:
+        if not args.postgres:
+            parser.error("--nodes 2 needs --postgres URL (or TRIMTAB_TEST_POSTGRES_URL)")
+        load = os.getloadavg()
+        flips = two_nodes(args.postgres, args.flips)
+        print(f"A -> B propagation: p50 {flips['p50_ms']:.1f} ms  p99 {flips['p99_ms']:.1f} ms")
+        print(
+            f"A -> A propagation: p50 {flips['same_node_p50_ms']:.1f} ms  "
+            f"p99 {flips['same_node_p99_ms']:.1f} ms"
+        )
+        section = nodes_markdown(flips, load)
+        if args.write:
+            write_docs(section, "flags-nodes")
+            print("wrote docs/benchmarks.md")
+        else:
+            print(section)
+        return
     if args.load:
         url, secret, seconds, limit = args.load
         load = _load(url, secret, float(seconds), int(limit), 16, args.target)

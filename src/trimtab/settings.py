@@ -28,7 +28,8 @@ ENVIRONMENT_VARIABLES: dict[str, str] = {
     "besides PATH, HOME, LANG and their TRIMTAB_* step variables (never trimtab's own secrets).",
     "TRIMTAB_SDK_RATE_LIMIT": "Requests per second one SDK token may make to OFREP and the Unleash "
     "endpoints, per server process; default 10000.",
-    "TRIMTAB_INGEST_RATE_LIMIT": "Default events per minute per DSN key (0: no limit).",
+    "TRIMTAB_INGEST_RATE_LIMIT": "Default events per minute per DSN key, counted per server "
+    "node (0: no limit).",
     "TRIMTAB_INGEST_QUEUE": "Events waiting to be stored before ingest answers 503; default 2000.",
     "TRIMTAB_RETENTION_DAYS": "Days stored events (and sessions, rollups) are kept; default 90.",
     "TRIMTAB_MAX_EVENTS_PER_ISSUE": "Stored events kept per issue, newest first; default 10000.",

@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from sqlalchemy import text
 
+from tests.support import WAIT
 from trimtab.store.db import Store
-from trimtab.store.notify import Change, announce
+from trimtab.store.notify import RESYNC, Change, announce
 
 
 async def test_announce__commit__delivered_once(store: Store) -> None:
@@ -75,3 +77,42 @@ async def test_announce__other_node_on_postgres__delivered_on_commit_only(
         assert await subscription.get(timeout=0.2) is None
     finally:
         other_node.dispose()
+
+
+async def test_listener_reconnects__every_subscriber_told_to_resync(
+    store: Store, database_url: str
+) -> None:
+    """Notices sent while the listener's connection was down are lost: after it reconnects each
+    local subscriber gets a `resync` marker and is marked overflowed (caches reload, SSE streams
+    close), and notices flow again."""
+    if store.dialect != "postgresql":
+        pytest.skip("one node only on SQLite: LISTEN/NOTIFY is PostgreSQL's")
+    node = Store(database_url)
+    node.start_listening()
+    try:
+        relay = node._relay
+        assert relay is not None and await asyncio.to_thread(relay.listening.wait, WAIT)
+        subscription = node.notifier.subscribe(project_id=3)
+
+        def cut_listener() -> int:
+            with store.engine.connect() as connection, connection.begin():
+                return len(
+                    connection.execute(
+                        text(
+                            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                            "WHERE datname = current_database() AND query LIKE 'LISTEN %'"
+                        )
+                    ).all()
+                )
+
+        assert await asyncio.to_thread(cut_listener) == 1
+        received = await subscription.get(timeout=WAIT)
+        assert received is not None and received.kind == RESYNC
+        assert subscription.overflowed and relay.reconnects == 1
+
+        change = Change("flags.changed", 3, "production", {"etag": '"8-1"'})
+        await asyncio.to_thread(_write_and_announce, store, change)
+        after = await subscription.get(timeout=WAIT)
+        assert after is not None and after.data == {"etag": '"8-1"'}
+    finally:
+        node.dispose()

@@ -119,6 +119,10 @@ def event_stream(
                 if change is None:
                     yield b": heartbeat\n\n"
                     continue
+                if subscription.overflowed:
+                    # Changes were dropped or missed: end the stream; the client reconnects
+                    # (retry: 1000) and reads the current state rather than miss one silently.
+                    return
                 event = render(change)
                 if event is not None:
                     yield event

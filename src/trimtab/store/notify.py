@@ -26,6 +26,8 @@ _PENDING_KEY = "trimtab.pending_changes"
 _NOTIFIER_KEY = "trimtab.notifier"
 # A slow consumer must not grow memory without bound: past this, it is told to resync.
 SUBSCRIBER_QUEUE_LIMIT = 1000
+# The kind of the marker a subscription gets when changes may have been missed.
+RESYNC = "resync"
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,16 @@ class Subscription:
             self.overflowed = True
             return
         self.queue.put_nowait(change)
+
+    def resync(self) -> None:
+        """Changes may have been missed (see `LocalNotifier.resync`): mark this subscription
+        overflowed and wake its consumer with a `resync` change so it reloads from the store."""
+        self._loop.call_soon_threadsafe(self._mark_resync)
+
+    def _mark_resync(self) -> None:
+        self.overflowed = True
+        if not self.queue.full():
+            self.queue.put_nowait(Change(RESYNC, self.project_id or 0))
 
     def deliver(self, change: Change) -> None:
         if self.project_id is not None and change.project_id != self.project_id:
@@ -112,6 +124,14 @@ class LocalNotifier:
         for subscription in subscribers:
             subscription.deliver(stamped)
         return stamped
+
+    def resync(self) -> None:
+        """Tell every subscriber that changes may have been missed (the cross-node listener
+        lost its connection for a while): each is marked overflowed and woken, and reloads."""
+        with self._lock:
+            subscribers = list(self._subscribers)
+        for subscription in subscribers:
+            subscription.resync()
 
     @property
     def subscriber_count(self) -> int:

@@ -5,6 +5,9 @@ notification only when its transaction commits, and never for a rolled-back one,
 same promise `announce()` makes locally. Each node runs one listener thread on its own
 connection and republishes what other nodes announced to its local subscribers (its own
 announcements were already published locally after commit, so echoes are skipped by node id).
+A notification sent while the listener's connection was down is never delivered, so after a
+reconnect every local subscriber is told to resync (`LocalNotifier.resync`): caches mark
+themselves stale and SSE streams close, so SDKs reconnect and fetch the current rules.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ class PostgresRelay:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.listening = threading.Event()
+        self.reconnects = 0  # how often the listener came back after losing its connection
 
     def relay(self, session: Session, change: Change) -> None:
         payload = orjson.dumps(
@@ -72,11 +76,16 @@ class PostgresRelay:
 
     def _run(self) -> None:
         backoff = 0.5
+        connected_before = False
         while not self._stop.is_set():
             try:
                 with psycopg.connect(self.conninfo, autocommit=True) as connection:
                     connection.execute(f"LISTEN {CHANNEL}")
                     self.listening.set()
+                    if connected_before:
+                        self.reconnects += 1
+                        self.notifier.resync()
+                    connected_before = True
                     backoff = 0.5
                     while not self._stop.is_set():
                         for notification in connection.notifies(timeout=0.5):

@@ -259,7 +259,8 @@ def apply_due(store: Store, now: datetime | None = None) -> int:
 
 def apply_step(session: Session, schedule_id: int, now: datetime) -> bool:
     """Apply one schedule if it is still pending (in the caller's transaction)."""
-    schedule = session.get(FlagSchedule, schedule_id)
+    # Row-locked (PostgreSQL): two nodes, or a cancel, reading it at once apply it at most once.
+    schedule = session.get(FlagSchedule, schedule_id, with_for_update=True)
     if schedule is None or schedule.status != "pending":
         return False  # another node or a cancel got there first
     flag = session.get(Flag, schedule.flag_id)
