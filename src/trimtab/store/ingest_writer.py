@@ -11,7 +11,11 @@ The queue is bounded: when it is full, `submit()` raises `QueueFull` and the HTT
 503 with Retry-After, instead of growing memory until the process dies.
 
 With several server processes on one SQLite file (`serve --workers`), the writers take turns on
-the database lock: BEGIN IMMEDIATE waits up to the busy timeout, and should a transaction still
+the database lock. SQLite's own busy handler waits by sleeping (up to 100 ms a nap), so a writer
+waiting on another would often sleep past the moment the lock is free; the writers therefore
+queue on an advisory file lock beside the database (`fcntl.flock`, which wakes the next one at
+once) before BEGIN IMMEDIATE. BEGIN IMMEDIATE still waits up to the busy timeout for other
+writers (API requests, jobs), and should a transaction still
 find the database locked (a long checkpoint, a slow disk), the batch is tried again for up to
 `LOCK_RETRY_S` before anyone hears an error: "database is locked" never reaches a client.
 
@@ -27,12 +31,14 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import fcntl
 import logging
+import os
 import queue
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -99,6 +105,8 @@ class IngestWriter(Generic[J, R]):
         # that crosses its threshold, and every request of that batch would wait for it).
         self.checkpoint_every = checkpoint_every if store.dialect == "sqlite" else 0
         self._since_checkpoint = 0
+        self._turn_path = _turn_file(store)
+        self._turn_fd: int | None = None
         self.stats = WriterStats()
         self._queue: queue.Queue[_Pending[J]] = queue.Queue(max_queue)
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
@@ -165,6 +173,9 @@ class IngestWriter(Generic[J, R]):
                 and self._queue.empty()
             ):
                 self._checkpoint()
+        if self._turn_fd is not None:
+            os.close(self._turn_fd)
+            self._turn_fd = None
 
     def _checkpoint(self) -> None:
         self._since_checkpoint = 0
@@ -200,7 +211,7 @@ class IngestWriter(Generic[J, R]):
         pause = 0.01
         while True:
             try:
-                with self.store.write() as session:
+                with self._turn(), self.store.write() as session:
                     return self.write(session, jobs)
             except OperationalError as exc:
                 if not _locked(exc) or time.monotonic() + pause > deadline:
@@ -209,6 +220,20 @@ class IngestWriter(Generic[J, R]):
                 time.sleep(pause)
                 pause = min(pause * 2, 0.5)
 
+    @contextlib.contextmanager
+    def _turn(self) -> Iterator[None]:
+        """This process's turn among the ingest writers on one SQLite file (see the module)."""
+        if self._turn_path is None:
+            yield
+            return
+        if self._turn_fd is None:
+            self._turn_fd = os.open(self._turn_path, os.O_CREAT | os.O_RDWR, 0o600)
+        fcntl.flock(self._turn_fd, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(self._turn_fd, fcntl.LOCK_UN)
+
     def _write_one(self, pending: _Pending[J]) -> tuple[_Pending[J], Any, BaseException | None]:
         try:
             (result,) = self._write_jobs([pending.job])
@@ -216,6 +241,16 @@ class IngestWriter(Generic[J, R]):
         except Exception:
             log.exception("ingest: storing an event failed")
             return pending, None, _failure()
+
+
+def _turn_file(store: Store) -> str | None:
+    """The file the ingest writers of all processes on this SQLite database take turns on."""
+    if store.dialect != "sqlite":
+        return None
+    database = store.engine.url.database
+    if not database or database == ":memory:":
+        return None
+    return f"{database}-ingest-turn"
 
 
 def _locked(exc: OperationalError) -> bool:
