@@ -393,6 +393,11 @@ class Target:
     count_stored: Any  # () -> int
     payload_bytes: Any  # () -> tuple[float, float] | None
     extra: dict[str, Any] = field(default_factory=dict)
+    size: Any = None  # () -> int, the store's size in bytes; default: the SQLite file's
+    cleanup: Any = None  # () -> None, run after the server stopped
+
+    def store_size(self) -> int:
+        return int(self.size()) if self.size else db_size(self.db_path)
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -402,6 +407,8 @@ class Target:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+        if self.cleanup:
+            self.cleanup()
 
 
 def db_size(path: Path) -> int:
@@ -413,8 +420,11 @@ def db_size(path: Path) -> int:
     return sum(p.stat().st_size for p in (path, Path(f"{path}-wal")) if p.exists())
 
 
-def start_trimtab(workdir: Path) -> Target:
-    data_dir = workdir / "trimtab"
+def start_trimtab(workdir: Path, workers: int = 1, postgres: str | None = None) -> Target:
+    """`trimtab serve [--workers N]` on a fresh SQLite data directory, or on a fresh database
+    made on the PostgreSQL server `postgres` (dropped again when the target stops)."""
+    name = "trimtab" if workers == 1 else f"trimtab --workers {workers}"
+    data_dir = workdir / f"trimtab-{workers}-{'pg' if postgres else 'sqlite'}"
     port = free_port()
     env = {
         **os.environ,
@@ -423,9 +433,14 @@ def start_trimtab(workdir: Path) -> Target:
         "TRIMTAB_ADMIN_PASSWORD": "bench-password-not-secret",
     }
     env.pop("TRIMTAB_DATABASE_URL", None)
-    log = (workdir / "trimtab.log").open("wb")
+    database = Database(data_dir / "trimtab.db", postgres)
+    if database.url:
+        env["TRIMTAB_DATABASE_URL"] = database.url
+    data_dir.mkdir(parents=True, exist_ok=True)
+    log = (workdir / f"{data_dir.name}.log").open("wb")
     process = subprocess.Popen(
-        [sys.executable, "-m", "trimtab", "serve", "--port", str(port), "--log-level", "warning"],
+        [sys.executable, "-m", "trimtab", "serve", "--port", str(port), "--log-level", "warning"]
+        + (["--workers", str(workers)] if workers > 1 else []),
         env=env,
         stdout=log,
         stderr=subprocess.STDOUT,
@@ -441,23 +456,64 @@ def start_trimtab(workdir: Path) -> Target:
         issues = api.get("/api/v1/issues", params={"project": "bench", "limit": 500}).json()
         return sum(issue["event_count"] for issue in issues)
 
-    def payload_bytes() -> tuple[float, float]:
-        with sqlite3.connect(data_dir / "trimtab.db") as connection:
-            row = connection.execute(
-                "SELECT avg(length(payload)), avg(payload_size) FROM events"
-            ).fetchone()
-        return float(row[0] or 0), float(row[1] or 0)
-
-    return Target(
-        "trimtab",
+    target = Target(
+        name,
         process,
         f"{base}/api/{project['id']}",
         key,
-        data_dir / "trimtab.db",
+        database.path,
         count_stored,
-        payload_bytes,
+        database.payload_bytes,
         {"issues": lambda: len(api.get("/api/v1/issues", params={"project": "bench"}).json())},
     )
+    target.size = database.size
+    target.cleanup = database.drop
+    return target
+
+
+class Database:
+    """trimtab's store for one run: a SQLite file, or a fresh PostgreSQL database."""
+
+    def __init__(self, path: Path, postgres: str | None) -> None:
+        self.path = path
+        self.server = postgres
+        self.url: str | None = None
+        if postgres:
+            import psycopg
+
+            self.name = f"trimtab_bench_{uuid.uuid4().hex[:8]}"
+            with psycopg.connect(postgres, autocommit=True) as connection:
+                connection.execute(f'CREATE DATABASE "{self.name}"')
+            base = postgres.rsplit("/", 1)[0]
+            self.url = f"{base}/{self.name}"
+
+    def _pg(self, sql: str) -> Any:
+        import psycopg
+
+        assert self.url is not None
+        with psycopg.connect(self.url, autocommit=True) as connection:
+            return connection.execute(sql).fetchone()
+
+    def size(self) -> int:
+        if self.url:
+            return int(self._pg("SELECT pg_database_size(current_database())")[0])
+        return db_size(self.path)
+
+    def payload_bytes(self) -> tuple[float, float]:
+        sql = "SELECT avg(length(payload)), avg(payload_size) FROM events"
+        if self.url:
+            row = self._pg(sql)
+        else:
+            with sqlite3.connect(self.path) as connection:
+                row = connection.execute(sql).fetchone()
+        return float(row[0] or 0), float(row[1] or 0)
+
+    def drop(self) -> None:
+        if self.server and self.url:
+            import psycopg
+
+            with psycopg.connect(self.server, autocommit=True) as connection:
+                connection.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
 
 
 # -- bugsink -------------------------------------------------------------------------------
@@ -616,7 +672,7 @@ def measure(
         worker = target.extra.get("worker")
         return process_tree(target.process.pid) + (process_tree(worker.pid) if worker else [])
 
-    size_before = db_size(target.db_path)
+    size_before = target.store_size()
     stored_before = target.count_stored()
     cpu_before = cpu_seconds(pids())
     burst = load_in_subprocess(target.url, target.key, bodies_path, concurrency, None, 0, events)
@@ -637,7 +693,7 @@ def measure(
     while stored_total < burst["ok"] + steady["ok"] and time.monotonic() < deadline:
         time.sleep(0.5)
         stored_total = target.count_stored() - stored_before
-    size_after = db_size(target.db_path)
+    size_after = target.store_size()
     result = {
         "burst": burst,
         "stored": stored,
@@ -734,13 +790,16 @@ def write_docs(results: dict[str, Any], args: argparse.Namespace) -> None:
         "frames with locals and context lines, 20 breadcrumbs, device/os/runtime/browser "
         "contexts, user, tags, extra), gzipped, posted over loopback by a separate process with "
         f"{args.concurrency} connections (burst), then at a fixed {args.rate:.0f} events/s. "
-        "Each server on a fresh SQLite data directory. Latencies p50 / p99 in ms.",
+        f"trimtab on a fresh {'PostgreSQL database' if args.postgres else 'SQLite data directory'}"
+        ", Bugsink on SQLite. Latencies p50 / p99 in ms.",
         "",
         "| server | acked/s | stored and grouped/s | burst ack ms | fixed-rate ack ms | "
         "stored per event | RSS at the end | server CPU per event |",
         "|---|---:|---:|---:|---:|---:|---:|---:|",
         _row("trimtab", t),
     ]
+    if "trimtab_workers" in results:
+        lines.append(_row(f"`{results['trimtab_workers']['name']}`", results["trimtab_workers"]))
     if "bugsink" in results:
         lines.append(_row(f"Bugsink {results.get('bugsink_version', '')}", results["bugsink"]))
     payload = t["payload"]
@@ -757,7 +816,14 @@ def write_docs(results: dict[str, Any], args: argparse.Namespace) -> None:
             f"{t['burst']['acked_per_s'] / g['burst']['acked_per_s']:.1f}x, stored and grouped "
             f"{t['stored_per_s'] / max(g['stored_per_s'], 1e-9):.1f}x, server CPU per event "
             f"{cpu_ratio:.1f}x"
-            " less. Bugsink ran as its "
+            " less"
+            + (
+                f"; with `{results['trimtab_workers']['name']}`: stored and grouped "
+                f"{results['trimtab_workers']['stored_per_s'] / max(g['stored_per_s'], 1e-9):.1f}x"
+                if "trimtab_workers" in results
+                else ""
+            )
+            + ". Bugsink ran as its "
             "single-server guide sets it up (gunicorn, min(cores, 4) workers, the snappea "
             "worker digesting in the background); its stored rate counts rows in its database."
         )
@@ -787,6 +853,12 @@ def main() -> None:
     parser.add_argument("--rate-seconds", type=float, default=10.0, help="length of phase two")
     parser.add_argument("--against-bugsink", action="store_true", help="also load Bugsink")
     parser.add_argument("--bugsink-events", type=int, default=1000, help="Bugsink burst events")
+    parser.add_argument(
+        "--workers", type=int, default=1, help="also run `serve --workers N` in the same run"
+    )
+    parser.add_argument(
+        "--postgres", metavar="URL", help="trimtab on a fresh database of this PostgreSQL server"
+    )
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument("--write-docs", action="store_true", help="update docs/benchmarks.md")
     args = parser.parse_args()
@@ -811,14 +883,25 @@ def main() -> None:
         total = max(events, args.bugsink_events if args.against_bugsink else 0) + rate_events
         prepare_bodies(bodies_path, templates, total)
         print(f"{total} gzipped envelopes prepared")
-        target = start_trimtab(workdir)
-        try:
-            results["trimtab"] = measure(
-                target, bodies_path, events, args.concurrency, args.rate, rate_events
+        runs = [("trimtab", 1)]
+        if args.workers > 1:
+            runs.append(("trimtab_workers", min(args.workers, 16)))
+        for key, workers in runs:
+            target = start_trimtab(workdir, workers, args.postgres)
+            try:
+                results[key] = measure(
+                    target, bodies_path, events, args.concurrency, args.rate, rate_events
+                )
+            finally:
+                target.stop()
+            results[key]["name"] = target.name
+            print("\n".join(report(target.name, results[key])))
+        if "trimtab_workers" in results:
+            one, many = results["trimtab"], results["trimtab_workers"]
+            print(
+                f"\nratios ({many['name']} / trimtab): "
+                f"stored and grouped {many['stored_per_s'] / max(one['stored_per_s'], 1e-9):.2f}x"
             )
-        finally:
-            target.stop()
-        print("\n".join(report("trimtab", results["trimtab"])))
         if args.against_bugsink:
             results["bugsink_version"] = install_bugsink()
             print(f"\n{results['bugsink_version']}")
@@ -836,12 +919,16 @@ def main() -> None:
                 bugsink.extra["worker"].terminate()
                 bugsink.stop()
             print("\n".join(report("bugsink", results["bugsink"])))
-            t, g = results["trimtab"], results["bugsink"]
-            print(
-                "\nratios (trimtab / bugsink): "
-                f"acknowledged {t['burst']['acked_per_s'] / g['burst']['acked_per_s']:.1f}x, "
-                f"stored and grouped {t['stored_per_s'] / max(g['stored_per_s'], 1e-9):.1f}x"
-            )
+            g = results["bugsink"]
+            for key in ("trimtab", "trimtab_workers"):
+                if key in results:
+                    t = results[key]
+                    print(
+                        f"ratios ({t['name']} / bugsink): acknowledged "
+                        f"{t['burst']['acked_per_s'] / g['burst']['acked_per_s']:.1f}x, "
+                        f"stored and grouped "
+                        f"{t['stored_per_s'] / max(g['stored_per_s'], 1e-9):.1f}x"
+                    )
     results["load_after"] = os.getloadavg()[0]
     if args.json:
         args.json.write_text(json.dumps(results, indent=2, default=str))

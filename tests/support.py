@@ -64,6 +64,7 @@ def start_server(
     extra_env: dict[str, str] | None = None,
     *,
     port: int | None = None,
+    args: tuple[str, ...] = (),
 ) -> LiveServer:
     """Start `python -m trimtab serve` (on `port`, else a free one); wait for /readyz 200."""
     port = port or free_port()
@@ -88,6 +89,7 @@ def start_server(
                 str(port),
                 "--log-level",
                 "warning",
+                *args,
             ],
             env=env,
             stdout=log,

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from trimtab.store.db import Store
@@ -93,3 +95,31 @@ async def test_writer__async_submit__resolves_after_commit(
 ) -> None:
     gate.release.set()
     assert await writer.submit("hello") == "HELLO"
+
+
+class LockedTwice:
+    """A write function that finds the database locked on its first two attempts, as a second
+    server process on the same SQLite file can make it (`serve --workers`)."""
+
+    def __init__(self) -> None:
+        self.attempts = 0
+
+    def __call__(self, session: Session, jobs: Sequence[str]) -> list[str]:
+        self.attempts += 1
+        if self.attempts <= 2:
+            raise OperationalError(
+                "BEGIN IMMEDIATE", {}, sqlite3.OperationalError("database is locked")
+            )
+        return [job.upper() for job in jobs]
+
+
+def test_writer__database_locked__batch_tried_again_not_failed(store: Store) -> None:
+    write = LockedTwice()
+    w: IngestWriter[str, str] = IngestWriter(store, write)
+    w.start()
+    try:
+        assert w.submit_sync("event").result(60) == "EVENT"
+    finally:
+        w.stop()
+    assert write.attempts == 3
+    assert w.stats.lock_retries == 2 and w.stats.failed_jobs == 0

@@ -48,6 +48,14 @@ def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8000,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            max=64,
+            help="Server processes sharing the port, each with its own ingest writer.",
+        ),
+    ] = 1,
 ) -> None:
     """Run the trimtab server (API, dashboard, ingest, SDK endpoints) on uvicorn."""
     import uvicorn
@@ -65,7 +73,8 @@ def serve(
         store, credentials = prepare_store(settings)
     except Exception as exc:
         raise CliError(f"cannot open the store at {settings.database_url}: {exc}") from exc
-    say(f"trimtab serving on {url}  (store: {store.dialect})")
+    processes = f", {workers} worker processes" if workers > 1 else ""
+    say(f"trimtab serving on {url}  (store: {store.dialect}{processes})")
     if credentials.generated and credentials.admin_password:
         say(
             f"  dashboard login: admin / {credentials.admin_password}  (kept in {credentials.path})"
@@ -81,6 +90,13 @@ def serve(
             demo = None  # no demo workspace on this store
         if demo is not None and demo.dsn is not None:
             typer.echo(f"  demo project {DEMO_PROJECT!r} DSN: {demo.dsn}")
+    if workers > 1:
+        from trimtab.server.workers import run_workers
+
+        store.dispose()  # each worker opens its own connections after the fork
+        gc.collect()
+        gc.freeze()
+        raise typer.Exit(run_workers(settings, host, port, workers, log_level))
     app = create_app(settings, store=store)
     # Everything imported and built so far lives as long as the process: freeze it out of the
     # cycle collector, which otherwise walks it again on every full collection (the thousands of

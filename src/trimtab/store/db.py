@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from trimtab.store.models.base import MAX_BIG_ROW_ID, MAX_ROW_ID
 from trimtab.store.notify import LocalNotifier, bind_notifier
 from trimtab.store.notify_pg import PostgresRelay
+from trimtab.store.notify_sqlite import SqliteRelay
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 # SQLite's memory is bounded by these, so a server's steady RSS is known: each connection keeps
@@ -149,7 +150,7 @@ class Store:
         self.notifier = LocalNotifier()
         self.engine = make_engine(self.url, **engine_kwargs)
         self.dialect = self.engine.dialect.name
-        self._relay: PostgresRelay | None = None
+        self._relay: PostgresRelay | SqliteRelay | None = None
         if self.dialect == "postgresql":
             self._relay = PostgresRelay(self.notifier, self.url)
             self.notifier.relay = self._relay.relay
@@ -174,8 +175,16 @@ class Store:
         with self.engine.connect() as connection:
             connection.execute(text("SELECT 1"))
 
+    def share_changes_across_processes(self) -> None:
+        """Several server processes on this SQLite file (`serve --workers`): relay announced
+        changes through the change relay table (PostgreSQL relays them already)."""
+        if self.dialect == "sqlite" and self._relay is None:
+            self._relay = SqliteRelay(self.notifier, self.engine)
+            self.notifier.relay = self._relay.relay
+
     def start_listening(self) -> None:
-        """Hear changes announced by other nodes (PostgreSQL); a no-op on SQLite (one node)."""
+        """Hear changes announced by other nodes or processes (PostgreSQL, or SQLite after
+        `share_changes_across_processes`); a no-op otherwise."""
         if self._relay is not None:
             self._relay.start()
 

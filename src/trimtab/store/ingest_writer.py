@@ -10,8 +10,18 @@ only grows with the load and latency stays low.
 The queue is bounded: when it is full, `submit()` raises `QueueFull` and the HTTP layer answers
 503 with Retry-After, instead of growing memory until the process dies.
 
-If a batch fails (a constraint race with another node on PostgreSQL, a row the database
-refuses), each job is retried alone, so one bad event cannot fail the ninety-nine others.
+With several server processes on one SQLite file (`serve --workers`), the writers take turns on
+the database lock. SQLite's own busy handler waits by sleeping (up to 100 ms a nap), so a writer
+waiting on another would often sleep past the moment the lock is free; the writers therefore
+queue on an advisory file lock beside the database (`fcntl.flock`, which wakes the next one at
+once) before BEGIN IMMEDIATE. BEGIN IMMEDIATE still waits up to the busy timeout for other
+writers (API requests, jobs), and should a transaction still
+find the database locked (a long checkpoint, a slow disk), the batch is tried again for up to
+`LOCK_RETRY_S` before anyone hears an error: "database is locked" never reaches a client.
+
+If a batch fails for another reason (a constraint race with another node on PostgreSQL, a row
+the database refuses), each job is retried alone, so one bad event cannot fail the ninety-nine
+others.
 This module knows nothing about events: the caller passes the `write` function (layering:
 store must not import domain).
 """
@@ -21,15 +31,18 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import fcntl
 import logging
+import os
 import queue
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from trimtab.store.db import Store
@@ -37,6 +50,10 @@ from trimtab.store.db import Store
 __all__ = ["IngestWriter", "QueueFull", "WriterStats"]
 
 log = logging.getLogger("trimtab.ingest")
+
+# How long a batch keeps trying while SQLite says the database is locked (on top of each
+# attempt's own busy timeout).
+LOCK_RETRY_S = 60.0
 
 J = TypeVar("J")
 R = TypeVar("R")
@@ -55,6 +72,7 @@ class WriterStats:
     failed_jobs: int = 0
     largest_batch: int = 0
     busy_seconds: float = 0.0
+    lock_retries: int = 0
 
 
 @dataclass(slots=True)
@@ -87,6 +105,8 @@ class IngestWriter(Generic[J, R]):
         # that crosses its threshold, and every request of that batch would wait for it).
         self.checkpoint_every = checkpoint_every if store.dialect == "sqlite" else 0
         self._since_checkpoint = 0
+        self._turn_path = _turn_file(store)
+        self._turn_fd: int | None = None
         self.stats = WriterStats()
         self._queue: queue.Queue[_Pending[J]] = queue.Queue(max_queue)
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
@@ -153,6 +173,9 @@ class IngestWriter(Generic[J, R]):
                 and self._queue.empty()
             ):
                 self._checkpoint()
+        if self._turn_fd is not None:
+            os.close(self._turn_fd)
+            self._turn_fd = None
 
     def _checkpoint(self) -> None:
         self._since_checkpoint = 0
@@ -166,8 +189,7 @@ class IngestWriter(Generic[J, R]):
         started = time.monotonic()
         outcomes: list[tuple[_Pending[J], Any, BaseException | None]]
         try:
-            with self.store.write() as session:
-                results = self.write(session, [p.job for p in batch])
+            results = self._write_jobs([p.job for p in batch])
             outcomes = [(p, r, None) for p, r in zip(batch, results, strict=True)]
         except Exception:
             if len(batch) == 1:
@@ -183,14 +205,58 @@ class IngestWriter(Generic[J, R]):
         self.stats.busy_seconds += time.monotonic() - started
         _settle(outcomes)
 
+    def _write_jobs(self, jobs: list[J]) -> Sequence[R]:
+        """One transaction for `jobs`, tried again while another process holds the lock."""
+        deadline = time.monotonic() + LOCK_RETRY_S
+        pause = 0.01
+        while True:
+            try:
+                with self._turn(), self.store.write() as session:
+                    return self.write(session, jobs)
+            except OperationalError as exc:
+                if not _locked(exc) or time.monotonic() + pause > deadline:
+                    raise
+                self.stats.lock_retries += 1
+                time.sleep(pause)
+                pause = min(pause * 2, 0.5)
+
+    @contextlib.contextmanager
+    def _turn(self) -> Iterator[None]:
+        """This process's turn among the ingest writers on one SQLite file (see the module)."""
+        if self._turn_path is None:
+            yield
+            return
+        if self._turn_fd is None:
+            self._turn_fd = os.open(self._turn_path, os.O_CREAT | os.O_RDWR, 0o600)
+        fcntl.flock(self._turn_fd, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(self._turn_fd, fcntl.LOCK_UN)
+
     def _write_one(self, pending: _Pending[J]) -> tuple[_Pending[J], Any, BaseException | None]:
         try:
-            with self.store.write() as session:
-                (result,) = self.write(session, [pending.job])
+            (result,) = self._write_jobs([pending.job])
             return pending, result, None
         except Exception:
             log.exception("ingest: storing an event failed")
             return pending, None, _failure()
+
+
+def _turn_file(store: Store) -> str | None:
+    """The file the ingest writers of all processes on this SQLite database take turns on."""
+    if store.dialect != "sqlite":
+        return None
+    database = store.engine.url.database
+    if not database or database == ":memory:":
+        return None
+    return f"{database}-ingest-turn"
+
+
+def _locked(exc: OperationalError) -> bool:
+    """SQLite's "database is locked" / "database table is locked" (SQLITE_BUSY, SQLITE_LOCKED)."""
+    message = str(exc.orig).lower()
+    return "database is locked" in message or "is locked" in message or "busy" in message
 
 
 def _failure() -> BaseException:

@@ -8,6 +8,7 @@ from trimtab.store.models.attachments import EventAttachment, UserFeedback
 from trimtab.store.models.audit import AuditEntry
 from trimtab.store.models.auth import ApiToken, DashboardSession, LoginFailure, ProjectKey, User
 from trimtab.store.models.base import MAX_BIG_ROW_ID, MAX_ROW_ID, Base, utcnow
+from trimtab.store.models.change_relay import ChangeRelayRow
 from trimtab.store.models.dependencies import (
     AutoOffRule,
     Dependency,
@@ -69,6 +70,7 @@ __all__ = [
     "AuditEntry",
     "AutoOffRule",
     "Base",
+    "ChangeRelayRow",
     "DashboardSession",
     "Dependency",
     "DependencyReportBucket",

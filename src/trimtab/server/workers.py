@@ -1,0 +1,127 @@
+"""`trimtab serve --workers N`: N server processes sharing one listening socket.
+
+The parent binds the socket, forks N workers (each inherits it and runs its own uvicorn, its own
+store connections and its own group-commit ingest writer) and supervises them: a worker that
+dies is started again; SIGTERM or SIGINT stops them all gracefully. The kernel spreads new
+connections over the processes accepting on the shared socket.
+
+Work that must happen once runs in worker 0 only: the background jobs (on PostgreSQL their
+advisory locks would also keep them single across nodes; on SQLite there is no lock) and the
+local runner. Changes announced in one worker reach the others' SSE streams through PostgreSQL
+LISTEN/NOTIFY, or on SQLite through the change relay table (store/notify_sqlite.py).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import gc
+import logging
+import multiprocessing
+import os
+import signal
+import socket
+import sys
+import threading
+import time
+from multiprocessing.process import BaseProcess
+
+from trimtab.settings import Settings
+
+log = logging.getLogger("trimtab.server")
+
+# A worker that keeps dying at once is not restarted in a tight loop.
+RESTART_BACKOFF_S = 1.0
+STOP_GRACE_S = 30.0
+
+
+def bind_socket(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+def worker_settings(settings: Settings, index: int) -> Settings:
+    """Worker 0 runs the once-only work (jobs, local runner); the others serve requests."""
+    return settings if index == 0 else dataclasses.replace(settings, runner_enabled=False)
+
+
+def _worker_main(
+    settings: Settings, index: int, count: int, sock: socket.socket, level: str
+) -> None:
+    import uvicorn
+
+    from trimtab.server.app import create_app
+    from trimtab.store.db import Store
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, signal.SIG_DFL)  # uvicorn installs its own once it runs
+    store = Store(settings.database_url)
+    if count > 1:
+        store.share_changes_across_processes()
+    app = create_app(worker_settings(settings, index), store=store, run_jobs=index == 0)
+    gc.collect()
+    gc.freeze()
+    duties = "runs the background jobs" if index == 0 else "serves requests only"
+    print(f"trimtab worker {index} (pid {os.getpid()}): {duties}", file=sys.stderr, flush=True)
+    config = uvicorn.Config(
+        app, log_level=level, access_log=False, proxy_headers=False, lifespan="on"
+    )
+    try:
+        uvicorn.Server(config).run(sockets=[sock])
+    finally:
+        store.dispose()
+
+
+def run_workers(settings: Settings, host: str, port: int, count: int, log_level: str) -> int:
+    """Serve with `count` worker processes until SIGTERM/SIGINT; returns the exit status."""
+    sock = bind_socket(host, port)
+    context = multiprocessing.get_context("fork")
+    stopping = threading.Event()
+
+    def start(index: int) -> BaseProcess:
+        process = context.Process(
+            target=_worker_main,
+            args=(settings, index, count, sock, log_level),
+            name=f"trimtab-worker-{index}",
+            daemon=False,
+        )
+        process.start()
+        return process
+
+    def on_signal(signum: int, frame: object) -> None:
+        stopping.set()
+
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    workers = {index: start(index) for index in range(count)}
+    try:
+        while not stopping.wait(0.5):
+            for index, process in list(workers.items()):
+                if process.is_alive():
+                    continue
+                log.warning(
+                    "worker %d (pid %s) exited with %s; starting it again",
+                    index,
+                    process.pid,
+                    process.exitcode,
+                )
+                time.sleep(RESTART_BACKOFF_S)
+                if not stopping.is_set():
+                    workers[index] = start(index)
+    finally:
+        for process in workers.values():
+            if process.is_alive() and process.pid is not None:
+                os.kill(process.pid, signal.SIGTERM)
+        deadline = time.monotonic() + STOP_GRACE_S
+        for process in workers.values():
+            process.join(max(0.1, deadline - time.monotonic()))
+            if process.is_alive():
+                process.kill()
+                process.join()
+        sock.close()
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    return 0
