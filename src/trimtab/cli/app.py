@@ -115,6 +115,12 @@ def _alerts() -> list[Entry]:
     return [("alert", alerts.alert_app)]
 
 
+def _agents() -> list[Entry]:
+    from trimtab.cli import agents
+
+    return [("agent", agents.agent_app)]
+
+
 def _server() -> list[Entry]:
     from trimtab.cli import server_cmds
 
@@ -139,6 +145,7 @@ NOUNS: dict[str, Loader] = {
     "rollback": _deploys,
     "status": _deploys,
     "history": _deploys,
+    "agent": _agents,
     "freeze": _maintenance,
     "maintenance": _maintenance,
     "init": _config,

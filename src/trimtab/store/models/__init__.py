@@ -18,6 +18,7 @@ from trimtab.store.models.dependencies import (
 )
 from trimtab.store.models.deploys import (
     Deploy,
+    DeployAgent,
     DeployRun,
     FreezeRule,
     Release,
@@ -68,6 +69,7 @@ __all__ = [
     "DependencyReporter",
     "DependencyTransition",
     "Deploy",
+    "DeployAgent",
     "DeployRun",
     "Environment",
     "ErrorRollup",
