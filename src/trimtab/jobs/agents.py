@@ -15,6 +15,9 @@ INTERVAL_S = 2.0
 
 
 def expire_agent_leases(store: Store, settings: Settings) -> None:
+    with store.read() as session:
+        if not agents.any_lease_expired(session):
+            return
     with store.write() as session:
         failed = agents.expire_leases(session)
     if failed:

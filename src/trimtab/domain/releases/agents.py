@@ -22,7 +22,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from trimtab.domain.errors import Conflict, Forbidden, InvalidInput, NotFound
@@ -188,10 +188,8 @@ def finish(
     agent.current_deploy_id = None
 
 
-def expire_leases(session: Session, now: datetime | None = None) -> list[int]:
-    """Fail as interrupted every agent-held step whose lease ran out; their ids."""
-    now = now or utcnow()
-    steps = session.scalars(
+def _expired(now: datetime) -> Select[Deploy]:
+    return (
         select(Deploy)
         .where(
             Deploy.result == "running",
@@ -199,7 +197,17 @@ def expire_leases(session: Session, now: datetime | None = None) -> list[int]:
             Deploy.lease_expires_at < now,
         )
         .order_by(Deploy.id)
-    ).all()
+    )
+
+
+def any_lease_expired(session: Session, now: datetime | None = None) -> bool:
+    """Cheap check (a read) before the job opens a write transaction."""
+    return session.scalars(_expired(now or utcnow()).limit(1)).first() is not None
+
+
+def expire_leases(session: Session, now: datetime | None = None) -> list[int]:
+    """Fail as interrupted every agent-held step whose lease ran out; their ids."""
+    steps = session.scalars(_expired(now or utcnow())).all()
     return [
         step.id
         for step in steps
