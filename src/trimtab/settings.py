@@ -73,7 +73,7 @@ def _env_flag(name: str) -> bool:
 # trimtab's own secrets: never handed to a deploy step (runner/environment.py), whatever
 # TRIMTAB_DEPLOY_ENV lists, and scrubbed from step output.
 SECRET_VARIABLES = frozenset(
-    {"TRIMTAB_ADMIN_TOKEN", "TRIMTAB_ADMIN_PASSWORD", "TRIMTAB_DATABASE_URL"}
+    {"TRIMTAB_ADMIN_TOKEN", "TRIMTAB_ADMIN_PASSWORD", "TRIMTAB_DATABASE_URL", "TRIMTAB_TOKEN"}
 )
 _VARIABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
 
@@ -110,6 +110,8 @@ class Settings:
     secure_cookies: bool = False
     runner_enabled: bool = True
     deploy_timeout_s: float = 1800.0
+    # How long a deploy agent's claim on a step holds without a heartbeat (domain/releases/agents).
+    agent_lease_s: float = 60.0
     sdk_rate_limit: int = 10_000
     ingest_rate_limit: int = 0
     ingest_queue: int = 2000
@@ -142,6 +144,7 @@ class Settings:
             "secure_cookies": _env_flag("TRIMTAB_SECURE_COOKIES"),
             "runner_enabled": os.environ.get("TRIMTAB_RUNNER", "1").strip() != "0",
             "deploy_timeout_s": float(os.environ.get("TRIMTAB_DEPLOY_TIMEOUT", "1800")),
+            "agent_lease_s": float(os.environ.get("TRIMTAB_AGENT_LEASE", "60")),
             "sdk_rate_limit": int(os.environ.get("TRIMTAB_SDK_RATE_LIMIT") or 10_000),
             "ingest_rate_limit": _env_int("TRIMTAB_INGEST_RATE_LIMIT", 0),
             "ingest_queue": _env_int("TRIMTAB_INGEST_QUEUE", 2000),
@@ -165,6 +168,9 @@ class Settings:
         }
         values.update(overrides)
         _refuse_weak_secrets(values)
+        lease = values.get("agent_lease_s")
+        if isinstance(lease, float) and not 1 <= lease <= 3600:
+            raise ValueError("TRIMTAB_AGENT_LEASE must be 1-3600 seconds")
         return cls(**values)  # type: ignore[arg-type]
 
 

@@ -43,6 +43,7 @@ SDK_SERVER = "sdk-server"  # an sdk-server token only
 AUTH = "auth"  # any valid token or session
 ANY_READ = "any-read"  # read, listing what the credential reaches
 INSTALL = "install"  # an admin not bound to a project
+AGENT = "agent"  # an agent token of the project and environment in the path, nothing else
 READ, DEPLOY, ADMIN = "read", "deploy", "admin"  # that scope on the target project
 LADDER = {READ: 1, DEPLOY: 2, ADMIN: 3}
 
@@ -109,6 +110,7 @@ CREDS = [
     *[_token(f"{s}@alpha/staging", s, "alpha", "staging") for s in (ADMIN, DEPLOY, READ)],
     _token("sdk-server@alpha/staging", "sdk-server", "alpha", "staging"),
     _token("sdk-client@alpha/staging", "sdk-client", "alpha", "staging"),
+    _token("agent@alpha/staging", "agent", "alpha", "staging"),
 ]
 SAFE = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -413,6 +415,24 @@ ROUTES: dict[tuple[str, str], Row] = {
         params={"project": "{slug}", "environment": "{env}"},
         stream=True,
         sdk_watch=True,
+    ),
+    # deploy agents (the matrix's environments are run locally: an agent's call is a 409)
+    ("POST", "/api/v1/projects/{slug}/agents/{environment}/claim"): Row(
+        AGENT, NAMED, url=P + "/agents/{env}/claim", json={"agent": "m"}, answers=409
+    ),
+    ("POST", "/api/v1/projects/{slug}/agents/{environment}/steps/{deploy_id}/heartbeat"): Row(
+        AGENT, NAMED, url=P + "/agents/{env}/steps/1/heartbeat", json={"agent": "m"}, answers=409
+    ),
+    ("POST", "/api/v1/projects/{slug}/agents/{environment}/steps/{deploy_id}/finish"): Row(
+        AGENT,
+        NAMED,
+        url=P + "/agents/{env}/steps/1/finish",
+        json={"agent": "m", "ok": True},
+        answers=409,
+    ),
+    ("GET", "/api/v1/projects/{slug}/agents"): Row(READ, FILTERED, url=P + "/agents"),
+    ("PUT", "/api/v1/projects/{slug}/environments/{environment}/runner"): Row(
+        ADMIN, NAMED, url=P + "/environments/{env}/runner", json={"runner": "local"}
     ),
     # services, releases, deploys, freezes, maintenance, config, dora
     ("GET", "/api/v1/projects/{slug}/services"): Row(READ, url=P + "/services"),
@@ -863,6 +883,14 @@ def expect(row: Row, method: str, cred: Cred, t: Target) -> str | int:
         return ALLOW if t.project == cred.project else 403
     if cred.kind in ("anon", "bad", "revoked", "dsn"):
         return 401
+    if row.access == AGENT:
+        if cred.kind == "session-nocsrf" and method not in SAFE:
+            return 401
+        if "agent" not in cred.scopes:
+            return 403  # the scope is checked first: only an agent token claims steps
+        if cred.project != t.project:
+            return 404
+        return ALLOW if t.env == cred.env else 403
     if row.access in (SDK, SDK_SERVER):
         if cred.kind != "token":
             return 401  # the SDK surfaces take tokens only, never a session

@@ -121,6 +121,12 @@ def _imports() -> list[Entry]:
     return [("import", imports.import_app), ("export", imports.export_command)]
 
 
+def _agents() -> list[Entry]:
+    from trimtab.cli import agents
+
+    return [("agent", agents.agent_app)]
+
+
 def _server() -> list[Entry]:
     from trimtab.cli import server_cmds
 
@@ -145,6 +151,7 @@ NOUNS: dict[str, Loader] = {
     "rollback": _deploys,
     "status": _deploys,
     "history": _deploys,
+    "agent": _agents,
     "freeze": _maintenance,
     "maintenance": _maintenance,
     "init": _config,

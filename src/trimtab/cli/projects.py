@@ -120,6 +120,19 @@ def env_list(ctx: typer.Context, project: ProjectOpt) -> None:
     emit(s.client().get(f"/api/v1/projects/{project}/environments"), as_json=s.as_json)
 
 
+@env_app.command("runner")
+def env_runner(
+    ctx: typer.Context,
+    name: str,
+    runner: Annotated[str, typer.Argument(help="local (the server runs steps) or agent.")],
+    project: ProjectOpt,
+) -> None:
+    """Choose who runs an environment's deploy steps: the server or `trimtab agent`."""
+    s = state(ctx)
+    path = f"/api/v1/projects/{project}/environments/{name}/runner"
+    emit(s.client().request("PUT", path, json={"runner": runner}), as_json=s.as_json)
+
+
 @key_app.command("create")
 def key_create(
     ctx: typer.Context,

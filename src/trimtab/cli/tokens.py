@@ -18,7 +18,7 @@ def token_create(
     name: Annotated[str, typer.Argument(help="What the token is for, e.g. 'ci-deploy'.")],
     scope: Annotated[
         list[str],
-        typer.Option(help="admin, deploy, read, sdk-server or sdk-client (repeatable)."),
+        typer.Option(help="admin, deploy, read, sdk-server, sdk-client or agent (repeatable)."),
     ],
     project: Annotated[str | None, typer.Option("--project", "-p")] = None,
     env: Annotated[str | None, typer.Option("--env", "-e")] = None,

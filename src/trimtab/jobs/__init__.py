@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from trimtab.jobs import verdicts
+from trimtab.jobs.agents import agent_jobs
 from trimtab.jobs.alerts import alert_jobs
 from trimtab.jobs.dependencies import dependency_jobs
 from trimtab.jobs.flags import flag_jobs
@@ -18,6 +19,7 @@ def all_jobs() -> list[Job]:
     jobs.extend(dependency_jobs())
     jobs.extend(alert_jobs())
     jobs.extend(retention_jobs())
+    jobs.extend(agent_jobs())
     return jobs
 
 

@@ -1,7 +1,8 @@
 """The local runner: a thread in the server process that runs deploy steps.
 
-It follows the step protocol of `trimtab.domain.releases.runs` (claim, report output, finish), so an
-agent on another host can do the same job later through the API. A step runs its rendered
+It follows the step protocol of `trimtab.domain.releases.runs` (claim, report output, finish);
+`trimtab agent` (runner/agent.py) does the same job on another host through the API, with the
+same `run_step`. Environments whose runner is `agent` are not picked here. A step runs its rendered
 command with the shell, with TRIMTAB_* variables describing the step, under a timeout; then its
 health check. The output's tail is written to the ledger while the command runs, so
 `deploy status` shows it live. Never called from an HTTP request: a deploy can take minutes.
@@ -17,6 +18,8 @@ import subprocess
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import IO
 
 from trimtab.core.urls import AddressPolicy
@@ -186,45 +189,75 @@ class LocalRunner:
         return True
 
     def _execute(self, ticket: StepTicket, out: OutputTail) -> bool:
-        out.add(f"[trimtab] $ {ticket.command}")
-        env = step_environment(os.environ, self.settings.deploy_env, ticket.environ)
-        process = subprocess.Popen(
-            ticket.command,
-            shell=True,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            env=env,
-            start_new_session=True,  # its own process group, so a timeout kills children too
+        return run_step(
+            ticket,
+            out,
+            StepLimits(self.settings.deploy_env, self.settings.deploy_timeout_s),
+            self.settings.outbound,
+            self._stop,
+            lambda: self._flush(ticket, out),
         )
-        assert process.stdout is not None
-        reader = threading.Thread(target=_pump, args=(process.stdout, out), daemon=True)
-        reader.start()
-        deadline = time.monotonic() + self.settings.deploy_timeout_s
-        code: int | None = None
-        while code is None:
-            try:
-                code = process.wait(timeout=FLUSH_INTERVAL_S)
-            except subprocess.TimeoutExpired:
-                cancelled = not self._flush(ticket, out)
-                if cancelled or time.monotonic() > deadline or self._stop.is_set():
-                    os.killpg(process.pid, signal.SIGKILL)
-                    code = process.wait()
-                    why = (
-                        "cancelled" if cancelled else f"after {self.settings.deploy_timeout_s:g} s"
-                    )
-                    out.add(f"[trimtab] killed: {why}")
-                    reader.join(2)
-                    return False
-        reader.join(5)
-        out.add(f"[trimtab] exit code {code}")
-        if code != 0:
-            return False
-        if ticket.health is not None:
-            if not self._flush(ticket, out):
+
+
+@dataclass(frozen=True)
+class StepLimits:
+    """What a runner host allows a step: the variables it may see, how long it may run."""
+
+    deploy_env: tuple[str, ...]
+    timeout_s: float
+
+
+def run_step(
+    ticket: StepTicket,
+    out: OutputTail,
+    limits: StepLimits,
+    policy: AddressPolicy,
+    stop: threading.Event,
+    flush: Callable[[], bool],
+) -> bool:
+    """Run a claimed step's command, then its health check; whether it succeeded.
+
+    `flush` is called about every FLUSH_INTERVAL_S while the command runs: it reports the output
+    so far and answers False when the step is no longer the runner's (cancelled, or an agent's
+    lease ran out), which kills the command. The local runner and `trimtab agent` share this.
+    """
+    out.add(f"[trimtab] $ {ticket.command}")
+    env = step_environment(os.environ, limits.deploy_env, ticket.environ)
+    process = subprocess.Popen(
+        ticket.command,
+        shell=True,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env=env,
+        start_new_session=True,  # its own process group, so a timeout kills children too
+    )
+    assert process.stdout is not None
+    reader = threading.Thread(target=_pump, args=(process.stdout, out), daemon=True)
+    reader.start()
+    deadline = time.monotonic() + limits.timeout_s
+    code: int | None = None
+    while code is None:
+        try:
+            code = process.wait(timeout=FLUSH_INTERVAL_S)
+        except subprocess.TimeoutExpired:
+            cancelled = not flush()
+            if cancelled or time.monotonic() > deadline or stop.is_set():
+                os.killpg(process.pid, signal.SIGKILL)
+                code = process.wait()
+                why = "cancelled" if cancelled else f"after {limits.timeout_s:g} s"
+                out.add(f"[trimtab] killed: {why}")
+                reader.join(2)
                 return False
-            return check_health(ticket.health, out, self._stop, self.settings.outbound)
-        return True
+    reader.join(5)
+    out.add(f"[trimtab] exit code {code}")
+    if code != 0:
+        return False
+    if ticket.health is not None:
+        if not flush():
+            return False
+        return check_health(ticket.health, out, stop, policy)
+    return True
 
 
 def _process_alive(pid: int) -> bool:

@@ -46,7 +46,25 @@ def is_current(store: Store) -> bool:
 
 
 def upgrade(store: Store, target: str = "heads") -> None:
-    with store.engine.begin() as connection:
-        if store.dialect == "postgresql":
-            connection.execute(text(f"SELECT pg_advisory_xact_lock({_PG_MIGRATION_LOCK})"))
-        command.upgrade(alembic_config(connection), target)
+    with store.engine.connect() as connection:
+        sqlite = store.dialect == "sqlite"
+        if sqlite:
+            # SQLite's rule for schema changes: foreign keys off while they run. A batch
+            # migration rebuilds a table and drops the old copy, and with foreign keys on that
+            # DROP cascades to every row referencing it (a whole project's environments, flags
+            # and deploys). Set on the driver's connection: inside a transaction it is a no-op.
+            connection.connection.driver_connection.execute("PRAGMA foreign_keys=OFF")  # type: ignore[union-attr]
+        try:
+            with connection.begin():
+                if store.dialect == "postgresql":
+                    connection.execute(text(f"SELECT pg_advisory_xact_lock({_PG_MIGRATION_LOCK})"))
+                command.upgrade(alembic_config(connection), target)
+                if sqlite:
+                    broken = connection.exec_driver_sql("PRAGMA foreign_key_check").all()
+                    if broken:  # rolled back: the store stays as it was
+                        raise RuntimeError(
+                            f"migration left rows without their parent: {broken[:5]}"
+                        )
+        finally:
+            if sqlite:
+                connection.connection.driver_connection.execute("PRAGMA foreign_keys=ON")  # type: ignore[union-attr]

@@ -49,7 +49,15 @@ from trimtab.domain.results import IsoTime, Result
 from trimtab.domain.spine import audit, notifications, projects
 from trimtab.domain.spine.actors import Actor
 from trimtab.store.db import get_row
-from trimtab.store.models import Deploy, DeployRun, Project, Release, Service, utcnow
+from trimtab.store.models import (
+    Deploy,
+    DeployRun,
+    Environment,
+    Project,
+    Release,
+    Service,
+    utcnow,
+)
 from trimtab.store.models.deploys import OUTPUT_TAIL_BYTES
 from trimtab.store.notify import Change, announce
 
@@ -80,6 +88,8 @@ class StepTicket:
     downtime: bool
     health: dict[str, Any] | None = None
     environ: dict[str, str] = field(default_factory=dict)
+    # An agent's claim holds this long without a heartbeat (0: the local runner, no lease).
+    lease_s: float = 0.0
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -331,21 +341,30 @@ def start_rollback_run(
     )
 
 
-def claimable(session: Session) -> bool:
-    """Cheap check (a read) before a runner opens a write transaction to claim."""
-    return (
-        session.scalars(
-            select(Deploy.id)
-            .join(DeployRun, DeployRun.id == Deploy.run_id)
-            .where(
-                DeployRun.state.in_(ACTIVE_RUN_STATES),
-                Deploy.result == "pending",
-                Deploy.command.is_not(None),
-            )
-            .limit(1)
-        ).first()
-        is not None
+def agent_environments(session: Session) -> set[tuple[int, str]]:
+    """(project id, environment name) of every environment whose steps `trimtab agent` runs."""
+    rows = session.execute(
+        select(Environment.project_id, Environment.name).where(Environment.runner == "agent")
     )
+    return {(int(p), str(n)) for p, n in rows}
+
+
+def claimable(session: Session) -> bool:
+    """Cheap check (a read) before the local runner opens a write transaction to claim."""
+    query = (
+        select(DeployRun.project_id, DeployRun.environment)
+        .select_from(Deploy)
+        .join(DeployRun, DeployRun.id == Deploy.run_id)
+        .where(
+            DeployRun.state.in_(ACTIVE_RUN_STATES),
+            Deploy.result == "pending",
+            Deploy.command.is_not(None),
+        )
+        .distinct()
+        .limit(100)
+    )
+    skip = agent_environments(session)
+    return any((p, e) not in skip for p, e in session.execute(query))
 
 
 def _ticket(session: Session, run: DeployRun, step: Deploy, service: Service | None) -> StepTicket:
@@ -377,12 +396,42 @@ def _ticket(session: Session, run: DeployRun, step: Deploy, service: Service | N
     )
 
 
-def claim_next_step(session: Session, runner: str) -> StepTicket | None:
-    """Claim one step of the current wave of some active run, or None if nothing is ready."""
-    runs = session.scalars(
-        select(DeployRun).where(DeployRun.state.in_(ACTIVE_RUN_STATES)).order_by(DeployRun.id)
-    )
-    for run in list(runs):
+@dataclass(frozen=True)
+class AgentScope:
+    """Where an agent claims: its project and environment, and the services it runs (all when
+    empty)."""
+
+    project_id: int
+    environment: str
+    services: tuple[str, ...] = ()
+
+
+def claim_next_step(
+    session: Session,
+    runner: str,
+    *,
+    agent: AgentScope | None = None,
+    lease_until: datetime | None = None,
+) -> StepTicket | None:
+    """Claim one step of the current wave of some active run, or None if nothing is ready.
+
+    The local runner (`agent` None) claims in every environment not run by agents; an agent only
+    in its own, with a lease (`lease_until`) its heartbeats renew. On PostgreSQL the candidate
+    step is locked with FOR UPDATE SKIP LOCKED, so concurrent claimers pass over each other's;
+    SQLite's write transactions are BEGIN IMMEDIATE (store.db), one claimer at a time. The
+    conditional UPDATE makes a claim exclusive either way.
+    """
+    query = select(DeployRun).where(DeployRun.state.in_(ACTIVE_RUN_STATES)).order_by(DeployRun.id)
+    if agent is not None:
+        query = query.where(
+            DeployRun.project_id == agent.project_id, DeployRun.environment == agent.environment
+        )
+        skip: set[tuple[int, str]] = set()
+    else:
+        skip = agent_environments(session)
+    for run in list(session.scalars(query)):
+        if (run.project_id, run.environment) in skip:
+            continue
         steps = steps_of(session, run)
         open_steps = [s for s in steps if s.result != "success"]
         if not open_steps or any(s.result == "failed" for s in steps):
@@ -391,11 +440,26 @@ def claim_next_step(session: Session, runner: str) -> StepTicket | None:
         for step in open_steps:
             if step.wave != wave or step.result != "pending" or step.command is None:
                 continue
+            if agent is not None and agent.services and step.service not in agent.services:
+                continue
+            if session.get_bind().dialect.name == "postgresql":
+                locked = session.scalars(
+                    select(Deploy.id)
+                    .where(Deploy.id == step.id, Deploy.result == "pending")
+                    .with_for_update(skip_locked=True)
+                ).first()
+                if locked is None:
+                    continue  # another claimer holds it
             now = utcnow()
             claimed = session.execute(
                 update(Deploy)
                 .where(Deploy.id == step.id, Deploy.result == "pending")
-                .values(result="running", claimed_by=runner[:200], started_at=now)
+                .values(
+                    result="running",
+                    claimed_by=runner[:200],
+                    started_at=now,
+                    lease_expires_at=lease_until,
+                )
                 .execution_options(synchronize_session=False)
             )
             if claimed.rowcount != 1:  # type: ignore[attr-defined]
@@ -592,22 +656,30 @@ def fail_orphaned_steps(session: Session, is_orphan: Callable[[str], bool]) -> l
     The runner that starts after a crash calls this, so a run does not wait forever on a step
     nobody runs any more. The step counts as failed: whether its command finished is unknown.
     """
-    failed = []
     steps = session.scalars(
         select(Deploy).where(Deploy.result == "running", Deploy.claimed_by.is_not(None))
     ).all()
-    for step in steps:
-        if step.claimed_by is None or not is_orphan(step.claimed_by):
-            continue
-        step.result = "failed"
-        step.finished_at = utcnow()
-        step.output_tail = tail(
-            f"{step.output_tail or ''}[trimtab] interrupted: the process running this step "
-            f"({step.claimed_by}) stopped before it finished\n"
-        )
-        maintenance.auto_off(session, step.id)
-        run = session.get(DeployRun, step.run_id)
-        if run is not None:
-            advance_run(session, run)
-        failed.append(step.id)
-    return failed
+    return [
+        step.id
+        for step in steps
+        if step.claimed_by is not None and is_orphan(step.claimed_by)
+        if fail_interrupted(session, step)
+    ]
+
+
+def fail_interrupted(session: Session, step: Deploy, why: str = "stopped") -> bool:
+    """Fail a `running` step whose runner is gone (`why` says how); the run moves on."""
+    if step.result != "running":
+        return False
+    step.result = "failed"
+    step.finished_at = utcnow()
+    step.lease_expires_at = None
+    step.output_tail = tail(
+        f"{step.output_tail or ''}[trimtab] interrupted: the process running this step "
+        f"({step.claimed_by}) {why} before it finished\n"
+    )
+    maintenance.auto_off(session, step.id)
+    run = session.get(DeployRun, step.run_id)
+    if run is not None:
+        advance_run(session, run)
+    return True

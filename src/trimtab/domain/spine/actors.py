@@ -2,11 +2,13 @@
 
 Scopes: `admin` > `deploy` > `read` form a ladder (each includes the ones below it). The SDK
 scopes stand apart: `sdk-server` fetches rules and evaluates, `sdk-client` only evaluates for a
-browser; neither reads or changes anything through the API. A token bound to a project reaches
-only that project; one bound to an environment only that environment. What every environment of
-a project shares (flag definitions, segments, services and their commands, keys, alert targets
-and rules, dependencies, freezes) is defined with `admin` on the project as a whole: an admin
-token bound to one environment administers that environment only (its flag configs, its tokens).
+browser; neither reads or changes anything through the API. `agent` stands apart too: a deploy
+agent claims and reports the deploy steps of its one project and environment, nothing else.
+A token bound to a project reaches only that project; one bound to an environment only that
+environment. What every environment of a project shares (flag definitions, segments, services
+and their commands, keys, alert targets and rules, dependencies, freezes) is defined with
+`admin` on the project as a whole: an admin token bound to one environment administers that
+environment only (its flag configs, its tokens).
 """
 
 from __future__ import annotations
@@ -16,8 +18,10 @@ from dataclasses import dataclass, field
 from trimtab.domain.errors import Forbidden
 from trimtab.domain.results import Result
 
-SCOPES = ("admin", "deploy", "read", "sdk-server", "sdk-client")
+SCOPES = ("admin", "deploy", "read", "sdk-server", "sdk-client", "agent")
 SDK_SCOPES = frozenset({"sdk-server", "sdk-client"})
+# Scopes a token carries alone, bound to one project and environment.
+BOUND_SCOPES = SDK_SCOPES | {"agent"}
 _LADDER = {"admin": 3, "deploy": 2, "read": 1}
 
 

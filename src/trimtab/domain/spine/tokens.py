@@ -87,6 +87,8 @@ def _check_scopes(scopes: list[str]) -> list[str]:
         raise InvalidInput(f"unknown scope(s) {unknown}: choose from {', '.join(SCOPES)}")
     if set(scopes) & SDK_SCOPES and set(scopes) - SDK_SCOPES:
         raise InvalidInput("an SDK token carries only SDK scopes; make a second token for the API")
+    if "agent" in scopes and len(set(scopes)) > 1:
+        raise InvalidInput("an agent token carries only the agent scope; make a second token")
     return sorted(set(scopes))
 
 
@@ -121,6 +123,8 @@ def create_token(
             raise InvalidInput("--env needs --project")
     if set(scopes) & SDK_SCOPES and env is None:
         raise InvalidInput("SDK tokens must be bound to a project and an environment")
+    if "agent" in scopes and env is None:
+        raise InvalidInput("agent tokens must be bound to a project and an environment")
     secret = new_secret()
     token = ApiToken(
         name=name,

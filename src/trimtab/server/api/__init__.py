@@ -5,6 +5,7 @@ from fastapi import APIRouter, Depends, Request
 from trimtab.domain.errors import InvalidInput
 from trimtab.server import stream
 from trimtab.server.api import (
+    agents,
     alerts,
     audit,
     config,
@@ -57,6 +58,7 @@ for module in (
     logs,
     sourcemaps,
     alerts,
+    agents,
 ):
     api_router.include_router(module.router)
 

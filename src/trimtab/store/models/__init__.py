@@ -19,6 +19,7 @@ from trimtab.store.models.dependencies import (
 )
 from trimtab.store.models.deploys import (
     Deploy,
+    DeployAgent,
     DeployRun,
     FreezeRule,
     Release,
@@ -77,6 +78,7 @@ __all__ = [
     "DependencyReporter",
     "DependencyTransition",
     "Deploy",
+    "DeployAgent",
     "DeployRun",
     "Environment",
     "ErrorRollup",

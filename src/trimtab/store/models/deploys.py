@@ -165,6 +165,8 @@ class Deploy(Base):
     wave: Mapped[int] = mapped_column(Integer, default=0)
     # Which runner holds the step while it runs ("local:<host>:<pid>", later an agent's name).
     claimed_by: Mapped[str | None] = mapped_column(String(200))
+    # An agent's claim holds until then; its heartbeats renew it (domain.releases.agents).
+    lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     confirmed_by: Mapped[str | None] = mapped_column(String(300))
 
 
@@ -219,4 +221,21 @@ class FreezeRule(Base):
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")
     environments: Mapped[list[str]] = mapped_column(JSONDocument, default=list)
     created_by: Mapped[str] = mapped_column(String(300))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class DeployAgent(Base):
+    """A `trimtab agent` seen by the server: its project, environment and last heartbeat."""
+
+    __tablename__ = "deploy_agents"
+    __table_args__ = (UniqueConstraint("project_id", "environment", "name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    environment: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(200))
+    services: Mapped[list[str]] = mapped_column(JSONDocument, default=list)
+    token_id: Mapped[int | None] = mapped_column(Integer)
+    current_deploy_id: Mapped[int | None] = mapped_column(BigId)
+    last_heartbeat_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

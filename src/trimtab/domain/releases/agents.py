@@ -1,0 +1,266 @@
+"""Deploy agents: `trimtab agent` processes that run an environment's deploy steps on its hosts.
+
+An environment's `runner` is `local` (the server's runner, the default for one machine) or
+`agent`: then the local runner passes over its steps and an agent claims them through the API,
+following the step protocol of `trimtab.domain.releases.runs` with a lease. The agent's token
+has the `agent` scope, bound to one project and environment; it reaches these operations and
+nothing else (Actor.has_scope: `agent` is not on the read/deploy/admin ladder).
+
+- `claim`: records the agent's heartbeat and hands out at most one step, leased until
+  now + the lease. What to run is the step's stored command (rendered from the service the
+  admins defined); the agent sends only its name and which services it runs.
+- `heartbeat`: renews the lease and stores the output tail so far (bounded by the API).
+- `finish`: the result. A step that was cancelled, or whose lease ran out, is no longer the
+  agent's: each call answers 409 and the agent kills the command.
+
+`expire_leases` (a background job, jobs/agents.py) fails as interrupted every step whose lease
+ran out: its agent vanished. The step is never handed out again, so nothing runs twice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime, timedelta
+
+from sqlalchemy import Select, select
+from sqlalchemy.orm import Session
+
+from trimtab.domain.errors import Conflict, Forbidden, InvalidInput, NotFound
+from trimtab.domain.releases import runs
+from trimtab.domain.releases.runs import AgentScope, StepTicket
+from trimtab.domain.results import IsoTime, Result
+from trimtab.domain.spine import audit, projects
+from trimtab.domain.spine.actors import Actor
+from trimtab.store.models import Deploy, DeployAgent, Environment, Project, utcnow
+
+RUNNERS = ("local", "agent")
+AGENT_SCOPE = "agent"
+MAX_SERVICES = 50
+CLAIM_PREFIX = "agent:"
+
+
+class AgentView(Result):
+    """An agent the server has seen, and when it last called in."""
+
+    name: str
+    environment: str
+    services: list[str]
+    step: int | None
+    last_heartbeat_at: IsoTime
+    created_at: IsoTime
+
+
+class RunnerView(Result):
+    project: str
+    environment: str
+    runner: str
+
+
+def _agent_place(
+    session: Session, actor: Actor, slug: str, environment: str
+) -> tuple[Project, Environment]:
+    """The project and environment an agent token acts in, or Forbidden / NotFound."""
+    if AGENT_SCOPE not in actor.scopes:
+        raise Forbidden("this endpoint takes an agent token (scope `agent`)")
+    project = session.scalars(select(Project).where(Project.slug == slug)).first()
+    if project is None or actor.project_id != project.id:
+        raise NotFound(f"no project {slug!r}")
+    env = projects.get_environment(session, project, environment)
+    if actor.environment_id != env.id:
+        raise Forbidden("this token is not valid for this environment")
+    if env.runner != "agent":
+        raise Conflict(
+            f"{slug}/{environment} is run by the server's local runner; an admin turns agents "
+            f"on with `trimtab env runner {environment} agent --project {slug}`"
+        )
+    return project, env
+
+
+def _valid_name(name: str) -> str:
+    name = name.strip()
+    if not name or len(name) > 200 or any(ord(c) < 32 for c in name):
+        raise InvalidInput("an agent needs a name of 1-200 printable characters")
+    return name
+
+
+def _seen(
+    session: Session,
+    actor: Actor,
+    project: Project,
+    env: Environment,
+    name: str,
+    services: list[str] | None = None,
+) -> DeployAgent:
+    agent = session.scalars(
+        select(DeployAgent).where(
+            DeployAgent.project_id == project.id,
+            DeployAgent.environment == env.name,
+            DeployAgent.name == name,
+        )
+    ).first()
+    if agent is None:
+        agent = DeployAgent(project_id=project.id, environment=env.name, name=name, services=[])
+        session.add(agent)
+    agent.last_heartbeat_at = utcnow()
+    agent.token_id = actor.token_id
+    if services is not None:
+        agent.services = services
+    session.flush()
+    return agent
+
+
+def claim_label(project: Project, env: Environment, name: str) -> str:
+    """How a step's `claimed_by` names the agent that holds it."""
+    return f"{CLAIM_PREFIX}{project.slug}/{env.name}:{name}"[:200]
+
+
+def claim(
+    session: Session,
+    actor: Actor,
+    slug: str,
+    environment: str,
+    name: str,
+    services: list[str],
+    lease_s: float,
+) -> StepTicket | None:
+    project, env = _agent_place(session, actor, slug, environment)
+    name = _valid_name(name)
+    if len(services) > MAX_SERVICES:
+        raise InvalidInput(f"an agent runs at most {MAX_SERVICES} named services")
+    agent = _seen(session, actor, project, env, name, sorted(set(services)))
+    scope = AgentScope(project.id, env.name, tuple(agent.services))
+    until = utcnow() + timedelta(seconds=lease_s)
+    ticket = runs.claim_next_step(
+        session, claim_label(project, env, name), agent=scope, lease_until=until
+    )
+    if ticket is None:
+        agent.current_deploy_id = None
+        return None
+    agent.current_deploy_id = ticket.deploy_id
+    return replace(ticket, lease_s=lease_s)
+
+
+def _held(
+    session: Session, actor: Actor, slug: str, environment: str, name: str, deploy_id: int
+) -> tuple[DeployAgent, Deploy, str]:
+    project, env = _agent_place(session, actor, slug, environment)
+    name = _valid_name(name)
+    agent = _seen(session, actor, project, env, name)
+    label = claim_label(project, env, name)
+    step = session.get(Deploy, deploy_id)
+    if step is None or step.project_id != project.id or step.environment != env.name:
+        raise NotFound(f"{slug}/{environment} has no deploy step {deploy_id}")
+    return agent, step, label
+
+
+def heartbeat(
+    session: Session,
+    actor: Actor,
+    slug: str,
+    environment: str,
+    name: str,
+    deploy_id: int,
+    output: str,
+    lease_s: float,
+) -> datetime:
+    """Renew the lease of a step the agent holds and store its output; the new lease end."""
+    agent, step, label = _held(session, actor, slug, environment, name, deploy_id)
+    runs.report_output(session, label, deploy_id, output)
+    until = utcnow() + timedelta(seconds=lease_s)
+    step.lease_expires_at = until
+    agent.current_deploy_id = deploy_id
+    return until
+
+
+def finish(
+    session: Session,
+    actor: Actor,
+    slug: str,
+    environment: str,
+    name: str,
+    deploy_id: int,
+    ok: bool,
+    output: str,
+) -> None:
+    agent, step, label = _held(session, actor, slug, environment, name, deploy_id)
+    runs.finish_step(session, label, deploy_id, ok, output)
+    step.lease_expires_at = None
+    agent.current_deploy_id = None
+
+
+def _expired(now: datetime) -> Select[Deploy]:
+    return (
+        select(Deploy)
+        .where(
+            Deploy.result == "running",
+            Deploy.lease_expires_at.is_not(None),
+            Deploy.lease_expires_at < now,
+        )
+        .order_by(Deploy.id)
+    )
+
+
+def any_lease_expired(session: Session, now: datetime | None = None) -> bool:
+    """Cheap check (a read) before the job opens a write transaction."""
+    return session.scalars(_expired(now or utcnow()).limit(1)).first() is not None
+
+
+def expire_leases(session: Session, now: datetime | None = None) -> list[int]:
+    """Fail as interrupted every agent-held step whose lease ran out; their ids."""
+    steps = session.scalars(_expired(now or utcnow())).all()
+    return [
+        step.id
+        for step in steps
+        if runs.fail_interrupted(session, step, "stopped calling in (its lease ran out)")
+    ]
+
+
+def list_agents(session: Session, actor: Actor, slug: str) -> list[AgentView]:
+    project = projects.get_project(session, actor, slug)
+    query = (
+        select(DeployAgent)
+        .where(DeployAgent.project_id == project.id)
+        .order_by(DeployAgent.environment, DeployAgent.name)
+    )
+    bound = projects.bound_environment(session, actor)
+    if bound is not None:
+        query = query.where(DeployAgent.environment == bound)
+    return [
+        AgentView(
+            name=a.name,
+            environment=a.environment,
+            services=list(a.services),
+            step=a.current_deploy_id,
+            last_heartbeat_at=a.last_heartbeat_at,
+            created_at=a.created_at,
+        )
+        for a in session.scalars(query)
+    ]
+
+
+def set_runner(
+    session: Session, actor: Actor, slug: str, environment: str, runner: str
+) -> RunnerView:
+    """Choose who runs an environment's deploy steps: the server (`local`) or agents."""
+    if runner not in RUNNERS:
+        raise InvalidInput(f"runner must be one of {', '.join(RUNNERS)}")
+    project = projects.get_project(session, actor, slug)
+    env = projects.get_environment(session, project, environment, actor=actor, scope="admin")
+    before = env.runner
+    if before != runner:
+        busy = runs.active_run(session, project.id, env.name)
+        if busy is not None:
+            raise Conflict(f"deploy run #{busy.id} is still {busy.state}: change the runner after")
+        env.runner = runner
+        audit.record(
+            session,
+            actor,
+            "environment.runner",
+            target_type="environment",
+            target_id=f"{project.slug}/{env.name}",
+            project_id=project.id,
+            environment=env.name,
+            before={"runner": before},
+            after={"runner": runner},
+        )
+    return RunnerView(project=project.slug, environment=env.name, runner=runner)
