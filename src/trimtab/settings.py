@@ -37,6 +37,11 @@ ENVIRONMENT_VARIABLES: dict[str, str] = {
     "default 30.",
     "TRIMTAB_MAX_LOGS_PER_DAY": "Sentry log lines stored per project per day (UTC); past it they "
     "are counted, not stored (0: no quota); default 100000.",
+    "TRIMTAB_ATTACHMENTS_PER_EVENT_BYTES": "Attachment bytes kept per event; past it an "
+    "attachment is refused and listed with the reason; default 20 MiB.",
+    "TRIMTAB_ATTACHMENTS_PER_PROJECT_BYTES": "Attachment bytes kept per project; default 1 GiB.",
+    "TRIMTAB_AGENT_LEASE": "Seconds a deploy agent's claim on a step lasts without a heartbeat "
+    "before the step is failed as interrupted (1-3600); default 60.",
     "TRIMTAB_OUTBOUND_ALLOW_LINK_LOCAL": "Set to 1 to let webhooks, probes and health checks reach "
     "link-local addresses (169.254.0.0/16, fe80::/10: where cloud metadata lives); default off.",
     "TRIMTAB_OUTBOUND_DENY_PRIVATE": "Set to 1 to refuse private and loopback destinations for "
