@@ -12,12 +12,10 @@ import pytest
 import sentry_sdk
 from sentry_sdk.envelope import Envelope, Item, PayloadRef
 
-from tests.browser.test_dashboard_flags import PageProblems, _log_in
-from tests.browser.test_dashboard_issues import demo
+from tests.browser.conftest import PageProblems, log_in
 from tests.server.test_ingest_sentry_sdk_items import LOG, PNG
 from tests.support import ADMIN_TOKEN, HTTP_TIMEOUT, WAIT, ThreadedServer
 
-__all__ = ["demo"]  # a fixture, used by name
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 
 
@@ -53,7 +51,7 @@ def test_event_page__sdk_screenshot_and_user_report__shown_and_downloadable(
         issue_id = http.get(f"/api/v1/events/{event_id}").json()["issue_id"]
     page = chromium_page
     problems = PageProblems(page)
-    _log_in(page, demo.url)
+    log_in(page, demo.url)
 
     page.goto(f"{demo.url}/projects/shop/issues/{issue_id}")
     feedback = page.locator("section.user-feedback")

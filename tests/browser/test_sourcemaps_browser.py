@@ -22,8 +22,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.browser.conftest import StaticSite, npm_modules
-from tests.browser.test_dashboard_flags import PageProblems, _log_in
+from tests.browser.conftest import PageProblems, StaticSite, log_in, npm_modules
 from tests.server.test_sentry_cli_sourcemaps import SEATS_JS, _sentry
 from tests.support import ADMIN_TOKEN, HTTP_TIMEOUT, WAIT, ThreadedServer
 
@@ -187,7 +186,7 @@ def _check_event_page(page: Any, server: ThreadedServer, event_id: str, minified
     """The event page: the mapped frame first, the note of what it was, and the link to the
     frames as sent (a plain link) showing the minified name and where it maps to."""
     problems = PageProblems(page)
-    _log_in(page, server.url)
+    log_in(page, server.url)
     page.goto(f"{server.url}/projects/shop/events/{event_id}")
     top = page.locator("li.frame.in-app").first
     assert top.locator(".where").text_content() == "src/seats.js"

@@ -79,6 +79,7 @@ def _demo_path_values(url: str, token: str, token_id: int) -> dict[str, list[Any
         "public_key": [k["public_key"] for k in _get(url, "/api/v1/projects/shop/keys", token)],
         "token_id": [token_id, *EDGE_IDS],
         "schedule_id": [1, *EDGE_IDS],
+        "deploy_id": [1, *EDGE_IDS],  # agent routes: an admin token is refused, as documented
         "ref": ["1", "ops", *map(str, EDGE_IDS)],
         "source": ["unleash", "flagd", "trimtab", "other"],
     }
