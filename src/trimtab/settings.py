@@ -31,6 +31,10 @@ ENVIRONMENT_VARIABLES: dict[str, str] = {
     "TRIMTAB_INGEST_RATE_LIMIT": "Default events per minute per DSN key, counted per server "
     "node (0: no limit).",
     "TRIMTAB_INGEST_QUEUE": "Events waiting to be stored before ingest answers 503; default 2000.",
+    "TRIMTAB_INGEST_SYNC": "`normal` (default): an acknowledged event survives trimtab being "
+    "killed; an OS crash or power loss can lose the last second or so of them (SQLite "
+    "synchronous=NORMAL, PostgreSQL synchronous_commit=off, for ingest writes only). `full`: each "
+    "ingest commit waits for the disk before the SDK hears 200.",
     "TRIMTAB_RETENTION_DAYS": "Days stored events (and sessions, rollups) are kept; default 90.",
     "TRIMTAB_MAX_EVENTS_PER_ISSUE": "Stored events kept per issue, newest first; default 10000.",
     "TRIMTAB_LOG_RETENTION_DAYS": "Days stored Sentry log lines are kept (0: as long as events); "
@@ -69,6 +73,19 @@ def _env_int(name: str, default: int) -> int:
     if value < 0:
         raise ValueError(f"{name} must be 0 or more, not {value}")
     return value
+
+
+INGEST_SYNC_MODES = ("normal", "full")
+
+
+def _env_choice(name: str, choices: tuple[str, ...]) -> str:
+    """The variable's value, one of `choices` (the first is the default when unset)."""
+    raw = os.environ.get(name, "").strip().lower()
+    if not raw:
+        return choices[0]
+    if raw not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(choices)}, not {raw!r}")
+    return raw
 
 
 def _env_flag(name: str) -> bool:
@@ -120,6 +137,8 @@ class Settings:
     sdk_rate_limit: int = 10_000
     ingest_rate_limit: int = 0
     ingest_queue: int = 2000
+    # Ingest commits wait for the disk ("full") or only for the OS ("normal"): INGEST_SYNC.
+    ingest_sync: str = "normal"
     retention_days: int = 90  # 0: keep forever
     max_events_per_issue: int = 10_000  # 0: no cap
     log_retention_days: int = 30  # 0: as long as events (retention_days)
@@ -153,6 +172,7 @@ class Settings:
             "sdk_rate_limit": int(os.environ.get("TRIMTAB_SDK_RATE_LIMIT") or 10_000),
             "ingest_rate_limit": _env_int("TRIMTAB_INGEST_RATE_LIMIT", 0),
             "ingest_queue": _env_int("TRIMTAB_INGEST_QUEUE", 2000),
+            "ingest_sync": _env_choice("TRIMTAB_INGEST_SYNC", INGEST_SYNC_MODES),
             "retention_days": _env_int("TRIMTAB_RETENTION_DAYS", 90),
             "max_events_per_issue": _env_int("TRIMTAB_MAX_EVENTS_PER_ISSUE", 10_000),
             "log_retention_days": _env_int("TRIMTAB_LOG_RETENTION_DAYS", 30),

@@ -91,3 +91,36 @@ def test_read_cache__past_its_bytes__oldest_dropped() -> None:
         cache.put(("k", i), b"x" * 100)
     assert cache.get(("k", 0)) == (False, None)
     assert cache.get(("k", 2)) == (True, b"x" * 100)
+
+
+def test_store_batch__payload_compressed_before_the_mapping__mapped_one_is_stored(
+    store: Store,
+    shop: int,  # noqa: F811
+) -> None:
+    # The writer compresses payloads before its transaction (`compress_payloads`); mapping,
+    # inside it, changes the payload: what is stored must be the mapped event.
+    from datetime import UTC, datetime
+
+    from sqlalchemy import select
+
+    from trimtab.domain.reports.ingest import (
+        IngestJob,
+        compress_payloads,
+        prepare_event,
+        store_batch,
+    )
+    from trimtab.store.models import Event
+    from trimtab.store.payloads import decompress_payload
+
+    _upload_build(store, DEBUG_ID)
+    event = _event()
+    job = IngestJob(shop)
+    job.event = prepare_event(shop, event, orjson.dumps(event), datetime.now(UTC))
+    compress_payloads([job])
+    assert job.event.stored_payload is not None
+    with store.write() as session:
+        store_batch(session, [job])
+    with store.read() as session:
+        stored = session.scalars(select(Event.payload).where(Event.project_id == shop)).one()
+    frame = _top(orjson.loads(decompress_payload(stored)))
+    assert frame["function"] != "t" and frame["lineno"] != 1, frame

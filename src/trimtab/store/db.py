@@ -101,12 +101,20 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cursor.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")  # negative: KiB, not pages
+        cursor.execute("PRAGMA synchronous=FULL")
         cursor.close()
+        connection_record.info["synchronous"] = "FULL"
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        mode = connection.get_execution_options().get("sqlite_begin", "DEFERRED")
-        connection.exec_driver_sql(f"BEGIN {mode}")
+        options = connection.get_execution_options()
+        # synchronous is a setting of the connection, not of a transaction: set it before
+        # BEGIN whenever this transaction wants another one than the connection has.
+        synchronous = options.get("sqlite_synchronous", "FULL")
+        if connection.info.get("synchronous") != synchronous:
+            connection.exec_driver_sql(f"PRAGMA synchronous={synchronous}")
+            connection.info["synchronous"] = synchronous
+        connection.exec_driver_sql(f"BEGIN {options.get('sqlite_begin', 'DEFERRED')}")
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
@@ -157,6 +165,11 @@ class Store:
         write_bind = self.engine.execution_options(sqlite_begin="IMMEDIATE")
         self._read_sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._write_sessions = sessionmaker(write_bind, expire_on_commit=False)
+        # Writes that may give up durability against an OS crash for speed (`write(durable=
+        # False)`): SQLite's WAL then syncs at checkpoints instead of at each commit.
+        self._os_durable_sessions = sessionmaker(
+            write_bind.execution_options(sqlite_synchronous="NORMAL"), expire_on_commit=False
+        )
 
     @contextmanager
     def read(self) -> Iterator[Session]:
@@ -164,11 +177,20 @@ class Store:
             yield session
 
     @contextmanager
-    def write(self) -> Iterator[Session]:
-        """One write transaction: committed when the block ends, rolled back if it raises."""
-        with self._write_sessions() as session:
+    def write(self, *, durable: bool = True) -> Iterator[Session]:
+        """One write transaction: committed when the block ends, rolled back if it raises.
+
+        `durable=False` (the ingest writer, when TRIMTAB_INGEST_SYNC is `normal`): the commit
+        returns once the operating system has the transaction, not the disk. It survives the
+        process being killed; an OS crash or power loss may roll back the last ones (SQLite
+        WAL with synchronous=NORMAL until the next checkpoint; PostgreSQL
+        synchronous_commit=off, at most 3 x wal_writer_delay). Never corrupts the store."""
+        sessions = self._write_sessions if durable else self._os_durable_sessions
+        with sessions() as session:
             bind_notifier(session, self.notifier)
             with session.begin():
+                if not durable and self.dialect == "postgresql":
+                    session.execute(text("SET LOCAL synchronous_commit TO OFF"))
                 yield session
 
     def ping(self) -> None:

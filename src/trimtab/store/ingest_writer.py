@@ -5,7 +5,10 @@ takes everything queued at that moment (up to `max_batch`), writes it in ONE tra
 the `write` function it was given, commits, and only then resolves the futures: a client hears
 200 only for a stored event, and a hundred concurrent requests cost one commit (one fsync)
 instead of a hundred. When the writer is idle a lone event is written at once, so the group
-only grows with the load and latency stays low.
+only grows with the load and latency stays low. With `durable=False` (TRIMTAB_INGEST_SYNC=normal,
+the default) a commit does not wait for the disk at all: the sync comes at most a second later
+(a checkpoint on SQLite, PostgreSQL's WAL writer), which is what an OS crash can cost; a killed
+trimtab costs nothing, the operating system has every committed transaction.
 
 The queue is bounded: when it is full, `submit()` raises `QueueFull` and the HTTP layer answers
 503 with Retry-After, instead of growing memory until the process dies.
@@ -54,6 +57,9 @@ log = logging.getLogger("trimtab.ingest")
 # How long a batch keeps trying while SQLite says the database is locked (on top of each
 # attempt's own busy timeout).
 LOCK_RETRY_S = 60.0
+# With durable=False on SQLite: the longest a commit waits for the checkpoint that syncs it.
+SYNC_WITHIN_S = 1.0
+TURN_SUFFIX = "-ingest-turn"
 
 J = TypeVar("J")
 R = TypeVar("R")
@@ -96,10 +102,21 @@ class IngestWriter(Generic[J, R]):
         max_batch: int = 500,
         name: str = "trimtab-ingest-writer",
         checkpoint_every: int = 200,
+        durable: bool = True,
+        before_transaction: Callable[[Sequence[J]], None] | None = None,
     ) -> None:
         self.store = store
         self.write = write
+        # Work on a batch that needs no database (compressing payloads), done in this thread
+        # before the transaction, so it never holds the SQLite write lock other processes wait on.
+        self.before_transaction = before_transaction
         self.max_batch = max_batch
+        # durable=False (TRIMTAB_INGEST_SYNC=normal): commits wait for the OS, not the disk
+        # (Store.write). On SQLite the WAL is then synced by checkpoints, so the writer
+        # checkpoints at most SYNC_WITHIN_S after a commit: an OS crash or power loss can
+        # cost about that much of acknowledged events, never more.
+        self.durable = durable
+        self._unsynced_since: float | None = None
         # SQLite: fold the write-ahead log back into the database while the writer is idle,
         # instead of letting a commit do it (SQLite's auto-checkpoint runs inside the commit
         # that crosses its threshold, and every request of that batch would wait for it).
@@ -127,6 +144,15 @@ class IngestWriter(Generic[J, R]):
         self._stopping = True
         self._queue.put(_STOP)  # blocks only while the queue is full, i.e. the writer works
         self._thread.join(timeout)
+        s = self.stats
+        log.info(
+            "ingest writer: %d jobs in %d batches (largest %d), %.1f s busy, %d lock retries",
+            s.jobs,
+            s.batches,
+            s.largest_batch,
+            s.busy_seconds,
+            s.lock_retries,
+        )
 
     def submit(self, job: J) -> asyncio.Future[R]:
         """Queue `job` from the event loop; the future resolves after its commit."""
@@ -149,41 +175,96 @@ class IngestWriter(Generic[J, R]):
         except queue.Full:
             raise QueueFull(f"{self._queue.maxsize} events are waiting to be stored") from None
 
+    def _next(self) -> Any:
+        """The next queued job (or _STOP); while commits wait for their sync, no longer
+        than until it is due, then the checkpoint that syncs them runs first."""
+        while self._unsynced_since is not None:
+            due = self._unsynced_since + SYNC_WITHIN_S - time.monotonic()
+            try:
+                return self._queue.get(timeout=max(0.0, due))
+            except queue.Empty:
+                self._checkpoint()
+        return self._queue.get()
+
+    def _gather(self, batch: list[_Pending[J]], fresh_from: int) -> bool:
+        """Add what is queued now to `batch` (up to max_batch) and run `before_transaction` on
+        the batch's jobs from `fresh_from` on; True when _STOP came."""
+        stop = False
+        while len(batch) < self.max_batch:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if item is _STOP:
+                stop = True
+                break
+            batch.append(item)
+        if self.before_transaction is not None and len(batch) > fresh_from:
+            try:
+                self.before_transaction([p.job for p in batch[fresh_from:]])
+            except Exception:  # only a head start: the write function does what is left
+                log.warning("ingest: preparing a batch failed", exc_info=True)
+        return stop
+
     def _run(self) -> None:
         stop = False
         while not stop:
-            first = self._queue.get()
+            first = self._next()
             if first is _STOP:
                 break
             batch = [first]
-            while len(batch) < self.max_batch:
-                try:
-                    item = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if item is _STOP:
-                    stop = True
-                    break
-                batch.append(item)
-            self._write(batch)
+            stop = self._gather(batch, 0)  # compressed here, before waiting for the lock
+            with self._turn():
+                # Whatever arrived while another process held the database joins this
+                # batch: one commit for it all, instead of a small batch right after.
+                if not stop:
+                    stop = self._gather(batch, len(batch))
+                self._write(batch)
             self._since_checkpoint += len(batch)
+            if self.checkpoint_every and not self.durable and self._unsynced_since is None:
+                self._unsynced_since = time.monotonic()
             if (
                 self.checkpoint_every
                 and self._since_checkpoint >= self.checkpoint_every
                 and self._queue.empty()
+            ) or (
+                self._unsynced_since is not None
+                and time.monotonic() - self._unsynced_since >= SYNC_WITHIN_S
             ):
                 self._checkpoint()
+        if self._unsynced_since is not None:
+            self._checkpoint()
         if self._turn_fd is not None:
             os.close(self._turn_fd)
             self._turn_fd = None
 
     def _checkpoint(self) -> None:
+        unsynced, self._unsynced_since = self._unsynced_since is not None, None
         self._since_checkpoint = 0
+        if unsynced:
+            self._sync_wal()
         try:
             with self.store.engine.connect() as connection:
                 connection.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
-        except Exception:  # a checkpoint is an optimisation; SQLite will do it itself later
+        except Exception:  # an optimisation; SQLite checkpoints by itself at 1,000 pages
             log.warning("ingest: WAL checkpoint failed", exc_info=True)
+
+    def _sync_wal(self) -> None:
+        """Put the write-ahead log's commits (made with synchronous=NORMAL) on disk. Done here
+        and not left to the checkpoint, which skips its sync when a reader holds it back."""
+        if self._turn_path is None:
+            return
+        wal = self._turn_path.removesuffix(TURN_SUFFIX) + "-wal"
+        try:
+            fd = os.open(wal, os.O_RDONLY)
+        except FileNotFoundError:
+            return  # checkpointed and truncated: nothing waits for the disk
+        try:
+            os.fsync(fd)
+        except OSError:
+            log.warning("ingest: syncing the write-ahead log failed", exc_info=True)
+        finally:
+            os.close(fd)
 
     def _write(self, batch: list[_Pending[J]]) -> None:
         started = time.monotonic()
@@ -206,12 +287,13 @@ class IngestWriter(Generic[J, R]):
         _settle(outcomes)
 
     def _write_jobs(self, jobs: list[J]) -> Sequence[R]:
-        """One transaction for `jobs`, tried again while another process holds the lock."""
+        """One transaction for `jobs` (the caller has this process's turn), tried again while
+        something else holds the database lock."""
         deadline = time.monotonic() + LOCK_RETRY_S
         pause = 0.01
         while True:
             try:
-                with self._turn(), self.store.write() as session:
+                with self.store.write(durable=self.durable) as session:
                     return self.write(session, jobs)
             except OperationalError as exc:
                 if not _locked(exc) or time.monotonic() + pause > deadline:
@@ -250,7 +332,7 @@ def _turn_file(store: Store) -> str | None:
     database = store.engine.url.database
     if not database or database == ":memory:":
         return None
-    return f"{database}-ingest-turn"
+    return f"{database}{TURN_SUFFIX}"
 
 
 def _locked(exc: OperationalError) -> bool:

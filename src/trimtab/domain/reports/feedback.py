@@ -68,7 +68,11 @@ def store_feedback(
 
 def bind_feedback(session: Session, stored: Sequence[tuple[int, str, int]]) -> None:
     """Bind feedback that came before its event: (project id, event id, issue id) of events
-    just stored. One indexed look-up per 400 events; an update only where feedback waits."""
+    just stored. Feedback hardly ever waits: one look-up in the issue index says whether any
+    does; only then one indexed look-up per 400 events, and an update where it waits."""
+    waits = select(UserFeedback.id).where(UserFeedback.issue_id.is_(None)).limit(1)
+    if session.scalar(waits) is None:
+        return
     issue_of = {(p, e): i for p, e, i in stored}
     keys = sorted(issue_of)
     for start in range(0, len(keys), _IN_CHUNK):

@@ -95,6 +95,8 @@ class PreparedEvent:
     user_hash: str | None = None
     # It has JavaScript frames: the writer maps them if the project has source maps.
     has_js_frames: bool = False
+    # `payload` zstd-compressed as stored (`compress_payloads`); None: not yet, or changed since.
+    stored_payload: bytes | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,6 +162,16 @@ def store_batch(
         record_sessions(session, project_id, updates, aggregates)
     store_logs_and_usage(session, jobs, max_logs_per_day=max_logs_per_day)
     return results
+
+
+def compress_payloads(jobs: Sequence[IngestJob]) -> None:
+    """Compress the jobs' event payloads as they will be stored. The ingest writer calls this
+    before its transaction: on SQLite the transaction holds the database's one write lock,
+    shared by every server process, and compression is the largest piece of an event's
+    storing that needs no database."""
+    for job in jobs:
+        if job.event is not None and job.event.stored_payload is None:
+            job.event.stored_payload = compress_payload(job.event.payload)
 
 
 def store_logs_and_usage(
@@ -454,7 +466,9 @@ def _event_row(prepared: PreparedEvent, issue_id: int, moment: Any) -> tuple[Any
         fields.environment,
         fields.release,
         prepared.user_hash,
-        compress_payload(prepared.payload),
+        prepared.stored_payload
+        if prepared.stored_payload is not None
+        else compress_payload(prepared.payload),
         len(prepared.payload),
     )
 

@@ -48,6 +48,7 @@ class Mappable(Protocol):
     fields: EventFields
     grouping: GroupingResult
     has_js_frames: bool
+    stored_payload: bytes | None  # the payload compressed ahead; cleared when mapping changes it
 
 
 __all__ = [
@@ -344,6 +345,7 @@ def apply_source_maps(session: Session, events: Sequence[Mappable], cache: MapCa
         if mapped is None:
             continue
         prepared.payload = orjson.dumps(mapped)
+        prepared.stored_payload = None  # compressed before the mapping: stale
         prepared.grouping = group_event(mapped)
         changed += 1
     return changed
