@@ -3,6 +3,9 @@
 the counts to the rows every process shares and brings back the cluster's totals. How the
 quota is counted, and how far the cluster may overshoot it, is in the domain module.
 
+On SQLite the flush takes its turn among the processes' ingest writers
+(`store.ingest_writer.writers_turn`), as they do among themselves.
+
 A failing flush never fails ingest: its counts go back to the counter, which keeps deciding on
 what this process knows, and the next flush (after a pause) adds them. The first failure is
 logged; the rest are not, until a flush succeeds again.
@@ -18,6 +21,7 @@ from collections.abc import Callable
 from trimtab.domain.reports import ingest_quota
 from trimtab.domain.reports.ingest_quota import Flush, QuotaCounter
 from trimtab.store.db import Store
+from trimtab.store.ingest_writer import writers_turn
 
 __all__ = ["IngestQuota"]
 
@@ -98,7 +102,7 @@ class IngestQuota:
         return True
 
     def _write(self, flush: Flush) -> dict[str, int]:
-        with self.store.write() as session:
+        with writers_turn(self.store), self.store.write() as session:
             totals = ingest_quota.add_counts(session, flush)
             if self._pruned_window != flush.window:
                 ingest_quota.prune_windows(session, flush.window)
