@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-from trimtab.store.models.base import UTCDateTime
+from trimtab.store.models.base import BigId, UTCDateTime
 
 revision: str = "0550_ingest_quota"
 down_revision: str | Sequence[str] | None = "0540_deploy_agents"
@@ -21,10 +21,16 @@ depends_on: str | Sequence[str] | None = None
 def upgrade() -> None:
     op.create_table(
         "ingest_quota_windows",
+        sa.Column("id", BigId, nullable=False),
         sa.Column("public_key", sa.String(length=64), nullable=False),
         sa.Column("window_start", UTCDateTime(), nullable=False),
         sa.Column("count", sa.BigInteger(), nullable=False),
-        sa.PrimaryKeyConstraint("public_key", "window_start", name=op.f("pk_ingest_quota_windows")),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_ingest_quota_windows")),
+        sa.UniqueConstraint(
+            "public_key",
+            "window_start",
+            name=op.f("uq_ingest_quota_windows_public_key_window_start"),
+        ),
     )
     op.create_index(
         op.f("ix_ingest_quota_windows_window_start"),
