@@ -8,6 +8,7 @@ import pytest
 
 from trimtab.domain.reports.ingest_quota import (
     FLUSH_S,
+    ROWS_PER_STATEMENT,
     Flush,
     QuotaCounter,
     add_counts,
@@ -164,6 +165,12 @@ def test_add_counts__adds_to_the_minute_and_answers_the_totals(store: Store) -> 
         assert add_counts(session, Flush(MINUTE, {KEY: 4})) == {KEY: 7}
     with store.write() as session:
         assert add_counts(session, Flush(MINUTE + 1, {KEY: 2})) == {KEY: 2}
+
+
+def test_add_counts__more_keys_than_one_statement_takes__all_added(store: Store) -> None:
+    counts = {f"{n:032x}": n + 1 for n in range(ROWS_PER_STATEMENT + 5)}
+    with store.write() as session:
+        assert add_counts(session, Flush(MINUTE, counts)) == counts
 
 
 def test_prune_windows__keeps_this_minute_and_the_one_before(store: Store) -> None:

@@ -40,6 +40,7 @@ __all__ = ["FLUSH_S", "Flush", "QuotaCounter", "add_counts", "prune_windows", "w
 FLUSH_S = 1.0
 SHARE = 10  # a key is flushed early once its unflushed count reaches 1/SHARE of its limit
 MAX_KEYS = 10_000  # keys counted at once per process; only keys with a limit are counted
+ROWS_PER_STATEMENT = 1000  # well under SQLite's 32,766 bound parameters (3 a row)
 
 
 def window_start(window: int) -> datetime:
@@ -178,12 +179,15 @@ def add_counts(session: Session, flush: Flush) -> dict[str, int]:
         {"public_key": public_key, "window_start": start, "count": count}
         for public_key, count in sorted(flush.counts.items())
     ]
-    statement = upsert(session, IngestQuotaWindow).values(rows)
-    statement = statement.on_conflict_do_update(
-        index_elements=["public_key", "window_start"],
-        set_={"count": IngestQuotaWindow.count + statement.excluded.count},
-    ).returning(IngestQuotaWindow.public_key, IngestQuotaWindow.count)
-    return {public_key: count for public_key, count in session.execute(statement)}
+    totals: dict[str, int] = {}
+    for at in range(0, len(rows), ROWS_PER_STATEMENT):
+        statement = upsert(session, IngestQuotaWindow).values(rows[at : at + ROWS_PER_STATEMENT])
+        statement = statement.on_conflict_do_update(
+            index_elements=["public_key", "window_start"],
+            set_={"count": IngestQuotaWindow.count + statement.excluded.count},
+        ).returning(IngestQuotaWindow.public_key, IngestQuotaWindow.count)
+        totals.update((public_key, count) for public_key, count in session.execute(statement))
+    return totals
 
 
 def prune_windows(session: Session, window: int) -> int:
