@@ -1,7 +1,8 @@
 """Two real `trimtab serve` processes on one PostgreSQL database (docs/scaling.md): any node
 answers any request, a change made through one node reaches SDKs streaming from the other,
-background jobs run once across the nodes and carry on when one is SIGKILLed, and no event a
-node acknowledged is lost when it is SIGKILLed. PostgreSQL only (SQLite means one node).
+background jobs run once across the nodes and carry on when one is SIGKILLed, no event a
+node acknowledged is lost when it is SIGKILLed, and a DSN key's ingest quota holds for the
+cluster, not per node. PostgreSQL only (SQLite means one node).
 
 Every wait is on a condition with the generous `WAIT` deadline; how fast a change crosses
 nodes is measured by `bench/flags.py --nodes 2`, never asserted here."""
@@ -23,6 +24,7 @@ from sqlalchemy import func, select
 
 from tests.e2e.crash import ENV, envelope, setup
 from tests.e2e.crash import _stored_event_ids as stored_event_ids
+from tests.e2e.quota import in_one_minute, send_event, shared
 from tests.receiver import Receiver
 from tests.sdk.live import make_flag, sdk_project, wait_for
 from tests.support import ADMIN_TOKEN, HTTP_TIMEOUT, WAIT, LiveServer, start_server
@@ -315,3 +317,29 @@ def test_alert_deliveries__each_sent_while_a_node_is_killed__at_most_one_resent(
     resent = {delivery: n for delivery, n in sent.items() if n > 1}
     assert sum(resent.values()) - len(resent) <= 1, f"sent again: {resent}"
     assert b.process.poll() is None
+
+
+QUOTA = 50
+
+
+def test_ingest_quota__shared_by_the_nodes__the_cluster_accepts_the_key_s_limit(
+    nodes: list[LiveServer], database_url: str
+) -> None:
+    a, b = nodes
+    project_id = setup(a.url).project_id
+
+    def forty_to_each(public_key: str, store: Store) -> list[httpx.Response]:
+        answers = [send_event(a.url, project_id, public_key) for _ in range(40)]
+        assert shared(store, public_key, 40)  # node A flushed its counts
+        answers.append(send_event(b.url, project_id, public_key))
+        # B's first event of the minute is flushed at once, which reads back the cluster's 41.
+        assert shared(store, public_key, 41)
+        answers += [send_event(b.url, project_id, public_key) for _ in range(39)]
+        return answers
+
+    answers = in_one_minute(a.url, database_url, QUOTA, forty_to_each)
+    statuses = Counter(r.status_code for r in answers)
+    # Per node, each would take its 40. The one extra allowed: B's thread commits its flush
+    # before it applies the total it read, and B may take one more event in between.
+    assert QUOTA <= statuses[200] <= QUOTA + 1, statuses
+    assert [r.status_code for r in answers[:40]] == [200] * 40

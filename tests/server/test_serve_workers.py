@@ -1,6 +1,7 @@
 """`trimtab serve --workers 2`: two processes on one port and one database. Every event a
 worker acknowledged is stored, a flag change made through either worker reaches SSE streams on
-both, and the background jobs run in one process only (a scheduled change applies once)."""
+both, the background jobs run in one process only (a scheduled change applies once), and a DSN
+key's ingest quota holds for both workers together."""
 
 from __future__ import annotations
 
@@ -16,7 +17,9 @@ import httpx
 import pytest
 
 from tests.e2e.crash import ENV, SLUG, Ledger, _ok, _stored_event_ids, envelope, setup
+from tests.e2e.quota import in_one_minute, send_event, shared
 from tests.support import ADMIN_TOKEN, HTTP_TIMEOUT, WAIT, LiveServer, read_events, start_server
+from trimtab.store.db import Store
 
 pytestmark = pytest.mark.live
 
@@ -143,3 +146,30 @@ def test_workers__background_jobs_run_in_one_process__scheduled_change_applied_o
         flag = _ok(api.get(f"{flags}/crash-b"))
     assert [entry["actor"] for entry in audit] == ["system:scheduler"]
     assert flag["environments"][ENV]["rollout"] == 7
+
+
+QUOTA = 10
+QUOTA_EVENTS = 30
+
+
+def test_workers__ingest_quota_shared__the_key_s_limit_holds_for_both(
+    workers_server: LiveServer, database_url: str
+) -> None:
+    project_id = setup(workers_server.url).project_id
+
+    def one_at_a_time(public_key: str, store: Store) -> list[httpx.Response]:
+        # Each event on its own connection, so either worker may take it; with a limit of 10
+        # a worker flushes every event it takes (a tenth of the limit), and the next is sent
+        # once the count is shared.
+        answers: list[httpx.Response] = []
+        for _ in range(QUOTA_EVENTS):
+            answers.append(send_event(workers_server.url, project_id, public_key))
+            assert shared(store, public_key, sum(1 for r in answers if r.status_code == 200))
+        return answers
+
+    answers = in_one_minute(workers_server.url, database_url, QUOTA, one_at_a_time)
+    taken = sum(1 for r in answers if r.status_code == 200)
+    # Counted per process, the two would take up to 20. Shared, a worker that has not flushed
+    # since the other's last events takes one more on its stale total, flushes it and learns
+    # the rest; one more may slip in between its commit and its reading of the total.
+    assert QUOTA <= taken <= QUOTA + 2, [r.status_code for r in answers]

@@ -59,6 +59,7 @@ from trimtab.domain.reports.envelopes import envelope_job, store_job
 from trimtab.domain.reports.ingest import IngestJob, StoredEvent, compress_payloads, store_batch
 from trimtab.domain.spine.keys import KEYS_CHANGED, IngestKey, find_ingest_key, project_exists
 from trimtab.server.auth import client_of
+from trimtab.server.ingest_quota import IngestQuota
 from trimtab.settings import Settings
 from trimtab.store.db import Store
 from trimtab.store.ingest_writer import IngestWriter, QueueFull
@@ -161,37 +162,8 @@ class _KnownProjects:
         return found
 
 
-class _RateLimiter:
-    """Events per minute per key, in fixed one-minute windows (per server node)."""
-
-    def __init__(self) -> None:
-        self._windows: dict[str, tuple[int, int]] = {}
-
-    def retry_after(self, public_key: str, limit: int) -> int | None:
-        """Seconds to wait when the key's window is used up, else None."""
-        now = time.time()
-        window, used = self._windows.get(public_key, (0, 0))
-        if window == int(now // 60) and used >= limit:
-            return max(1, 60 - int(now % 60))
-        return None
-
-    def take(self, public_key: str, limit: int) -> int | None:
-        """Count one event; seconds to wait instead when the limit is reached."""
-        now = time.time()
-        current = int(now // 60)
-        window, used = self._windows.get(public_key, (current, 0))
-        if window != current:
-            used = 0
-        if used >= limit:
-            return max(1, 60 - int(now % 60))
-        if len(self._windows) > 10_000:
-            self._windows.clear()
-        self._windows[public_key] = (current, used + 1)
-        return None
-
-
 class IngestService:
-    """Owns the writer thread, the key cache and the rate limiter of one server process."""
+    """Owns the writer thread, the key cache and the ingest quota of one server process."""
 
     def __init__(self, store: Store, settings: Settings, limits: Limits = DEFAULT_LIMITS) -> None:
         self.store = store
@@ -214,7 +186,7 @@ class IngestService:
         )
         self.keys = _KeyCache(store)
         self.projects = _KnownProjects(store)
-        self.limiter = _RateLimiter()
+        self.limiter = IngestQuota(store)  # per key per minute, shared by every process
         self._pool = ThreadPoolExecutor(DECODE_THREADS, thread_name_prefix="trimtab-ingest-decode")
         self.big_bodies = asyncio.Semaphore(DECODE_THREADS)
         self._subscription: Subscription | None = None
@@ -222,6 +194,7 @@ class IngestService:
 
     async def start(self) -> None:
         self.writer.start()
+        self.limiter.start()
         self._subscription = self.store.notifier.subscribe()
         self._watcher = asyncio.create_task(self._watch_keys(self._subscription))
 
@@ -232,6 +205,7 @@ class IngestService:
             self._subscription.close()
         self._pool.shutdown(wait=False, cancel_futures=True)
         await asyncio.to_thread(self.writer.stop)
+        await asyncio.to_thread(self.limiter.stop)
 
     async def off_loop(self, fn: Callable[_P, _R], *args: _P.args, **kwargs: _P.kwargs) -> _R:
         """Run `fn` in the decode pool; the request waits without holding up the loop."""

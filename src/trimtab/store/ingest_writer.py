@@ -50,7 +50,7 @@ from sqlalchemy.orm import Session
 
 from trimtab.store.db import Store
 
-__all__ = ["IngestWriter", "QueueFull", "WriterStats"]
+__all__ = ["IngestWriter", "QueueFull", "WriterStats", "writers_turn"]
 
 log = logging.getLogger("trimtab.ingest")
 
@@ -323,6 +323,24 @@ class IngestWriter(Generic[J, R]):
         except Exception:
             log.exception("ingest: storing an event failed")
             return pending, None, _failure()
+
+
+@contextlib.contextmanager
+def writers_turn(store: Store) -> Iterator[None]:
+    """A turn among the ingest writers of every process on the store's SQLite file, for a
+    small write of ingest's made beside them (the ingest quota's flush): waiting on SQLite's
+    busy handler instead, it could lose the lock to the writers' quick hand-overs for as long
+    as they are busy. Nothing to wait for on PostgreSQL."""
+    path = _turn_file(store)
+    if path is None:
+        yield
+        return
+    fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # which releases the lock
 
 
 def _turn_file(store: Store) -> str | None:

@@ -38,6 +38,7 @@ from trimtab.store.models.flags import (
     Segment,
     UnleashClientRegistration,
 )
+from trimtab.store.models.ingest_quota import IngestQuotaWindow
 from trimtab.store.models.logs import LogLine
 from trimtab.store.models.maintenance import MaintenanceNotice
 from trimtab.store.models.notifications import Notification
@@ -95,6 +96,7 @@ __all__ = [
     "FreezeRule",
     "HealthBucket",
     "HealthSession",
+    "IngestQuotaWindow",
     "IngestUsageDay",
     "Issue",
     "IssueFacet",
