@@ -883,6 +883,8 @@ def expect(row: Row, method: str, cred: Cred, t: Target) -> str | int:
         return ALLOW if t.project == cred.project else 403
     if cred.kind in ("anon", "bad", "revoked", "dsn"):
         return 401
+    if "agent" in cred.scopes and row.access != AGENT:
+        return 403  # an agent token claims and reports steps, nothing else (not even whoami)
     if row.access == AGENT:
         if cred.kind == "session-nocsrf" and method not in SAFE:
             return 401

@@ -30,11 +30,10 @@ from trimtab.domain.releases import runs
 from trimtab.domain.releases.runs import AgentScope, StepTicket
 from trimtab.domain.results import IsoTime, Result
 from trimtab.domain.spine import audit, projects
-from trimtab.domain.spine.actors import Actor
+from trimtab.domain.spine.actors import AGENT_SCOPE, Actor
 from trimtab.store.models import Deploy, DeployAgent, Environment, Project, utcnow
 
 RUNNERS = ("local", "agent")
-AGENT_SCOPE = "agent"
 MAX_SERVICES = 50
 CLAIM_PREFIX = "agent:"
 

@@ -12,7 +12,7 @@ from trimtab.domain.releases.runs import StepTicket
 from trimtab.domain.results import IsoTime, Result
 from trimtab.domain.spine.actors import Actor
 from trimtab.server.api.schemas import BigRowId, Body
-from trimtab.server.auth import current_actor, store_of
+from trimtab.server.auth import agent_actor, current_actor, store_of
 from trimtab.store.models.deploys import OUTPUT_TAIL_BYTES
 
 router = APIRouter(tags=["agents"])
@@ -57,7 +57,7 @@ def claim(
     environment: str,
     body: ClaimBody,
     request: Request,
-    actor: Actor = Depends(current_actor),
+    actor: Actor = Depends(agent_actor),
 ) -> StepTicket | Response:
     lease = _lease_s(request)
     with store_of(request).write() as session:
@@ -74,7 +74,7 @@ def heartbeat(
     deploy_id: BigRowId,
     body: HeartbeatBody,
     request: Request,
-    actor: Actor = Depends(current_actor),
+    actor: Actor = Depends(agent_actor),
 ) -> Lease:
     with store_of(request).write() as session:
         until = agents.heartbeat(
@@ -90,7 +90,7 @@ def finish(
     deploy_id: BigRowId,
     body: FinishBody,
     request: Request,
-    actor: Actor = Depends(current_actor),
+    actor: Actor = Depends(agent_actor),
 ) -> Response:
     with store_of(request).write() as session:
         agents.finish(
