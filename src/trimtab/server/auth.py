@@ -74,6 +74,12 @@ def store_of(request: Request) -> Store:
     return store
 
 
+def agent_lease_of(request: Request) -> float:
+    """How long a deploy agent's claim holds without a call (TRIMTAB_AGENT_LEASE); also how
+    recent an agent's last call must be for it to count as live."""
+    return float(request.app.state.settings.agent_lease_s)
+
+
 def client_of(request: Request) -> str:
     """The client's address: the peer, or behind a proxy listed in TRIMTAB_TRUSTED_PROXIES the
     address its X-Forwarded-For names (core/client_address.py)."""
