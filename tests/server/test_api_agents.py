@@ -11,6 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import update
 
+from trimtab.domain.releases import agents
 from trimtab.store.db import Store
 from trimtab.store.models import DeployAgent, utcnow
 from trimtab.store.models.deploys import OUTPUT_TAIL_BYTES
@@ -203,3 +204,17 @@ def test_agent_list__stale_and_running_step(client: TestClient, store: Store) ->
     assert listed["busy-host"]["run_id"] == run["id"] and not listed["busy-host"]["stale"]
     assert listed["idle-host"]["stale"] and listed["idle-host"]["services"] == ["web"]
     assert listed["idle-host"]["step"] is None and listed["idle-host"]["run_id"] is None
+
+
+def test_forget_silent_agents__a_week_quiet__deleted_others_kept(
+    client: TestClient, store: Store
+) -> None:
+    shop(client, "api")
+    for name in ("old-host", "new-host"):
+        Agent(client, name).claim()
+    quiet(store, "old-host", 8 * 86400)
+    quiet(store, "new-host", 6 * 86400)
+    with store.write() as session:
+        assert agents.forget_silent_agents(session) == 1
+    listed = client.get("/api/v1/projects/shop/agents").json()
+    assert [a["name"] for a in listed] == ["new-host"]

@@ -40,6 +40,8 @@ MAX_SERVICES = 50
 # Agents are named by whoever starts them (default host:pid, so restarts add rows): a list shows
 # this many.
 MAX_LISTED = 500
+# An agent silent this long is forgotten (jobs/agents.py), so the list stays bounded too.
+FORGET_AFTER = timedelta(days=7)
 
 
 class AgentView(Result):
@@ -232,6 +234,18 @@ def expire_leases(session: Session, now: datetime | None = None) -> list[int]:
         for step in steps
         if runs.fail_interrupted(session, step, "stopped calling in (its lease ran out)")
     ]
+
+
+def forget_silent_agents(session: Session, now: datetime | None = None) -> int:
+    """Delete the agents not heard from for FORGET_AFTER (none holds a step: its lease ran out
+    long ago); how many. The default name is host:pid, so every start of an agent adds a row."""
+    cutoff = (now or utcnow()) - FORGET_AFTER
+    gone = session.scalars(
+        select(DeployAgent).where(DeployAgent.last_heartbeat_at < cutoff).limit(1000)
+    ).all()
+    for agent in gone:
+        session.delete(agent)
+    return len(gone)
 
 
 def list_agents(session: Session, actor: Actor, slug: str, lease_s: float) -> list[AgentView]:
