@@ -6,10 +6,9 @@ definition — the agent never defines a command. It runs the step as the local 
 (`run_step`: a minimal environment, this host's TRIMTAB_DEPLOY_ENV and TRIMTAB_DEPLOY_TIMEOUT),
 sends the scrubbed output the server has not acknowledged yet with each heartbeat (which renews
 the lease; at most every second while there is output, else every third of the lease), then the
-result. When the server
-answers that the step is no longer the agent's (cancelled, or the lease ran out while the
-server could not be reached) the command is killed. SIGTERM / SIGINT stop the agent after
-killing the command in flight (its step is reported failed).
+result. When the server answers that the step is no longer the agent's (cancelled, or the lease
+ran out while the server could not be reached) the command is killed. SIGTERM / SIGINT stop
+the agent after killing the command in flight (its step is reported failed).
 """
 
 from __future__ import annotations

@@ -4,11 +4,13 @@ An environment's `runner` is `local` (the server's runner, the default for one m
 `agent`: then the local runner passes over its steps and an agent claims them through the API,
 following the step protocol of `trimtab.domain.releases.runs` with a lease. The agent's token
 has the `agent` scope, bound to one project and environment; it reaches these operations and
-nothing else (Actor.has_scope: `agent` is not on the read/deploy/admin ladder).
+nothing else (every other route authenticates with server/auth.py's `current_actor`, which
+refuses the scope; and `agent` is not on the read/deploy/admin ladder).
 
 - `claim`: records the agent's heartbeat and hands out at most one step, leased until
   now + the lease. What to run is the step's stored command (rendered from the service the
-  admins defined); the agent sends only its name and which services it runs.
+  admins defined); the agent sends only its name and which services it runs (none: all), and
+  gets only steps of those. Who is live and what a step waits for: agent_presence.py.
 - `heartbeat`: renews the lease and appends the output since the offset the server last
   acknowledged (runs.append_output: a resend is not appended twice; the tail stays bounded).
 - `finish`: the result. A step that was cancelled, or whose lease ran out, is no longer the
@@ -16,6 +18,8 @@ nothing else (Actor.has_scope: `agent` is not on the read/deploy/admin ladder).
 
 `expire_leases` (a background job, jobs/agents.py) fails as interrupted every step whose lease
 ran out: its agent vanished. The step is never handed out again, so nothing runs twice.
+`forget_silent_agents` (another job) drops agents silent for a week; `list_agents` is what the
+CLI, the API and the dashboard show.
 """
 
 from __future__ import annotations
