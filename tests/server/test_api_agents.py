@@ -218,3 +218,13 @@ def test_forget_silent_agents__a_week_quiet__deleted_others_kept(
         assert agents.forget_silent_agents(session) == 1
     listed = client.get("/api/v1/projects/shop/agents").json()
     assert [a["name"] for a in listed] == ["new-host"]
+
+
+def test_environment_list__shows_each_runner(client: TestClient) -> None:
+    shop(client, "api")
+    listed = client.get("/api/v1/projects/shop/environments").json()
+    assert {e["name"]: e["runner"] for e in listed} == {
+        "development": "local",
+        "staging": "agent",
+        "production": "local",
+    }
