@@ -9,6 +9,7 @@ tests/test_docs.py runs the check, so the reference cannot drift from the code.
 from __future__ import annotations
 
 import argparse
+import inspect
 import sys
 from pathlib import Path
 from typing import Any
@@ -66,7 +67,14 @@ def _section(path: str, command: Any) -> list[str]:
     params = [p for p in command.params if not getattr(p, "hidden", False)]
     if getattr(command, "commands", None) is not None:
         names = ", ".join(f"`{name}`" for name in sorted(command.commands))
-        return [*lines, f"Subcommands: {names}.", ""]
+        lines += [f"Subcommands: {names}.", ""]
+        if params:
+            # A group whose callback takes options is a command too (`trimtab agent -p P -e E`
+            # runs without a subcommand): its options and docstring belong in the reference.
+            doc = inspect.getdoc(command.callback) or ""
+            lines += [f"Without a subcommand: {' '.join(doc.split())}".rstrip(": "), ""]
+            lines += [_param_line(p) for p in params] + [""]
+        return lines
     if params:
         lines += [_param_line(p) for p in params] + [""]
     return lines

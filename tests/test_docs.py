@@ -59,6 +59,29 @@ def test_cli_md__generated_from_the_cli__is_current() -> None:
     assert checked.returncode == 0, checked.stderr
 
 
+def _options(command: Any, prefix: str = "trimtab") -> list[tuple[str, str]]:
+    """(command path, option) for every visible option, a group callback's included."""
+    found = [
+        (prefix, param.opts[0])
+        for param in command.params
+        if param.param_type_name == "option" and not getattr(param, "hidden", False)
+    ]
+    for name, sub in getattr(command, "commands", {}).items():
+        found.extend(_options(sub, f"{prefix} {name}"))
+    return found
+
+
+def test_cli_md__documents_every_option__group_callbacks_included() -> None:
+    text = (ROOT / "docs" / "cli.md").read_text()
+    sections = {
+        block.split("`", 1)[0]: block for block in text.split("\n## `")[1:]
+    }  # "trimtab agent" -> its section
+    options = [(path, opt) for path, opt in _options(click_command()) if path != "trimtab"]
+    missing = [(p, o) for p, o in options if f"`{o}`" not in sections.get(p, "")]
+    assert missing == []
+    assert ("trimtab agent", "--service") in options  # `trimtab agent -e E -s S` runs steps
+
+
 def test_readme__documents_shell_completion_and_the_cli_reference() -> None:
     assert "--install-completion" in README and "docs/cli.md" in README
 

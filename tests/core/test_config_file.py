@@ -10,6 +10,7 @@ import pytest
 from trimtab.core.config_diff import Change, DiffError, diff_config
 from trimtab.core.config_file import (
     ConfigError,
+    EnvironmentConfig,
     Fallback,
     HealthCheck,
     ProjectConfig,
@@ -207,6 +208,18 @@ def test_parse_config__minimal_file__defaults_apply() -> None:
         (
             '[project]\nname = "shop"\n[[freezes]]\nname = "f"\n',
             "freezes[0]: needs cron + duration",
+        ),
+        (
+            '[project]\nname = "shop"\n[environments.production]\nrunner = "remote"\n',
+            "environments.production.runner: must be one of 'local', 'agent', got 'remote'",
+        ),
+        (
+            '[project]\nname = "shop"\n[environments.production]\nrunnr = "agent"\n',
+            "environments.production.runnr: unknown key; did you mean 'runner'?",
+        ),
+        (
+            '[project]\nname = "shop"\n[environments]\nproduction = "agent"\n',
+            "environments.production: must be a table",
         ),
         ('services = 3\n[project]\nname = "shop"\n', "services: must be an array of tables"),
         ("[project\nname = 1", "(file): not valid TOML"),
@@ -409,3 +422,33 @@ def test_diff_config__dependencies__created_then_fallbacks_then_deleted() -> Non
         "- fallback x in production",
         "- dependency old",
     ]
+
+
+def test_parse_config__environments__runner_per_environment_local_by_default() -> None:
+    config = parse_config(
+        '[project]\nname = "shop"\n[environments.production]\nrunner = "agent"\n'
+        "[environments.staging]\n"
+    )
+    assert config.environments == (
+        EnvironmentConfig("production", "agent"),
+        EnvironmentConfig("staging", "local"),
+    )
+    assert parse_config('[project]\nname = "shop"\n').environments is None  # not managed
+
+
+def test_diff_config__environments__runner_updates_unlisted_back_to_local() -> None:
+    server = replace(
+        _shop(),
+        environments=(EnvironmentConfig("production", "agent"), EnvironmentConfig("staging")),
+    )
+    wanted = replace(_shop(), environments=(EnvironmentConfig("staging", "agent"),))
+    assert [c.describe() for c in diff_config(wanted, server)] == [
+        "~ environment production: runner: 'agent' -> 'local'",
+        "~ environment staging: runner: 'local' -> 'agent'",
+    ]
+    # Without an [environments] table the runners are left as they are.
+    assert diff_config(replace(_shop(), environments=None), server) == []
+    # A new project's environments start local.
+    new = [c.describe() for c in diff_config(wanted, None)]
+    assert new[0] == "+ project shop"
+    assert new[2] == "~ environment staging: runner: 'local' -> 'agent'"  # after the window

@@ -13,8 +13,10 @@ from hypothesis import strategies as st
 from trimtab.core.config_diff import diff_config
 from trimtab.core.config_file import (
     DEPENDENCY_SETTINGS,
+    RUNNERS,
     ConfigError,
     DependencyConfig,
+    EnvironmentConfig,
     Fallback,
     HealthCheck,
     ProjectConfig,
@@ -230,6 +232,14 @@ def configs(draw: st.DrawFn) -> ProjectConfig:
         draw(freeze_list()),
         deps,
         fallbacks,
+        draw(
+            st.none()
+            | st.lists(
+                st.builds(EnvironmentConfig, SERVICE_NAMES, st.sampled_from(RUNNERS)),
+                max_size=3,
+                unique_by=lambda e: e.name,
+            ).map(lambda found: tuple(sorted(found, key=lambda e: e.name)))
+        ),
     )
 
 
@@ -242,3 +252,4 @@ def test_render_config__any_config__reads_back_as_no_change(config: ProjectConfi
     assert parsed.services == config.services
     assert parsed.dependencies == config.dependencies and parsed.fallbacks == config.fallbacks
     assert parsed.stabilization_environments == config.stabilization_environments
+    assert parsed.environments == config.environments

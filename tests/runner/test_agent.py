@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.support import ADMIN_TOKEN, WAIT, LiveServer, start_server
+from tests.support import ADMIN_TOKEN, WAIT, LiveServer, run_cli, start_server
 
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 LEASE_S = 3
@@ -51,6 +51,9 @@ class Api:
         body = {"release": release, "environment": env}
         return int(self.call("POST", "/api/v1/projects/shop/runs", json=body)["id"])
 
+    def run_state(self, run_id: int) -> str:
+        return str(self.call("GET", f"/api/v1/projects/shop/runs/{run_id}")["state"])
+
     def step(self, run_id: int) -> dict[str, Any]:
         run = self.call("GET", f"/api/v1/projects/shop/runs/{run_id}")
         (step,) = run["steps"]
@@ -76,7 +79,9 @@ def shop(api: Api, command: str) -> None:
         api.call("POST", "/api/v1/projects/shop/releases", json=body)
 
 
-def start_agent(url: str, token: str, tmp_path: Path, name: str) -> subprocess.Popen[bytes]:
+def start_agent(
+    url: str, token: str, tmp_path: Path, name: str, *services: str
+) -> subprocess.Popen[bytes]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TRIMTAB_")}
     env["TRIMTAB_TOKEN"] = token
     log = (tmp_path / f"{name}.log").open("wb")
@@ -94,6 +99,7 @@ def start_agent(url: str, token: str, tmp_path: Path, name: str) -> subprocess.P
             name,
             "--poll",
             "0.2",
+            *(arg for service in services for arg in ("--service", service)),
         ],
         env=env,
         stdout=log,
@@ -183,6 +189,46 @@ def test_agent__killed_mid_step__failed_as_interrupted_after_lease__not_rerun(
         assert api.step(run_id)["result"] == "failed"
     finally:
         stop(second)
+
+
+def test_agents_with_services__each_runs_its_own__unserved_step_shown_waiting(
+    server: LiveServer, tmp_path: Path
+) -> None:
+    api = Api(server.url)
+    log = tmp_path / "deployed"
+    api.call("POST", "/api/v1/projects", json={"slug": "shop"})
+    for name in ("api", "web"):
+        body = {"name": name, "command": f"echo {{service}} $TRIMTAB_PROJECT >> {log}"}
+        api.call("POST", "/api/v1/projects/shop/services", json=body)
+    api.call("PUT", "/api/v1/projects/shop/environments/staging/runner", json={"runner": "agent"})
+    release = {"version": "1.0", "services": {"api": "1.0", "web": "1.0"}}
+    api.call("POST", "/api/v1/projects/shop/releases", json=release)
+    token = api.agent_token("shop", "staging")
+    web = start_agent(server.url, token, tmp_path, "web-host", "web")
+    api_host = None
+    try:
+        run_id = api.run("1.0")
+
+        def steps() -> dict[str, Any]:
+            run = api.call("GET", f"/api/v1/projects/shop/runs/{run_id}")
+            return {s["service"]: s for s in run["steps"]}
+
+        wait_for("the web step to run", lambda: steps()["web"]["result"] == "success")
+        waiting = steps()["api"]
+        assert waiting["result"] == "pending" and steps()["web"]["agent"] == "web-host"
+        assert waiting["waiting"] == "waiting for an agent serving api"
+        status = run_cli(
+            "deploy", "status", str(run_id), "-p", "shop", url=server.url, token=ADMIN_TOKEN
+        )
+        assert "api: waiting for an agent serving api" in status.stdout + status.stderr
+        api_host = start_agent(server.url, token, tmp_path, "api-host", "api")
+        wait_for("the run to succeed", lambda: api.run_state(run_id) == "success")
+        assert steps()["api"]["agent"] == "api-host"
+        assert sorted(log.read_text().split("\n")) == ["", "api shop", "web shop"]
+    finally:
+        stop(web)
+        if api_host is not None:
+            stop(api_host)
 
 
 def test_agent_token__only_its_project_and_environment(server: LiveServer) -> None:

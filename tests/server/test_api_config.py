@@ -101,3 +101,50 @@ def test_export_then_apply__fallback_on_an_undefined_dependency__declared_then_c
     assert applied.json()["changes"] == ["- fallback pay in production"], applied.text
     flag = client.get(f"{flags}/pay").json()
     assert flag["environments"]["production"]["fallback"] is None
+
+
+def test_apply__environment_runner__set_audited_exported_and_back_to_local(
+    client: TestClient,
+) -> None:
+    assert client.post("/api/v1/projects", json={"slug": "acme"}).status_code == 201
+    text = client.get("/api/v1/projects/acme/config").json()["toml"]
+    assert "[environments" not in text.replace("# [environments", "")  # all local: not written
+    agent = text + '\n[environments.production]\nrunner = "agent"\n'
+    plan = client.post("/api/v1/config/diff", json={"toml": agent}).json()
+    assert plan["changes"] == ["~ environment production: runner: 'local' -> 'agent'"]
+    assert client.post("/api/v1/config/apply", json={"toml": agent}).status_code == 200
+    export = client.get("/api/v1/projects/acme/config").json()
+    assert export["runners"] == {
+        "development": "local",
+        "staging": "local",
+        "production": "agent",
+    }
+    written = tomllib.loads(export["toml"])["environments"]
+    assert written["production"] == {"runner": "agent"} and written["staging"] == {
+        "runner": "local"
+    }
+    assert client.post("/api/v1/config/diff", json={"toml": export["toml"]}).json()["changes"] == []
+    audit = client.get("/api/v1/audit", params={"project": "acme"}).json()
+    assert any(e["action"] == "environment.runner" for e in audit)
+    # A file without the table leaves runners alone; an empty table puts them all back to local.
+    assert client.post("/api/v1/config/diff", json={"toml": text}).json()["changes"] == []
+    back = client.post("/api/v1/config/apply", json={"toml": text + "\n[environments]\n"})
+    assert back.json()["changes"] == ["~ environment production: runner: 'agent' -> 'local'"]
+
+
+def test_apply__runner_of_unknown_environment_or_bad_value__refused_nothing_written(
+    client: TestClient,
+) -> None:
+    assert client.post("/api/v1/projects", json={"slug": "acme"}).status_code == 201
+    base = '[project]\nname = "acme"\n'
+    unknown = client.post(
+        "/api/v1/config/apply", json={"toml": base + '[environments.qa]\nrunner = "agent"\n'}
+    )
+    assert unknown.status_code == 422
+    assert "environment(s) qa that project 'acme' does not have" in unknown.json()["detail"]
+    bad = client.post(
+        "/api/v1/config/diff", json={"toml": base + '[environments.staging]\nrunner = "ssh"\n'}
+    )
+    assert bad.status_code == 422
+    assert "environments.staging.runner: must be one of 'local', 'agent'" in bad.json()["detail"]
+    assert client.get("/api/v1/projects/acme/config").json()["runners"]["staging"] == "local"

@@ -421,13 +421,17 @@ ROUTES: dict[tuple[str, str], Row] = {
         AGENT, NAMED, url=P + "/agents/{env}/claim", json={"agent": "m"}, answers=409
     ),
     ("POST", "/api/v1/projects/{slug}/agents/{environment}/steps/{deploy_id}/heartbeat"): Row(
-        AGENT, NAMED, url=P + "/agents/{env}/steps/1/heartbeat", json={"agent": "m"}, answers=409
+        AGENT,
+        NAMED,
+        url=P + "/agents/{env}/steps/1/heartbeat",
+        json={"agent": "m", "offset": 0},
+        answers=409,
     ),
     ("POST", "/api/v1/projects/{slug}/agents/{environment}/steps/{deploy_id}/finish"): Row(
         AGENT,
         NAMED,
         url=P + "/agents/{env}/steps/1/finish",
-        json={"agent": "m", "ok": True},
+        json={"agent": "m", "ok": True, "offset": 0},
         answers=409,
     ),
     ("GET", "/api/v1/projects/{slug}/agents"): Row(READ, FILTERED, url=P + "/agents"),
@@ -752,6 +756,7 @@ ROUTES: dict[tuple[str, str], Row] = {
         form={"environment": "{env}", "csrf_token": "{csrf}"},
     ),
     ("GET", "/projects/{slug}/deploys"): Row(PAGE, url="/projects/{slug}/deploys"),
+    ("GET", "/projects/{slug}/deploys/agents"): Row(PAGE, url="/projects/{slug}/deploys/agents"),
     ("GET", "/projects/{slug}/deploys/{run_id}"): Row(PAGE, url="/projects/{slug}/deploys/{run}"),
     ("POST", "/projects/{slug}/deploys/{run_id}/confirm"): Row(
         PAGE,
@@ -883,6 +888,8 @@ def expect(row: Row, method: str, cred: Cred, t: Target) -> str | int:
         return ALLOW if t.project == cred.project else 403
     if cred.kind in ("anon", "bad", "revoked", "dsn"):
         return 401
+    if "agent" in cred.scopes and row.access != AGENT:
+        return 403  # an agent token claims and reports steps, nothing else (not even whoami)
     if row.access == AGENT:
         if cred.kind == "session-nocsrf" and method not in SAFE:
             return 401

@@ -73,10 +73,11 @@ def agent_run(
 def agent_list(
     ctx: typer.Context, project: Annotated[str, typer.Option("--project", "-p")]
 ) -> None:
-    """List the agents of a project and when each last called in."""
+    """List the agents of a project: the services each runs (none listed: all), the step it
+    runs, when it last called in, and whether that is longer ago than the lease (stale)."""
     s = state(ctx)
     emit(
         s.client().get(f"/api/v1/projects/{project}/agents"),
         as_json=s.as_json,
-        columns=["name", "environment", "services", "step", "last_heartbeat_at"],
+        columns=["name", "environment", "services", "run_id", "step", "last_heartbeat_at", "stale"],
     )

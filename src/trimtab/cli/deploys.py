@@ -74,6 +74,9 @@ def follow(client: ApiClient, project: str, run_id: int, *, as_json: bool) -> di
                 for line in new.splitlines():
                     progress.console.print(f"  {step['service']} | {line}")
                 printed[sid] = text
+                if step.get("waiting") and sid not in hinted:
+                    hinted.add(sid)  # a step waits for an agent, then runs: one hint is enough
+                    progress.console.print(f"  {step['service']}: {step['waiting']}")
                 if step["result"] == "waiting_confirm" and sid not in hinted:
                     hinted.add(sid)
                     progress.console.print(
@@ -206,8 +209,11 @@ def deploy_status(
     emit(
         _numbered(run["steps"]),
         as_json=False,
-        columns=["wave", "service", "version", "result", "started_at", "finished_at"],
+        columns=["wave", "service", "version", "result", "agent", "started_at", "finished_at"],
     )
+    for step in run["steps"]:
+        if step.get("waiting"):
+            say(f"{step['service']}: {step['waiting']}")
 
 
 @deploy_app.command("confirm")

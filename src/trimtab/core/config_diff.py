@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
-from trimtab.core.config_file import ProjectConfig
+from trimtab.core.config_file import EnvironmentConfig, ProjectConfig
 from trimtab.core.planning import plan_waves
 
 __all__ = ["Change", "DiffError", "diff_config"]
@@ -24,7 +24,8 @@ class Change:
     """One step of ``trimtab apply``. For an update, before/after hold only changed fields."""
 
     kind: Literal["create", "update", "delete"]
-    # "project shop", "stabilization", "service web-front", "freeze weekends",
+    # "project shop", "stabilization", "environment production", "service web-front",
+    # "freeze weekends",
     # "dependency billing-api", "fallback new-payment-page in production"
     target: str
     before: dict[str, object] | None = None
@@ -68,9 +69,10 @@ def diff_config(desired: ProjectConfig, current: ProjectConfig | None) -> list[C
     """The changes that turn ``current`` (the server's state, None if the project is new) into
     ``desired``.
 
-    Order: the project, its window, services created or updated requirements first, services
-    deleted dependents first (after the updates that drop requirements on them), freezes, then
-    (when ``desired`` manages them) dependencies and flag fallbacks.
+    Order: the project, its window, (when ``desired`` manages them) environments' runners,
+    services created or updated requirements first, services deleted dependents first (after
+    the updates that drop requirements on them), freezes, then (when ``desired`` manages them)
+    dependencies and flag fallbacks.
     """
     if current is not None and current.name != desired.name:
         raise DiffError(
@@ -83,6 +85,8 @@ def diff_config(desired: ProjectConfig, current: ProjectConfig | None) -> list[C
     stab = _update("stabilization", _stab_dict(base), _stab_dict(desired))
     if stab is not None:
         changes.append(stab)
+    if desired.environments is not None:
+        changes.extend(_environment_changes(desired.environments, base.environments or ()))
 
     have = {s.name: s for s in base.services}
     want = {s.name: s for s in desired.services}
@@ -106,6 +110,21 @@ def diff_config(desired: ProjectConfig, current: ProjectConfig | None) -> list[C
     )
     if desired.dependencies is not None:
         changes.extend(_dependency_changes(desired, base))
+    return changes
+
+
+def _environment_changes(
+    want: tuple[EnvironmentConfig, ...], have: tuple[EnvironmentConfig, ...]
+) -> list[Change]:
+    """Runner updates only: `apply` neither creates nor deletes environments. One the file does
+    not list runs on the server's local runner (the default), as one it lists without a runner."""
+    before = {e.name: e.as_dict() for e in have}
+    after = {e.name: {"runner": "local"} for e in have} | {e.name: e.as_dict() for e in want}
+    changes = []
+    for name in sorted(after):
+        update = _update(f"environment {name}", before.get(name, {"runner": "local"}), after[name])
+        if update is not None:
+            changes.append(update)
     return changes
 
 

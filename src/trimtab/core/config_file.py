@@ -9,6 +9,9 @@
     days = 7                                  # 1-14
     environments = { staging = 1 }            # optional per-environment lengths
 
+    [environments.production]
+    runner = "agent"                          # `trimtab agent` runs its steps (default local)
+
     [[services]]
     name = "billing-api"
     command = "./deploy.sh {service} {version} {env}"
@@ -44,7 +47,9 @@
     flags = [{ flag = "new-payment-page", environment = "production", variant = "off" }]
 
 Without a ``[dependencies]`` table the file leaves the server's dependencies and flag
-fallbacks as they are; with one (even empty) it defines all of them. docs/trimtab-toml.md is
+fallbacks as they are; with one (even empty) it defines all of them. ``[environments]`` works the
+same way for who runs each environment's deploy steps: with the table, an environment it does not
+list goes back to the server's local runner. docs/trimtab-toml.md is
 the reference of every key; ``core.config_render`` writes a file back from a ``ProjectConfig``.
 
 ``parse_config`` reads the text and reports *every* problem at once, each with its TOML path
@@ -76,8 +81,10 @@ from trimtab.core.windows import (
 
 __all__ = [
     "DEPENDENCY_SETTINGS",
+    "RUNNERS",
     "ConfigError",
     "DependencyConfig",
+    "EnvironmentConfig",
     "Fallback",
     "HealthCheck",
     "Problem",
@@ -201,10 +208,26 @@ class Fallback:
         return {"variant": self.variant, "dependencies": list(self.dependencies)}
 
 
+# Who runs an environment's deploy steps: the server's local runner, or `trimtab agent`.
+RUNNERS = ("local", "agent")
+
+
+@dataclass(frozen=True)
+class EnvironmentConfig:
+    """An existing environment's settings: its ``runner`` (one of RUNNERS)."""
+
+    name: str
+    runner: str = "local"
+
+    def as_dict(self) -> dict[str, object]:
+        return {"runner": self.runner}
+
+
 @dataclass(frozen=True)
 class ProjectConfig:
     """Everything a ``trimtab.toml`` declares for one project. ``dependencies`` is None when
-    the file has no ``[dependencies]`` table: dependencies and fallbacks are then not managed."""
+    the file has no ``[dependencies]`` table: dependencies and fallbacks are then not managed;
+    ``environments`` is None without an ``[environments]`` table: runners are not managed."""
 
     name: str
     stabilization_days: int = DEFAULT_WINDOW_DAYS
@@ -213,13 +236,15 @@ class ProjectConfig:
     freezes: tuple[Freeze, ...] = ()
     dependencies: tuple[DependencyConfig, ...] | None = None
     fallbacks: tuple[Fallback, ...] = ()
+    environments: tuple[EnvironmentConfig, ...] | None = None
 
     def graph(self) -> dict[str, frozenset[str]]:
         """The requirement graph in the form core.planning takes."""
         return {s.name: frozenset(s.depends_on) for s in self.services}
 
 
-_TOP = ("project", "stabilization", "services", "freezes", "dependencies")
+_TOP = ("project", "stabilization", "environments", "services", "freezes", "dependencies")
+_ENVIRONMENT = ("runner",)
 _PROJECT = ("name",)
 _STABILIZATION = ("days", "environments")
 _SERVICE = ("name", "command", "manual", "depends_on", "health", "downtime")
@@ -458,6 +483,26 @@ def _stabilization(c: _Checker, data: object) -> tuple[int, tuple[tuple[str, int
     return days or DEFAULT_WINDOW_DAYS, tuple(sorted(per_env.items()))
 
 
+def _environments(c: _Checker, data: object) -> tuple[EnvironmentConfig, ...]:
+    if not isinstance(data, dict):
+        c.add("environments", "must be a table of environments: [environments.production]")
+        return ()
+    found = []
+    for env, value in data.items():
+        path = f"environments.{toml_key(env)}"
+        if c.name(env, path) is None:
+            continue
+        table = c.table(value, path, _ENVIRONMENT)
+        runner = table.get("runner", "local")
+        if runner not in RUNNERS:
+            c.add(
+                f"{path}.runner", f"must be one of {', '.join(map(repr, RUNNERS))}, got {runner!r}"
+            )
+            continue
+        found.append(EnvironmentConfig(env, runner))
+    return tuple(sorted(found, key=lambda e: e.name))
+
+
 def _plain_name(c: _Checker, value: object, path: str, what: str) -> str | None:
     if not isinstance(value, str):
         c.add(path, f"{what} is required and must be a string")
@@ -666,6 +711,10 @@ def parse_config(text: str) -> ProjectConfig:
             else:
                 freezes.append(freeze)
 
+    environments = None
+    if "environments" in data:
+        environments = _environments(c, data["environments"])
+
     dependencies: tuple[DependencyConfig, ...] | None = None
     fallbacks: tuple[Fallback, ...] = ()
     if "dependencies" in data:
@@ -681,4 +730,5 @@ def parse_config(text: str) -> ProjectConfig:
         tuple(freezes),
         dependencies,
         fallbacks,
+        environments,
     )

@@ -48,6 +48,18 @@ _STABILIZATION = f"""\
 #   environments listed open a window. Also set by `trimtab window set`.
 """
 
+_ENVIRONMENTS = """\
+# Who runs each environment's deploy steps: runner = "local" (the trimtab server, the default)
+# or "agent" (`trimtab agent --project P --env E` on the environment's own hosts, with a token
+# of scope agent). An environment this table leaves out runs locally; without the table,
+# `apply` leaves runners as they are. Also set by `trimtab env runner`.
+"""
+
+_NO_ENVIRONMENTS = """\
+# [environments.production]
+# runner = "agent"
+"""
+
 _SERVICES = """\
 # Services, deployed in waves: a service after everything in its depends_on.
 #   name        1-64 lowercase letters, digits, - _ or . (first a letter or digit)
@@ -177,6 +189,17 @@ def _dependency_settings() -> str:
     return "\n".join(lines)
 
 
+def _managed(intro: str, table: str, sections: list[str] | None, unmanaged: str, empty: str) -> str:
+    """A table `apply` manages only when the file has it: an example in comments when it is
+    not managed (`sections` None), the bare table when it is but holds nothing, else its
+    sections."""
+    if sections is None:
+        return intro + unmanaged
+    if not sections:
+        return intro + f"[{table}]\n# ({empty})\n"
+    return intro + "\n\n".join(sections)
+
+
 def render_config(config: ProjectConfig) -> str:
     """``config`` as a commented trimtab.toml that ``parse_config`` reads back as ``config``."""
     parts = [_HEADER.format(name=config.name)]
@@ -189,6 +212,15 @@ def render_config(config: ProjectConfig) -> str:
         else "environments = {}",
     ]
     parts.append(_STABILIZATION + "\n".join(stabilization) + "\n")
+    environments = None
+    if config.environments is not None:
+        environments = [
+            f"[environments.{toml_key(e.name)}]\nrunner = {_value(e.runner)}"
+            for e in config.environments
+        ]
+    parts.append(
+        _managed(_ENVIRONMENTS, "environments", environments, _NO_ENVIRONMENTS, "all local")
+    )
     if config.services:
         parts.append(_SERVICES + "\n\n".join("\n".join(_service(s)) for s in config.services))
     else:
@@ -197,14 +229,9 @@ def render_config(config: ProjectConfig) -> str:
         parts.append(_FREEZES + "\n\n".join("\n".join(_freeze(f)) for f in config.freezes))
     else:
         parts.append(_FREEZES + "# (none yet)\n")
+    dependencies = None
+    if config.dependencies is not None:
+        dependencies = ["\n".join(_dependency(d, config.fallbacks)) for d in config.dependencies]
     intro = _DEPENDENCIES.format(settings=_dependency_settings())
-    if config.dependencies is None:
-        parts.append(intro + _NO_DEPENDENCIES)
-    elif not config.dependencies:
-        parts.append(intro + "[dependencies]\n# (none yet)\n")
-    else:
-        parts.append(
-            intro
-            + "\n\n".join("\n".join(_dependency(d, config.fallbacks)) for d in config.dependencies)
-        )
+    parts.append(_managed(intro, "dependencies", dependencies, _NO_DEPENDENCIES, "none yet"))
     return "\n".join(part.rstrip("\n") + "\n" for part in parts)

@@ -1,4 +1,5 @@
-"""The agent-lease job: fails as interrupted the deploy steps whose agent stopped calling in."""
+"""The agent jobs: `agent-leases` fails as interrupted the deploy steps whose agent stopped
+calling in; `agent-forget` deletes the agents silent for a week (agents.FORGET_AFTER)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from trimtab.store.db import Store
 log = logging.getLogger("trimtab.jobs")
 
 INTERVAL_S = 2.0
+FORGET_INTERVAL_S = 3600.0
 
 
 def expire_agent_leases(store: Store, settings: Settings) -> None:
@@ -24,5 +26,15 @@ def expire_agent_leases(store: Store, settings: Settings) -> None:
         log.warning("failed %d deploy step(s) whose agent's lease ran out", len(failed))
 
 
+def forget_silent_agents(store: Store, settings: Settings) -> None:
+    with store.write() as session:
+        forgotten = agents.forget_silent_agents(session)
+    if forgotten:
+        log.info("forgot %d deploy agent(s) silent for %s", forgotten, agents.FORGET_AFTER)
+
+
 def agent_jobs() -> list[Job]:
-    return [Job("agent-leases", INTERVAL_S, expire_agent_leases)]
+    return [
+        Job("agent-leases", INTERVAL_S, expire_agent_leases),
+        Job("agent-forget", FORGET_INTERVAL_S, forget_silent_agents),
+    ]

@@ -4,11 +4,11 @@ It claims steps from the server over HTTP(S) with its `agent` token (domain/rele
 the server hands out one step with a lease and the command text from the stored service
 definition — the agent never defines a command. It runs the step as the local runner does
 (`run_step`: a minimal environment, this host's TRIMTAB_DEPLOY_ENV and TRIMTAB_DEPLOY_TIMEOUT),
-sends the scrubbed output tail with each heartbeat (which renews the lease; at most every
-second while output changes, else every third of the lease), then the result. When the server
-answers that the step is no longer the agent's (cancelled, or the lease ran out while the
-server could not be reached) the command is killed. SIGTERM / SIGINT stop the agent after
-killing the command in flight (its step is reported failed).
+sends the scrubbed output the server has not acknowledged yet with each heartbeat (which renews
+the lease; at most every second while there is output, else every third of the lease), then the
+result. When the server answers that the step is no longer the agent's (cancelled, or the lease
+ran out while the server could not be reached) the command is killed. SIGTERM / SIGINT stop
+the agent after killing the command in flight (its step is reported failed).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import os
 import socket
 import threading
 import time
+from collections import deque
 from collections.abc import Sequence
 from typing import Any
 from urllib.parse import quote
@@ -25,10 +26,12 @@ from urllib.parse import quote
 import httpx
 
 from trimtab.core.urls import AddressPolicy
+from trimtab.domain.releases import runs
 from trimtab.domain.releases.runs import StepTicket
-from trimtab.runner.environment import secrets_of
+from trimtab.runner.environment import scrub, secrets_of
 from trimtab.runner.local import OutputTail, StepLimits, run_step
 from trimtab.settings import SECRET_VARIABLES, parse_passthrough
+from trimtab.store.models.deploys import OUTPUT_TAIL_BYTES
 
 log = logging.getLogger("trimtab.agent")
 
@@ -43,6 +46,50 @@ class AgentError(Exception):
 
 class StepLost(Exception):
     """The step is no longer this agent's (cancelled, or its lease ran out)."""
+
+
+class OutputStream(OutputTail):
+    """A step's output as the agent reports it: besides the tail, the lines the server has not
+    acknowledged, from stream offset `start` on. A heartbeat sends them (`unsent`); its answer
+    gives the offset the server holds (`acknowledge`), so each byte goes over the wire until
+    the server has it, and a resend after a lost answer is recognized by its offset. At most
+    OUTPUT_TAIL_BYTES wait: older lines would fall out of the server's tail anyway."""
+
+    def __init__(self, secrets: tuple[str, ...] = ()) -> None:
+        super().__init__(secrets)
+        self._unsent: deque[tuple[int, str]] = deque()  # (UTF-8 length, scrubbed line)
+        self._unsent_bytes = 0
+        self._start = 0
+
+    def add(self, line: str) -> None:
+        super().add(line)
+        text = runs.tail(scrub(line if line.endswith("\n") else line + "\n", self._secrets))
+        size = len(text.encode("utf-8", errors="replace"))
+        with self._lock:
+            self._unsent.append((size, text))
+            self._unsent_bytes += size
+            while self._unsent_bytes > OUTPUT_TAIL_BYTES:
+                dropped, _ = self._unsent.popleft()
+                self._unsent_bytes -= dropped
+                self._start += dropped
+
+    @property
+    def pending(self) -> bool:
+        with self._lock:
+            return bool(self._unsent)
+
+    def unsent(self) -> tuple[int, str]:
+        """The stream offset of the first line not acknowledged, and the lines from there."""
+        with self._lock:
+            return self._start, "".join(text for _, text in self._unsent)
+
+    def acknowledge(self, offset: int) -> None:
+        """The server holds the output up to `offset`: forget the lines before it."""
+        with self._lock:
+            while self._unsent and self._start + self._unsent[0][0] <= offset:
+                size, _ = self._unsent.popleft()
+                self._unsent_bytes -= size
+                self._start += size
 
 
 class Agent:
@@ -108,34 +155,38 @@ class Agent:
         lease_s = float(data["lease_s"])
         ticket = StepTicket(**{k: v for k, v in data.items() if k in TICKET_FIELDS})
         log.info("running step %d: %s %s", ticket.deploy_id, ticket.service, ticket.version)
-        out = OutputTail(self._secrets)
+        out = OutputStream(self._secrets)
         steps = f"/steps/{ticket.deploy_id}"
         last = time.monotonic()
 
         def flush() -> bool:
             nonlocal last
             since = time.monotonic() - last
-            if not (out.changed and since >= OUTPUT_EVERY_S) and since < lease_s / 3:
+            if not (out.pending and since >= OUTPUT_EVERY_S) and since < lease_s / 3:
                 return True
+            offset, text = out.unsent()
             try:
-                answer = self._post(steps + "/heartbeat", {"output": out.text()})
+                answer = self._post(steps + "/heartbeat", {"offset": offset, "output": text})
             except httpx.HTTPError as exc:  # keep running; the lease covers a short outage
                 log.warning("heartbeat failed: %s", exc)
                 return True
             if answer.status_code == 409:
                 return False
-            last = time.monotonic()
+            if answer.status_code == 200:
+                out.acknowledge(int(answer.json()["offset"]))
+                last = time.monotonic()
             return True
 
         ok = run_step(ticket, out, self.limits, self.policy, self.stop, flush)
         self._finish(steps, ok, out, lease_s)
         return True
 
-    def _finish(self, steps: str, ok: bool, out: OutputTail, lease_s: float) -> None:
+    def _finish(self, steps: str, ok: bool, out: OutputStream, lease_s: float) -> None:
         give_up = time.monotonic() + max(lease_s, RETRY_S)
+        offset, text = out.unsent()  # a retry sends the same: the offset makes it harmless
         while True:
             try:
-                answer = self._post(steps + "/finish", {"ok": ok, "output": out.text()})
+                answer = self._post(steps + "/finish", {"ok": ok, "offset": offset, "output": text})
             except httpx.HTTPError as exc:
                 if time.monotonic() > give_up:
                     log.error("could not report the step's result: %s", exc)
@@ -143,7 +194,8 @@ class Agent:
                 time.sleep(RETRY_S)
                 continue
             if answer.status_code == 409:
-                log.info("the step was cancelled or its lease ran out: %s", _detail(answer))
+                # Also the answer to a retry whose first try was recorded (its answer was lost).
+                log.info("the step is no longer this agent's: %s", _detail(answer))
             return
 
     def close(self) -> None:

@@ -18,9 +18,9 @@ import time
 from fastapi import Request
 
 from trimtab.core.client_address import client_address
-from trimtab.domain.errors import Unauthorized
+from trimtab.domain.errors import Forbidden, Unauthorized
 from trimtab.domain.spine import tokens, users
-from trimtab.domain.spine.actors import Actor
+from trimtab.domain.spine.actors import AGENT_SCOPE, Actor
 from trimtab.store.db import Store
 from trimtab.store.models import utcnow
 
@@ -74,6 +74,12 @@ def store_of(request: Request) -> Store:
     return store
 
 
+def agent_lease_of(request: Request) -> float:
+    """How long a deploy agent's claim holds without a call (TRIMTAB_AGENT_LEASE); also how
+    recent an agent's last call must be for it to count as live."""
+    return float(request.app.state.settings.agent_lease_s)
+
+
 def client_of(request: Request) -> str:
     """The client's address: the peer, or behind a proxy listed in TRIMTAB_TRUSTED_PROXIES the
     address its X-Forwarded-For names (core/client_address.py)."""
@@ -99,7 +105,25 @@ def session_actor(request: Request) -> tuple[Actor, str] | None:
 
 
 def current_actor(request: Request) -> Actor:
-    """FastAPI dependency: the authenticated actor, or 401."""
+    """FastAPI dependency: the authenticated actor, or 401; an agent token is refused (403).
+
+    An agent token claims and reports deploy steps, nothing else: it reaches only the agent
+    routes (`agent_actor`), so no other route, present or future, has to remember to refuse
+    it — not even the any-token ones (`/api/v1/whoami`, `/api/0/`), which `trimtab agent`
+    does not need."""
+    actor = agent_actor(request)
+    if AGENT_SCOPE in actor.scopes:
+        raise Forbidden(
+            "an agent token only claims and reports the deploy steps of its environment "
+            "(/api/v1/projects/{slug}/agents/{environment}/…); use a read, deploy or admin "
+            "token for anything else"
+        )
+    return actor
+
+
+def agent_actor(request: Request) -> Actor:
+    """FastAPI dependency of the agent routes: the authenticated actor, any scope, or 401; the
+    domain (domain/releases/agents.py) refuses every scope but `agent` there."""
     secret = bearer_token(request)
     if secret is not None:
         store = store_of(request)

@@ -4,49 +4,62 @@ An environment's `runner` is `local` (the server's runner, the default for one m
 `agent`: then the local runner passes over its steps and an agent claims them through the API,
 following the step protocol of `trimtab.domain.releases.runs` with a lease. The agent's token
 has the `agent` scope, bound to one project and environment; it reaches these operations and
-nothing else (Actor.has_scope: `agent` is not on the read/deploy/admin ladder).
+nothing else (every other route authenticates with server/auth.py's `current_actor`, which
+refuses the scope; and `agent` is not on the read/deploy/admin ladder).
 
 - `claim`: records the agent's heartbeat and hands out at most one step, leased until
   now + the lease. What to run is the step's stored command (rendered from the service the
-  admins defined); the agent sends only its name and which services it runs.
-- `heartbeat`: renews the lease and stores the output tail so far (bounded by the API).
+  admins defined); the agent sends only its name and which services it runs (none: all), and
+  gets only steps of those. Who is live and what a step waits for: agent_presence.py.
+- `heartbeat`: renews the lease and appends the output since the offset the server last
+  acknowledged (runs.append_output: a resend is not appended twice; the tail stays bounded).
 - `finish`: the result. A step that was cancelled, or whose lease ran out, is no longer the
   agent's: each call answers 409 and the agent kills the command.
 
 `expire_leases` (a background job, jobs/agents.py) fails as interrupted every step whose lease
 ran out: its agent vanished. The step is never handed out again, so nothing runs twice.
+`forget_silent_agents` (another job) drops agents silent for a week; `list_agents` is what the
+CLI, the API and the dashboard show.
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
+from trimtab.core.config_file import RUNNERS
 from trimtab.domain.errors import Conflict, Forbidden, InvalidInput, NotFound
 from trimtab.domain.releases import runs
+from trimtab.domain.releases.agent_presence import claim_label, is_stale
 from trimtab.domain.releases.runs import AgentScope, StepTicket
 from trimtab.domain.results import IsoTime, Result
 from trimtab.domain.spine import audit, projects
-from trimtab.domain.spine.actors import Actor
+from trimtab.domain.spine.actors import AGENT_SCOPE, Actor
 from trimtab.store.models import Deploy, DeployAgent, Environment, Project, utcnow
 
-RUNNERS = ("local", "agent")
-AGENT_SCOPE = "agent"
 MAX_SERVICES = 50
-CLAIM_PREFIX = "agent:"
+# Agents are named by whoever starts them (default host:pid, so restarts add rows): a list shows
+# this many.
+MAX_LISTED = 500
+# An agent silent this long is forgotten (jobs/agents.py), so the list stays bounded too.
+FORGET_AFTER = timedelta(days=7)
 
 
 class AgentView(Result):
-    """An agent the server has seen, and when it last called in."""
+    """An agent the server has seen: what it serves (`services`, empty: all), the step it runs
+    (`step`, of run `run_id`), when it last called in, and whether that is longer ago than the
+    lease (`stale`: it stopped, or cannot reach the server)."""
 
     name: str
     environment: str
     services: list[str]
     step: int | None
+    run_id: int | None
     last_heartbeat_at: IsoTime
+    stale: bool
     created_at: IsoTime
 
 
@@ -109,11 +122,6 @@ def _seen(
     return agent
 
 
-def claim_label(project: Project, env: Environment, name: str) -> str:
-    """How a step's `claimed_by` names the agent that holds it."""
-    return f"{CLAIM_PREFIX}{project.slug}/{env.name}:{name}"[:200]
-
-
 def claim(
     session: Session,
     actor: Actor,
@@ -131,7 +139,7 @@ def claim(
     scope = AgentScope(project.id, env.name, tuple(agent.services))
     until = utcnow() + timedelta(seconds=lease_s)
     ticket = runs.claim_next_step(
-        session, claim_label(project, env, name), agent=scope, lease_until=until
+        session, claim_label(project.slug, env.name, name), agent=scope, lease_until=until
     )
     if ticket is None:
         agent.current_deploy_id = None
@@ -146,11 +154,27 @@ def _held(
     project, env = _agent_place(session, actor, slug, environment)
     name = _valid_name(name)
     agent = _seen(session, actor, project, env, name)
-    label = claim_label(project, env, name)
+    label = claim_label(project.slug, env.name, name)
     step = session.get(Deploy, deploy_id)
     if step is None or step.project_id != project.id or step.environment != env.name:
         raise NotFound(f"{slug}/{environment} has no deploy step {deploy_id}")
     return agent, step, label
+
+
+@dataclass(frozen=True)
+class Output:
+    """Output an agent sends: the bytes after `offset` of the step's output (runs.append_output)."""
+
+    offset: int
+    text: str
+
+
+class Lease(Result):
+    """A renewed lease, and how many bytes of the step's output the server holds: the agent
+    sends what follows next time."""
+
+    lease_expires_at: IsoTime
+    offset: int
 
 
 def heartbeat(
@@ -160,16 +184,16 @@ def heartbeat(
     environment: str,
     name: str,
     deploy_id: int,
-    output: str,
+    output: Output,
     lease_s: float,
-) -> datetime:
-    """Renew the lease of a step the agent holds and store its output; the new lease end."""
+) -> Lease:
+    """Renew the lease of a step the agent holds and append its new output."""
     agent, step, label = _held(session, actor, slug, environment, name, deploy_id)
-    runs.report_output(session, label, deploy_id, output)
+    received = runs.append_output(session, label, deploy_id, output.offset, output.text)
     until = utcnow() + timedelta(seconds=lease_s)
     step.lease_expires_at = until
     agent.current_deploy_id = deploy_id
-    return until
+    return Lease(lease_expires_at=until, offset=received)
 
 
 def finish(
@@ -180,10 +204,11 @@ def finish(
     name: str,
     deploy_id: int,
     ok: bool,
-    output: str,
+    output: Output,
 ) -> None:
     agent, step, label = _held(session, actor, slug, environment, name, deploy_id)
-    runs.finish_step(session, label, deploy_id, ok, output)
+    runs.append_output(session, label, deploy_id, output.offset, output.text)
+    runs.finish_step(session, label, deploy_id, ok, None)
     step.lease_expires_at = None
     agent.current_deploy_id = None
 
@@ -215,26 +240,45 @@ def expire_leases(session: Session, now: datetime | None = None) -> list[int]:
     ]
 
 
-def list_agents(session: Session, actor: Actor, slug: str) -> list[AgentView]:
+def forget_silent_agents(session: Session, now: datetime | None = None) -> int:
+    """Delete the agents not heard from for FORGET_AFTER (none holds a step: its lease ran out
+    long ago); how many. The default name is host:pid, so every start of an agent adds a row."""
+    cutoff = (now or utcnow()) - FORGET_AFTER
+    gone = session.scalars(
+        select(DeployAgent).where(DeployAgent.last_heartbeat_at < cutoff).limit(1000)
+    ).all()
+    for agent in gone:
+        session.delete(agent)
+    return len(gone)
+
+
+def list_agents(session: Session, actor: Actor, slug: str, lease_s: float) -> list[AgentView]:
+    """The agents of a project (of the actor's environment, for a bound actor): `trimtab agent
+    list`, the API and the dashboard's agents page."""
     project = projects.get_project(session, actor, slug)
     query = (
-        select(DeployAgent)
+        select(DeployAgent, Deploy.run_id)
+        .outerjoin(Deploy, Deploy.id == DeployAgent.current_deploy_id)
         .where(DeployAgent.project_id == project.id)
         .order_by(DeployAgent.environment, DeployAgent.name)
+        .limit(MAX_LISTED)
     )
     bound = projects.bound_environment(session, actor)
     if bound is not None:
         query = query.where(DeployAgent.environment == bound)
+    now = utcnow()
     return [
         AgentView(
             name=a.name,
             environment=a.environment,
             services=list(a.services),
             step=a.current_deploy_id,
+            run_id=run_id if a.current_deploy_id is not None else None,
             last_heartbeat_at=a.last_heartbeat_at,
+            stale=is_stale(a.last_heartbeat_at, lease_s, now),
             created_at=a.created_at,
         )
-        for a in session.scalars(query)
+        for a, run_id in session.execute(query)
     ]
 
 

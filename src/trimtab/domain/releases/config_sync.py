@@ -24,6 +24,7 @@ from trimtab.core.config_file import (
     DEPENDENCY_SETTINGS,
     ConfigError,
     DependencyConfig,
+    EnvironmentConfig,
     Fallback,
     HealthCheck,
     ProjectConfig,
@@ -34,7 +35,7 @@ from trimtab.core.config_render import render_config
 from trimtab.domain.errors import Forbidden, InvalidInput
 from trimtab.domain.flags import dependencies as flag_dependencies
 from trimtab.domain.flags import flags
-from trimtab.domain.releases import services, stabilization
+from trimtab.domain.releases import agents, services, stabilization
 from trimtab.domain.releases.services import ServiceHealthCheck
 from trimtab.domain.results import Result
 from trimtab.domain.spine import projects
@@ -87,7 +88,34 @@ def current_config(session: Session, project: Project) -> ProjectConfig:
         freezes,
         defined,
         fallbacks,
+        _environments(project),
     )
+
+
+def _environments(project: Project) -> tuple[EnvironmentConfig, ...] | None:
+    """Every environment's runner, or None while all run locally (the default): then `init`
+    writes no `[environments]` table and a file without one changes nothing."""
+    ordered = sorted(project.environments, key=lambda e: e.name)
+    found = tuple(EnvironmentConfig(e.name, e.runner) for e in ordered)
+    return found if any(e.runner != "local" for e in found) else None
+
+
+def _check_environments(desired: ProjectConfig, project: Project | None) -> None:
+    """`apply` sets the runner of environments that exist: it creates none (`trimtab env
+    create`); a new project starts with the default ones."""
+    names = (
+        {e.name for e in project.environments}
+        if project is not None
+        else set(projects.DEFAULT_ENVIRONMENTS)
+    )
+    unknown = [e.name for e in desired.environments or () if e.name not in names]
+    if unknown:
+        raise InvalidInput(
+            f"trimtab.toml sets the runner of environment(s) {', '.join(unknown)} that project "
+            f"{desired.name!r} does not have; create them first (`trimtab env create NAME "
+            f"--project {desired.name}`) or remove them from [environments]",
+            code="invalid_config",
+        )
 
 
 def _dependencies(
@@ -143,6 +171,9 @@ def _apply_one(session: Session, actor: Actor, desired: ProjectConfig, change: C
         stabilization.set_window_settings(
             session, actor, project, desired.stabilization_days, per_env
         )
+    elif what == "environment":
+        assert change.after is not None
+        agents.set_runner(session, actor, slug, name, str(change.after["runner"]))
     elif what == "service":
         if change.kind == "delete":
             services.delete_service(session, actor, slug, name)
@@ -217,6 +248,7 @@ def plan_or_apply(session: Session, actor: Actor, text: str, *, apply: bool) -> 
     if project is not None:
         project = projects.get_project(session, actor, desired.name, scope="admin")
         current = current_config(session, project)
+    _check_environments(desired, project)
     try:
         changes = diff_config(desired, current)
     except DiffError as exc:
@@ -287,10 +319,12 @@ class DependencyEntry(Result):
 
 class ProjectConfigExport(Result):
     """A project's configuration in the trimtab.toml model, and `toml`: the commented file
-    `trimtab init` writes (what `trimtab apply` reads back as no change)."""
+    `trimtab init` writes (what `trimtab apply` reads back as no change). `runners`: who runs
+    each environment's deploy steps (local or agent)."""
 
     project: str
     stabilization: WindowLengths
+    runners: dict[str, str]
     services: list[ServiceEntry]
     freezes: list[FreezeEntry]
     dependencies: list[DependencyEntry]
@@ -325,6 +359,7 @@ def export_config(session: Session, actor: Actor, slug: str) -> ProjectConfigExp
             days=config.stabilization_days,
             environments=dict(config.stabilization_environments),
         ),
+        runners={e.name: e.runner for e in project.environments},
         services=[
             ServiceEntry(
                 name=s.name,

@@ -12,7 +12,8 @@ functions through the API):
 1. `claim_next_step(session, runner)` — atomically moves one claimable step to `running` and
    returns a `StepTicket` (what to run, the health check, the TRIMTAB_* environment). A
    conditional UPDATE (`WHERE result = 'pending'`) makes the claim safe with many runners.
-2. `report_output(session, runner, deploy_id, tail)` — as often as useful, the output so far.
+2. `report_output(session, runner, deploy_id, tail)` — as often as useful, the output so far;
+   an agent sends only the new bytes at their offset instead (`append_output`).
 3. `finish_step(session, runner, deploy_id, ok, tail)` — the result; the run advances (next
    wave, or failed / success; success opens the stabilization window).
 
@@ -37,6 +38,7 @@ from sqlalchemy.orm import Session
 
 from trimtab.domain.errors import Conflict, InvalidInput, NotFound
 from trimtab.domain.releases import (
+    agent_presence,
     ledger,
     maintenance,
     run_plans,
@@ -96,9 +98,13 @@ class StepTicket:
 
 
 class StepView(LedgerEntry):
-    """A step of a run: its ledger row and the tail of its command's output."""
+    """A step of a run: its ledger row, the tail of its command's output, the deploy agent that
+    holds or held it (`agent`; None for the server's local runner), and, for a step that could
+    start but that no live agent serves, what it waits for (`waiting`)."""
 
     output_tail: str
+    agent: str | None = None
+    waiting: str | None = None
 
 
 class RunSummary(Result):
@@ -432,14 +438,7 @@ def claim_next_step(
     for run in list(session.scalars(query)):
         if (run.project_id, run.environment) in skip:
             continue
-        steps = steps_of(session, run)
-        open_steps = [s for s in steps if s.result != "success"]
-        if not open_steps or any(s.result == "failed" for s in steps):
-            continue
-        wave = min(s.wave for s in open_steps)
-        for step in open_steps:
-            if step.wave != wave or step.result != "pending" or step.command is None:
-                continue
+        for step in _claimable_now(run, steps_of(session, run)):
             if agent is not None and agent.services and step.service not in agent.services:
                 continue
             if session.get_bind().dialect.name == "postgresql":
@@ -494,14 +493,43 @@ def check_claim(session: Session, runner: str, deploy_id: int) -> None:
 
 
 def report_output(session: Session, runner: str, deploy_id: int, output: str) -> None:
+    """Store the whole output tail so far (the local runner, which holds it in memory)."""
     _claimed(session, runner, deploy_id).output_tail = tail(output)
 
 
-def finish_step(session: Session, runner: str, deploy_id: int, ok: bool, output: str) -> DeployRun:
+def append_output(session: Session, runner: str, deploy_id: int, offset: int, chunk: str) -> int:
+    """Append output that starts at byte `offset` of the step's output; the bytes received.
+
+    A runner on another host (an agent) sends only what follows the offset the server last
+    acknowledged. A chunk that starts before the stored offset is a resend after a lost answer:
+    the bytes the step already has are skipped, so a retry never shows output twice. One that
+    starts after it follows output the agent dropped while it could not report (more than the
+    tail keeps piled up): a line marks the gap. The stored tail stays OUTPUT_TAIL_BYTES.
+    """
+    step = _claimed(session, runner, deploy_id)
+    raw = chunk.encode("utf-8", errors="replace")
+    have = step.output_offset
+    if offset < have:
+        # Chunks are whole lines, so the skip ends on a character boundary.
+        raw = raw[have - offset :]
+    elif offset > have:
+        gap = f"[trimtab] ... {offset - have} bytes of output not received\n"
+        raw = gap.encode() + raw
+    if raw:
+        step.output_tail = tail(step.output_tail + raw.decode("utf-8", errors="ignore"))
+    step.output_offset = max(have, offset + len(chunk.encode("utf-8", errors="replace")))
+    return step.output_offset
+
+
+def finish_step(
+    session: Session, runner: str, deploy_id: int, ok: bool, output: str | None
+) -> DeployRun:
+    """The step's result; `output` the whole tail, or None to keep what was appended."""
     step = _claimed(session, runner, deploy_id)
     step.result = "success" if ok else "failed"
     step.finished_at = utcnow()
-    step.output_tail = tail(output)
+    if output is not None:
+        step.output_tail = tail(output)
     maintenance.auto_off(session, step.id)
     run = session.get(DeployRun, step.run_id)
     assert run is not None
@@ -585,12 +613,41 @@ def run_summary(session: Session, run: DeployRun) -> RunSummary:
     )
 
 
-def run_detail(session: Session, run: DeployRun) -> RunDetail:
+def run_detail(session: Session, run: DeployRun, *, lease_s: float) -> RunDetail:
+    """The run with its steps; `lease_s` (TRIMTAB_AGENT_LEASE) tells which agents are live."""
+    rows = steps_of(session, run)
+    project = session.get(Project, run.project_id)
+    assert project is not None
+    ready = _claimable_now(run, rows)
+    present = None
+    if ready:
+        present = agent_presence.presence(
+            session, run.project_id, run.environment, lease_s, utcnow()
+        )
     steps = [
-        StepView(**dict(ledger.ledger_entry(s)), output_tail=s.output_tail)
-        for s in steps_of(session, run)
+        StepView(
+            **dict(ledger.ledger_entry(s)),
+            output_tail=s.output_tail,
+            agent=agent_presence.agent_name(s.claimed_by, project.slug, run.environment),
+            waiting=agent_presence.waiting_for(s.service, present) if s in ready else None,
+        )
+        for s in rows
     ]
     return RunDetail(**dict(run_summary(session, run)), steps=steps)
+
+
+def _claimable_now(run: DeployRun, steps: list[Deploy]) -> list[Deploy]:
+    """The steps a runner could claim now: pending, with a command, in the current wave of an
+    active run without a failed step."""
+    open_steps = [s for s in steps if s.result != "success"]
+    if run.state not in ACTIVE_RUN_STATES or not open_steps:
+        return []
+    if any(s.result == "failed" for s in steps):
+        return []
+    wave = min(s.wave for s in open_steps)
+    return [
+        s for s in open_steps if s.wave == wave and s.result == "pending" and s.command is not None
+    ]
 
 
 def list_runs(

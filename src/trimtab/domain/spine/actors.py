@@ -20,8 +20,9 @@ from trimtab.domain.results import Result
 
 SCOPES = ("admin", "deploy", "read", "sdk-server", "sdk-client", "agent")
 SDK_SCOPES = frozenset({"sdk-server", "sdk-client"})
+AGENT_SCOPE = "agent"
 # Scopes a token carries alone, bound to one project and environment.
-BOUND_SCOPES = SDK_SCOPES | {"agent"}
+BOUND_SCOPES = SDK_SCOPES | {AGENT_SCOPE}
 _LADDER = {"admin": 3, "deploy": 2, "read": 1}
 
 

@@ -38,7 +38,10 @@ class ProjectSummary(Result):
 
 
 class EnvironmentSummary(Result):
+    """An environment, and who runs its deploy steps (`runner`: local or agent)."""
+
     name: str
+    runner: str
     created_at: IsoTime
 
 
@@ -199,7 +202,10 @@ def bound_environment(session: Session, actor: Actor) -> str | None:
 
 def list_environments(session: Session, actor: Actor, slug: str) -> list[EnvironmentSummary]:
     project = get_project(session, actor, slug)
-    return [EnvironmentSummary(name=e.name, created_at=e.created_at) for e in project.environments]
+    return [
+        EnvironmentSummary(name=e.name, runner=e.runner, created_at=e.created_at)
+        for e in project.environments
+    ]
 
 
 def create_environment(

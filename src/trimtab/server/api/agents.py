@@ -7,18 +7,17 @@ from fastapi import APIRouter, Depends, Request, Response
 from pydantic import Field
 
 from trimtab.domain.releases import agents
-from trimtab.domain.releases.agents import AgentView, RunnerView
+from trimtab.domain.releases.agents import AgentView, Lease, RunnerView
 from trimtab.domain.releases.runs import StepTicket
-from trimtab.domain.results import IsoTime, Result
 from trimtab.domain.spine.actors import Actor
 from trimtab.server.api.schemas import BigRowId, Body
-from trimtab.server.auth import current_actor, store_of
+from trimtab.server.auth import agent_actor, agent_lease_of, current_actor, store_of
 from trimtab.store.models.deploys import OUTPUT_TAIL_BYTES
 
 router = APIRouter(tags=["agents"])
 AgentName = Field(min_length=1, max_length=200)
-# The output tail an agent sends: the step keeps OUTPUT_TAIL_BYTES; a little more is refused.
-Output = Field(default="", max_length=OUTPUT_TAIL_BYTES)
+# The output an agent sends at once: the step keeps OUTPUT_TAIL_BYTES; more is refused.
+OutputText = Field(default="", max_length=OUTPUT_TAIL_BYTES)
 
 
 class ClaimBody(Body):
@@ -28,7 +27,12 @@ class ClaimBody(Body):
 
 class HeartbeatBody(Body):
     agent: str = AgentName
-    output: str = Output
+    # The output after byte `offset` of the step's (the offset the last answer gave).
+    offset: int = Field(ge=0, le=2**62)
+    output: str = OutputText
+
+    def chunk(self) -> agents.Output:
+        return agents.Output(self.offset, self.output)
 
 
 class FinishBody(HeartbeatBody):
@@ -37,14 +41,6 @@ class FinishBody(HeartbeatBody):
 
 class RunnerBody(Body):
     runner: str = Field(min_length=1, max_length=16)
-
-
-class Lease(Result):
-    lease_expires_at: IsoTime
-
-
-def _lease_s(request: Request) -> float:
-    return float(request.app.state.settings.agent_lease_s)
 
 
 @router.post(
@@ -57,9 +53,9 @@ def claim(
     environment: str,
     body: ClaimBody,
     request: Request,
-    actor: Actor = Depends(current_actor),
+    actor: Actor = Depends(agent_actor),
 ) -> StepTicket | Response:
-    lease = _lease_s(request)
+    lease = agent_lease_of(request)
     with store_of(request).write() as session:
         ticket = agents.claim(session, actor, slug, environment, body.agent, body.services, lease)
     if ticket is None:
@@ -74,13 +70,19 @@ def heartbeat(
     deploy_id: BigRowId,
     body: HeartbeatBody,
     request: Request,
-    actor: Actor = Depends(current_actor),
+    actor: Actor = Depends(agent_actor),
 ) -> Lease:
     with store_of(request).write() as session:
-        until = agents.heartbeat(
-            session, actor, slug, environment, body.agent, deploy_id, body.output, _lease_s(request)
+        return agents.heartbeat(
+            session,
+            actor,
+            slug,
+            environment,
+            body.agent,
+            deploy_id,
+            body.chunk(),
+            agent_lease_of(request),
         )
-    return Lease(lease_expires_at=until)
 
 
 @router.post("/projects/{slug}/agents/{environment}/steps/{deploy_id}/finish", status_code=204)
@@ -90,11 +92,11 @@ def finish(
     deploy_id: BigRowId,
     body: FinishBody,
     request: Request,
-    actor: Actor = Depends(current_actor),
+    actor: Actor = Depends(agent_actor),
 ) -> Response:
     with store_of(request).write() as session:
         agents.finish(
-            session, actor, slug, environment, body.agent, deploy_id, body.ok, body.output
+            session, actor, slug, environment, body.agent, deploy_id, body.ok, body.chunk()
         )
     return Response(status_code=204)
 
@@ -104,7 +106,7 @@ def list_agents(
     slug: str, request: Request, actor: Actor = Depends(current_actor)
 ) -> list[AgentView]:
     with store_of(request).read() as session:
-        return agents.list_agents(session, actor, slug)
+        return agents.list_agents(session, actor, slug, agent_lease_of(request))
 
 
 @router.put("/projects/{slug}/environments/{environment}/runner")

@@ -11,7 +11,7 @@ from trimtab.domain.releases.runs import RunDetail, RunSummary
 from trimtab.domain.spine.actors import Actor
 from trimtab.server.api.deploy_schemas import RollbackStart, RunCancel, RunStart, StepConfirm
 from trimtab.server.api.schemas import RowId
-from trimtab.server.auth import current_actor, store_of
+from trimtab.server.auth import agent_lease_of, current_actor, store_of
 
 router = APIRouter(tags=["deploys"])
 EnvQuery = Query(default=None, max_length=64)
@@ -53,7 +53,7 @@ def start_run(
                 reason=body.reason,
                 auto_rollback=body.auto_rollback,
             )
-            result = runs.run_detail(session, run)
+            result = runs.run_detail(session, run, lease_s=agent_lease_of(request))
     except deploys.DeployRefused as refused:
         with store.write() as session:
             deploys.record_refusal(session, actor, slug, refused)
@@ -83,7 +83,7 @@ def get_run(
 ) -> RunDetail:
     with store_of(request).read() as session:
         _, run = runs.get_run(session, actor, slug, run_id)
-        return runs.run_detail(session, run)
+        return runs.run_detail(session, run, lease_s=agent_lease_of(request))
 
 
 @router.post("/projects/{slug}/runs/{run_id}/confirm", response_model=RunDetail)
@@ -98,7 +98,7 @@ def confirm(
         run = runs.confirm_step(
             session, actor, slug, run_id, body.service, ok=body.ok, note=body.note
         )
-        result = runs.run_detail(session, run)
+        result = runs.run_detail(session, run, lease_s=agent_lease_of(request))
     _wake_runner(request)
     return result
 
@@ -113,7 +113,7 @@ def cancel(
 ) -> RunDetail:
     with store_of(request).write() as session:
         run = runs.cancel_run(session, actor, slug, run_id, body.reason)
-        return runs.run_detail(session, run)
+        return runs.run_detail(session, run, lease_s=agent_lease_of(request))
 
 
 @router.post("/projects/{slug}/rollbacks", status_code=202, response_model=RunDetail)
@@ -131,7 +131,7 @@ def start_rollback(
             release=body.release,
             reason=body.reason,
         )
-        result = runs.run_detail(session, run)
+        result = runs.run_detail(session, run, lease_s=agent_lease_of(request))
     _wake_runner(request)
     return result
 

@@ -1,6 +1,6 @@
-"""Dashboard pages for deploys: the ledger (filtered by service and environment) and one deploy
-run: its waves and steps with state and output, live while it
-runs, and the actions on it — confirm a manual step, cancel, roll back.
+"""Dashboard pages for deploys: the ledger (filtered by service and environment), the deploy
+agents, and one deploy run: its waves and steps with state, output and the agent running each,
+live while it runs, and the actions on it — confirm a manual step, cancel, roll back.
 
 Each action is a POST form carrying the session's CSRF token and calls the same domain function
 as the API (`runs.confirm_step`, `runs.cancel_run`, `rollbacks.rollback`), so scope checks,
@@ -18,9 +18,11 @@ from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm import Session
 
 from trimtab.domain.errors import InvalidInput
-from trimtab.domain.releases import ledger, rollbacks, runs, services
+from trimtab.domain.releases import agents, ledger, rollbacks, runs, services
+from trimtab.domain.spine import projects
 from trimtab.domain.spine.actors import Actor
 from trimtab.server.api.schemas import RowId
+from trimtab.server.auth import agent_lease_of
 from trimtab.server.dashboard import pages, release_view
 
 router = APIRouter(include_in_schema=False)
@@ -64,11 +66,31 @@ def ledger_page(
     return pages.page(request, "deploys.html", read)
 
 
+@router.get("/projects/{slug}/deploys/agents", response_class=HTMLResponse)
+def agents_page(request: Request, slug: str) -> Response:
+    """The project's deploy agents (`trimtab agent list`), with which environment runs on them.
+    Declared before the run page, whose path would otherwise take "agents" for a run id."""
+    lease_s = agent_lease_of(request)
+
+    def read(session: Session, actor: Actor) -> dict[str, Any]:
+        project = projects.get_project(session, actor, slug)
+        listed = agents.list_agents(session, actor, slug, lease_s)
+        bound = projects.bound_environment(session, actor)
+        return {
+            "project": project,
+            "agents": listed,
+            "lease_s": lease_s,
+            "environments": [e for e in project.environments if bound is None or e.name == bound],
+        }
+
+    return pages.page(request, "agents.html", read)
+
+
 @router.get("/projects/{slug}/deploys/{run_id}", response_class=HTMLResponse)
 def run_page(request: Request, slug: str, run_id: RowId) -> Response:
     def read(session: Session, actor: Actor) -> dict[str, Any]:
         project, run = runs.get_run(session, actor, slug, run_id)
-        detail = runs.run_detail(session, run)
+        detail = runs.run_detail(session, run, lease_s=agent_lease_of(request))
         active = detail.state in release_view.ACTIVE_RUN_STATES
         return {
             "project": project,

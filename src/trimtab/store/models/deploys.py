@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Float,
     ForeignKey,
@@ -167,6 +168,9 @@ class Deploy(Base):
     claimed_by: Mapped[str | None] = mapped_column(String(200))
     # An agent's claim holds until then; its heartbeats renew it (domain.releases.agents).
     lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # How many bytes of output an agent has sent for the step: each heartbeat carries only what
+    # follows, at this offset, so a resend after a lost answer is recognized, never appended twice.
+    output_offset: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     confirmed_by: Mapped[str | None] = mapped_column(String(300))
 
 
