@@ -66,12 +66,16 @@ def store_feedback(
         )
 
 
+# Built once: the writer asks it every batch, and building a statement costs more than the
+# indexed look-up it makes.
+_ANY_WAITING = select(UserFeedback.id).where(UserFeedback.issue_id.is_(None)).limit(1)
+
+
 def bind_feedback(session: Session, stored: Sequence[tuple[int, str, int]]) -> None:
     """Bind feedback that came before its event: (project id, event id, issue id) of events
     just stored. Feedback hardly ever waits: one look-up in the issue index says whether any
     does; only then one indexed look-up per 400 events, and an update where it waits."""
-    waits = select(UserFeedback.id).where(UserFeedback.issue_id.is_(None)).limit(1)
-    if session.scalar(waits) is None:
+    if session.scalar(_ANY_WAITING) is None:
         return
     issue_of = {(p, e): i for p, e, i in stored}
     keys = sorted(issue_of)

@@ -35,7 +35,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import func, select, tuple_
+from sqlalchemy import bindparam, func, select, tuple_
 from sqlalchemy.orm import Session
 
 from trimtab.core.envelope import replace_nul
@@ -341,6 +341,21 @@ def _known_event_ids(
     return known
 
 
+# The writer's statements, built once: building one costs about as much as running it.
+_ISSUES_OF = (
+    select(Issue)
+    .where(
+        Issue.project_id == bindparam("project_id"),
+        Issue.fingerprint.in_(bindparam("fingerprints", expanding=True)),
+    )
+    .order_by(Issue.id)
+    .with_for_update()
+)
+_USERS_OF = select(IssueUser.issue_id, IssueUser.user_key).where(
+    tuple_(IssueUser.issue_id, IssueUser.user_key).in_(bindparam("pairs", expanding=True))
+)
+
+
 def _issues_for(session: Session, events: Sequence[PreparedEvent]) -> dict[tuple[int, str], Issue]:
     """The issue of every event's fingerprint: loaded (locked on PostgreSQL, so a concurrent
     status change waits for this batch) or created (unsaved until flush)."""
@@ -350,13 +365,8 @@ def _issues_for(session: Session, events: Sequence[PreparedEvent]) -> dict[tuple
     issues: dict[tuple[int, str], Issue] = {}
     for project_id, fingerprints in wanted.items():
         for chunk in _chunks(sorted(fingerprints)):
-            query = (
-                select(Issue)
-                .where(Issue.project_id == project_id, Issue.fingerprint.in_(chunk))
-                .order_by(Issue.id)
-                .with_for_update()
-            )
-            for issue in session.scalars(query):
+            found = session.scalars(_ISSUES_OF, {"project_id": project_id, "fingerprints": chunk})
+            for issue in found:
                 issues[(project_id, issue.fingerprint)] = issue
     for prepared in events:
         key = (prepared.project_id, prepared.grouping.fingerprint)
@@ -486,10 +496,7 @@ def _count_users(
     keys = list(pairs)
     existing: set[tuple[int, str]] = set()
     for chunk in _chunks(keys):
-        query = select(IssueUser.issue_id, IssueUser.user_key).where(
-            tuple_(IssueUser.issue_id, IssueUser.user_key).in_(chunk)
-        )
-        existing.update((row[0], row[1]) for row in session.execute(query))
+        existing.update((row[0], row[1]) for row in session.execute(_USERS_OF, {"pairs": chunk}))
     new = [key for key in keys if key not in existing]
     if not new:
         return
