@@ -62,6 +62,9 @@ class LeakWorld(World):
                 self.feedback(alpha["pid"], alpha["key"], event_id, f"said in {env}")
                 if env == "production":
                     self.production_events.append(event_id)
+        production_issue = alpha["production"]["issue"]
+        triage = {"reason": "said in production: INC-9"}
+        self.call("POST", f"/api/v1/issues/{production_issue}/ignore", json=triage)
         late = self.ingest(alpha["pid"], alpha["key"], "production card declined", "production")
         self.production_events.append(late)
         (shared,) = self.call("GET", "/api/v1/issues", params={"query": SHARED})
