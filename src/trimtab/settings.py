@@ -28,13 +28,15 @@ ENVIRONMENT_VARIABLES: dict[str, str] = {
     "besides PATH, HOME, LANG and their TRIMTAB_* step variables (never trimtab's own secrets).",
     "TRIMTAB_SDK_RATE_LIMIT": "Requests per second one SDK token may make to OFREP and the Unleash "
     "endpoints, per server process; default 10000.",
-    "TRIMTAB_INGEST_RATE_LIMIT": "Default events per minute per DSN key, counted per server "
-    "node (0: no limit).",
+    "TRIMTAB_INGEST_RATE_LIMIT": "Default events per minute per DSN key, counted across every "
+    "server process on the database (0: no limit).",
     "TRIMTAB_INGEST_QUEUE": "Events waiting to be stored before ingest answers 503; default 2000.",
     "TRIMTAB_INGEST_SYNC": "`normal` (default): an acknowledged event survives trimtab being "
     "killed; an OS crash or power loss can lose the last second or so of them (SQLite "
     "synchronous=NORMAL, PostgreSQL synchronous_commit=off, for ingest writes only). `full`: each "
     "ingest commit waits for the disk before the SDK hears 200.",
+    "TRIMTAB_INGEST_BODY_TIMEOUT": "Seconds an ingest request may take to send its whole body "
+    "before it is answered 408 (a slow sender holds no decode thread meanwhile); default 30.",
     "TRIMTAB_RETENTION_DAYS": "Days stored events (and sessions, rollups) are kept; default 90.",
     "TRIMTAB_MAX_EVENTS_PER_ISSUE": "Stored events kept per issue, newest first; default 10000.",
     "TRIMTAB_LOG_RETENTION_DAYS": "Days stored Sentry log lines are kept (0: as long as events); "
@@ -139,6 +141,8 @@ class Settings:
     ingest_queue: int = 2000
     # Ingest commits wait for the disk ("full") or only for the OS ("normal"): INGEST_SYNC.
     ingest_sync: str = "normal"
+    # Seconds an ingest request's whole body may take to arrive (server/ingest.py): 408 past it.
+    ingest_body_timeout_s: float = 30.0
     retention_days: int = 90  # 0: keep forever
     max_events_per_issue: int = 10_000  # 0: no cap
     log_retention_days: int = 30  # 0: as long as events (retention_days)
@@ -173,6 +177,7 @@ class Settings:
             "ingest_rate_limit": _env_int("TRIMTAB_INGEST_RATE_LIMIT", 0),
             "ingest_queue": _env_int("TRIMTAB_INGEST_QUEUE", 2000),
             "ingest_sync": _env_choice("TRIMTAB_INGEST_SYNC", INGEST_SYNC_MODES),
+            "ingest_body_timeout_s": float(os.environ.get("TRIMTAB_INGEST_BODY_TIMEOUT") or 30),
             "retention_days": _env_int("TRIMTAB_RETENTION_DAYS", 90),
             "max_events_per_issue": _env_int("TRIMTAB_MAX_EVENTS_PER_ISSUE", 10_000),
             "log_retention_days": _env_int("TRIMTAB_LOG_RETENTION_DAYS", 30),
@@ -196,6 +201,9 @@ class Settings:
         lease = values.get("agent_lease_s")
         if isinstance(lease, float) and not 1 <= lease <= 3600:
             raise ValueError("TRIMTAB_AGENT_LEASE must be 1-3600 seconds")
+        body_timeout = values.get("ingest_body_timeout_s")
+        if isinstance(body_timeout, float) and not 1 <= body_timeout <= 3600:
+            raise ValueError("TRIMTAB_INGEST_BODY_TIMEOUT must be 1-3600 seconds")
         return cls(**values)  # type: ignore[arg-type]
 
 

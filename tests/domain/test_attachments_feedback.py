@@ -187,7 +187,7 @@ def test_feedback__after_and_before_its_event__bound_to_the_issue_and_counted(
     _write(store, _job(pid, later))  # the same error: the user report is bound now
 
     with store.read() as session:
-        listed = feedback.list_feedback(session, stored.issue_id)
+        listed = feedback.list_feedback(session, SYSTEM, stored.issue_id)
         detail = issues.issue_detail(
             session, issues.get_issue(session, SYSTEM, stored.issue_id), SYSTEM
         )

@@ -243,6 +243,22 @@ def test_resolved_issue__event_in_fixed_release__regressed_in_that_release(store
     assert kinds == ["issue.new", "issue.regressed"]
 
 
+def test_regression__in_another_environment__announced_in_the_regressing_one(
+    store: Store,
+) -> None:
+    # A staging-bound watcher must not hear of production's regression (nor a staging alert
+    # rule fire for it); production's must.
+    pid = _project(store)
+    (a,) = _store(store, pid, _event(environment="staging"))
+    _resolve(store, a.issue_id)
+    _store(store, pid, _event(environment="production"))
+    with store.read() as session:
+        sent = {n.kind: n for n in session.scalars(select(Notification))}
+    assert sent["issue.new"].environment == "staging"
+    assert sent["issue.regressed"].environment == "production"
+    assert sent["issue.regressed"].body["environment"] == "production"
+
+
 def test_resolved_in_next_release__same_release_stays_newer_release_regresses(
     store: Store,
 ) -> None:

@@ -15,7 +15,13 @@ from trimtab.jobs import verdicts as verdict_job
 from trimtab.settings import Settings
 from trimtab.store import rollups
 from trimtab.store.db import Store
-from trimtab.store.models import Issue, Notification, StabilizationWindow, utcnow
+from trimtab.store.models import (
+    Issue,
+    IssueFacet,
+    Notification,
+    StabilizationWindow,
+    utcnow,
+)
 
 
 def _shop_with_window(store: Store, deployed_ago: timedelta, days: int = 7) -> int:
@@ -63,11 +69,33 @@ def _shop_with_window(store: Store, deployed_ago: timedelta, days: int = 7) -> i
             first_release="shop@2.2.0",
             event_count=3,
         )
-        session.add_all([issue, old])
+        # Seen in staging alone: it says nothing of the production deploy.
+        elsewhere = Issue(
+            project_id=project.id,
+            fingerprint="staging-only",
+            title="ValueError: staging fixture",
+            first_seen=deployed_at + timedelta(hours=1),
+            last_seen=deployed_at + timedelta(hours=3),
+            first_release="shop@2.3.0",
+            event_count=40,
+        )
+        session.add_all([issue, old, elsewhere])
+        session.flush()
+        for seen, env in ((issue, "production"), (old, "production"), (elsewhere, "staging")):
+            session.add(
+                IssueFacet(
+                    issue_id=seen.id,
+                    key="environment",
+                    value=env,
+                    count=seen.event_count,
+                    first_seen=seen.first_seen,
+                    last_seen=seen.last_seen,
+                )
+            )
         return window.id
 
 
-def test_verdict_job__issue_first_seen_after_deploy__tied_to_the_release(
+def test_verdict_job__issue_first_seen_after_deploy__tied_to_the_release_other_envs_left_out(
     store: Store, settings: Settings
 ) -> None:
     window_id = _shop_with_window(store, timedelta(hours=8))

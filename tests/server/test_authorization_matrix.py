@@ -614,7 +614,7 @@ ROUTES: dict[tuple[str, str], Row] = {
         READ, RECORD, url="/api/v1/events/{event}/logs", params={"project": "{slug}"}
     ),
     ("GET", "/api/v1/issues/{issue_id}/logs"): Row(READ, RECORD, url=ISSUE + "/logs"),
-    ("GET", "/api/v1/projects/{slug}/usage"): Row(READ, url=P + "/usage"),
+    ("GET", "/api/v1/projects/{slug}/usage"): Row(READ, UNBOUND, url=P + "/usage"),
     ("GET", "/api/v1/issues/{issue_id}/feedback"): Row(READ, RECORD, url=ISSUE + "/feedback"),
     ("GET", "/api/v1/events/{event_id}/attachments"): Row(
         READ, RECORD, url="/api/v1/events/{event}/attachments", params={"project": "{slug}"}

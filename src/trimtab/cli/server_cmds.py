@@ -60,10 +60,8 @@ def serve(
     """Run the trimtab server (API, dashboard, ingest, SDK endpoints) on uvicorn."""
     import uvicorn
 
+    from trimtab.demo import workspace
     from trimtab.demo.common import DEMO_PROJECT
-    from trimtab.domain.errors import NotFound
-    from trimtab.domain.spine import keys
-    from trimtab.domain.spine.actors import SYSTEM
     from trimtab.server.app import create_app, prepare_store
 
     url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
@@ -84,12 +82,9 @@ def serve(
     elif settings.admin_password:
         say("  dashboard login: admin / the password in TRIMTAB_ADMIN_PASSWORD")
     with store.read() as session:
-        try:
-            demo = keys.project_detail(session, SYSTEM, DEMO_PROJECT, settings.public_url)
-        except NotFound:
-            demo = None  # no demo workspace on this store
-        if demo is not None and demo.dsn is not None:
-            typer.echo(f"  demo project {DEMO_PROJECT!r} DSN: {demo.dsn}")
+        demo_dsn = workspace.demo_dsn(session, settings.public_url)
+    if demo_dsn is not None:
+        typer.echo(f"  demo project {DEMO_PROJECT!r} DSN: {demo_dsn}")
     if workers > 1:
         from trimtab.server.workers import run_workers
 

@@ -3,6 +3,10 @@
 Each capability adds its part of the story as a step in `SEED_STEPS`, so a newcomer sees every
 page populated. Steps run in one transaction, in order; the whole seed is skipped when the
 project already exists.
+
+What marks the demo is who made it: the audit log's `project.create` entry of the seeded
+project names `DEMO_ACTOR` (a dashboard user no login can be), so `demo_dsn` tells the seeded
+`shop` from a project someone named shop (the audit log is never pruned).
 """
 
 from __future__ import annotations
@@ -17,8 +21,9 @@ from trimtab.demo.dependencies import seed_dependencies
 from trimtab.demo.flags import seed_flags
 from trimtab.demo.releases import seed_releases
 from trimtab.demo.reports import seed_error_reports
-from trimtab.domain.spine import projects
-from trimtab.store.models import Project
+from trimtab.domain.spine import keys, projects
+from trimtab.domain.spine.actors import SYSTEM
+from trimtab.store.models import AuditEntry, Project
 
 
 def _seed_project(session: Session, report: SeedReport) -> Project:
@@ -44,3 +49,21 @@ def seed(session: Session) -> SeedReport:
     for step in SEED_STEPS:
         step(session, project, report)
     return report
+
+
+def demo_dsn(session: Session, public_url: str) -> str | None:
+    """The DSN of the demo project, when this store has the one `trimtab demo seed` made (see
+    the module doc); None without it, or for a `shop` that is not the demo."""
+    project = session.scalars(select(Project).where(Project.slug == DEMO_PROJECT)).first()
+    if project is None:
+        return None
+    seeded = session.scalars(
+        select(AuditEntry.id).where(
+            AuditEntry.project_id == project.id,
+            AuditEntry.action == "project.create",
+            AuditEntry.actor == DEMO_ACTOR.label,
+        )
+    ).first()
+    if seeded is None:
+        return None
+    return keys.project_detail(session, SYSTEM, DEMO_PROJECT, public_url).dsn

@@ -12,9 +12,11 @@ endpoints before any of it runs (trailing slash optional). A request:
    oversize body or a zip bomb is cut off at the limit (413) without being held in memory.
    An envelope that names its key only in its header's `dsn` is decoded up to the end of
    that first line (at most 64 KB), and the key is checked there, as in step 1: a refused
-   body is never inflated further. Once a body has decoded past 1 MB, the rest of its
-   inflating and its parsing run in a small thread pool (`DECODE_THREADS`), so big bodies
-   neither hold up the event loop nor, however many arrive, crowd it out;
+   body is never inflated further. Once a body has decoded past 1 MB, the rest of it is read
+   as it comes and, once all of it is here, inflated and parsed in a small thread pool
+   (`DECODE_THREADS`), so big bodies neither hold up the event loop nor, however many arrive,
+   crowd it out, and a slow sender holds no thread. The whole body must arrive within
+   `TRIMTAB_INGEST_BODY_TIMEOUT` seconds (408 past it);
 3. hands the decoded body to the domain (`domain.reports.envelopes`), which parses it and
    decides what each item becomes: the prepared event (grouping and indexed fields), session
    updates, log lines, counts of what is not stored, and what is skipped or dropped and why;
@@ -49,6 +51,7 @@ from starlette.types import Receive, Scope, Send
 from trimtab.core.dsn import DsnError, SentryAuthError, parse_dsn, parse_sentry_auth
 from trimtab.core.envelope import (
     DEFAULT_LIMITS,
+    BodyTooLarge,
     Decompressor,
     EnvelopeError,
     Limits,
@@ -75,7 +78,8 @@ KEY_CACHE_SECONDS = 60.0  # a safety net only: creating or revoking a key drops 
 OFF_LOOP_BYTES = 1024 * 1024  # past this many decoded bytes, a body is worked on in a thread
 # Big bodies worked on at once, each by its own thread. Few on purpose: a thread holds the
 # GIL for much of its work (orjson, grouping), taking time from the event loop, and a big
-# body can hold a few hundred MB while it is worked on; the others wait their turn unread.
+# body can hold a few hundred MB while it is worked on; the others wait their turn, read
+# (at most the body limit each, still compressed) but not inflated.
 DECODE_THREADS = 2
 RETRY_AFTER_BUSY = 2
 
@@ -169,6 +173,7 @@ class IngestService:
         self.store = store
         self.limits = limits
         self.default_rate_limit = settings.ingest_rate_limit or None
+        self.body_timeout = settings.ingest_body_timeout_s
         attachment_limits = AttachmentLimits(
             settings.attachments_per_event_bytes, settings.attachments_per_project_bytes
         )
@@ -260,8 +265,9 @@ class IngestService:
 class _BigBody:
     """The work on one request's body once it decodes past OFF_LOOP_BYTES: run in the decode
     pool, after taking one of the `DECODE_THREADS` places for big bodies, which it keeps
-    until `release` (once its ingest job is made). A body waiting for a place holds at most
-    OFF_LOOP_BYTES and one decode step, and the rest of it stays unread."""
+    until `release` (once its ingest job is made). A place is taken once the whole body has
+    arrived (`_read_body`): a body waiting for one holds OFF_LOOP_BYTES decoded and the rest
+    as it came."""
 
     def __init__(self, service: IngestService) -> None:
         self.service = service
@@ -312,7 +318,8 @@ async def _read_body(
     on_header: Callable[[dict[str, Any]], None] | None = None,
 ) -> bytes:
     """The decoded body. With `on_header`, the envelope header is handed to it as soon as its
-    line is decoded, before anything more is inflated: it may refuse the request there."""
+    line is decoded, before anything more is inflated: it may refuse the request there. The
+    whole body must arrive within `service.body_timeout` seconds (408 past it)."""
     limits = service.limits
     length = request.headers.get("content-length")
     if length is not None and length.isdigit() and int(length) > limits.max_body_bytes:
@@ -325,19 +332,41 @@ async def _read_body(
         max_input=limits.max_body_bytes,
     )
     inflates = decoder.encoding != "identity"
-    async for chunk in request.stream():
-        steps = decoder.feed_steps(chunk)
-        if on_header is not None and _header_found(decoder, steps, on_header, limits):
-            on_header = None
-        if inflates and decoder.bytes_out > OFF_LOOP_BYTES:
-            await big.run(_run, steps)
-        else:
-            for size in steps:
-                if inflates and size > OFF_LOOP_BYTES:
-                    await big.run(_run, steps)
-                    break
-    if decoder.bytes_out > OFF_LOOP_BYTES:
-        data = await big.run(decoder.finish)
+    # Past OFF_LOOP_BYTES decoded, the rest (the current chunk's steps, then the chunks as they
+    # came) waits here and is inflated in the pool once the whole body has arrived, in time: a
+    # client trickling a big body must not hold a decode thread while it trickles.
+    later: list[Iterator[int] | bytes] = []
+    received = 0
+    try:
+        async with asyncio.timeout(service.body_timeout):
+            async for chunk in request.stream():
+                received += len(chunk)
+                if later:
+                    if received > limits.max_body_bytes:  # what the decoder would refuse
+                        raise BodyTooLarge(
+                            f"request body is over the {limits.max_body_bytes} byte limit"
+                        )
+                    later.append(chunk)
+                    continue
+                steps = decoder.feed_steps(chunk)
+                if on_header is not None and _header_found(decoder, steps, on_header, limits):
+                    on_header = None
+                if inflates and decoder.bytes_out > OFF_LOOP_BYTES:
+                    later.append(steps)
+                else:
+                    for size in steps:
+                        if inflates and size > OFF_LOOP_BYTES:
+                            later.append(steps)
+                            break
+    except TimeoutError:
+        raise IngestRefused(
+            408,
+            "body_timeout",
+            f"the request body did not arrive within {service.body_timeout:g} s",
+            {"Connection": "close"},
+        ) from None
+    if later or decoder.bytes_out > OFF_LOOP_BYTES:
+        data = await big.run(_finish, decoder, later)
     else:
         data = decoder.finish()
     if on_header is not None:
@@ -365,9 +394,12 @@ def _header_found(
     return False
 
 
-def _run(steps: Iterator[int]) -> None:
-    for _ in steps:
-        pass
+def _finish(decoder: Decompressor, later: list[Iterator[int] | bytes]) -> bytes:
+    """Decode what waited for the pool (steps begun, then whole chunks), in order."""
+    for part in later:
+        for _ in decoder.feed_steps(part) if isinstance(part, bytes) else part:
+            pass
+    return decoder.finish()
 
 
 def _client_ip(request: Request) -> str | None:

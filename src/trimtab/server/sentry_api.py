@@ -85,11 +85,13 @@ def _sentry_time(value: datetime | None) -> str | None:
     return value.isoformat().replace("+00:00", "Z") if value is not None else None
 
 
-def _release_json(session: Session, version: str, found: list[tuple[Project, Release]]) -> Any:
+def _release_json(
+    session: Session, actor: Actor, version: str, found: list[tuple[Project, Release]]
+) -> Any:
     first = min((r for _, r in found), key=lambda r: r.created_at)
     released = [r.finalized_at for _, r in found if r.finalized_at is not None]
     ids = [r.id for _, r in found]
-    deploy_count = len(ledger.deployed_environments(session, ids))
+    deploy_count = len(ledger.deployed_environments(session, actor, ids))
     return {
         "version": version,
         "shortVersion": version.split("@", 1)[-1],
@@ -152,7 +154,7 @@ def new_release(
             if body.dateReleased is not None:
                 releases.finalize_release(session, actor, release)
             found.append((project, release))
-        return _release_json(session, body.version, found)
+        return _release_json(session, actor, body.version, found)
 
 
 @router.get("/organizations/{org}/releases/")
@@ -169,7 +171,7 @@ def list_releases(
         for found in _named_projects(session, actor, project, "read"):
             for release in releases.list_releases(session, actor, found.slug, per_page):
                 by_version.setdefault(release.version, []).append((found, release))
-        out = [_release_json(session, v, found) for v, found in by_version.items()]
+        out = [_release_json(session, actor, v, found) for v, found in by_version.items()]
         out.sort(key=lambda r: r["dateCreated"], reverse=True)
         return out[:per_page]
 
@@ -191,7 +193,9 @@ def project_release_info(
 ) -> Any:
     check_org(request, org)
     with store_of(request).read() as session:
-        return _release_json(session, version, _releases_of(session, actor, version, [project]))
+        return _release_json(
+            session, actor, version, _releases_of(session, actor, version, [project])
+        )
 
 
 @router.get("/organizations/{org}/releases/{version}/")
@@ -200,7 +204,7 @@ def release_info(
 ) -> Any:
     check_org(request, org)
     with store_of(request).read() as session:
-        return _release_json(session, version, _releases_of(session, actor, version, None))
+        return _release_json(session, actor, version, _releases_of(session, actor, version, None))
 
 
 def _commits(body: ReleaseUpdate) -> list[dict[str, Any]] | None:
@@ -242,7 +246,7 @@ def update_release(
                 release.ref = body.ref
             if body.url is not None:
                 release.url = body.url
-        return _release_json(session, version, found)
+        return _release_json(session, actor, version, found)
 
 
 @router.post("/organizations/{org}/releases/{version}/deploys/", status_code=201)

@@ -225,11 +225,14 @@ def _running(session: Session, project_id: int, environments: list[str]) -> list
     )
 
 
-def deployed_environments(session: Session, release_ids: list[int]) -> set[str]:
-    """The environments any of these releases reached (sentry-cli's `deployCount`)."""
-    return set(
-        session.scalars(select(Deploy.environment).where(Deploy.release_id.in_(release_ids)))
-    )
+def deployed_environments(session: Session, actor: Actor, release_ids: list[int]) -> set[str]:
+    """The environments any of these releases reached (sentry-cli's `deployCount`): the
+    actor's own alone, when it is bound to one."""
+    query = select(Deploy.environment).where(Deploy.release_id.in_(release_ids))
+    bound = projects.bound_environment(session, actor)
+    if bound is not None:
+        query = query.where(Deploy.environment == bound)
+    return set(session.scalars(query))
 
 
 def successful_deploys(

@@ -58,19 +58,20 @@ def release_rows(session: Session, actor: Actor, slug: str, limit: int = 50) -> 
     by_id = {row.release.id: row for row in rows}
     if not by_id:
         return rows
-    reached = session.execute(
+    bound = projects.bound_environment(session, actor)
+    reached_query = (
         select(Deploy.release_id, Deploy.environment)
         .where(Deploy.release_id.in_(by_id), Deploy.result == "success")
         .distinct()
     )
-    for release_id, environment in reached:
+    window_query = select(StabilizationWindow).where(StabilizationWindow.release_id.in_(by_id))
+    if bound is not None:
+        reached_query = reached_query.where(Deploy.environment == bound)
+        window_query = window_query.where(StabilizationWindow.environment == bound)
+    for release_id, environment in session.execute(reached_query):
         if release_id is not None:
             by_id[release_id].deployed_to.append(environment)
-    windows = session.scalars(
-        select(StabilizationWindow)
-        .where(StabilizationWindow.release_id.in_(by_id))
-        .order_by(StabilizationWindow.opened_at.desc())
-    )
+    windows = session.scalars(window_query.order_by(StabilizationWindow.opened_at.desc()))
     for window in windows:
         row = by_id[window.release_id] if window.release_id is not None else None
         if row is not None and all(w.environment != window.environment for w in row.windows):
@@ -83,7 +84,8 @@ def release_rows(session: Session, actor: Actor, slug: str, limit: int = 50) -> 
 def _window(session: Session, actor: Actor, slug: str, window_id: int) -> StabilizationWindow:
     project = projects.get_project(session, actor, slug)
     window = session.get(StabilizationWindow, window_id)
-    if window is None or window.project_id != project.id:
+    bound = projects.bound_environment(session, actor)
+    if window is None or window.project_id != project.id or bound not in (None, window.environment):
         raise NotFound(f"project {slug!r} has no stabilization window {window_id}")
     return window
 

@@ -401,10 +401,10 @@ def window_summary(window: StabilizationWindow) -> WindowSummary:
 def freeze_status(
     session: Session, actor: Actor, slug: str, environment: str | None = None
 ) -> FreezeStatus:
-    """Freezes (active now or next), open windows, and whether a deploy may go now."""
+    """Freezes (active now or next), open windows, and whether a deploy may go now: to
+    `environment`, else the actor's own when it is bound to one, else production."""
     project = projects.get_project(session, actor, slug)
-    if environment is not None:
-        projects.get_environment(session, project, environment, actor=actor)
+    environment = projects.environment_view(session, actor, project, environment)
     return freeze_statuses(session, actor, slug, [environment or WINDOW_ENVIRONMENT])[0]
 
 
@@ -419,7 +419,9 @@ def freeze_statuses(
     windows = open_windows(session, project.id, now)
     core_windows, core_freezes = [core_window(w) for w in windows], [core_freeze(f) for f in rules]
     freezes = [freeze_summary(f, now) for f in rules]
-    summaries = [window_summary(w) for w in windows]
+    # A window's verdict names its environment's issues: a bound actor gets its own windows.
+    bound = projects.bound_environment(session, actor)
+    summaries = [window_summary(w) for w in windows if bound in (None, w.environment)]
     statuses = []
     for environment in environments:
         decision = _decide(

@@ -3,9 +3,9 @@
 Error rates come from the rollups (dimension `total` for the window's environment), in whole
 hours: the baseline is up to 7 days before the deploy's hour (never before the project
 existed, so an empty past is not taken for a calm one), the window runs from the first full hour
-after the deploy. Issues are the project's issues seen since the deploy, with how many events
-each had in the window. At the end of the window the final verdict goes to the notification
-outbox (`release.verdict`) once.
+after the deploy. Issues are the project's issues seen in the window's environment since the
+deploy, with how many events each had there in the window. At the end of the window the final
+verdict goes to the notification outbox (`release.verdict`) once.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from trimtab.core.verdict import IssueFacts, Relation, Status, Verdict, compute_verdict
-from trimtab.domain.reports import release_health
+from trimtab.domain.reports import issues, release_health
 from trimtab.domain.results import Result
 from trimtab.domain.spine import notifications
 from trimtab.store import rollups
@@ -83,19 +83,25 @@ def _ceil_hour(moment: datetime) -> datetime:
 def _issues(
     session: Session, project_id: int, environment: str, since: datetime, until: datetime
 ) -> list[IssueFacts]:
-    rows = session.scalars(
-        select(Issue)
-        .where(Issue.project_id == project_id, Issue.last_seen >= since)
-        .order_by(Issue.last_seen.desc())
+    # The issues seen in the window's environment since the deploy (by that environment's
+    # line): an issue of staging alone says nothing of a production deploy, and the window's
+    # verdict is read by tokens bound to its environment.
+    line, on = issues.environment_line(environment)
+    rows = session.execute(
+        select(Issue, line.count)
+        .join(line, on)
+        # The issue's own last_seen is never earlier than a line's: the index narrows first.
+        .where(Issue.project_id == project_id, Issue.last_seen >= since, line.last_seen >= since)
+        .order_by(line.last_seen.desc())
         .limit(MAX_ISSUES)
     )
     facts = []
-    for issue in rows:
+    for issue, seen_here in rows:
         events = rollups.count_between(
             session, project_id, rollups.issue(issue.id), since, until, environment
         )
         if events == 0 and issue.first_seen >= since:
-            events = int(issue.event_count)  # ingest without per-issue rollups
+            events = int(seen_here)  # ingest without per-issue rollups
         facts.append(
             IssueFacts(
                 id=str(issue.id),

@@ -6,7 +6,9 @@ again stores it once; a second user report for the same event replaces nothing),
 issue of the event it names when that event is stored. Feedback that comes first (a user
 report posted before the crash's envelope got through) is bound by `bind_feedback` when the
 event arrives. The issue page, the API (`/api/v1/issues/{id}/feedback`) and
-`trimtab issues show` list an issue's feedback; `feedback_count` counts it.
+`trimtab issues show` list an issue's feedback; `feedback_count` counts it. An actor bound to an
+environment gets the feedback about that environment's events alone: an issue seen in several
+environments has feedback from each.
 """
 
 from __future__ import annotations
@@ -14,11 +16,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import func, select, tuple_, update
+from sqlalchemy import ColumnElement, exists, func, select, true, tuple_, update
 from sqlalchemy.orm import Session
 
 from trimtab.core.feedback import Feedback
 from trimtab.domain.results import IsoTime, Result
+from trimtab.domain.spine.actors import Actor
+from trimtab.domain.spine.projects import bound_environment
 from trimtab.store.db import insert_ignore
 from trimtab.store.models import Event, UserFeedback
 
@@ -125,12 +129,15 @@ class FeedbackEntry(Result):
 
 
 def list_feedback(
-    session: Session, issue_id: int, *, limit: int = 50, offset: int = 0
+    session: Session, actor: Actor, issue_id: int, *, limit: int = 50, offset: int = 0
 ) -> list[FeedbackEntry]:
-    """An issue's feedback, newest first (the caller has read the issue)."""
+    """An issue's feedback, newest first (the caller has read the issue as `actor`)."""
     rows = session.scalars(
         select(UserFeedback)
-        .where(UserFeedback.issue_id == issue_id)
+        .where(
+            UserFeedback.issue_id == issue_id,
+            _about_environment(bound_environment(session, actor)),
+        )
         .order_by(UserFeedback.received_at.desc(), UserFeedback.id.desc())
         .limit(min(max(limit, 1), MAX_LIST))
         .offset(max(offset, 0))
@@ -138,8 +145,24 @@ def list_feedback(
     return [FeedbackEntry.of(row) for row in rows]
 
 
-def feedback_count(session: Session, issue_id: int) -> int:
-    return int(session.scalar(select(func.count()).where(UserFeedback.issue_id == issue_id)) or 0)
+def feedback_count(session: Session, issue_id: int, *, environment: str | None = None) -> int:
+    """How much feedback the issue has (about `environment`'s events only, when given)."""
+    counted = select(func.count()).where(
+        UserFeedback.issue_id == issue_id, _about_environment(environment)
+    )
+    return int(session.scalar(counted) or 0)
+
+
+def _about_environment(environment: str | None) -> ColumnElement[bool]:
+    """Feedback about an event of `environment` (None: of any). Bound feedback names a stored
+    event, so the event's environment is the feedback's."""
+    if environment is None:
+        return true()
+    return exists().where(
+        Event.project_id == UserFeedback.project_id,
+        Event.event_id == UserFeedback.event_id,
+        Event.environment == environment,
+    )
 
 
 def feedback_for_event(session: Session, project_id: int, event_id: str) -> list[FeedbackEntry]:

@@ -292,7 +292,7 @@ def store_events(session: Session, events: Sequence[PreparedEvent]) -> list[Stor
     issues = _issues_for(session, fresh)
     new_issue_keys = {key for key, issue in issues.items() if issue.id is None}
     release_dates = _ReleaseDates(session)
-    regressed: dict[int, tuple[Issue, str | None]] = {}
+    regressed: dict[int, tuple[Issue, PreparedEvent]] = {}
     for prepared in fresh:
         issue = issues[(prepared.project_id, prepared.grouping.fingerprint)]
         _apply_event(issue, prepared)
@@ -313,8 +313,8 @@ def store_events(session: Session, events: Sequence[PreparedEvent]) -> list[Stor
     _add_rollups(session, fresh, issues)
     for key in sorted(new_issue_keys):
         _announce(session, issues[key], "issue.new")
-    for issue, release in regressed.values():
-        _announce(session, issue, "issue.regressed", release)
+    for issue, event in regressed.values():
+        _announce(session, issue, "issue.regressed", event.fields.release, event.fields.environment)
     return [
         StoredEvent(
             p.event_id, results[(p.project_id, p.event_id)], (p.project_id, p.event_id) in known
@@ -441,7 +441,7 @@ def _transition(
     issue: Issue,
     prepared: PreparedEvent,
     release_dates: _ReleaseDates,
-    regressed: dict[int, tuple[Issue, str | None]],
+    regressed: dict[int, tuple[Issue, PreparedEvent]],
 ) -> None:
     release_dates.project_id = issue.project_id
     # The count this event brought the issue to, for "ignore until N more events".
@@ -461,7 +461,7 @@ def _transition(
     if change.regressed:
         issue.regressed_at = prepared.received_at
         issue.regressed_in_release = prepared.fields.release
-        regressed.setdefault(issue.id, (issue, prepared.fields.release))
+        regressed.setdefault(issue.id, (issue, prepared))
 
 
 def _event_row(prepared: PreparedEvent, issue_id: int, moment: Any) -> tuple[Any, ...]:
@@ -566,19 +566,29 @@ def _add_rollups(
     )
 
 
-def _announce(session: Session, issue: Issue, kind: str, release: str | None = None) -> None:
+def _announce(
+    session: Session,
+    issue: Issue,
+    kind: str,
+    release: str | None = None,
+    environment: str | None = None,
+) -> None:
+    # A regression is news of the environment whose event reopened the issue (a token bound
+    # to another must not hear of it, an alert rule of another must not fire), a new issue of
+    # the one it was first seen in.
+    environment = environment if kind == "issue.regressed" else issue.first_environment
     body: dict[str, Any] = {
         "issue_id": issue.id,
         "title": issue.title,
         "culprit": issue.culprit,
         "level": issue.level,
         "release": release if kind == "issue.regressed" else issue.first_release,
-        "environment": issue.first_environment,
+        "environment": environment,
         "event_count": issue.event_count,
     }
     if kind == "issue.regressed":
         title = f"Regressed in {release or 'an unknown release'}: {issue.title}"
     else:
         title = f"New issue: {issue.title}"
-    notify(session, issue.project_id, kind, title, body, environment=issue.first_environment)
-    announce(session, Change(kind, issue.project_id, issue.first_environment, body))
+    notify(session, issue.project_id, kind, title, body, environment=environment)
+    announce(session, Change(kind, issue.project_id, environment, body))

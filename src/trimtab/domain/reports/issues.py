@@ -12,17 +12,21 @@ each are described in `domain.issue_status`; this module only sets them:
 A token bound to one environment sees the issues seen in it (an issue of another environment
 answers 404, as one of another project does), their events there only, and of an issue's
 breakdown its own environment's line; the releases and tags breakdowns are kept per issue, not
-per environment, so it gets neither. A status is the issue's in every environment, so such a
-token changes it only for issues seen in its environment alone (403 for one seen elsewhere too).
+per environment, so it gets neither. Its totals are its environment's too (`summaries`): the
+events, first and last seen of that environment's line, listed in that order; the users and
+the first and last release are kept per issue only, so it gets none (None). A status is the
+issue's in every environment, so such a token changes it only for issues seen in its
+environment alone (403 for one seen elsewhere too).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import exists, func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, and_, exists, func, or_, select
+from sqlalchemy.orm import Session, aliased
 
 from trimtab.core import issue_search
 from trimtab.core.event_fields import MAX_RELEASE
@@ -44,6 +48,7 @@ __all__ = [
     "IssueSummary",
     "NewIssues",
     "TagSummary",
+    "environment_line",
     "get_issue",
     "ignore_issue",
     "issue_detail",
@@ -51,6 +56,7 @@ __all__ = [
     "new_since",
     "reopen_issue",
     "resolve_issue",
+    "summaries",
 ]
 
 MAX_LIST = 500
@@ -80,7 +86,7 @@ class IssueSummary(Result):
     first_seen: IsoTime
     last_seen: IsoTime
     event_count: int
-    user_count: int
+    user_count: int | None  # None: seen from one environment, where users are not counted
     first_release: str | None
     last_release: str | None
     first_environment: str | None
@@ -112,6 +118,57 @@ class IssueSummary(Result):
             regressed_in_release=issue.regressed_in_release,
             fingerprint=issue.fingerprint,
         )
+
+    def seen_in(self, line: IssueFacet | None, environment: str) -> IssueSummary:
+        """The summary as one environment sees it: the count and times of its events there
+        (`line`, the issue's facet of that environment); users and releases are kept per
+        issue, not per environment, so they are left out rather than told across them."""
+        return self.model_copy(
+            update={
+                "event_count": line.count if line is not None else 0,
+                "first_seen": line.first_seen if line is not None else self.first_seen,
+                "last_seen": line.last_seen if line is not None else self.last_seen,
+                "user_count": None,
+                "first_release": None,
+                "last_release": None,
+                "first_environment": environment,
+            }
+        )
+
+
+def summaries(
+    session: Session, actor: Actor, rows: Sequence[tuple[Issue, Project]]
+) -> list[IssueSummary]:
+    """The issues as the actor may see them: an actor bound to an environment gets that
+    environment's totals (one query for the whole page), any other the issue's own."""
+    return _summaries(session, rows, bound_environment(session, actor))
+
+
+def _summaries(
+    session: Session, rows: Sequence[tuple[Issue, Project]], environment: str | None
+) -> list[IssueSummary]:
+    if environment is None:
+        return [IssueSummary.of(issue, project) for issue, project in rows]
+    lines = _environment_lines(session, [issue.id for issue, _ in rows], environment)
+    return [
+        IssueSummary.of(issue, project).seen_in(lines.get(issue.id), environment)
+        for issue, project in rows
+    ]
+
+
+def _environment_lines(
+    session: Session, issue_ids: list[int], environment: str
+) -> dict[int, IssueFacet]:
+    if not issue_ids:
+        return {}
+    found = session.scalars(
+        select(IssueFacet).where(
+            IssueFacet.issue_id.in_(issue_ids),
+            IssueFacet.key == "environment",
+            IssueFacet.value == environment,
+        )
+    )
+    return {line.issue_id: line for line in found}
 
 
 class FacetValue(Result):
@@ -186,6 +243,17 @@ def list_issues(
                     IssueFacet.value == value,
                 )
             )
+    order = SORTS[sort]
+    if (bound := bound_environment(session, actor)) is not None:
+        # Ordered by what the environment saw: the issue's totals would tell of the others.
+        line, on = environment_line(bound)
+        statement = statement.join(line, on)
+        order = {
+            "last_seen": line.last_seen.desc(),
+            "first_seen": line.first_seen.desc(),
+            "events": line.count.desc(),
+            "users": line.count.desc(),  # users are counted per issue only
+        }[sort]
     if status is not None:
         statement = statement.where(Issue.status == status)
     if search.text:
@@ -196,7 +264,7 @@ def list_issues(
             )
         )
     statement = (
-        statement.order_by(SORTS[sort], Issue.id.desc())
+        statement.order_by(order, Issue.id.desc())
         .limit(min(max(limit, 1), MAX_LIST))
         .offset(max(offset, 0))
     )
@@ -219,7 +287,8 @@ def new_since(
 ) -> NewIssues:
     """New issues of an environment since a moment (the last deploy there), in two bounded
     queries: the issues' first-seen index narrows to the period, the facet's unique index
-    answers "seen in this environment". The caller has checked the actor may read it."""
+    answers "seen in this environment". Their totals are that environment's (`summaries`).
+    The caller has checked the actor may read it."""
     seen_here = exists().where(
         IssueFacet.issue_id == Issue.id,
         IssueFacet.key == "environment",
@@ -228,10 +297,12 @@ def new_since(
     where = (Issue.project_id == project.id, Issue.first_seen >= since, seen_here)
     counted = select(Issue.id).where(*where).limit(MAX_NEW_COUNTED + 1).subquery()
     count = session.scalar(select(func.count()).select_from(counted)) or 0
+    line, on = environment_line(environment)
     top = session.scalars(
         select(Issue)
+        .join(line, on)
         .where(*where)
-        .order_by(Issue.event_count.desc(), Issue.id.desc())
+        .order_by(line.count.desc(), Issue.id.desc())
         .limit(min(max(limit, 1), MAX_LIST))
     )
     return NewIssues(
@@ -239,8 +310,16 @@ def new_since(
         since=since,
         count=min(count, MAX_NEW_COUNTED),
         more=count > MAX_NEW_COUNTED,
-        top=[IssueSummary.of(issue, project) for issue in top],
+        top=_summaries(session, [(issue, project) for issue in top], environment),
     )
+
+
+def environment_line(environment: str) -> tuple[Any, ColumnElement[bool]]:
+    """An alias of the issue facets and the join condition that picks each issue's line of
+    `environment` (its count and times there): joined, only the issues seen there remain."""
+    line = aliased(IssueFacet)
+    on = and_(line.issue_id == Issue.id, line.key == "environment", line.value == environment)
+    return line, on
 
 
 def _search(query: str | None) -> issue_search.IssueSearch:
@@ -319,13 +398,14 @@ def issue_detail(session: Session, issue: Issue, actor: Actor) -> IssueDetail:
     latest_event_id = session.scalar(
         latest.order_by(Event.received_at.desc(), Event.id.desc()).limit(1)
     )
+    (summary,) = _summaries(session, [(issue, project)], bound)
     return IssueDetail(
-        **dict(IssueSummary.of(issue, project)),
+        **dict(summary),
         releases=releases,
         environments=environments,
         tags=tags,
         latest_event_id=latest_event_id,
-        feedback_count=feedback_count(session, issue.id),
+        feedback_count=feedback_count(session, issue.id, environment=bound),
     )
 
 

@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from trimtab.domain.errors import Forbidden
 from trimtab.domain.results import IsoTime, Result
 from trimtab.domain.spine.actors import Actor
 from trimtab.domain.spine.projects import get_project
@@ -107,6 +108,9 @@ def project_usage(
     """The project's counts per category and outcome over the last `days` days (today
     included), largest first."""
     project = get_project(session, actor, slug)
+    if actor.environment_id is not None:
+        # The counts are kept per project, not per environment: they cannot be split.
+        raise Forbidden("the usage counts span every environment: read them unbound")
     since = day_of(now) - timedelta(days=min(max(days, 1), MAX_DAYS) - 1)
     rows = session.execute(
         select(

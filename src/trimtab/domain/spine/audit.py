@@ -9,12 +9,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import BigInteger, ColumnElement, case, cast, exists, select
 from sqlalchemy.orm import Session
 
 from trimtab.domain.results import IsoTime, Result
 from trimtab.domain.spine.actors import Actor
-from trimtab.store.models import AuditEntry
+from trimtab.store.models import AuditEntry, IssueFacet
 
 MAX_LIST = 1000
 
@@ -82,6 +82,23 @@ def record(
     return entry
 
 
+def _not_of_an_unseen_issue(environment: str) -> ColumnElement[bool]:
+    """Not an entry about an issue never seen in `environment`. An issue's triage names no
+    environment (its status holds in all of them), yet its id and reason are the issue's
+    business: a reader bound to an environment gets the entries of the issues seen there."""
+    # CASE, so the id is cast only for issue entries (other targets are names); an index
+    # look-up on the facets' (issue_id, key, value) per issue entry.
+    issue_id = case(
+        (AuditEntry.target_type == "issue", cast(AuditEntry.target_id, BigInteger)), else_=None
+    )
+    seen = exists().where(
+        IssueFacet.issue_id == issue_id,
+        IssueFacet.key == "environment",
+        IssueFacet.value == environment,
+    )
+    return (AuditEntry.target_type != "issue") | seen
+
+
 def _json(value: Any) -> Any:
     return value.model_dump(mode="json") if isinstance(value, Result) else value
 
@@ -107,7 +124,8 @@ def list_entries(
     query = query.limit(min(max(limit, 1), MAX_LIST))
     if environment is not None:
         query = query.where(
-            AuditEntry.environment.is_(None) | (AuditEntry.environment == environment)
+            (AuditEntry.environment == environment)
+            | (AuditEntry.environment.is_(None) & _not_of_an_unseen_issue(environment))
         )
     if project_id is not None:
         query = query.where(AuditEntry.project_id == project_id)

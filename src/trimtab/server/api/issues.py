@@ -66,7 +66,7 @@ def list_issues(
             limit=limit,
             offset=offset,
         )
-        return [IssueSummary.of(issue, proj) for issue, proj in found]
+        return issues.summaries(session, actor, found)
 
 
 @router.get("/issues/{issue_id}", status_code=200)
@@ -154,7 +154,7 @@ def list_issue_feedback(
     """What users wrote about the issue's errors, newest first."""
     with store_of(request).read() as session:
         issue = issues.get_issue(session, actor, issue_id)
-        return feedback.list_feedback(session, issue.id, limit=limit, offset=offset)
+        return feedback.list_feedback(session, actor, issue.id, limit=limit, offset=offset)
 
 
 @router.get("/events/{event_id}/attachments", status_code=200)

@@ -39,10 +39,10 @@ def event_items(session: Session, event: Event) -> dict[str, Any]:
     }
 
 
-def issue_items(session: Session, issue: Issue) -> dict[str, Any]:
+def issue_items(session: Session, actor: Actor, issue: Issue) -> dict[str, Any]:
     """What the issue page shows of the issue's feedback, with the feedback's own attachments
     (the browser widget's screenshot)."""
-    listed = feedback.list_feedback(session, issue.id, limit=FEEDBACK_SHOWN)
+    listed = feedback.list_feedback(session, actor, issue.id, limit=FEEDBACK_SHOWN)
     found = attachments.list_for(session, issue.project_id, [f.feedback_id for f in listed])
     return {
         "feedback": [f.model_dump(mode="json") for f in listed],

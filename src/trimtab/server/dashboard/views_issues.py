@@ -92,7 +92,7 @@ def issue_list(
             "project": project,
             "problem": problem,
             "issues": [
-                issues.IssueSummary.of(issue, p).model_dump(mode="json") for issue, p in rows[:PAGE]
+                i.model_dump(mode="json") for i in issues.summaries(session, actor, rows[:PAGE])
             ],
             "filters": filters,
             "environments": [e.name for e in project.environments],
@@ -134,7 +134,7 @@ def issue_page(request: Request, slug: str, issue_id: BigRowId) -> Response:
             "latest": latest,
             "charts": _charts(session, actor, project, issue, detail, now),
             "can_triage": actor.has_scope("deploy"),
-            **views_attachments.issue_items(session, issue),
+            **views_attachments.issue_items(session, actor, issue),
         }
 
     return pages.page(request, "issue.html", read)
