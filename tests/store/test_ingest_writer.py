@@ -8,7 +8,7 @@ from collections.abc import Iterator, Sequence
 
 import pytest
 from sqlalchemy import text
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from trimtab.store.db import Store
@@ -97,34 +97,6 @@ async def test_writer__async_submit__resolves_after_commit(
     assert await writer.submit("hello") == "HELLO"
 
 
-class LockedTwice:
-    """A write function that finds the database locked on its first two attempts, as a second
-    server process on the same SQLite file can make it (`serve --workers`)."""
-
-    def __init__(self) -> None:
-        self.attempts = 0
-
-    def __call__(self, session: Session, jobs: Sequence[str]) -> list[str]:
-        self.attempts += 1
-        if self.attempts <= 2:
-            raise OperationalError(
-                "BEGIN IMMEDIATE", {}, sqlite3.OperationalError("database is locked")
-            )
-        return [job.upper() for job in jobs]
-
-
-def test_writer__database_locked__batch_tried_again_not_failed(store: Store) -> None:
-    write = LockedTwice()
-    w: IngestWriter[str, str] = IngestWriter(store, write)
-    w.start()
-    try:
-        assert w.submit_sync("event").result(60) == "EVENT"
-    finally:
-        w.stop()
-    assert write.attempts == 3
-    assert w.stats.lock_retries == 2 and w.stats.failed_jobs == 0
-
-
 def _commit_setting(session: Session, dialect: str) -> str:
     if dialect == "sqlite":
         # 1 NORMAL, 2 FULL
@@ -197,3 +169,49 @@ def test_writer__durable__each_commit_waits_for_the_disk(store: Store) -> None:
         w.stop()
     assert write.settings == (["FULL"] if store.dialect == "sqlite" else ["on"])
     assert w._unsynced_since is None
+
+
+def _locked() -> Exception:
+    # What a second server process on the same SQLite file can make BEGIN IMMEDIATE find.
+    return OperationalError("BEGIN IMMEDIATE", {}, sqlite3.OperationalError("database is locked"))
+
+
+def _raced() -> Exception:
+    # What PostgreSQL says when another node's writer inserted the same new issue first.
+    import psycopg.errors
+
+    orig = psycopg.errors.UniqueViolation("duplicate key value violates unique constraint")
+    return IntegrityError("INSERT INTO issues", {}, orig)
+
+
+class FailsFirst:
+    """A write function that fails its first attempts with the given errors."""
+
+    def __init__(self, errors: list[Exception]) -> None:
+        self.errors = errors
+        self.attempts = 0
+
+    def __call__(self, session: Session, jobs: Sequence[str]) -> list[str]:
+        self.attempts += 1
+        if self.errors:
+            raise self.errors.pop(0)
+        return [job.upper() for job in jobs]
+
+
+@pytest.mark.parametrize(
+    ("errors", "stat"),
+    [([_locked(), _locked()], "lock_retries"), ([_raced()], "race_retries")],
+    ids=["database-locked", "lost-a-race-with-another-node"],
+)
+def test_writer__transient_failure__batch_tried_again_not_failed(
+    store: Store, errors: list[Exception], stat: str
+) -> None:
+    write = FailsFirst(list(errors))
+    w: IngestWriter[str, str] = IngestWriter(store, write)
+    w.start()
+    try:
+        assert w.submit_sync("event").result(60) == "EVENT"
+    finally:
+        w.stop()
+    assert write.attempts == len(errors) + 1
+    assert getattr(w.stats, stat) == len(errors) and w.stats.failed_jobs == 0

@@ -73,11 +73,7 @@ def insert_events(session: Session, rows: Sequence[tuple[Any, ...]]) -> None:
     """Rows in `_EVENT_COLUMNS` order, datetimes converted with `moment(session)`."""
     if not rows:
         return
-    sql = (
-        f"INSERT INTO events ({_quoted(_EVENT_COLUMNS)}) "
-        f"VALUES ({_placeholders(session, len(_EVENT_COLUMNS))})"
-    )
-    session.connection().exec_driver_sql(sql, list(rows))
+    _insert_rows(session, f"INSERT INTO events ({_quoted(_EVENT_COLUMNS)})", rows, "")
 
 
 def known_event_ids(session: Session, project_id: int, event_ids: Sequence[str]) -> dict[str, int]:
@@ -98,15 +94,15 @@ def upsert_facets(session: Session, rows: Sequence[tuple[int, str, str, int, Any
     if not rows:
         return
     least, greatest = ("min", "max") if _is_sqlite(session) else ("least", "greatest")
-    sql = (
-        'INSERT INTO issue_facets ("issue_id", "key", "value", "count", "first_seen", '
-        f'"last_seen") VALUES ({_placeholders(session, 6)}) '
+    _insert_rows(
+        session,
+        'INSERT INTO issue_facets ("issue_id", "key", "value", "count", "first_seen", "last_seen")',
+        rows,
         'ON CONFLICT ("issue_id", "key", "value") DO UPDATE SET '
         '"count" = issue_facets."count" + excluded."count", '
         f'"first_seen" = {least}(issue_facets."first_seen", excluded."first_seen"), '
-        f'"last_seen" = {greatest}(issue_facets."last_seen", excluded."last_seen")'
+        f'"last_seen" = {greatest}(issue_facets."last_seen", excluded."last_seen")',
     )
-    session.connection().exec_driver_sql(sql, list(rows))
 
 
 def upsert_rollups(session: Session, rows: Sequence[tuple[int, str, str, Any, int]]) -> None:
@@ -126,10 +122,35 @@ def _upsert_counts(
 ) -> None:
     if not rows:
         return
-    sql = (
-        f'INSERT INTO {table} ("project_id", "environment", "dimension", "{time_column}", '
-        f'"count") VALUES ({_placeholders(session, 5)}) '
+    _insert_rows(
+        session,
+        f'INSERT INTO {table} ("project_id", "environment", "dimension", "{time_column}", "count")',
+        rows,
         f'ON CONFLICT ("project_id", "environment", "dimension", "{time_column}") DO UPDATE SET '
-        f'"count" = {table}."count" + excluded."count"'
+        f'"count" = {table}."count" + excluded."count"',
     )
-    session.connection().exec_driver_sql(sql, list(rows))
+
+
+# Parameters per statement on PostgreSQL (its protocol allows 65,535).
+_PG_MAX_PARAMS = 30_000
+
+
+def _insert_rows(session: Session, head: str, rows: Sequence[Sequence[Any]], tail: str) -> None:
+    """`head VALUES (...) tail` for every row. On SQLite one executemany (in process, each row
+    costs about nothing). On PostgreSQL a row is a round of the protocol when sent apart, so the
+    rows go as few multi-row VALUES statements. The callers' rows never repeat a conflict key
+    (an upsert may not touch a row twice in one statement): they are merged before."""
+    if not rows:
+        return
+    connection = session.connection()
+    width = len(rows[0])
+    if _is_sqlite(session):
+        sql = f"{head} VALUES ({_placeholders(session, width)}) {tail}"
+        connection.exec_driver_sql(sql, list(rows))
+        return
+    row_sql = f"({', '.join(['%s'] * width)})"
+    per_statement = max(1, _PG_MAX_PARAMS // width)
+    for start in range(0, len(rows), per_statement):
+        chunk = rows[start : start + per_statement]
+        sql = f"{head} VALUES {', '.join([row_sql] * len(chunk))} {tail}"
+        connection.exec_driver_sql(sql, tuple(value for row in chunk for value in row))

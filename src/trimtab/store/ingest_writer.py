@@ -22,9 +22,11 @@ writers (API requests, jobs), and should a transaction still
 find the database locked (a long checkpoint, a slow disk), the batch is tried again for up to
 `LOCK_RETRY_S` before anyone hears an error: "database is locked" never reaches a client.
 
-If a batch fails for another reason (a constraint race with another node on PostgreSQL, a row
-the database refuses), each job is retried alone, so one bad event cannot fail the ninety-nine
-others.
+A batch that loses a race with another node's writer on PostgreSQL (both creating the same new
+issue: a unique violation; a deadlock PostgreSQL broke by failing this side) is tried again a few
+times: rolled back, it finds the other's rows committed. If a batch fails for another reason (a
+row the database refuses), each job is retried alone, so one bad event cannot fail the
+ninety-nine others.
 This module knows nothing about events: the caller passes the `write` function (layering:
 store must not import domain).
 """
@@ -45,7 +47,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
 
 from trimtab.store.db import Store
@@ -59,6 +61,8 @@ log = logging.getLogger("trimtab.ingest")
 LOCK_RETRY_S = 60.0
 # With durable=False on SQLite: the longest a commit waits for the checkpoint that syncs it.
 SYNC_WITHIN_S = 1.0
+# How often a batch that lost a race with another node's writer is tried again.
+RACE_RETRIES = 5
 TURN_SUFFIX = "-ingest-turn"
 
 J = TypeVar("J")
@@ -79,6 +83,7 @@ class WriterStats:
     largest_batch: int = 0
     busy_seconds: float = 0.0
     lock_retries: int = 0
+    race_retries: int = 0
 
 
 @dataclass(slots=True)
@@ -146,12 +151,14 @@ class IngestWriter(Generic[J, R]):
         self._thread.join(timeout)
         s = self.stats
         log.info(
-            "ingest writer: %d jobs in %d batches (largest %d), %.1f s busy, %d lock retries",
+            "ingest writer: %d jobs in %d batches (largest %d), %.1f s busy, %d lock retries, "
+            "%d races retried",
             s.jobs,
             s.batches,
             s.largest_batch,
             s.busy_seconds,
             s.lock_retries,
+            s.race_retries,
         )
 
     def submit(self, job: J) -> asyncio.Future[R]:
@@ -291,11 +298,20 @@ class IngestWriter(Generic[J, R]):
         something else holds the database lock."""
         deadline = time.monotonic() + LOCK_RETRY_S
         pause = 0.01
+        races = 0
         while True:
             try:
                 with self.store.write(durable=self.durable) as session:
                     return self.write(session, jobs)
-            except OperationalError as exc:
+            except DBAPIError as exc:
+                if _lost_race(exc) and races < RACE_RETRIES:
+                    # Another node's writer created the same issue, or PostgreSQL broke a
+                    # deadlock by failing this transaction: all rolled back; tried again,
+                    # the other's rows are committed and seen.
+                    races += 1
+                    self.stats.race_retries += 1
+                    time.sleep(0.01 * races)
+                    continue
                 if not _locked(exc) or time.monotonic() + pause > deadline:
                     raise
                 self.stats.lock_retries += 1
@@ -353,10 +369,21 @@ def _turn_file(store: Store) -> str | None:
     return f"{database}{TURN_SUFFIX}"
 
 
-def _locked(exc: OperationalError) -> bool:
+def _locked(exc: DBAPIError) -> bool:
     """SQLite's "database is locked" / "database table is locked" (SQLITE_BUSY, SQLITE_LOCKED)."""
+    if not isinstance(exc, OperationalError):
+        return False
     message = str(exc.orig).lower()
     return "database is locked" in message or "is locked" in message or "busy" in message
+
+
+# PostgreSQL errors that a concurrent transaction caused and a new attempt resolves: a unique
+# violation (two nodes inserting the same new issue), a deadlock or serialization failure.
+_RACE_SQLSTATES = frozenset({"23505", "40P01", "40001"})
+
+
+def _lost_race(exc: DBAPIError) -> bool:
+    return getattr(exc.orig, "sqlstate", None) in _RACE_SQLSTATES
 
 
 def _failure() -> BaseException:

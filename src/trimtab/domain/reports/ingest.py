@@ -368,12 +368,17 @@ def _issues_for(session: Session, events: Sequence[PreparedEvent]) -> dict[tuple
             found = session.scalars(_ISSUES_OF, {"project_id": project_id, "fingerprints": chunk})
             for issue in found:
                 issues[(project_id, issue.fingerprint)] = issue
+    first_of_new: dict[tuple[int, str], PreparedEvent] = {}
     for prepared in events:
         key = (prepared.project_id, prepared.grouping.fingerprint)
         if key not in issues:
-            issue = _new_issue(prepared)
-            session.add(issue)
-            issues[key] = issue
+            first_of_new.setdefault(key, prepared)
+    # Inserted in key order: two nodes creating the same new issues insert them in the same
+    # order, so one waits for the other instead of both deadlocking on the unique index.
+    for key in sorted(first_of_new):
+        issue = _new_issue(first_of_new[key])
+        session.add(issue)
+        issues[key] = issue
     return issues
 
 
