@@ -144,7 +144,8 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         _configure_sqlite(engine)
         return engine
     if parsed.get_backend_name() == "postgresql":
-        return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20, **kwargs)
+        options = {"pool_pre_ping": True, "pool_size": 10, "max_overflow": 20, **kwargs}
+        return create_engine(url, **options)
     backend = parsed.get_backend_name()
     raise StoreError(f"unsupported database {backend!r}: use sqlite or postgresql")
 
@@ -166,10 +167,24 @@ class Store:
         self._read_sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._write_sessions = sessionmaker(write_bind, expire_on_commit=False)
         # Writes that may give up durability against an OS crash for speed (`write(durable=
-        # False)`): SQLite's WAL then syncs at checkpoints instead of at each commit.
-        self._os_durable_sessions = sessionmaker(
-            write_bind.execution_options(sqlite_synchronous="NORMAL"), expire_on_commit=False
-        )
+        # False)`, the ingest writer): SQLite's WAL then syncs within a second instead of at
+        # each commit; on PostgreSQL they have connections of their own, opened with
+        # synchronous_commit=off (a SET LOCAL per transaction would cost a round trip) and not
+        # pinged at checkout (another round trip per batch: a connection PostgreSQL dropped
+        # fails one batch, which the writer then stores job by job on fresh connections).
+        self._os_durable_engine: Engine | None = None
+        os_durable_bind: Engine = write_bind.execution_options(sqlite_synchronous="NORMAL")
+        if self.dialect == "postgresql":
+            self._os_durable_engine = make_engine(
+                self.url,
+                connect_args={"options": "-c synchronous_commit=off"},
+                pool_pre_ping=False,
+                pool_size=2,
+                max_overflow=2,
+                **engine_kwargs,
+            )
+            os_durable_bind = self._os_durable_engine
+        self._os_durable_sessions = sessionmaker(os_durable_bind, expire_on_commit=False)
 
     @contextmanager
     def read(self) -> Iterator[Session]:
@@ -189,8 +204,6 @@ class Store:
         with sessions() as session:
             bind_notifier(session, self.notifier)
             with session.begin():
-                if not durable and self.dialect == "postgresql":
-                    session.execute(text("SET LOCAL synchronous_commit TO OFF"))
                 yield session
 
     def ping(self) -> None:
@@ -214,3 +227,5 @@ class Store:
         if self._relay is not None:
             self._relay.stop()
         self.engine.dispose()
+        if self._os_durable_engine is not None:
+            self._os_durable_engine.dispose()
