@@ -221,6 +221,7 @@ def test_agents_with_services__each_runs_its_own__unserved_step_shown_waiting(
             "deploy", "status", str(run_id), "-p", "shop", url=server.url, token=ADMIN_TOKEN
         )
         assert "api: waiting for an agent serving api" in status.stdout + status.stderr
+        assert "web-host" in status.stdout  # the agent column, shown where agents run steps
         api_host = start_agent(server.url, token, tmp_path, "api-host", "api")
         wait_for("the run to succeed", lambda: api.run_state(run_id) == "success")
         assert steps()["api"]["agent"] == "api-host"

@@ -206,10 +206,14 @@ def deploy_status(
     say(f"state: {run['state']}  by {run['actor']}")
     if run["overridden"]:
         say(f"overrode a window/freeze: {run['override_reason']}")
+    # The agent column only where agents run steps: a server-run deploy reads as it always did.
+    by_agents = any(step.get("agent") or step.get("waiting") for step in run["steps"])
     emit(
         _numbered(run["steps"]),
         as_json=False,
-        columns=["wave", "service", "version", "result", "agent", "started_at", "finished_at"],
+        columns=["wave", "service", "version", "result"]
+        + (["agent"] if by_agents else [])
+        + ["started_at", "finished_at"],
     )
     for step in run["steps"]:
         if step.get("waiting"):
