@@ -15,6 +15,7 @@ and 4xx/5xx answer of every page the browser visits; a test ends asserting it sa
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import shutil
@@ -67,6 +68,17 @@ def npm_modules(packages: list[str], cache_dir: Path = NPM_CACHE) -> Path:
     if marker.exists() and marker.read_text() == "\n".join(wanted):
         return target / "node_modules"
     target.mkdir(parents=True, exist_ok=True)
+    # Test workers (xdist) may want the same packages at once: one installs, the others wait
+    # for it and find the marker (two npm installs into one directory break each other).
+    with (target / ".lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (marker.exists() and marker.read_text() == "\n".join(wanted)):
+            _npm_install(target, cache_dir, wanted)
+    return target / "node_modules"
+
+
+def _npm_install(target: Path, cache_dir: Path, wanted: list[str]) -> None:
+    marker = target / ".installed"
     (target / "package.json").write_text('{"private": true}\n')
     subprocess.run(
         [
@@ -84,7 +96,6 @@ def npm_modules(packages: list[str], cache_dir: Path = NPM_CACHE) -> Path:
         timeout=600,
     )
     marker.write_text("\n".join(wanted))
-    return target / "node_modules"
 
 
 def bundle(entry: Path, node_modules: Path, out: Path) -> Path:
@@ -191,10 +202,14 @@ class PageProblems:
 
     def _failed(self, request: Any) -> None:
         # Leaving a page cancels what it still had open: its change stream (the expected end of
-        # an event stream) and a live refresh in flight (run_live.js's fetch, htmx's request).
-        # The browser aborts them for its own navigation; no failure of the server.
+        # an event stream), a live refresh in flight (run_live.js's fetch, htmx's request) and
+        # the icon the browser fetches for the tab once a page has loaded (a form posted at once
+        # leaves before it arrives). The browser aborts them for its own navigation; no failure
+        # of the server.
         if request.failure == "net::ERR_ABORTED" and (
-            "/api/v1/stream?" in request.url or request.resource_type in ("fetch", "xhr")
+            "/api/v1/stream?" in request.url
+            or request.resource_type in ("fetch", "xhr")
+            or request.url.endswith("/static/favicon.svg")
         ):
             return
         self.seen.append(f"failed: {request.method} {request.url} {request.failure}")

@@ -5,6 +5,7 @@ the shared cache (`conftest.npm_modules`), bundled once with esbuild into one sc
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 from tests.browser.conftest import bundle, npm_modules
@@ -18,9 +19,11 @@ def sentry_browser_bundle() -> Path:
     node_modules = npm_modules(PACKAGES)
     out = node_modules.parent / "sentry-browser.js"
     if not out.exists():
-        entry = node_modules.parent / "sentry-entry.js"
+        entry = node_modules.parent / f"sentry-entry-{os.getpid()}.js"
         entry.write_text(ENTRY)
-        partial = out.with_suffix(".partial.js")
+        # Per process: two test workers may build it at once (each a whole bundle, the last
+        # one's replace wins).
+        partial = out.with_suffix(f".partial-{os.getpid()}.js")
         bundle(entry, node_modules, partial)
         partial.replace(out)  # only a complete bundle is ever cached
     return out
