@@ -3,7 +3,9 @@ tests/server/test_serve_workers.py): a DSN key with a per-minute limit, events s
 servers, and the shared count read from the database.
 
 A scenario must run inside one minute of the clock (the quota's window): one that straddles
-a minute's edge is run again with a fresh key, so no test depends on how fast it runs.
+a minute's edge is run again with a fresh key, so no test depends on how fast it runs. Past a
+minute's edge a process drops the old minute's unflushed counts (they decide nothing any more),
+so a scenario's waits on the shared count give up at the edge too (`Run.shared`).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import gzip
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import httpx
 from sqlalchemy import func, select
@@ -24,7 +27,30 @@ from trimtab.store.models import IngestQuotaWindow
 
 ATTEMPTS = 5
 
-Scenario = Callable[[str, Store], list[httpx.Response]]
+
+@dataclass(frozen=True)
+class Run:
+    """One try of a scenario: its fresh key, the store, and the minute it started in."""
+
+    public_key: str
+    store: Store
+    minute: int
+
+    def over(self) -> bool:
+        """Whether the clock has left the run's minute (the run will be tried again)."""
+        return _minute() != self.minute
+
+    def shared(self, events: int) -> bool:
+        """Whether the processes' flushes bring the key's shared count to `events` (waits);
+        also True once the minute is over, since the run is then discarded."""
+        return wait_for(lambda: counted(self.store, self.public_key) == events or self.over())
+
+
+Scenario = Callable[[Run], list[httpx.Response]]
+
+
+def _minute() -> int:
+    return int(time.time() // 60)
 
 
 def limited_key(url: str, limit: int) -> str:
@@ -59,23 +85,17 @@ def counted(store: Store, public_key: str) -> int:
         return int(session.scalar(query) or 0)
 
 
-def shared(store: Store, public_key: str, events: int) -> bool:
-    """Whether the processes' flushes bring the key's shared count to `events` (waits)."""
-    return wait_for(lambda: counted(store, public_key) == events)
-
-
 def in_one_minute(
     url: str, database_url: str, limit: int, scenario: Scenario
 ) -> list[httpx.Response]:
-    """The answers of `scenario(public key, store)`, run on a fresh key with `limit` until one
-    run fits in a minute; each answer is checked to be an acceptance or today's 429."""
+    """The answers of `scenario(run)`, run on a fresh key with `limit` until one run fits in a
+    minute; each answer is checked to be an acceptance or today's 429."""
     store = Store(database_url)
     try:
         for _ in range(ATTEMPTS):
-            public_key = limited_key(url, limit)
-            minute = int(time.time() // 60)
-            answers = scenario(public_key, store)
-            if int(time.time() // 60) == minute:
+            run = Run(limited_key(url, limit), store, _minute())
+            answers = scenario(run)
+            if not run.over():
                 assert_refusals_as_today(answers)
                 return answers
     finally:

@@ -24,7 +24,7 @@ from sqlalchemy import func, select
 
 from tests.e2e.crash import ENV, envelope, setup
 from tests.e2e.crash import _stored_event_ids as stored_event_ids
-from tests.e2e.quota import in_one_minute, send_event, shared
+from tests.e2e.quota import Run, in_one_minute, send_event
 from tests.receiver import Receiver
 from tests.sdk.live import make_flag, sdk_project, wait_for
 from tests.support import ADMIN_TOKEN, HTTP_TIMEOUT, WAIT, LiveServer, start_server
@@ -328,13 +328,13 @@ def test_ingest_quota__shared_by_the_nodes__the_cluster_accepts_the_key_s_limit(
     a, b = nodes
     project_id = setup(a.url).project_id
 
-    def forty_to_each(public_key: str, store: Store) -> list[httpx.Response]:
-        answers = [send_event(a.url, project_id, public_key) for _ in range(40)]
-        assert shared(store, public_key, 40)  # node A flushed its counts
-        answers.append(send_event(b.url, project_id, public_key))
+    def forty_to_each(run: Run) -> list[httpx.Response]:
+        answers = [send_event(a.url, project_id, run.public_key) for _ in range(40)]
+        assert run.shared(40)  # node A flushed its counts
+        answers.append(send_event(b.url, project_id, run.public_key))
         # B's first event of the minute is flushed at once, which reads back the cluster's 41.
-        assert shared(store, public_key, 41)
-        answers += [send_event(b.url, project_id, public_key) for _ in range(39)]
+        assert run.shared(41)
+        answers += [send_event(b.url, project_id, run.public_key) for _ in range(39)]
         return answers
 
     answers = in_one_minute(a.url, database_url, QUOTA, forty_to_each)

@@ -17,9 +17,8 @@ import httpx
 import pytest
 
 from tests.e2e.crash import ENV, SLUG, Ledger, _ok, _stored_event_ids, envelope, setup
-from tests.e2e.quota import in_one_minute, send_event, shared
+from tests.e2e.quota import Run, in_one_minute, send_event
 from tests.support import ADMIN_TOKEN, HTTP_TIMEOUT, WAIT, LiveServer, read_events, start_server
-from trimtab.store.db import Store
 
 pytestmark = pytest.mark.live
 
@@ -157,14 +156,14 @@ def test_workers__ingest_quota_shared__the_key_s_limit_holds_for_both(
 ) -> None:
     project_id = setup(workers_server.url).project_id
 
-    def one_at_a_time(public_key: str, store: Store) -> list[httpx.Response]:
+    def one_at_a_time(run: Run) -> list[httpx.Response]:
         # Each event on its own connection, so either worker may take it; with a limit of 10
         # a worker flushes every event it takes (a tenth of the limit), and the next is sent
         # once the count is shared.
         answers: list[httpx.Response] = []
         for _ in range(QUOTA_EVENTS):
-            answers.append(send_event(workers_server.url, project_id, public_key))
-            assert shared(store, public_key, sum(1 for r in answers if r.status_code == 200))
+            answers.append(send_event(workers_server.url, project_id, run.public_key))
+            assert run.shared(sum(1 for r in answers if r.status_code == 200))
         return answers
 
     answers = in_one_minute(workers_server.url, database_url, QUOTA, one_at_a_time)
