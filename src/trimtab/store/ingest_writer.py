@@ -127,8 +127,7 @@ class IngestWriter(Generic[J, R]):
         # that crosses its threshold, and every request of that batch would wait for it).
         self.checkpoint_every = checkpoint_every if store.dialect == "sqlite" else 0
         self._since_checkpoint = 0
-        self._turn_path = _turn_file(store)
-        self._turn_fd: int | None = None
+        self._database_file = _database_file(store)
         self.stats = WriterStats()
         self._queue: queue.Queue[_Pending[J]] = queue.Queue(max_queue)
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
@@ -221,7 +220,7 @@ class IngestWriter(Generic[J, R]):
                 break
             batch = [first]
             stop = self._gather(batch, 0)  # compressed here, before waiting for the lock
-            with self._turn():
+            with writers_turn(self.store):
                 # Whatever arrived while another process held the database joins this
                 # batch: one commit for it all, instead of a small batch right after.
                 if not stop:
@@ -241,9 +240,6 @@ class IngestWriter(Generic[J, R]):
                 self._checkpoint()
         if self._unsynced_since is not None:
             self._checkpoint()
-        if self._turn_fd is not None:
-            os.close(self._turn_fd)
-            self._turn_fd = None
 
     def _checkpoint(self) -> None:
         unsynced, self._unsynced_since = self._unsynced_since is not None, None
@@ -259,11 +255,10 @@ class IngestWriter(Generic[J, R]):
     def _sync_wal(self) -> None:
         """Put the write-ahead log's commits (made with synchronous=NORMAL) on disk. Done here
         and not left to the checkpoint, which skips its sync when a reader holds it back."""
-        if self._turn_path is None:
+        if self._database_file is None:
             return
-        wal = self._turn_path.removesuffix(TURN_SUFFIX) + "-wal"
         try:
-            fd = os.open(wal, os.O_RDONLY)
+            fd = os.open(f"{self._database_file}-wal", os.O_RDONLY)
         except FileNotFoundError:
             return  # checkpointed and truncated: nothing waits for the disk
         try:
@@ -318,20 +313,6 @@ class IngestWriter(Generic[J, R]):
                 time.sleep(pause)
                 pause = min(pause * 2, 0.5)
 
-    @contextlib.contextmanager
-    def _turn(self) -> Iterator[None]:
-        """This process's turn among the ingest writers on one SQLite file (see the module)."""
-        if self._turn_path is None:
-            yield
-            return
-        if self._turn_fd is None:
-            self._turn_fd = os.open(self._turn_path, os.O_CREAT | os.O_RDWR, 0o600)
-        fcntl.flock(self._turn_fd, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(self._turn_fd, fcntl.LOCK_UN)
-
     def _write_one(self, pending: _Pending[J]) -> tuple[_Pending[J], Any, BaseException | None]:
         try:
             (result,) = self._write_jobs([pending.job])
@@ -343,15 +324,18 @@ class IngestWriter(Generic[J, R]):
 
 @contextlib.contextmanager
 def writers_turn(store: Store) -> Iterator[None]:
-    """A turn among the ingest writers of every process on the store's SQLite file, for a
-    small write of ingest's made beside them (the ingest quota's flush): waiting on SQLite's
-    busy handler instead, it could lose the lock to the writers' quick hand-overs for as long
-    as they are busy. Nothing to wait for on PostgreSQL."""
-    path = _turn_file(store)
-    if path is None:
+    """A turn among the ingest writers of every process on the store's SQLite file: taken by
+    each writer for each batch, and by a small write of ingest's made beside them (the ingest
+    quota's flush), which waiting on SQLite's busy handler instead could lose the lock to the
+    writers' quick hand-overs for as long as they are busy. Nothing to wait for on PostgreSQL.
+
+    The turn is an advisory lock on a file beside the database (see the module), opened for
+    each turn: an open costs nothing next to a batch."""
+    database = _database_file(store)
+    if database is None:
         yield
         return
-    fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
+    fd = os.open(f"{database}{TURN_SUFFIX}", os.O_CREAT | os.O_RDWR, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield
@@ -359,14 +343,15 @@ def writers_turn(store: Store) -> Iterator[None]:
         os.close(fd)  # which releases the lock
 
 
-def _turn_file(store: Store) -> str | None:
-    """The file the ingest writers of all processes on this SQLite database take turns on."""
+def _database_file(store: Store) -> str | None:
+    """The store's SQLite database file (its writers' turn file and its write-ahead log are
+    named after it); None on PostgreSQL and for an in-memory database."""
     if store.dialect != "sqlite":
         return None
     database = store.engine.url.database
     if not database or database == ":memory:":
         return None
-    return f"{database}{TURN_SUFFIX}"
+    return database
 
 
 def _locked(exc: DBAPIError) -> bool:
