@@ -7,12 +7,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
+import pytest
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from trimtab.domain.reports import events, ingest, issues
 from trimtab.domain.spine import projects
 from trimtab.domain.spine.actors import SYSTEM
-from trimtab.store import rollups
+from trimtab.store import bulk, rollups
 from trimtab.store.db import Store
 from trimtab.store.models import Event, Issue, IssueFacet, IssueUser, Notification
 from trimtab.store.payloads import decompress_payload
@@ -350,3 +352,37 @@ def test_resolved_in_next_release__new_release_event_dated_before_the_old_releas
     late["timestamp"] = (NOW - timedelta(hours=2)).timestamp()
     _store(store, pid, late)
     assert _issue(store, a.issue_id).regressed_in_release == "9b1e0d4"
+
+
+def test_bulk_rows__a_duplicate_event__sqlalchemy_s_integrity_error_with_the_driver_s_code(
+    store: Store,
+) -> None:
+    """The bulk writes go to the driver directly (on PostgreSQL through psycopg's own cursor,
+    in a pipeline); their errors still arrive as SQLAlchemy's, so the ingest writer can tell a
+    race lost to another node (a unique violation: tried again) from a bad row."""
+    pid = _project(store)
+    (stored,) = _store(store, pid, _event())
+    with store.read() as session:
+        row = session.scalars(select(Event).where(Event.event_id == stored.event_id)).one()
+    with pytest.raises(IntegrityError) as raised, store.write() as session:
+        moment = bulk.moment(session)
+        duplicate = (
+            pid,
+            row.issue_id,
+            row.event_id,
+            moment(row.received_at),
+            moment(row.timestamp),
+            row.level,
+            row.environment,
+            row.release,
+            row.user_key,
+            row.payload,
+            row.payload_size,
+        )
+        with bulk.pipeline(session):
+            bulk.insert_events(session, [duplicate])
+    if store.dialect == "postgresql":
+        assert getattr(raised.value.orig, "sqlstate", None) == "23505"
+    with store.read() as session:
+        kept = session.scalars(select(Event).where(Event.event_id == stored.event_id)).all()
+    assert len(kept) == 1

@@ -7,21 +7,27 @@ models describe straight to the driver (`exec_driver_sql`, same connection and t
 with values already in the form the driver stores: on SQLite, datetimes as the naive-UTC text
 SQLAlchemy itself writes (so reads and comparisons are unchanged); on PostgreSQL, aware
 datetimes. `tests/domain/test_ingest.py` reads every row back through the ORM.
+
+On PostgreSQL the writes that need no answer can go in one `pipeline`: sent one after the
+other without waiting for each one's result, one round trip for them all.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 __all__ = [
     "insert_events",
     "known_event_ids",
+    "pipeline",
     "upsert_facets",
     "upsert_rollup_hours",
     "upsert_rollups",
@@ -83,6 +89,32 @@ def insert_events(session: Session, rows: Sequence[tuple[Any, ...]]) -> None:
     if not rows:
         return
     _insert_rows(session, f"INSERT INTO events ({_quoted(_EVENT_COLUMNS)})", rows, "")
+
+
+@contextlib.contextmanager
+def pipeline(session: Session) -> Iterator[None]:
+    """The block's `insert_events` / `upsert_*` calls sent without waiting for each other on
+    PostgreSQL (psycopg's pipeline mode: a round trip to the server for all of them, at the
+    block's end, which raises the first statement's error, if any). Only statements whose
+    results nobody reads belong in it. Nothing to do on SQLite, which runs in the process."""
+    if _is_sqlite(session):
+        yield
+        return
+    driver = session.connection().connection.driver_connection
+    assert isinstance(driver, psycopg.Connection)
+    with _as_sqlalchemy_errors("pipeline"), driver.pipeline():
+        yield
+
+
+@contextlib.contextmanager
+def _as_sqlalchemy_errors(statement: str) -> Iterator[None]:
+    """psycopg's errors as SQLAlchemy raises them for its own statements (IntegrityError for a
+    unique violation, and so on, with the driver's error as `orig`): the ingest writer tells a
+    race lost to another node (tried again) from a bad row by them."""
+    try:
+        yield
+    except psycopg.Error as exc:
+        raise DBAPIError.instance(statement, None, exc, psycopg.Error) from exc
 
 
 def known_event_ids(session: Session, project_id: int, event_ids: Sequence[str]) -> dict[str, int]:
@@ -164,7 +196,7 @@ def _insert_rows(session: Session, head: str, rows: Sequence[Sequence[Any]], tai
     driver = connection.connection.driver_connection
     assert isinstance(driver, psycopg.Connection)
     per_statement = max(1, _PG_MAX_PARAMS // width)
-    with psycopg.RawCursor(driver) as cursor:
+    with _as_sqlalchemy_errors(head), psycopg.RawCursor(driver) as cursor:
         for start in range(0, len(rows), per_statement):
             chunk = rows[start : start + per_statement]
             sql = f"{head} VALUES {_pg_values(width, len(chunk))} {tail}"

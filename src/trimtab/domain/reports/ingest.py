@@ -307,10 +307,11 @@ def store_events(session: Session, events: Sequence[PreparedEvent]) -> list[Stor
         issue = issues[(prepared.project_id, prepared.grouping.fingerprint)]
         results[(prepared.project_id, prepared.event_id)] = issue.id
         rows.append(_event_row(prepared, issue.id, moment))
-    bulk.insert_events(session, rows)
-    _count_users(session, fresh, issues)
-    _upsert_facets(session, fresh, issues)
-    _add_rollups(session, fresh, issues)
+    _count_users(session, fresh, issues)  # reads which users each issue has seen
+    with bulk.pipeline(session):  # the rest answers nothing: one round trip on PostgreSQL
+        bulk.insert_events(session, rows)
+        _upsert_facets(session, fresh, issues)
+        _add_rollups(session, fresh, issues)
     for key in sorted(new_issue_keys):
         _announce(session, issues[key], "issue.new")
     for issue, event in regressed.values():
