@@ -386,3 +386,21 @@ def test_bulk_rows__a_duplicate_event__sqlalchemy_s_integrity_error_with_the_dri
     with store.read() as session:
         kept = session.scalars(select(Event).where(Event.event_id == stored.event_id)).all()
     assert len(kept) == 1
+
+
+def test_store_events__more_facet_rows_than_one_statement_holds__all_counted(
+    store: Store,
+) -> None:
+    """A batch's facets past one statement's bound parameters (30,000 on PostgreSQL: 5,000 rows
+    of 6) go as several statements; every row arrives, counted once."""
+    pid = _project(store)
+    sent = [
+        _event(tags={f"k{t}": f"v{n}" for t in range(60)}, user=None, release=None)
+        for n in range(90)
+    ]
+    (first, *_) = _store(store, pid, *sent)
+    with store.read() as session:
+        rows = session.scalars(select(IssueFacet).where(IssueFacet.issue_id == first.issue_id))
+        counts = {(row.key, row.value): row.count for row in rows}
+    assert len([key for key in counts if key[0].startswith("k")]) == 60 * 90 > 5000
+    assert all(count == 1 for key, count in counts.items() if key[0].startswith("k"))

@@ -203,10 +203,16 @@ def _insert_rows(session: Session, head: str, rows: Sequence[Sequence[Any]], tai
             cursor.execute(sql, [value for row in chunk for value in row])
 
 
-@functools.lru_cache(maxsize=512)
 def _pg_values(width: int, count: int) -> str:
     """`($1, $2), ($3, $4)` for `count` rows of `width` values."""
-    return ", ".join(
+    return ", ".join(_pg_rows(width)[:count])
+
+
+@functools.lru_cache(maxsize=16)
+def _pg_rows(width: int) -> tuple[str, ...]:
+    """Every row a statement of `width` columns can hold, numbered: built once per width (the
+    callers have three), a few hundred KB at most, whatever the batches' sizes."""
+    return tuple(
         "(" + ", ".join(f"${row * width + column}" for column in range(1, width + 1)) + ")"
-        for row in range(count)
+        for row in range(max(1, _PG_MAX_PARAMS // width))
     )
