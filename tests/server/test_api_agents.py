@@ -95,13 +95,20 @@ def test_heartbeat__resend_after_lost_answer__output_not_duplicated(client: Test
     assert agent.beat(step, 0, "one\ntwo\n") == 8  # all of it known: nothing appended
     assert agent.beat(step, 8, "") == 8  # a heartbeat without output renews the lease only
     assert step_output(client, run["id"]) == "one\ntwo\n"
-    # The last output rides on `finish`; a retry of it after a lost answer is refused (409),
-    # never appended twice.
+    # The last output rides on `finish`; a retry of it after a lost answer is answered as the
+    # first (204) and appends nothing; another result for the finished step is refused.
     done = agent.post(f"/steps/{step}/finish", {"ok": True, "offset": 8, "output": "three\n"})
     assert done.status_code == 204
     again = agent.post(f"/steps/{step}/finish", {"ok": True, "offset": 8, "output": "three\n"})
-    assert again.status_code == 409
+    assert again.status_code == 204, again.text
     assert step_output(client, run["id"]) == "one\ntwo\nthree\n"
+    other = agent.post(f"/steps/{step}/finish", {"ok": False, "offset": 14, "output": ""})
+    assert other.status_code == 409
+    stranger = Agent(client, "host-b")
+    theirs = stranger.post(f"/steps/{step}/finish", {"ok": True, "offset": 14, "output": ""})
+    assert theirs.status_code == 409
+    finished = client.get(f"/api/v1/projects/shop/runs/{run['id']}").json()
+    assert [s["result"] for s in finished["steps"]] == ["success"]
 
 
 def test_heartbeat__gap_and_long_output__tail_bounded_and_gap_marked(client: TestClient) -> None:

@@ -14,7 +14,8 @@ refuses the scope; and `agent` is not on the read/deploy/admin ladder).
 - `heartbeat`: renews the lease and appends the output since the offset the server last
   acknowledged (runs.append_output: a resend is not appended twice; the tail stays bounded).
 - `finish`: the result. A step that was cancelled, or whose lease ran out, is no longer the
-  agent's: each call answers 409 and the agent kills the command.
+  agent's: each call answers 409 and the agent kills the command. The same result sent again
+  by the agent that finished the step (its first answer was lost) is accepted as the first.
 
 `expire_leases` (a background job, jobs/agents.py) fails as interrupted every step whose lease
 ran out: its agent vanished. The step is never handed out again, so nothing runs twice.
@@ -207,6 +208,10 @@ def finish(
     output: Output,
 ) -> None:
     agent, step, label = _held(session, actor, slug, environment, name, deploy_id)
+    if step.claimed_by == label[:200] and step.result == ("success" if ok else "failed"):
+        # A resend after a lost answer: the step already has this agent's result (and its
+        # output, sent with it). Answered as the first time; nothing is recorded twice.
+        return
     runs.append_output(session, label, deploy_id, output.offset, output.text)
     runs.finish_step(session, label, deploy_id, ok, None)
     step.lease_expires_at = None
