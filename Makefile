@@ -6,7 +6,8 @@ LINT_PATHS := src tests scripts $(wildcard bench)
 HOST ?= 127.0.0.1
 PORT ?= 8000
 # Three workers on two cores: much of the suite waits on servers, browsers and databases.
-PYTEST_ARGS ?= -n 3
+# The 25 slowest tests are listed at the end, so a CI log shows where the time goes.
+PYTEST_ARGS ?= -n 3 --durations=25
 
 .PHONY: run test lint typecheck pytest bench soak screenshots clean
 
