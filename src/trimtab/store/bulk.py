@@ -100,10 +100,15 @@ def pipeline(session: Session) -> Iterator[None]:
     if _is_sqlite(session):
         yield
         return
+    with _as_sqlalchemy_errors("pipeline"), _psycopg(session).pipeline():
+        yield
+
+
+def _psycopg(session: Session) -> psycopg.Connection[Any]:
+    """The psycopg connection under the session's (its transaction's) connection."""
     driver = session.connection().connection.driver_connection
     assert isinstance(driver, psycopg.Connection)
-    with _as_sqlalchemy_errors("pipeline"), driver.pipeline():
-        yield
+    return driver
 
 
 @contextlib.contextmanager
@@ -193,10 +198,8 @@ def _insert_rows(session: Session, head: str, rows: Sequence[Sequence[Any]], tai
     # query's %s placeholders with a regular expression and caches the result only for short
     # queries, and parsing these (hundreds of placeholders) cost about a millisecond each,
     # twice a batch. The same connection, so the same transaction.
-    driver = connection.connection.driver_connection
-    assert isinstance(driver, psycopg.Connection)
     per_statement = max(1, _PG_MAX_PARAMS // width)
-    with _as_sqlalchemy_errors(head), psycopg.RawCursor(driver) as cursor:
+    with _as_sqlalchemy_errors(head), psycopg.RawCursor(_psycopg(session)) as cursor:
         for start in range(0, len(rows), per_statement):
             chunk = rows[start : start + per_statement]
             sql = f"{head} VALUES {_pg_values(width, len(chunk))} {tail}"

@@ -208,7 +208,7 @@ def finish(
     output: Output,
 ) -> None:
     agent, step, label = _held(session, actor, slug, environment, name, deploy_id)
-    if step.claimed_by == label[:200] and step.result == ("success" if ok else "failed"):
+    if runs.finished_by(session, label, deploy_id, ok):
         # A resend after a lost answer: the step already has this agent's result (and its
         # output, sent with it). Answered as the first time; nothing is recorded twice.
         return

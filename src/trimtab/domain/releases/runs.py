@@ -487,6 +487,16 @@ def _claimed(session: Session, runner: str, deploy_id: int) -> Deploy:
     return step
 
 
+def finished_by(session: Session, runner: str, deploy_id: int, ok: bool) -> bool:
+    """Whether `runner` already finished the step with this result (a resend of its finish)."""
+    step = session.get(Deploy, deploy_id)
+    return step is not None and step.claimed_by == runner[:200] and step.result == _result(ok)
+
+
+def _result(ok: bool) -> str:
+    return "success" if ok else "failed"
+
+
 def check_claim(session: Session, runner: str, deploy_id: int) -> None:
     """Raise Conflict unless `runner` still holds the step (it may have been cancelled)."""
     _claimed(session, runner, deploy_id)
@@ -526,7 +536,7 @@ def finish_step(
 ) -> DeployRun:
     """The step's result; `output` the whole tail, or None to keep what was appended."""
     step = _claimed(session, runner, deploy_id)
-    step.result = "success" if ok else "failed"
+    step.result = _result(ok)
     step.finished_at = utcnow()
     if output is not None:
         step.output_tail = tail(output)
