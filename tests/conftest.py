@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from argon2 import PasswordHasher, profiles
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, settings
 from sqlalchemy import create_engine, text
@@ -29,6 +30,8 @@ from tests.support import (
     free_port,
     start_server,
 )
+from trimtab.demo import workspace
+from trimtab.domain.spine import projects, users
 from trimtab.server.app import create_app
 from trimtab.settings import Settings
 from trimtab.store import migrate
@@ -69,15 +72,43 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
                 item.add_marker(skip)
 
 
-@pytest.fixture(scope="session")
-def _sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("template") / "template.db"
+@pytest.fixture(scope="session", autouse=True)
+def _cheap_password_hashes() -> Iterator[None]:
+    """argon2's own test profile for passwords hashed in this process: the production parameters
+    cost about 0.2 s of CPU per hash and per check on these machines, paid by every app start
+    (the admin password) and every dashboard login, a tenth of the suite's CPU. Servers started
+    as processes keep the production hasher; tests/domain/test_passwords.py checks it."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(users, "_hasher", PasswordHasher.from_parameters(profiles.CHEAPEST))
+        yield
+
+
+def _seed_demo(store: Store) -> None:
+    with store.write() as session:
+        projects.ensure_organization(session, Settings.org_slug)  # as the first start makes it
+        assert workspace.seed(session).created
+
+
+def _sqlite_file(path: Path, prepare: Callable[[Store], None]) -> Path:
+    """`prepare` run on the SQLite file at `path`, its WAL folded in so a copy is complete."""
     store = Store(f"sqlite:///{path}")
-    migrate.upgrade(store)
+    prepare(store)
     with store.engine.connect() as connection:
         connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
     store.dispose()
     return path
+
+
+@pytest.fixture(scope="session")
+def _sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _sqlite_file(tmp_path_factory.mktemp("template") / "template.db", migrate.upgrade)
+
+
+@pytest.fixture(scope="session")
+def _sqlite_demo_template(tmp_path_factory: pytest.TempPathFactory, _sqlite_template: Path) -> Path:
+    path = tmp_path_factory.mktemp("template") / "demo.db"
+    shutil.copyfile(_sqlite_template, path)
+    return _sqlite_file(path, _seed_demo)
 
 
 def _pg_admin_url() -> str:
@@ -107,17 +138,31 @@ def _postgres_template() -> Iterator[str]:
     _pg_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+@pytest.fixture(scope="session")
+def _postgres_demo_template(_postgres_template: str) -> Iterator[str]:
+    name = f"{_postgres_template}_demo"
+    _pg_execute(f'CREATE DATABASE "{name}" TEMPLATE "{_postgres_template}"')
+    store = Store(_pg_url_for(name))
+    _seed_demo(store)
+    store.dispose()
+    yield name
+    _pg_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 @pytest.fixture(params=BACKENDS)
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A fresh, migrated database for one test."""
+    """A fresh, migrated database for one test; for a test marked `demo_workspace`, one holding
+    the demo workspace (seeded once per run: the seed costs more than most tests)."""
+    demo = request.node.get_closest_marker("demo_workspace") is not None
     if request.param == "sqlite":
         path = tmp_path / "trimtab.db"
-        shutil.copyfile(request.getfixturevalue("_sqlite_template"), path)
+        template = "_sqlite_demo_template" if demo else "_sqlite_template"
+        shutil.copyfile(request.getfixturevalue(template), path)
         yield f"sqlite:///{path}"
         return
     if not POSTGRES_URL:
         pytest.skip("set TRIMTAB_TEST_POSTGRES_URL to run the PostgreSQL half")
-    template = request.getfixturevalue("_postgres_template")
+    template = request.getfixturevalue("_postgres_demo_template" if demo else "_postgres_template")
     name = f"trimtab_t_{os.getpid()}_{next(_counter)}"
     _pg_execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
     yield _pg_url_for(name)

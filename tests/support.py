@@ -17,6 +17,7 @@ from pathlib import Path
 import httpx
 import orjson
 
+from trimtab.demo import workspace
 from trimtab.domain.reports import ingest
 from trimtab.store.db import Store
 
@@ -115,6 +116,14 @@ class CliResult:
     exit_code: int
     stdout: str
     stderr: str
+
+
+def assert_demo_workspace(store: Store) -> None:
+    """The store holds the demo workspace, as it does for a test marked `demo_workspace`
+    (tests/conftest.py copies its database from one seeded once per run)."""
+    with store.read() as session:
+        seeded = workspace.demo_dsn(session, "http://testserver") is not None
+    assert seeded, "no demo workspace: mark the test (or its module) pytest.mark.demo_workspace"
 
 
 def seed_demo(server: LiveServer) -> None:

@@ -30,8 +30,7 @@ from typing import Any
 
 import pytest
 
-from tests.support import ADMIN_PASSWORD, WAIT, ThreadedServer, free_port
-from trimtab.demo import workspace
+from tests.support import ADMIN_PASSWORD, WAIT, ThreadedServer, assert_demo_workspace, free_port
 from trimtab.store.db import Store
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -165,8 +164,7 @@ def chromium_page() -> Iterator[Any]:
 def demo(threaded_server: ThreadedServer) -> ThreadedServer:
     """A live server (in this process) whose store holds the demo workspace."""
     store: Store = threaded_server.app.state.store  # type: ignore[attr-defined]
-    with store.write() as session:
-        assert workspace.seed(session).created
+    assert_demo_workspace(store)
     return threaded_server
 
 

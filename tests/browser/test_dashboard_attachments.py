@@ -43,6 +43,7 @@ def _send_error_and_report(server: ThreadedServer) -> str:
 
 
 @pytest.mark.browser
+@pytest.mark.demo_workspace
 def test_event_page__sdk_screenshot_and_user_report__shown_and_downloadable(
     demo: ThreadedServer, chromium_page: Any
 ) -> None:

@@ -9,7 +9,7 @@ import pytest
 
 from tests.browser.conftest import Dashboard
 
-pytestmark = [pytest.mark.browser]
+pytestmark = [pytest.mark.browser, pytest.mark.demo_workspace]
 
 
 def test_dashboard__deploy_confirm_refusal_override_rollback_verdict(

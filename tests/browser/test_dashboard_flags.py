@@ -38,6 +38,7 @@ def sdk(demo: ThreadedServer) -> Iterator[FlagClient]:
 
 
 @pytest.mark.browser
+@pytest.mark.demo_workspace
 def test_flag_page__turn_on_reaches_the_sdk__kill_with_reason__pages_follow_live(
     demo: ThreadedServer, sdk: FlagClient, chromium_page: Any
 ) -> None:
@@ -97,6 +98,7 @@ def test_flag_page__turn_on_reaches_the_sdk__kill_with_reason__pages_follow_live
 
 
 @pytest.mark.browser
+@pytest.mark.demo_workspace
 def test_flag_page__rule_edited_in_the_browser__reaches_the_sdk__bad_rule_keeps_the_text(
     demo: ThreadedServer, sdk: FlagClient, chromium_page: Any
 ) -> None:

@@ -55,6 +55,7 @@ def _issue_ids(server: ThreadedServer) -> list[int]:
 
 
 @pytest.mark.browser
+@pytest.mark.demo_workspace
 def test_issue_page__real_sdk_error__found_by_search__resolved_from_its_page(
     demo: ThreadedServer, chromium_page: Any
 ) -> None:

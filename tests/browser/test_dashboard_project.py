@@ -20,7 +20,7 @@ from tests.support import ADMIN_TOKEN, HTTP_TIMEOUT, WAIT
 
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 
-pytestmark = [pytest.mark.browser]
+pytestmark = [pytest.mark.browser, pytest.mark.demo_workspace]
 
 
 def _fits(page: Any) -> bool:

@@ -104,6 +104,7 @@ def _fill(demo: ThreadedServer) -> dict[str, str]:
 
 
 @pytest.mark.browser
+@pytest.mark.demo_workspace
 def test_main_pages__render_clean_and_fit_desktop_and_phone(
     demo: ThreadedServer, chromium_page: Any, tmp_path: Path
 ) -> None:
@@ -138,6 +139,7 @@ def test_main_pages__render_clean_and_fit_desktop_and_phone(
 
 
 @pytest.mark.browser
+@pytest.mark.demo_workspace
 def test_keyboard__tab_reaches_the_flag_kill_switch_with_a_visible_focus(
     demo: ThreadedServer, chromium_page: Any
 ) -> None:

@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from tests.support import ADMIN_TOKEN, LiveServer, run_cli, seed_demo
+from tests.support import ADMIN_TOKEN, LiveServer, run_cli
 
 pytestmark = pytest.mark.live
 
@@ -42,10 +42,10 @@ def _human(server: LiveServer, *args: str) -> str:
     return result.stdout
 
 
+@pytest.mark.demo_workspace
 def test_human_output__demo_workspace__fits_100_columns_and_leaks_no_reprs(
     live_server: LiveServer,
 ) -> None:
-    seed_demo(live_server)
     for args in READ_COMMANDS:
         stdout = _human(live_server, *args)
         too_wide = [line for line in stdout.splitlines() if len(line) > 100]
@@ -53,8 +53,8 @@ def test_human_output__demo_workspace__fits_100_columns_and_leaks_no_reprs(
         assert not LEAKS.search(stdout), f"{args} shows a raw value:\n{stdout}"
 
 
+@pytest.mark.demo_workspace
 def test_deploy_status__a_run__waves_counted_from_1_like_the_plan(live_server: LiveServer) -> None:
-    seed_demo(live_server)
     run = json.loads(
         run_cli(
             "--json", "deploy", "status", "-p", "shop", "3", url=live_server.url, token=ADMIN_TOKEN
@@ -68,8 +68,8 @@ def test_deploy_status__a_run__waves_counted_from_1_like_the_plan(live_server: L
     assert waves == {w + 1 for w in first_waves}
 
 
+@pytest.mark.demo_workspace
 def test_dora__human__durations_and_ratios_in_words(live_server: LiveServer) -> None:
-    seed_demo(live_server)
     stdout = _human(live_server, "dora", "-p", "shop")
     assert re.search(r"change failure rate\s+\d+\.\d %", stdout)
     assert re.search(r"deployment frequency\s+\d+ changes", stdout)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import ADMIN_TOKEN, LiveServer, run_cli, seed_demo
+from tests.support import ADMIN_TOKEN, LiveServer, run_cli
 from trimtab.cli.errors import FAILED, USAGE
 
 pytestmark = pytest.mark.live
@@ -30,10 +30,10 @@ def _json(server: LiveServer, *args: str) -> object:
     return json.loads(_cli(server, "--json", *args))
 
 
+@pytest.mark.demo_workspace
 def test_init_then_apply__demo_workspace__no_change_then_edited_days_change_the_window(
     live_server: LiveServer, tmp_path: Path
 ) -> None:
-    seed_demo(live_server)
     config = tmp_path / "trimtab.toml"
     written = _cli(live_server, "init", "-p", "shop", "--file", str(config))
     assert f"wrote {config}" in written
@@ -67,10 +67,10 @@ def test_init_then_apply__demo_workspace__no_change_then_edited_days_change_the_
     assert any(e["action"] == "stabilization.update" for e in audit)  # type: ignore[attr-defined]
 
 
+@pytest.mark.demo_workspace
 def test_init_then_apply__fallback_dropped_from_one_dependency__flag_falls_back_on_the_other(
     live_server: LiveServer, tmp_path: Path
 ) -> None:
-    seed_demo(live_server)
     config = tmp_path / "trimtab.toml"
     _cli(live_server, "init", "-p", "shop", "--file", str(config))
     text = config.read_text()

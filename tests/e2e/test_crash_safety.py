@@ -1,6 +1,6 @@
 """Crash safety: `trimtab serve` killed with SIGKILL at random moments under ingest and flag
 changes loses nothing it acknowledged, and its store stays intact (tests/e2e/crash.py says what
-each round checks). Five short rounds per backend here; `make soak` runs many long ones."""
+each round checks). Three short rounds per backend here; `make soak` runs many long ones."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from tests.e2e.crash import run_rounds
 
 pytestmark = pytest.mark.live
 
-ROUNDS = 5
+ROUNDS = 3
 SEED = int(os.environ.get("TRIMTAB_TEST_CRASH_SEED", "9"))
 
 

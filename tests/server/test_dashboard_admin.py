@@ -29,6 +29,9 @@ from trimtab.store.models import (
     User,
 )
 
+# Every page here is read on the demo workspace (tests/conftest.py seeds it once per run).
+pytestmark = pytest.mark.demo_workspace
+
 READER = "reader"
 READER_PASSWORD = "a-long-reader-password"
 SETTINGS = "/projects/shop/settings"

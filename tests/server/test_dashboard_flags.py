@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from tests.server.test_dashboard import _csrf, _login
-from trimtab.demo import workspace
+from tests.support import assert_demo_workspace
 from trimtab.domain.flags import (
     dependencies,
     dependency_health,
@@ -30,6 +30,9 @@ from trimtab.server.headers import CONTENT_SECURITY_POLICY
 from trimtab.store.db import Store
 from trimtab.store.models import AuditEntry, FlagEvaluationHour, User, utcnow
 
+# Every page here is read on the demo workspace (tests/conftest.py seeds it once per run).
+pytestmark = pytest.mark.demo_workspace
+
 ADMIN = Actor("token", "test", frozenset({"admin"}))
 PAGE = "/projects/shop/flags/new-payment-page"
 VIEWER_PASSWORD = "viewer-password-123"
@@ -38,8 +41,7 @@ VIEWER_PASSWORD = "viewer-password-123"
 @pytest.fixture
 def browser(anon_client: TestClient, store: Store) -> TestClient:
     """A logged-in admin dashboard session on a store holding the demo workspace."""
-    with store.write() as session:
-        assert workspace.seed(session).created
+    assert_demo_workspace(store)
     assert _login(anon_client).status_code == 303  # type: ignore[attr-defined]
     return anon_client
 
@@ -70,8 +72,8 @@ def _post(browser: TestClient, action: str, data: dict[str, str], key: str = "ne
 
 def _viewer(anon_client: TestClient, store: Store) -> str:
     """Log in a read-only user on the demo workspace; returns the session's CSRF token."""
+    assert_demo_workspace(store)
     with store.write() as session:
-        assert workspace.seed(session).created
         session.add(User(username="viewer", password_hash=users.hash_password(VIEWER_PASSWORD)))
     login = anon_client.get("/login")
     logged_in = anon_client.post(

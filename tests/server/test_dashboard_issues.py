@@ -13,12 +13,14 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from tests.server.test_dashboard import _csrf, _login
-from tests.support import ADMIN_TOKEN
-from trimtab.demo import workspace
+from tests.support import ADMIN_TOKEN, assert_demo_workspace
 from trimtab.server.app import create_app
 from trimtab.settings import Settings
 from trimtab.store.db import Store
 from trimtab.store.models import Event, Issue
+
+# Every page here is read on the demo workspace (tests/conftest.py seeds it once per run).
+pytestmark = pytest.mark.demo_workspace
 
 Sender = Callable[..., str]
 
@@ -26,8 +28,7 @@ Sender = Callable[..., str]
 @pytest.fixture
 def browser(client: TestClient, anon_client: TestClient, store: Store) -> TestClient:
     """A logged-in dashboard session on a store holding the demo workspace."""
-    with store.write() as session:
-        assert workspace.seed(session).created
+    assert_demo_workspace(store)
     assert _login(anon_client).status_code == 303  # type: ignore[attr-defined]
     return anon_client
 

@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
+import pytest
 from fastapi.testclient import TestClient
 from httpx import URL
 from sqlalchemy import select
@@ -21,6 +22,9 @@ from tests.support import WAIT
 from trimtab.domain.spine import users
 from trimtab.store.db import Store
 from trimtab.store.models import AuditEntry, Dependency, FreezeRule, Issue, MaintenanceNotice, User
+
+# Every page here is read on the demo workspace (tests/conftest.py seeds it once per run).
+pytestmark = pytest.mark.demo_workspace
 
 READER = "reader"
 READER_PASSWORD = "a-long-reader-password"

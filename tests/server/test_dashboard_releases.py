@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 import time
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
@@ -16,6 +17,9 @@ from tests.support import WAIT
 from trimtab.domain.spine import users
 from trimtab.store.db import Store
 from trimtab.store.models import AuditEntry, Deploy, DeployRun, User
+
+# Every page here is read on the demo workspace (tests/conftest.py seeds it once per run).
+pytestmark = pytest.mark.demo_workspace
 
 READER = "reader"
 READER_PASSWORD = "a-long-reader-password"

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from tests.sdk.live import token
 from tests.server import test_dashboard_issues
 from tests.server.test_dashboard import _csrf, _login
-from trimtab.demo import workspace
+from tests.support import assert_demo_workspace
 from trimtab.domain.flags import dependency_health
 from trimtab.domain.flags.dependency_health import ProbeResult
 from trimtab.domain.spine import users
@@ -24,6 +24,9 @@ from trimtab.server.app import create_app
 from trimtab.settings import Settings
 from trimtab.store.db import Store
 from trimtab.store.models import AuditEntry, Dependency, Deploy, User, utcnow
+
+# Every page here is read on the demo workspace (tests/conftest.py seeds it once per run).
+pytestmark = pytest.mark.demo_workspace
 
 READER = "reader"
 READER_PASSWORD = "a-long-reader-password"
@@ -37,8 +40,7 @@ def quiet_browser(settings: Settings, store: Store) -> Iterator[TestClient]:
     """`browser` on an app without background jobs: the test runs the health checks itself,
     so the dependency-health job cannot check billing-api between them."""
     with TestClient(create_app(settings, store=store, run_jobs=False)) as quiet:
-        with store.write() as session:
-            assert workspace.seed(session).created
+        assert_demo_workspace(store)
         assert _login(quiet).status_code == 303  # type: ignore[attr-defined]
         yield quiet
 

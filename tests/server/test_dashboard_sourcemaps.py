@@ -6,11 +6,15 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from fastapi.testclient import TestClient
 
 from tests.domain.test_js_mapping import DEBUG_ID, URL, _upload_build
 from tests.server.test_dashboard_issues import Sender, browser, sender  # noqa: F401 (fixtures)
 from trimtab.store.db import Store
+
+# Read on the demo workspace (tests/conftest.py seeds it once per run).
+pytestmark = pytest.mark.demo_workspace
 
 OTHER = "https://shop.example/assets/vendor.min.js"
 

@@ -33,8 +33,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from tests.support import ADMIN_TOKEN, ThreadedServer
-from trimtab.demo import workspace
+from tests.support import ADMIN_TOKEN, ThreadedServer, assert_demo_workspace
 from trimtab.store.db import Store
 
 CHECKS = [
@@ -88,8 +87,7 @@ def _demo_path_values(url: str, token: str, token_id: int) -> dict[str, list[Any
 @pytest.fixture
 def shop_admin(threaded_server: ThreadedServer, store: Store) -> Iterator[tuple[str, str, int]]:
     """(server URL, secret and id of an admin token bound to the demo project `shop`)."""
-    with store.write() as session:
-        workspace.seed(session)
+    assert_demo_workspace(store)
     created = httpx.post(
         f"{threaded_server.url}/api/v1/tokens",
         json={"name": "schemathesis", "scopes": ["admin"], "project": "shop"},
@@ -134,6 +132,7 @@ def _run(
             raise
 
 
+@pytest.mark.demo_workspace
 def test_api__schemathesis__no_5xx_and_every_answer_as_documented(
     shop_admin: tuple[str, str, int],
 ) -> None:

@@ -8,15 +8,15 @@ import pytest
 from fastapi.testclient import TestClient
 from starlette.datastructures import URL
 
-from trimtab.demo import workspace
+from tests.support import assert_demo_workspace
 from trimtab.store.db import Store
 
 
+@pytest.mark.demo_workspace
 def test_flag_config__integer_past_64_bits__422_error_body(
     client: TestClient, store: Store
 ) -> None:
-    with store.write() as session:
-        workspace.seed(session)
+    assert_demo_workspace(store)
     rule = {
         "constraints": [{"attribute": "plan", "operator": "in", "values": [2**70]}],
         "serve": {"variant": "on"},
@@ -51,12 +51,12 @@ def test_ingest__event_with_a_5000_digit_integer__400_invalid_json(client: TestC
         ("POST", "/api/v1/projects/shop/freezes", {"name": "x", "reason": "\x00", "nested": [{}]}),
     ],
 )
+@pytest.mark.demo_workspace
 def test_api__nul_character_in_url_or_body__4xx_error_body(
     client: TestClient, store: Store, method: str, path: str, body: dict[str, object] | None
 ) -> None:
     # PostgreSQL text cannot hold NUL: Schemathesis found a 500 on the first two, on PostgreSQL.
-    with store.write() as session:
-        workspace.seed(session)
+    assert_demo_workspace(store)
     response = client.request(method, path, json=body)
     assert response.status_code in (400, 422), response.text
     assert "NUL" in response.json()["detail"]
