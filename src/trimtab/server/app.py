@@ -10,7 +10,8 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
+from starlette.routing import BaseRoute
 from starlette.types import Receive, Scope, Send
 
 import trimtab
@@ -138,26 +139,48 @@ def create_app(
     app.add_middleware(BodySizeLimit, exempt_prefixes=(*SELF_LIMITED_PREFIXES, chunk_upload))
     app.add_middleware(PageSecurityHeaders)
     app.add_middleware(PublicOrigin, public_url=settings.public_url)
-    app.include_router(health.router)
-    app.include_router(api_router)
-    app.include_router(sdk_assets.router)
-    app.include_router(sentry_api.router)
-    app.include_router(sentry_uploads.router)
     # Evaluation surfaces: plain Starlette routes, no dependency injection on the hot path, and
     # first in the routing table: matching the API's routes first costs more than evaluating.
-    app.router.routes[0:0] = [*ofrep.routes, *unleash_api.routes]
-    dashboard.mount(app)
-    app.include_router(dashboard_flags.router)
-    app.include_router(dashboard_issues.router)
-    app.include_router(dashboard_logs.router)
-    app.include_router(dashboard_attachments.router)
-    app.include_router(dashboard_releases.router)
-    app.include_router(dashboard_deploys.router)
-    app.include_router(dashboard_project.router)
-    app.include_router(dashboard_maintenance.router)
-    app.include_router(dashboard_services.router)
-    app.include_router(dashboard_admin.router)
-    app.include_router(dashboard_segments.router)
+    app.router.routes.extend([*ofrep.routes, *unleash_api.routes, *_API_ROUTES])
+    dashboard.mount_static(app)
+    app.router.routes.extend(_DASHBOARD_ROUTES)
     # Last: it answers every /api/0 route that none of the routers above serves.
-    app.include_router(sentry_uploads.unsupported_router)
+    app.router.routes.extend(_FALLBACK_ROUTES)
     return app
+
+
+def _included(*routers: APIRouter) -> list[BaseRoute]:
+    """The routers' inclusions, made once per process and shared by every app made in it.
+    FastAPI builds an inclusion's models (a pydantic adapter per parameter and response of each
+    route) the first time a request is matched against it, and keeps them on the inclusion;
+    `app.include_router` makes new inclusions for each app, built again on its first requests.
+    One process serves one app, but the test suite makes one per test, and that building was a
+    fifth of its in-process tests' CPU. None of these routers has its own lifespan or startup
+    handlers (which `include_router` would merge into the app's), and nothing here uses
+    FastAPI's dependency overrides (which a shared inclusion would not see)."""
+    holder = APIRouter()
+    for router in routers:
+        if router.on_startup or router.on_shutdown:
+            raise RuntimeError(f"{router!r} has its own startup work: include it per app")
+        holder.include_router(router)
+    return list(holder.routes)
+
+
+_API_ROUTES = _included(
+    health.router, api_router, sdk_assets.router, sentry_api.router, sentry_uploads.router
+)
+_DASHBOARD_ROUTES = _included(
+    dashboard.router,
+    dashboard_flags.router,
+    dashboard_issues.router,
+    dashboard_logs.router,
+    dashboard_attachments.router,
+    dashboard_releases.router,
+    dashboard_deploys.router,
+    dashboard_project.router,
+    dashboard_maintenance.router,
+    dashboard_services.router,
+    dashboard_admin.router,
+    dashboard_segments.router,
+)
+_FALLBACK_ROUTES = _included(sentry_uploads.unsupported_router)

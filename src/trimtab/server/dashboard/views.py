@@ -34,9 +34,8 @@ LOGIN_CSRF_COOKIE = "trimtab_login_csrf"
 router = APIRouter(include_in_schema=False)
 
 
-def mount(app: FastAPI) -> None:
+def mount_static(app: FastAPI) -> None:
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
-    app.include_router(router)
 
 
 def _secure(request: Request) -> bool:
