@@ -11,6 +11,7 @@ import dataclasses
 import itertools
 import os
 import shutil
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -104,11 +105,46 @@ def _sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return _sqlite_file(tmp_path_factory.mktemp("template") / "template.db", migrate.upgrade)
 
 
+class _DemoTemplates:
+    """The demo workspace seeded into a template database, seeded again once it is a minute old:
+    the demo's history is dated from the moment of its seed ("1 d ago" is two days less four
+    minutes), and a run lasts longer than its pages' rounding allows."""
+
+    MAX_AGE_S = 60.0
+
+    def __init__(self, make: Callable[[str], str], drop: Callable[[str], None]) -> None:
+        self._make, self._drop = make, drop
+        self._current: str | None = None
+        self._seeded_at = 0.0
+        self._made = itertools.count()
+
+    def current(self) -> str:
+        if self._current is None or time.monotonic() - self._seeded_at > self.MAX_AGE_S:
+            self.close()
+            self._current = self._make(f"demo{next(self._made)}")
+            self._seeded_at = time.monotonic()
+        return self._current
+
+    def close(self) -> None:
+        if self._current is not None:
+            self._drop(self._current)
+            self._current = None
+
+
 @pytest.fixture(scope="session")
-def _sqlite_demo_template(tmp_path_factory: pytest.TempPathFactory, _sqlite_template: Path) -> Path:
-    path = tmp_path_factory.mktemp("template") / "demo.db"
-    shutil.copyfile(_sqlite_template, path)
-    return _sqlite_file(path, _seed_demo)
+def _sqlite_demo_templates(
+    tmp_path_factory: pytest.TempPathFactory, _sqlite_template: Path
+) -> Iterator[_DemoTemplates]:
+    directory = tmp_path_factory.mktemp("demo-templates")
+
+    def make(name: str) -> str:
+        path = directory / f"{name}.db"
+        shutil.copyfile(_sqlite_template, path)
+        return str(_sqlite_file(path, _seed_demo))
+
+    templates = _DemoTemplates(make, lambda path: Path(path).unlink())
+    yield templates
+    templates.close()
 
 
 def _pg_admin_url() -> str:
@@ -139,30 +175,42 @@ def _postgres_template() -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def _postgres_demo_template(_postgres_template: str) -> Iterator[str]:
-    name = f"{_postgres_template}_demo"
-    _pg_execute(f'CREATE DATABASE "{name}" TEMPLATE "{_postgres_template}"')
-    store = Store(_pg_url_for(name))
-    _seed_demo(store)
-    store.dispose()
-    yield name
-    _pg_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+def _postgres_demo_templates(_postgres_template: str) -> Iterator[_DemoTemplates]:
+    def make(name: str) -> str:
+        database = f"{_postgres_template}_{name}"
+        _pg_execute(f'CREATE DATABASE "{database}" TEMPLATE "{_postgres_template}"')
+        store = Store(_pg_url_for(database))
+        _seed_demo(store)
+        store.dispose()
+        return database
+
+    templates = _DemoTemplates(
+        make, lambda database: _pg_execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+    )
+    yield templates
+    templates.close()
 
 
 @pytest.fixture(params=BACKENDS)
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A fresh, migrated database for one test; for a test marked `demo_workspace`, one holding
-    the demo workspace (seeded once per run: the seed costs more than most tests)."""
+    the demo workspace (copied from a seeded template, renewed each minute: the seed costs more
+    than most tests)."""
     demo = request.node.get_closest_marker("demo_workspace") is not None
     if request.param == "sqlite":
         path = tmp_path / "trimtab.db"
-        template = "_sqlite_demo_template" if demo else "_sqlite_template"
-        shutil.copyfile(request.getfixturevalue(template), path)
+        if demo:
+            shutil.copyfile(request.getfixturevalue("_sqlite_demo_templates").current(), path)
+        else:
+            shutil.copyfile(request.getfixturevalue("_sqlite_template"), path)
         yield f"sqlite:///{path}"
         return
     if not POSTGRES_URL:
         pytest.skip("set TRIMTAB_TEST_POSTGRES_URL to run the PostgreSQL half")
-    template = request.getfixturevalue("_postgres_demo_template" if demo else "_postgres_template")
+    if demo:
+        template = request.getfixturevalue("_postgres_demo_templates").current()
+    else:
+        template = request.getfixturevalue("_postgres_template")
     name = f"trimtab_t_{os.getpid()}_{next(_counter)}"
     _pg_execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
     yield _pg_url_for(name)

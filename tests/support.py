@@ -120,7 +120,7 @@ class CliResult:
 
 def assert_demo_workspace(store: Store) -> None:
     """The store holds the demo workspace, as it does for a test marked `demo_workspace`
-    (tests/conftest.py copies its database from one seeded once per run)."""
+    (tests/conftest.py copies its database from a seeded template)."""
     with store.read() as session:
         seeded = workspace.demo_dsn(session, "http://testserver") is not None
     assert seeded, "no demo workspace: mark the test (or its module) pytest.mark.demo_workspace"

@@ -29,7 +29,7 @@ from trimtab.store.models import (
     User,
 )
 
-# Every page here is read on the demo workspace (tests/conftest.py seeds it once per run).
+# Every page here is read on the demo workspace (tests/conftest.py keeps it seeded in a template).
 pytestmark = pytest.mark.demo_workspace
 
 READER = "reader"

@@ -30,7 +30,7 @@ from trimtab.server.headers import CONTENT_SECURITY_POLICY
 from trimtab.store.db import Store
 from trimtab.store.models import AuditEntry, FlagEvaluationHour, User, utcnow
 
-# Every page here is read on the demo workspace (tests/conftest.py seeds it once per run).
+# Every page here is read on the demo workspace (tests/conftest.py keeps it seeded in a template).
 pytestmark = pytest.mark.demo_workspace
 
 ADMIN = Actor("token", "test", frozenset({"admin"}))

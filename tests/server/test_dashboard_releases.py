@@ -18,7 +18,7 @@ from trimtab.domain.spine import users
 from trimtab.store.db import Store
 from trimtab.store.models import AuditEntry, Deploy, DeployRun, User
 
-# Every page here is read on the demo workspace (tests/conftest.py seeds it once per run).
+# Every page here is read on the demo workspace (tests/conftest.py keeps it seeded in a template).
 pytestmark = pytest.mark.demo_workspace
 
 READER = "reader"

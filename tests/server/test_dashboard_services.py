@@ -25,7 +25,7 @@ from trimtab.settings import Settings
 from trimtab.store.db import Store
 from trimtab.store.models import AuditEntry, Dependency, Deploy, User, utcnow
 
-# Every page here is read on the demo workspace (tests/conftest.py seeds it once per run).
+# Every page here is read on the demo workspace (tests/conftest.py keeps it seeded in a template).
 pytestmark = pytest.mark.demo_workspace
 
 READER = "reader"

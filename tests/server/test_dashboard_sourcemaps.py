@@ -13,7 +13,7 @@ from tests.domain.test_js_mapping import DEBUG_ID, URL, _upload_build
 from tests.server.test_dashboard_issues import Sender, browser, sender  # noqa: F401 (fixtures)
 from trimtab.store.db import Store
 
-# Read on the demo workspace (tests/conftest.py seeds it once per run).
+# Read on the demo workspace (tests/conftest.py keeps it seeded in a template).
 pytestmark = pytest.mark.demo_workspace
 
 OTHER = "https://shop.example/assets/vendor.min.js"
