@@ -196,21 +196,17 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     """A fresh, migrated database for one test; for a test marked `demo_workspace`, one holding
     the demo workspace (copied from a seeded template, renewed each minute: the seed costs more
     than most tests)."""
-    demo = request.node.get_closest_marker("demo_workspace") is not None
+    if request.param == "postgres" and not POSTGRES_URL:
+        pytest.skip("set TRIMTAB_TEST_POSTGRES_URL to run the PostgreSQL half")
+    if request.node.get_closest_marker("demo_workspace") is not None:
+        template = request.getfixturevalue(f"_{request.param}_demo_templates").current()
+    else:
+        template = str(request.getfixturevalue(f"_{request.param}_template"))
     if request.param == "sqlite":
         path = tmp_path / "trimtab.db"
-        if demo:
-            shutil.copyfile(request.getfixturevalue("_sqlite_demo_templates").current(), path)
-        else:
-            shutil.copyfile(request.getfixturevalue("_sqlite_template"), path)
+        shutil.copyfile(template, path)
         yield f"sqlite:///{path}"
         return
-    if not POSTGRES_URL:
-        pytest.skip("set TRIMTAB_TEST_POSTGRES_URL to run the PostgreSQL half")
-    if demo:
-        template = request.getfixturevalue("_postgres_demo_templates").current()
-    else:
-        template = request.getfixturevalue("_postgres_template")
     name = f"trimtab_t_{os.getpid()}_{next(_counter)}"
     _pg_execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
     yield _pg_url_for(name)
