@@ -63,6 +63,7 @@ def serve(
     from trimtab.demo import workspace
     from trimtab.demo.common import DEMO_PROJECT
     from trimtab.server.app import create_app, prepare_store
+    from trimtab.server.workers import settle_serving_process
 
     url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
     # DSNs must name the address SDKs reach; unless told otherwise, that is where we listen.
@@ -88,16 +89,13 @@ def serve(
     if workers > 1:
         from trimtab.server.workers import run_workers
 
+        # Frozen before the fork too, so the workers share these pages instead of copying them.
         store.dispose()  # each worker opens its own connections after the fork
         gc.collect()
         gc.freeze()
         raise typer.Exit(run_workers(settings, host, port, workers, log_level))
     app = create_app(settings, store=store)
-    # Everything imported and built so far lives as long as the process: freeze it out of the
-    # cycle collector, which otherwise walks it again on every full collection (the thousands of
-    # objects of each parsed ~40 KB event trigger collections all the time).
-    gc.collect()
-    gc.freeze()
+    settle_serving_process()
     # proxy_headers off: which X-Forwarded-For to believe is TRIMTAB_TRUSTED_PROXIES' call
     # (server.auth.client_of), not uvicorn's default of trusting anything from 127.0.0.1.
     uvicorn.run(

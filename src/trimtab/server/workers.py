@@ -29,6 +29,14 @@ from trimtab.settings import Settings
 
 log = logging.getLogger("trimtab.server")
 
+# How long a thread keeps the GIL once another thread asks for it (CPython's default: 5 ms).
+# The ingest writer holds SQLite's write lock, which every server process shares, while it runs
+# Python between its statements, and it gives the GIL up during each statement. With 5 ms,
+# taking it back from a busy event loop stretched every write transaction while the other
+# processes' writers waited on the lock: `serve --workers 2` stored no more than one process
+# (A/B on the 2-core host: about 1,050 events/s with 5 ms, 1,400-1,500 with 1 ms; no difference
+# measured on PostgreSQL, where nothing waits on one lock; docs/benchmarks.md).
+SWITCH_INTERVAL_S = 0.001
 # A worker that keeps dying at once is not restarted in a tight loop.
 RESTART_BACKOFF_S = 1.0
 STOP_GRACE_S = 30.0
@@ -49,6 +57,17 @@ def worker_settings(settings: Settings, index: int) -> Settings:
     return settings if index == 0 else dataclasses.replace(settings, runner_enabled=False)
 
 
+def settle_serving_process() -> None:
+    """Ready a server process once its app is built, before it serves: everything imported and
+    built so far lives as long as the process, so it is frozen out of the cycle collector, which
+    would otherwise walk it again on every full collection (the thousands of objects of each
+    parsed ~40 KB event trigger collections all the time); and threads hand over the GIL
+    within `SWITCH_INTERVAL_S`."""
+    gc.collect()
+    gc.freeze()
+    sys.setswitchinterval(SWITCH_INTERVAL_S)
+
+
 def _worker_main(
     settings: Settings, index: int, count: int, sock: socket.socket, level: str
 ) -> None:
@@ -63,8 +82,7 @@ def _worker_main(
     if count > 1:
         store.share_changes_across_processes()
     app = create_app(worker_settings(settings, index), store=store, run_jobs=index == 0)
-    gc.collect()
-    gc.freeze()
+    settle_serving_process()
     duties = "runs the background jobs" if index == 0 else "serves requests only"
     print(f"trimtab worker {index} (pid {os.getpid()}): {duties}", file=sys.stderr, flush=True)
     config = uvicorn.Config(
