@@ -1,7 +1,7 @@
 """The layer rules, read from the source's import statements (every import, at any depth:
 one placed inside a function or under TYPE_CHECKING still counts, so it cannot hide a cycle).
 
-- `core` is pure: the standard library, mmh3, orjson (and brotli), nothing else of trimtab.
+- `core` is pure: the standard library, mmh3, orjson (brotli, msgspec), nothing else of trimtab.
 - `sdk` imports no server, store or domain (it ships to applications in the base install).
 - `store` imports no domain, server, cli, jobs or runner; `domain` no server, cli, jobs or runner.
 - Only `cli/server_cmds.py` imports `server` (and `server` itself).
@@ -21,9 +21,9 @@ import pytest
 SRC = Path(__file__).resolve().parents[1] / "src"
 
 # Third-party packages `core` may use: neither web nor database. re2 runs flag regexes in linear
-# time; brotli only in decompress.py, which the server alone imports (the SDK's lightness is
-# tested in tests/sdk).
-CORE_THIRD_PARTY = {"mmh3", "orjson", "brotli", "re2"}
+# time; brotli only in decompress.py and msgspec only in event_view.py, which the server alone
+# imports (the SDK's lightness is tested in tests/sdk).
+CORE_THIRD_PARTY = {"mmh3", "orjson", "brotli", "re2", "msgspec"}
 
 
 @dataclass(frozen=True)
@@ -115,7 +115,7 @@ def rule_breaks(graph: Mapping[str, set[str]]) -> list[str]:
                     continue
                 if top not in CORE_THIRD_PARTY:
                     found.append(
-                        f"{module} imports {name} (core is standard library + mmh3/orjson/brotli)"
+                        f"{module} imports {name} (core: standard library, {CORE_THIRD_PARTY})"
                     )
     return found
 
@@ -150,10 +150,14 @@ def cycles(graph: Mapping[str, set[str]]) -> list[list[str]]:
             if len(group) > 1:
                 groups.append(sorted(group))
 
-    sys.setrecursionlimit(max(sys.getrecursionlimit(), 10_000))
-    for node in sorted(internal):
-        if node not in index:
-            visit(node)
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(limit, 10_000))
+    try:
+        for node in sorted(internal):
+            if node not in index:
+                visit(node)
+    finally:
+        sys.setrecursionlimit(limit)  # other tests in this process expect the default
     return groups
 
 

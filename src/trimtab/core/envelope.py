@@ -50,6 +50,7 @@ from trimtab.core.decompress import (
     Decompressor,
     decompress_body,
 )
+from trimtab.core.event_view import decode_event_view
 from trimtab.core.ingest_errors import (
     BodyTooLarge,
     DecompressionBomb,
@@ -121,18 +122,20 @@ DEFAULT_LIMITS = Limits()
 class EnvelopeItem:
     """One item: its type, header dict and raw payload bytes.
 
-    `json()` parses the payload on first use and remembers it; `event` items are parsed (and
-    so validated) by `parse_envelope` already. Items of types trimtab does not know are kept
-    as they are so the caller can decide to skip them.
+    `json()` parses the payload on first use and remembers it. `event` items are read (and
+    so validated) by `parse_envelope` already, into `event_view()`: the fields ingest reads.
+    Items of types trimtab does not know are kept as they are so the caller can decide to skip
+    them.
     """
 
-    __slots__ = ("_parsed", "headers", "payload", "type")
+    __slots__ = ("_parsed", "_view", "headers", "payload", "type")
 
     def __init__(self, type: str, headers: dict[str, Any], payload: bytes) -> None:
         self.type = type
         self.headers = headers
         self.payload = payload
         self._parsed: Any = _UNPARSED
+        self._view: dict[str, Any] | None = None
 
     @property
     def content_type(self) -> str | None:
@@ -149,6 +152,15 @@ class EnvelopeItem:
         if self._parsed is _UNPARSED:
             self._parsed = _loads(self.payload, f"{self.type} item payload")
         return self._parsed
+
+    def event_view(self) -> dict[str, Any]:
+        """An `event` item's fields that ingest reads (`core.event_view`; the whole event when
+        that lean read could not vouch for them), with the values `json()` would give."""
+        if self._view is None:
+            self._view, whole = _read_event(self.payload, f"{self.type} item payload")
+            if whole:
+                self._parsed = self._view
+        return self._view
 
     def __repr__(self) -> str:
         return f"EnvelopeItem(type={self.type!r}, headers={self.headers!r}, {len(self.payload)} B)"
@@ -260,7 +272,9 @@ def parse_envelope(data: bytes, limits: Limits = DEFAULT_LIMITS) -> Envelope:
             _check_event_item(item_type, payload, index, limits, seen_single)
         item = EnvelopeItem(item_type, item_headers, payload)
         if item_type == "event":
-            item._parsed = decode_json_object(payload, f"item {index} (event) payload")
+            item._view, whole = _read_event(payload, f"item {index} (event) payload")
+            if whole:
+                item._parsed = item._view
         items.append(item)
     return Envelope(headers, items)
 
@@ -364,6 +378,16 @@ def _unwrap_legacy_store_body(data: bytes, limits: Limits) -> bytes:
         ) from None
     except InvalidEncoding:
         raise InvalidJson("event is neither JSON nor base64-encoded zlib JSON") from None
+
+
+def _read_event(payload: bytes, what: str) -> tuple[dict[str, Any], bool]:
+    """(the fields of an event payload that ingest reads, whether that is the whole event).
+    Refuses exactly what `decode_json_object` refuses: where the lean read of
+    `core.event_view` cannot vouch for its answer, this is the whole parse."""
+    view = decode_event_view(payload)
+    if view is not None:
+        return view, False
+    return decode_json_object(payload, what), True
 
 
 def decode_json_object(data: bytes, what: str) -> dict[str, Any]:

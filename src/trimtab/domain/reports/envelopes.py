@@ -112,7 +112,7 @@ def envelope_job(
         if item.type == "event":
             job.event = prepare_event(
                 project_id,
-                item.json(),
+                item.event_view(),
                 item.payload,
                 received_at,
                 fallback_event_id=envelope.event_id,

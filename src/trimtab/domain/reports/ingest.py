@@ -38,7 +38,7 @@ import orjson
 from sqlalchemy import bindparam, func, select, tuple_
 from sqlalchemy.orm import Session
 
-from trimtab.core.envelope import replace_nul
+from trimtab.core.envelope import decode_json_object, replace_nul
 from trimtab.core.event_fields import EventFields, extract_fields, with_client_ip
 from trimtab.core.feedback import Feedback
 from trimtab.core.grouping import GroupingResult, group_event
@@ -219,13 +219,17 @@ def prepare_event(
     fallback_event_id: str | None = None,
     client_ip: str | None = None,
 ) -> PreparedEvent:
-    """Group and index one parsed event (pure: no database). A user ip_address of "{{auto}}"
-    is stored as the client's address (`client_ip`), the one change made to the payload."""
-    resolved = with_client_ip(event, client_ip)
-    if resolved is not None:
+    """Group and index one parsed event (pure: no database). `event` may hold only the fields
+    ingest reads (`EnvelopeItem.event_view`); `payload` is the whole event. A user ip_address
+    of "{{auto}}" is stored as the client's address (`client_ip`), the one change made to the
+    payload."""
+    if with_client_ip(event, client_ip) is not None:
+        # Written again from the whole event: `event` may be only the view of it.
+        resolved = with_client_ip(decode_json_object(payload, "event"), client_ip)
         # A value orjson cannot write again (it read it, so hardly): keep the event as sent.
         with contextlib.suppress(orjson.JSONEncodeError):
-            event, payload = resolved, orjson.dumps(resolved)
+            if resolved is not None:
+                event, payload = resolved, orjson.dumps(resolved)
     event = replace_nul(event, payload)
     if isinstance(event, dict):
         # Browser SDKs send no browser/os contexts: derive them from the User-Agent, so the
