@@ -31,11 +31,11 @@ log = logging.getLogger("trimtab.server")
 
 # How long a thread keeps the GIL once another thread asks for it (CPython's default: 5 ms).
 # The ingest writer holds SQLite's write lock, which every server process shares, while it runs
-# Python between its statements, and it gives the GIL up during each statement. With 5 ms,
-# taking it back from a busy event loop stretched every write transaction while the other
-# processes' writers waited on the lock: `serve --workers 2` stored no more than one process
-# (A/B on the 2-core host: about 1,050 events/s with 5 ms, 1,400-1,500 with 1 ms; no difference
-# measured on PostgreSQL, where nothing waits on one lock; docs/benchmarks.md).
+# Python between its statements, and it gives the GIL up during each statement: taking it back
+# from a busy event loop could wait the whole interval each time while the other processes'
+# writers waited on the lock. A first A/B with `serve --workers 2` measured about 1,050 events/s
+# with 5 ms against 1,400-1,500 with 1 ms; a second could not separate them from the host's
+# noise; no run showed a cost (docs/benchmarks.md, stop 22).
 SWITCH_INTERVAL_S = 0.001
 # A worker that keeps dying at once is not restarted in a tight loop.
 RESTART_BACKOFF_S = 1.0
