@@ -134,6 +134,8 @@ def test_parse_envelope__event_item__read_as_the_view_whole_on_demand() -> None:
         (b'{"message":"x","extra":{"k":"\\ud800"}}', "a lone surrogate escape"),
         (b'{"message":"x","extra":{"k":NaN}}', "NaN"),
         (b'{"message":123456789012345678901234567890}', "an integer past 64 bits"),
+        (b'{"message":"x","extra":{"n":' + b"1" * 5000 + b"}}", "5,000 digits, skipped"),
+        (b'{"message":"x","extra":{"n":-' + b"7" * 4301 + b"}}", "4,301 digits, skipped"),
         (b'{"message":"x","extra":' + b"[" * 1100 + b"]" * 1100 + b"}", "nested too deep"),
         (b'{"exception":{"values":["not an object"]}}', "a shape the schema does not describe"),
         (b'["not an object"]', "not an object"),

@@ -16,6 +16,8 @@ could not hold, it answers None and the caller parses the whole payload as befor
 
 - the payload is not valid UTF-8 (msgspec does not look inside the strings it skips; the whole
   parse refuses it, 400);
+- a number of thousands of digits may be in it (Python refuses to read one, so the whole parse
+  refuses the event; msgspec would skip it unread);
 - a field it reads holds an integer past 64 bits (orjson reads those as floats, msgspec keeps
   them exact: `str()` of the two differs in a title or a fingerprint);
 - msgspec refuses the JSON (NaN, lone surrogates, a nesting too deep: the whole parse has its own
@@ -33,6 +35,7 @@ generated events, and fails when any of several read fields is taken out of the 
 
 from __future__ import annotations
 
+import re
 import sys
 from typing import Any, TypedDict, cast
 
@@ -149,6 +152,27 @@ _DECODER = msgspec.json.Decoder(_Event)
 _ORJSON_MAX_DEPTH = 1024
 
 
+_DIGIT_RUN = re.compile(rb"[0-9]*")
+
+
+def _has_long_digit_run(payload: bytes) -> bool:
+    """Whether `payload` may hold a run of digits longer than Python reads as one integer
+    (`sys.get_int_max_str_digits`, 4,300): the whole parse refuses such a number (400) where
+    msgspec would skip it unread. Looked at every `step` bytes, so in a few µs: a run longer than
+    twice `step` holds a sampled byte with at least `step` digits from it on. A shorter run may
+    count too (the answer may be yes for less, never no for one)."""
+    limit = sys.get_int_max_str_digits()
+    if not limit:
+        return False  # no limit: the whole parse takes any integer too
+    step = limit // 2
+    for pos in range(0, len(payload), step):
+        if 0x30 <= payload[pos] <= 0x39:
+            match = _DIGIT_RUN.match(payload, pos)
+            if match is not None and match.end() - pos >= step:
+                return True
+    return False
+
+
 def decode_event_view(payload: bytes) -> dict[str, Any] | None:
     """The fields of the event JSON `payload` that ingest reads, with the values a whole parse
     gives them; None when that cannot be vouched for (see the module docstring): parse the
@@ -160,6 +184,8 @@ def decode_event_view(payload: bytes) -> dict[str, Any] | None:
             payload.decode("utf-8")
         except UnicodeDecodeError:
             return None
+    if _has_long_digit_run(payload):
+        return None
     try:
         view = _DECODER.decode(payload)
         # orjson writes exactly the integers it reads as integers (64 bits); past them it reads
