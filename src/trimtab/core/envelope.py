@@ -157,10 +157,18 @@ class EnvelopeItem:
         """An `event` item's fields that ingest reads (`core.event_view`; the whole event when
         that lean read could not vouch for them), with the values `json()` would give."""
         if self._view is None:
-            self._view, whole = _read_event(self.payload, f"{self.type} item payload")
-            if whole:
-                self._parsed = self._view
+            return self._read_event(f"{self.type} item payload")
         return self._view
+
+    def _read_event(self, what: str) -> dict[str, Any]:
+        """Read the payload into the view (refusing what `decode_json_object` refuses): where
+        the lean read of `core.event_view` cannot vouch for its answer, the whole parse, which
+        is then `json()`'s answer too."""
+        view = decode_event_view(self.payload)
+        if view is None:
+            view = self._parsed = decode_json_object(self.payload, what)
+        self._view = view
+        return view
 
     def __repr__(self) -> str:
         return f"EnvelopeItem(type={self.type!r}, headers={self.headers!r}, {len(self.payload)} B)"
@@ -272,9 +280,7 @@ def parse_envelope(data: bytes, limits: Limits = DEFAULT_LIMITS) -> Envelope:
             _check_event_item(item_type, payload, index, limits, seen_single)
         item = EnvelopeItem(item_type, item_headers, payload)
         if item_type == "event":
-            item._view, whole = _read_event(payload, f"item {index} (event) payload")
-            if whole:
-                item._parsed = item._view
+            item._read_event(f"item {index} (event) payload")
         items.append(item)
     return Envelope(headers, items)
 
@@ -378,16 +384,6 @@ def _unwrap_legacy_store_body(data: bytes, limits: Limits) -> bytes:
         ) from None
     except InvalidEncoding:
         raise InvalidJson("event is neither JSON nor base64-encoded zlib JSON") from None
-
-
-def _read_event(payload: bytes, what: str) -> tuple[dict[str, Any], bool]:
-    """(the fields of an event payload that ingest reads, whether that is the whole event).
-    Refuses exactly what `decode_json_object` refuses: where the lean read of
-    `core.event_view` cannot vouch for its answer, this is the whole parse."""
-    view = decode_event_view(payload)
-    if view is not None:
-        return view, False
-    return decode_json_object(payload, what), True
 
 
 def decode_json_object(data: bytes, what: str) -> dict[str, Any]:
