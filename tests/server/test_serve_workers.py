@@ -1,11 +1,16 @@
 """`trimtab serve --workers 2`: two processes on one port and one database. Every event a
 worker acknowledged is stored, a flag change made through either worker reaches SSE streams on
-both, the background jobs run in one process only (a scheduled change applies once), and a DSN
-key's ingest quota holds for both workers together."""
+both, the background jobs run in one process only (a scheduled change applies once), a DSN
+key's ingest quota holds for both workers together, and connections opened at once are spread
+over both workers."""
 
 from __future__ import annotations
 
 import gzip
+import os
+import shutil
+import socket
+import sys
 import threading
 import time
 import uuid
@@ -27,6 +32,9 @@ SENDERS = 6
 EVENTS_PER_SENDER = 60
 STREAMS = 4
 FLIPS = 3
+
+
+CONNECTIONS = 32
 
 
 @pytest.fixture
@@ -172,3 +180,73 @@ def test_workers__ingest_quota_shared__the_key_s_limit_holds_for_both(
     # since the other's last events takes one more on its stale total, flushes it and learns
     # the rest; one more may slip in between its commit and its reading of the total.
     assert QUOTA <= taken <= QUOTA + 2, [r.status_code for r in answers]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc; balanced on Linux")
+def test_workers__connections_opened_at_once__spread_over_both(
+    _sqlite_template: Path, tmp_path: Path
+) -> None:
+    """Clients that keep their connections (SDKs, a proxy's upstream pool) must not all land
+    on one worker: with one shared socket, the worker that woke first accepted every waiting
+    connection. Each worker has its own SO_REUSEPORT socket; the kernel hashes connections
+    over them, so 32 connections all on one worker is a 1-in-2^31 chance."""
+    database = tmp_path / "trimtab.db"
+    shutil.copyfile(_sqlite_template, database)
+    server = start_server(f"sqlite:///{database}", tmp_path / "live", args=("--workers", "2"))
+    clients: list[socket.socket] = []
+    try:
+        port = int(server.url.rsplit(":", 1)[1])
+        # All connected before any request: they wait in the kernel's accept queues together.
+        clients = [
+            socket.create_connection(("127.0.0.1", port), timeout=WAIT) for _ in range(CONNECTIONS)
+        ]
+        for client in clients:
+            client.sendall(b"GET /healthz HTTP/1.1\r\nHost: trimtab\r\n\r\n")
+        for client in clients:
+            assert client.recv(64).startswith(b"HTTP/1.1 200")  # accepted and answered
+        held = _connections_held(server.process.pid, port)
+        assert sum(held.values()) == CONNECTIONS
+        assert len(held) == 2 and min(held.values()) >= 4, held
+    finally:
+        for client in clients:
+            client.close()
+        server.stop()
+
+
+def _connections_held(parent: int, port: int) -> dict[int, int]:
+    """Worker pid -> established connections on `port` it holds (from /proc)."""
+    established = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(table) as lines:
+            for line in list(lines)[1:]:
+                fields = line.split()
+                local_port = int(fields[1].rsplit(":", 1)[1], 16)
+                if local_port == port and fields[3] == "01":  # 01: ESTABLISHED
+                    established.add(fields[9])  # the socket's inode
+    held: dict[int, int] = {}
+    for pid in _children(parent):
+        inodes = set()
+        for fd in os.listdir(f"/proc/{pid}/fd"):
+            try:
+                target = os.readlink(f"/proc/{pid}/fd/{fd}")
+            except OSError:
+                continue  # closed meanwhile
+            if target.startswith("socket:["):
+                inodes.add(target[len("socket:[") : -1])
+        if count := len(inodes & established):
+            held[pid] = count
+    return held
+
+
+def _children(parent: int) -> list[int]:
+    children = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as stat:
+                    ppid = int(stat.read().rsplit(")", 1)[1].split()[1])
+            except OSError:
+                continue
+            if ppid == parent:
+                children.append(int(entry))
+    return children

@@ -1,9 +1,17 @@
-"""`trimtab serve --workers N`: N server processes sharing one listening socket.
+"""`trimtab serve --workers N`: N server processes on one port.
 
-The parent binds the socket, forks N workers (each inherits it and runs its own uvicorn, its own
-store connections and its own group-commit ingest writer) and supervises them: a worker that
-dies is started again; SIGTERM or SIGINT stops them all gracefully. The kernel spreads new
-connections over the processes accepting on the shared socket.
+The parent binds the port, forks N workers (each runs its own uvicorn, its own store connections
+and its own group-commit ingest writer) and supervises them: a worker that dies is started
+again; SIGTERM or SIGINT stops them all gracefully.
+
+On Linux each worker accepts on a listening socket of its own, all bound to the port with
+SO_REUSEPORT, and the kernel spreads new connections over them evenly (by a hash of their
+addresses). One socket shared by every worker spread them badly: the worker that woke first
+accepted every connection waiting (uvicorn takes up to its backlog at once), and clients that
+keep their connections (SDKs, a proxy's upstream pool) stayed with it, one core busy and the
+other idle (docs/benchmarks.md, stop 23). The parent holds every socket, so connections that
+reach a dead worker's socket wait in its queue for the restarted worker instead of being
+refused. Where SO_REUSEPORT does not balance (macOS, the BSDs) the workers share one socket.
 
 Work that must happen once runs in worker 0 only: the background jobs (on PostgreSQL their
 advisory locks would also keep them single across nodes; on SQLite there is no lock) and the
@@ -42,13 +50,35 @@ RESTART_BACKOFF_S = 1.0
 STOP_GRACE_S = 30.0
 
 
-def bind_socket(host: str, port: int) -> socket.socket:
+def bind_sockets(host: str, port: int, count: int) -> list[socket.socket]:
+    """The listening sockets of `count` workers: one each on Linux (SO_REUSEPORT), else one
+    for all. Port 0 picks a free port once, for all of them."""
+    balanced = sys.platform.startswith("linux") and hasattr(socket, "SO_REUSEPORT")
+    sockets = [_listen(host, port, reuse_port=balanced)]
+    if balanced:
+        port = sockets[0].getsockname()[1]
+        try:
+            sockets.extend(_listen(host, port, reuse_port=True) for _ in range(count - 1))
+        except OSError:
+            for sock in sockets:
+                sock.close()
+            raise
+    return sockets
+
+
+def _listen(host: str, port: int, *, reuse_port: bool) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
-    sock.listen(2048)
-    sock.set_inheritable(True)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if reuse_port:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind((host, port))
+        sock.listen(2048)
+        sock.set_inheritable(True)
+    except OSError:
+        sock.close()
+        raise
     return sock
 
 
@@ -69,13 +99,17 @@ def settle_serving_process() -> None:
 
 
 def _worker_main(
-    settings: Settings, index: int, count: int, sock: socket.socket, level: str
+    settings: Settings, index: int, count: int, sockets: list[socket.socket], level: str
 ) -> None:
     import uvicorn
 
     from trimtab.server.app import create_app
     from trimtab.store.db import Store
 
+    sock = sockets[index % len(sockets)]
+    for other in sockets:
+        if other is not sock:
+            other.close()  # this process's copy; the parent keeps it for its own worker
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, signal.SIG_DFL)  # uvicorn installs its own once it runs
     store = Store(settings.database_url)
@@ -96,14 +130,14 @@ def _worker_main(
 
 def run_workers(settings: Settings, host: str, port: int, count: int, log_level: str) -> int:
     """Serve with `count` worker processes until SIGTERM/SIGINT; returns the exit status."""
-    sock = bind_socket(host, port)
+    sockets = bind_sockets(host, port, count)
     context = multiprocessing.get_context("fork")
     stopping = threading.Event()
 
     def start(index: int) -> BaseProcess:
         process = context.Process(
             target=_worker_main,
-            args=(settings, index, count, sock, log_level),
+            args=(settings, index, count, sockets, log_level),
             name=f"trimtab-worker-{index}",
             daemon=False,
         )
@@ -139,7 +173,8 @@ def run_workers(settings: Settings, host: str, port: int, count: int, log_level:
             if process.is_alive():
                 process.kill()
                 process.join()
-        sock.close()
+        for sock in sockets:
+            sock.close()
         for signum, handler in previous.items():
             signal.signal(signum, handler)
     return 0
