@@ -30,12 +30,12 @@ import hashlib
 import uuid
 from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import bindparam, func, select, tuple_
+from sqlalchemy import Table, bindparam, func, insert, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from trimtab.core.envelope import decode_json_object, replace_nul
@@ -294,29 +294,31 @@ def store_events(session: Session, events: Sequence[PreparedEvent]) -> list[Stor
             seen.add(key)
             fresh.append(prepared)
     issues = _issues_for(session, fresh)
-    new_issue_keys = {key for key, issue in issues.items() if issue.id is None}
+    new_issue_keys = sorted(key for key, issue in issues.items() if issue.id is None)
     release_dates = _ReleaseDates(session)
-    regressed: dict[int, tuple[Issue, PreparedEvent]] = {}
+    regressed: dict[int, tuple[_IssueRow, PreparedEvent]] = {}
     for prepared in fresh:
         issue = issues[(prepared.project_id, prepared.grouping.fingerprint)]
         _apply_event(issue, prepared)
         if issue.id is not None and issue.status != "unresolved":
             _transition(issue, prepared, release_dates, regressed)
-    session.flush()  # new issues get their ids
+    new_users = _count_users(session, fresh, issues)
+    _insert_issues(session, [issues[key] for key in new_issue_keys])  # their ids
+    _update_issues(session, [issue for key, issue in issues.items() if key not in new_issue_keys])
 
     results = dict(known)
     rows: list[tuple[Any, ...]] = []
     moment = bulk.moment(session)
     for prepared in fresh:
-        issue = issues[(prepared.project_id, prepared.grouping.fingerprint)]
-        results[(prepared.project_id, prepared.event_id)] = issue.id
-        rows.append(_event_row(prepared, issue.id, moment))
-    _count_users(session, fresh, issues)  # reads which users each issue has seen
+        issue_id = _issue_id(issues, prepared)
+        results[(prepared.project_id, prepared.event_id)] = issue_id
+        rows.append(_event_row(prepared, issue_id, moment))
+    _add_issue_users(session, [(issues[key].id, user) for key, user in new_users])
     with bulk.pipeline(session):  # the rest answers nothing: one round trip on PostgreSQL
         bulk.insert_events(session, rows)
         _upsert_facets(session, fresh, issues)
         _add_rollups(session, fresh, issues)
-    for key in sorted(new_issue_keys):
+    for key in new_issue_keys:
         _announce(session, issues[key], "issue.new")
     for issue, event in regressed.values():
         _announce(session, issue, "issue.regressed", event.fields.release, event.fields.environment)
@@ -346,50 +348,150 @@ def _known_event_ids(
     return known
 
 
+@dataclass(slots=True)
+class _IssueRow:
+    """An issue as the writer reads and changes it: the columns of `Issue` it needs, read and
+    written with Core statements (the ORM's unit of work cost the writer ~1 ms a batch, most
+    of a small batch's time). `id` is None for an issue this batch creates."""
+
+    id: int | None
+    project_id: int
+    fingerprint: str
+    title: str
+    culprit: str
+    level: str
+    platform: str | None
+    status: str
+    status_detail: dict[str, Any] | None
+    first_seen: datetime
+    last_seen: datetime
+    event_count: int
+    user_count: int
+    first_release: str | None
+    last_release: str | None
+    first_environment: str | None
+    resolved_at: datetime | None = None
+    regressed_at: datetime | None = None
+    regressed_in_release: str | None = None
+    status_changed: bool = False
+
+
+_ISSUES: Table = Issue.__table__  # type: ignore[assignment]
+_ROW_COLUMNS = tuple(f.name for f in fields(_IssueRow) if f.name != "status_changed")
+# Written for every issue a batch touched; the status columns only for the few that changed.
+_COUNTED_COLUMNS = (
+    "title",
+    "culprit",
+    "level",
+    "first_seen",
+    "last_seen",
+    "event_count",
+    "user_count",
+    "first_release",
+    "last_release",
+    "first_environment",
+)
+_STATUS_COLUMNS = ("status", "status_detail", "resolved_at", "regressed_at", "regressed_in_release")
+
+
+def _update_of(columns: Sequence[str]) -> Any:
+    return (
+        update(_ISSUES)
+        .where(_ISSUES.c.id == bindparam("_id"))
+        .values({name: bindparam(name) for name in columns})
+    )
+
+
 # The writer's statements, built once: building one costs about as much as running it.
 _ISSUES_OF = (
-    select(Issue)
+    select(*(_ISSUES.c[name] for name in _ROW_COLUMNS))
     .where(
-        Issue.project_id == bindparam("project_id"),
-        Issue.fingerprint.in_(bindparam("fingerprints", expanding=True)),
+        _ISSUES.c.project_id == bindparam("project_id"),
+        _ISSUES.c.fingerprint.in_(bindparam("fingerprints", expanding=True)),
     )
-    .order_by(Issue.id)
+    .order_by(_ISSUES.c.id)
     .with_for_update()
 )
+_INSERT_ISSUES = (
+    insert(_ISSUES)
+    .values({name: bindparam(name) for name in _ROW_COLUMNS if name != "id"})
+    .returning(_ISSUES.c.id, sort_by_parameter_order=True)
+)
+_UPDATE_COUNTED = _update_of(_COUNTED_COLUMNS)
+_UPDATE_STATUS = _update_of(_STATUS_COLUMNS)
 _USERS_OF = select(IssueUser.issue_id, IssueUser.user_key).where(
     tuple_(IssueUser.issue_id, IssueUser.user_key).in_(bindparam("pairs", expanding=True))
 )
 
 
-def _issues_for(session: Session, events: Sequence[PreparedEvent]) -> dict[tuple[int, str], Issue]:
-    """The issue of every event's fingerprint: loaded (locked on PostgreSQL, so a concurrent
-    status change waits for this batch) or created (unsaved until flush)."""
+def _issues_for(
+    session: Session, events: Sequence[PreparedEvent]
+) -> dict[tuple[int, str], _IssueRow]:
+    """The issue of every event's fingerprint: read (locked on PostgreSQL, so a concurrent
+    status change waits for this batch) or new (inserted by `_insert_issues`)."""
     wanted: dict[int, set[str]] = defaultdict(set)
     for prepared in events:
         wanted[prepared.project_id].add(prepared.grouping.fingerprint)
-    issues: dict[tuple[int, str], Issue] = {}
+    issues: dict[tuple[int, str], _IssueRow] = {}
+    connection = session.connection()
     for project_id, fingerprints in wanted.items():
         for chunk in _chunks(sorted(fingerprints)):
-            found = session.scalars(_ISSUES_OF, {"project_id": project_id, "fingerprints": chunk})
-            for issue in found:
+            found = connection.execute(
+                _ISSUES_OF, {"project_id": project_id, "fingerprints": chunk}
+            )
+            for row in found:
+                issue = _IssueRow(*row)
                 issues[(project_id, issue.fingerprint)] = issue
-    first_of_new: dict[tuple[int, str], PreparedEvent] = {}
     for prepared in events:
         key = (prepared.project_id, prepared.grouping.fingerprint)
         if key not in issues:
-            first_of_new.setdefault(key, prepared)
-    # Inserted in key order: two nodes creating the same new issues insert them in the same
-    # order, so one waits for the other instead of both deadlocking on the unique index.
-    for key in sorted(first_of_new):
-        issue = _new_issue(first_of_new[key])
-        session.add(issue)
-        issues[key] = issue
+            issues[key] = _new_issue(prepared)
     return issues
 
 
-def _new_issue(prepared: PreparedEvent) -> Issue:
+def _insert_issues(session: Session, new: Sequence[_IssueRow]) -> None:
+    """Insert the batch's new issues and give them their ids. In key order: two nodes creating
+    the same new issues insert them in the same order, so one waits for the other instead of
+    both deadlocking on the unique index."""
+    if not new:
+        return
+    rows = [{name: getattr(issue, name) for name in _ROW_COLUMNS if name != "id"} for issue in new]
+    ids = session.connection().execute(_INSERT_ISSUES, rows).scalars().all()
+    for issue, issue_id in zip(new, ids, strict=True):
+        issue.id = issue_id
+
+
+def _update_issues(session: Session, touched: Sequence[_IssueRow]) -> None:
+    """Write back what the batch changed of existing issues: counts and names for all of them
+    (one executemany), status for the few whose status changed."""
+    if not touched:
+        return
+    connection = session.connection()
+    connection.execute(
+        _UPDATE_COUNTED,
+        [{"_id": i.id, **{name: getattr(i, name) for name in _COUNTED_COLUMNS}} for i in touched],
+    )
+    changed = [issue for issue in touched if issue.status_changed]
+    if changed:
+        connection.execute(
+            _UPDATE_STATUS,
+            [
+                {"_id": i.id, **{name: getattr(i, name) for name in _STATUS_COLUMNS}}
+                for i in changed
+            ],
+        )
+
+
+def _issue_id(issues: Mapping[tuple[int, str], _IssueRow], prepared: PreparedEvent) -> int:
+    issue_id = issues[(prepared.project_id, prepared.grouping.fingerprint)].id
+    assert issue_id is not None  # read, or inserted by `_insert_issues`
+    return issue_id
+
+
+def _new_issue(prepared: PreparedEvent) -> _IssueRow:
     fields = prepared.fields
-    return Issue(
+    return _IssueRow(
+        id=None,
         project_id=prepared.project_id,
         fingerprint=prepared.grouping.fingerprint,
         title=prepared.grouping.title,
@@ -397,6 +499,7 @@ def _new_issue(prepared: PreparedEvent) -> Issue:
         level=prepared.grouping.level,
         platform=fields.platform[:32],
         status="unresolved",
+        status_detail=None,
         first_seen=fields.timestamp,
         last_seen=fields.timestamp,
         event_count=0,
@@ -407,7 +510,7 @@ def _new_issue(prepared: PreparedEvent) -> Issue:
     )
 
 
-def _apply_event(issue: Issue, prepared: PreparedEvent) -> None:
+def _apply_event(issue: _IssueRow, prepared: PreparedEvent) -> None:
     fields = prepared.fields
     issue.event_count = (issue.event_count or 0) + 1
     if fields.timestamp < issue.first_seen:
@@ -448,10 +551,10 @@ class _ReleaseDates:
 
 
 def _transition(
-    issue: Issue,
+    issue: _IssueRow,
     prepared: PreparedEvent,
     release_dates: _ReleaseDates,
-    regressed: dict[int, tuple[Issue, PreparedEvent]],
+    regressed: dict[int, tuple[_IssueRow, PreparedEvent]],
 ) -> None:
     release_dates.project_id = issue.project_id
     # The count this event brought the issue to, for "ignore until N more events".
@@ -465,6 +568,8 @@ def _transition(
     )
     if change is None:
         return
+    assert issue.id is not None  # only a stored issue has a status to leave
+    issue.status_changed = True
     issue.status = change.status
     issue.status_detail = None
     issue.resolved_at = None
@@ -494,40 +599,46 @@ def _event_row(prepared: PreparedEvent, issue_id: int, moment: Any) -> tuple[Any
 
 
 def _count_users(
-    session: Session, events: Sequence[PreparedEvent], issues: Mapping[tuple[int, str], Issue]
-) -> None:
-    pairs: dict[tuple[int, str], Issue] = {}
+    session: Session, events: Sequence[PreparedEvent], issues: Mapping[tuple[int, str], _IssueRow]
+) -> list[tuple[tuple[int, str], str]]:
+    """Count each issue's users first seen in this batch into its `user_count`; returns them,
+    (issue key, user), for `_add_issue_users` once every issue has its id. An issue this batch
+    creates has seen none of them before; for the others, `issue_users` says."""
+    pairs: dict[tuple[tuple[int, str], str], _IssueRow] = {}
     for prepared in events:
         if prepared.user_hash:
-            issue = issues[(prepared.project_id, prepared.grouping.fingerprint)]
-            pairs.setdefault((issue.id, prepared.user_hash), issue)
-    if not pairs:
-        return
-    keys = list(pairs)
+            key = (prepared.project_id, prepared.grouping.fingerprint)
+            pairs.setdefault((key, prepared.user_hash), issues[key])
+    asked = [(issue.id, user) for (_, user), issue in pairs.items() if issue.id is not None]
     existing: set[tuple[int, str]] = set()
-    for chunk in _chunks(keys):
+    for chunk in _chunks(asked):
         existing.update((row[0], row[1]) for row in session.execute(_USERS_OF, {"pairs": chunk}))
-    new = [key for key in keys if key not in existing]
-    if not new:
+    new: list[tuple[tuple[int, str], str]] = []
+    for (key, user), issue in pairs.items():
+        if issue.id is None or (issue.id, user) not in existing:
+            issue.user_count = (issue.user_count or 0) + 1
+            new.append((key, user))
+    return new
+
+
+def _add_issue_users(session: Session, pairs: Sequence[tuple[int | None, str]]) -> None:
+    if not pairs:
         return
     statement = upsert(session, IssueUser).on_conflict_do_nothing(
         index_elements=["issue_id", "user_key"]
     )
-    session.connection().execute(statement, [{"issue_id": i, "user_key": u} for i, u in new])
-    for key in new:
-        issue = pairs[key]
-        issue.user_count = (issue.user_count or 0) + 1
+    session.connection().execute(statement, [{"issue_id": i, "user_key": u} for i, u in pairs])
 
 
 def _upsert_facets(
-    session: Session, events: Sequence[PreparedEvent], issues: Mapping[tuple[int, str], Issue]
+    session: Session, events: Sequence[PreparedEvent], issues: Mapping[tuple[int, str], _IssueRow]
 ) -> None:
     # First/last seen of a facet are the times of its events, as the issue's own are (bounded
     # against clocks in the future by `core.event_fields`): the issue header and its releases
     # table must tell the same story, also for events an SDK sends hours late.
     seen: dict[tuple[int, str, str], list[Any]] = {}  # facet -> [count, first, last]
     for prepared in events:
-        issue_id = issues[(prepared.project_id, prepared.grouping.fingerprint)].id
+        issue_id = _issue_id(issues, prepared)
         at = prepared.fields.timestamp
         for key, value in prepared.facets:
             entry = seen.get((issue_id, key, value))
@@ -552,7 +663,7 @@ def _upsert_facets(
 
 
 def _add_rollups(
-    session: Session, events: Sequence[PreparedEvent], issues: Mapping[tuple[int, str], Issue]
+    session: Session, events: Sequence[PreparedEvent], issues: Mapping[tuple[int, str], _IssueRow]
 ) -> None:
     # Counted at the minute trimtab received the event: verdicts and auto-off rules ask "how many
     # errors arrived in the last N minutes", and a device with a wrong clock must not hide one.
@@ -562,8 +673,7 @@ def _add_rollups(
     for prepared in events:
         head = (prepared.project_id, prepared.fields.environment or "")
         minute = rollups.minute_of(prepared.received_at)
-        issue_id = issues[(prepared.project_id, prepared.grouping.fingerprint)].id
-        counts[(*head, rollups.issue(issue_id), minute)] += 1
+        counts[(*head, rollups.issue(_issue_id(issues, prepared)), minute)] += 1
         for dimension in prepared.dimensions:
             counts[(*head, dimension, minute)] += 1
     moment = bulk.moment(session)
@@ -578,7 +688,7 @@ def _add_rollups(
 
 def _announce(
     session: Session,
-    issue: Issue,
+    issue: _IssueRow,
     kind: str,
     release: str | None = None,
     environment: str | None = None,
