@@ -79,7 +79,8 @@ def bind_feedback(session: Session, stored: Sequence[tuple[int, str, int]]) -> N
     """Bind feedback that came before its event: (project id, event id, issue id) of events
     just stored. Feedback hardly ever waits: one look-up in the issue index says whether any
     does; only then one indexed look-up per 400 events, and an update where it waits."""
-    if session.scalar(_ANY_WAITING) is None:
+    # Through the connection, not the ORM session: a third of the cost, asked every batch.
+    if session.connection().execute(_ANY_WAITING).scalar() is None:
         return
     issue_of = {(p, e): i for p, e, i in stored}
     keys = sorted(issue_of)

@@ -611,8 +611,9 @@ def _count_users(
             pairs.setdefault((key, prepared.user_hash), issues[key])
     asked = [(issue.id, user) for (_, user), issue in pairs.items() if issue.id is not None]
     existing: set[tuple[int, str]] = set()
+    connection = session.connection()
     for chunk in _chunks(asked):
-        existing.update((row[0], row[1]) for row in session.execute(_USERS_OF, {"pairs": chunk}))
+        existing.update((row[0], row[1]) for row in connection.execute(_USERS_OF, {"pairs": chunk}))
     new: list[tuple[tuple[int, str], str]] = []
     for (key, user), issue in pairs.items():
         if issue.id is None or (issue.id, user) not in existing:
