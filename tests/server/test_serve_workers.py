@@ -10,6 +10,7 @@ import gzip
 import os
 import shutil
 import socket
+import subprocess
 import sys
 import threading
 import time
@@ -207,6 +208,16 @@ def test_workers__connections_opened_at_once__spread_over_both(
         held = _connections_held(server.process.pid, port)
         assert sum(held.values()) == CONNECTIONS
         assert len(held) == 2 and min(held.values()) >= 4, held
+        # SO_REUSEPORT must not let a second server (same user) share the port unnoticed.
+        second = subprocess.run(
+            [sys.executable, "-m", "trimtab", "serve", "--port", str(port), "--workers", "2"],
+            env={**server.env, "TRIMTAB_DATA_DIR": str(tmp_path / "second")},
+            capture_output=True,
+            text=True,
+            timeout=WAIT,
+        )
+        assert second.returncode != 0
+        assert "address already in use" in second.stderr.lower(), second.stderr[-2000:]
     finally:
         for client in clients:
             client.close()

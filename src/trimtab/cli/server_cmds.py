@@ -87,13 +87,17 @@ def serve(
     if demo_dsn is not None:
         typer.echo(f"  demo project {DEMO_PROJECT!r} DSN: {demo_dsn}")
     if workers > 1:
-        from trimtab.server.workers import run_workers
+        from trimtab.server.workers import CannotListen, run_workers
 
         # Frozen before the fork too, so the workers share these pages instead of copying them.
         store.dispose()  # each worker opens its own connections after the fork
         gc.collect()
         gc.freeze()
-        raise typer.Exit(run_workers(settings, host, port, workers, log_level))
+        try:
+            status = run_workers(settings, host, port, workers, log_level)
+        except CannotListen as exc:
+            raise CliError(str(exc)) from exc
+        raise typer.Exit(status)
     app = create_app(settings, store=store)
     settle_serving_process()
     # proxy_headers off: which X-Forwarded-For to believe is TRIMTAB_TRUSTED_PROXIES' call

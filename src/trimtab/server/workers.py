@@ -50,23 +50,34 @@ RESTART_BACKOFF_S = 1.0
 STOP_GRACE_S = 30.0
 
 
+class CannotListen(Exception):
+    """The port is in use, or not ours to take."""
+
+
 def bind_sockets(host: str, port: int, count: int) -> list[socket.socket]:
     """The listening sockets of `count` workers: one each on Linux (SO_REUSEPORT), else one
-    for all. Port 0 picks a free port once, for all of them."""
-    balanced = sys.platform.startswith("linux") and hasattr(socket, "SO_REUSEPORT")
-    sockets = [_listen(host, port, reuse_port=balanced)]
-    if balanced:
-        port = sockets[0].getsockname()[1]
-        try:
-            sockets.extend(_listen(host, port, reuse_port=True) for _ in range(count - 1))
-        except OSError:
-            for sock in sockets:
-                sock.close()
-            raise
+    for all. Port 0 picks a free port once, for all of them. A port another server listens on
+    is refused ("address already in use") in either case."""
+    if not (sys.platform.startswith("linux") and hasattr(socket, "SO_REUSEPORT")):
+        return [_socket(host, port, reuse_port=False, listen=True)]
+    # SO_REUSEPORT would also let these join a server of the same user already listening on the
+    # port (a second trimtab started by mistake), and the kernel would split connections
+    # between the two. A plain bind first fails as it always did, then makes way.
+    probe = _socket(host, port, reuse_port=False, listen=False)
+    port = probe.getsockname()[1]
+    probe.close()
+    sockets: list[socket.socket] = []
+    try:
+        for _ in range(count):
+            sockets.append(_socket(host, port, reuse_port=True, listen=True))
+    except OSError:
+        for sock in sockets:
+            sock.close()
+        raise
     return sockets
 
 
-def _listen(host: str, port: int, *, reuse_port: bool) -> socket.socket:
+def _socket(host: str, port: int, *, reuse_port: bool, listen: bool) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     try:
@@ -74,8 +85,9 @@ def _listen(host: str, port: int, *, reuse_port: bool) -> socket.socket:
         if reuse_port:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         sock.bind((host, port))
-        sock.listen(2048)
-        sock.set_inheritable(True)
+        if listen:
+            sock.listen(2048)
+            sock.set_inheritable(True)
     except OSError:
         sock.close()
         raise
@@ -129,8 +141,12 @@ def _worker_main(
 
 
 def run_workers(settings: Settings, host: str, port: int, count: int, log_level: str) -> int:
-    """Serve with `count` worker processes until SIGTERM/SIGINT; returns the exit status."""
-    sockets = bind_sockets(host, port, count)
+    """Serve with `count` worker processes until SIGTERM/SIGINT; returns the exit status.
+    Raises `CannotListen` when the port cannot be bound."""
+    try:
+        sockets = bind_sockets(host, port, count)
+    except OSError as exc:
+        raise CannotListen(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
     context = multiprocessing.get_context("fork")
     stopping = threading.Event()
 
