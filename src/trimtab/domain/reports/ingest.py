@@ -377,6 +377,7 @@ class _IssueRow:
 
 
 _ISSUES: Table = Issue.__table__  # type: ignore[assignment]
+# The id first (`_ROW_COLUMNS[1:]` are the columns an INSERT gives).
 _ROW_COLUMNS = tuple(f.name for f in fields(_IssueRow) if f.name != "status_changed")
 # Written for every issue a batch touched; the status columns only for the few that changed.
 _COUNTED_COLUMNS = (
@@ -414,7 +415,7 @@ _ISSUES_OF = (
 )
 _INSERT_ISSUES = (
     insert(_ISSUES)
-    .values({name: bindparam(name) for name in _ROW_COLUMNS if name != "id"})
+    .values({name: bindparam(name) for name in _ROW_COLUMNS[1:]})  # all but the id
     .returning(_ISSUES.c.id, sort_by_parameter_order=True)
 )
 _UPDATE_COUNTED = _update_of(_COUNTED_COLUMNS)
@@ -455,7 +456,7 @@ def _insert_issues(session: Session, new: Sequence[_IssueRow]) -> None:
     both deadlocking on the unique index."""
     if not new:
         return
-    rows = [{name: getattr(issue, name) for name in _ROW_COLUMNS if name != "id"} for issue in new]
+    rows = [_values(issue, _ROW_COLUMNS[1:]) for issue in new]  # all but the id
     ids = session.connection().execute(_INSERT_ISSUES, rows).scalars().all()
     for issue, issue_id in zip(new, ids, strict=True):
         issue.id = issue_id
@@ -468,18 +469,17 @@ def _update_issues(session: Session, touched: Sequence[_IssueRow]) -> None:
         return
     connection = session.connection()
     connection.execute(
-        _UPDATE_COUNTED,
-        [{"_id": i.id, **{name: getattr(i, name) for name in _COUNTED_COLUMNS}} for i in touched],
+        _UPDATE_COUNTED, [{"_id": i.id, **_values(i, _COUNTED_COLUMNS)} for i in touched]
     )
     changed = [issue for issue in touched if issue.status_changed]
     if changed:
         connection.execute(
-            _UPDATE_STATUS,
-            [
-                {"_id": i.id, **{name: getattr(i, name) for name in _STATUS_COLUMNS}}
-                for i in changed
-            ],
+            _UPDATE_STATUS, [{"_id": i.id, **_values(i, _STATUS_COLUMNS)} for i in changed]
         )
+
+
+def _values(issue: _IssueRow, columns: Sequence[str]) -> dict[str, Any]:
+    return {name: getattr(issue, name) for name in columns}
 
 
 def _issue_id(issues: Mapping[tuple[int, str], _IssueRow], prepared: PreparedEvent) -> int:
@@ -617,7 +617,7 @@ def _count_users(
     new: list[tuple[tuple[int, str], str]] = []
     for (key, user), issue in pairs.items():
         if issue.id is None or (issue.id, user) not in existing:
-            issue.user_count = (issue.user_count or 0) + 1
+            issue.user_count += 1
             new.append((key, user))
     return new
 
