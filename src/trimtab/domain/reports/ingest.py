@@ -27,15 +27,16 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import operator
 import uuid
 from collections import Counter, defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Table, bindparam, func, insert, select, tuple_, update
+from sqlalchemy import JSON, Table, bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from trimtab.core.envelope import decode_json_object, replace_nul
@@ -58,8 +59,8 @@ from trimtab.domain.reports.js_mapping import apply_source_maps
 from trimtab.domain.reports.release_health import record_sessions
 from trimtab.domain.spine.notifications import notify
 from trimtab.store import bulk, rollups
-from trimtab.store.db import upsert
-from trimtab.store.models import ErrorRollup, Issue, IssueUser
+from trimtab.store.models import ErrorRollup, Issue
+from trimtab.store.models.base import UTCDateTime
 from trimtab.store.notify import Change, announce
 from trimtab.store.payloads import compress_payload
 
@@ -395,34 +396,65 @@ _COUNTED_COLUMNS = (
 _STATUS_COLUMNS = ("status", "status_detail", "resolved_at", "regressed_at", "regressed_in_release")
 
 
-def _update_of(columns: Sequence[str]) -> Any:
-    return (
-        update(_ISSUES)
-        .where(_ISSUES.c.id == bindparam("_id"))
-        .values({name: bindparam(name) for name in columns})
-    )
-
-
-# The writer's statements, built once: building one costs about as much as running it.
-_ISSUES_OF = (
-    select(*(_ISSUES.c[name] for name in _ROW_COLUMNS))
-    .where(
-        _ISSUES.c.project_id == bindparam("project_id"),
-        _ISSUES.c.fingerprint.in_(bindparam("fingerprints", expanding=True)),
-    )
-    .order_by(_ISSUES.c.id)
-    .with_for_update()
+# How the writer's plain-SQL statements (`store.bulk`) read and write the issue columns that
+# are not plain values.
+_MOMENT_COLUMNS = frozenset(c.name for c in _ISSUES.columns if isinstance(c.type, UTCDateTime))
+_READERS: tuple[Callable[[Any], Any] | None, ...] = tuple(
+    bulk.read_moment
+    if name in _MOMENT_COLUMNS
+    else bulk.read_json
+    if isinstance(_ISSUES.c[name].type, JSON)
+    else None
+    for name in _ROW_COLUMNS
 )
+
+
+def _select_issues(count: int, lock: bool) -> str:
+    """The issues of `count` fingerprints in a project, locked on PostgreSQL."""
+    return (
+        f"SELECT {bulk.quoted(_ROW_COLUMNS)} FROM issues "
+        f'WHERE "project_id" = ? AND "fingerprint" IN ({bulk.marks(count)}) ORDER BY "id"'
+        + (" FOR UPDATE" if lock else "")
+    )
+
+
+def _read_issue(row: Sequence[Any]) -> _IssueRow:
+    return _IssueRow(
+        *(value if read is None else read(value) for read, value in zip(_READERS, row, strict=True))
+    )
+
+
+_UPDATE_COUNTED = (
+    f"UPDATE issues SET {', '.join(f'{bulk.quoted([name])} = ?' for name in _COUNTED_COLUMNS)} "
+    'WHERE "id" = ?'
+)
+_counted = operator.attrgetter(*_COUNTED_COLUMNS)
+_COUNTED_MOMENTS = tuple(name in _MOMENT_COLUMNS for name in _COUNTED_COLUMNS)
+_ADD_ISSUE_USERS = (
+    'INSERT INTO issue_users ("issue_id", "user_key") VALUES (?, ?) '
+    'ON CONFLICT ("issue_id", "user_key") DO NOTHING'
+)
+# The new issues and the few status changes a batch makes go through Core (JSON columns,
+# RETURNING in parameter order): built once, building one costs about as much as running it.
 _INSERT_ISSUES = (
     insert(_ISSUES)
     .values({name: bindparam(name) for name in _ROW_COLUMNS[1:]})  # all but the id
     .returning(_ISSUES.c.id, sort_by_parameter_order=True)
 )
-_UPDATE_COUNTED = _update_of(_COUNTED_COLUMNS)
-_UPDATE_STATUS = _update_of(_STATUS_COLUMNS)
-_USERS_OF = select(IssueUser.issue_id, IssueUser.user_key).where(
-    tuple_(IssueUser.issue_id, IssueUser.user_key).in_(bindparam("pairs", expanding=True))
+_UPDATE_STATUS = (
+    update(_ISSUES)
+    .where(_ISSUES.c.id == bindparam("_id"))
+    .values({name: bindparam(name) for name in _STATUS_COLUMNS})
 )
+
+
+def _users_seen(count: int) -> str:
+    """Which of `count` (issue id, user) pairs `issue_users` holds."""
+    pairs = ", ".join(["(?, ?)"] * count)
+    return (
+        'SELECT "issue_id", "user_key" FROM issue_users '
+        f'WHERE ("issue_id", "user_key") IN (VALUES {pairs})'
+    )
 
 
 def _issues_for(
@@ -434,14 +466,12 @@ def _issues_for(
     for prepared in events:
         wanted[prepared.project_id].add(prepared.grouping.fingerprint)
     issues: dict[tuple[int, str], _IssueRow] = {}
-    connection = session.connection()
+    lock = session.get_bind().dialect.name != "sqlite"  # SQLite: the transaction locks all
     for project_id, fingerprints in wanted.items():
         for chunk in _chunks(sorted(fingerprints)):
-            found = connection.execute(
-                _ISSUES_OF, {"project_id": project_id, "fingerprints": chunk}
-            )
-            for row in found:
-                issue = _IssueRow(*row)
+            sql = _select_issues(len(chunk), lock)
+            for row in bulk.select_rows(session, sql, (project_id, *chunk)):
+                issue = _read_issue(row)
                 issues[(project_id, issue.fingerprint)] = issue
     for prepared in events:
         key = (prepared.project_id, prepared.grouping.fingerprint)
@@ -467,15 +497,19 @@ def _update_issues(session: Session, touched: Sequence[_IssueRow]) -> None:
     (one executemany), status for the few whose status changed."""
     if not touched:
         return
-    connection = session.connection()
-    connection.execute(
-        _UPDATE_COUNTED, [{"_id": i.id, **_values(i, _COUNTED_COLUMNS)} for i in touched]
-    )
+    moment = bulk.moment(session)
+    bulk.execute_many(session, _UPDATE_COUNTED, [_counted_values(i, moment) for i in touched])
     changed = [issue for issue in touched if issue.status_changed]
     if changed:
-        connection.execute(
+        session.connection().execute(
             _UPDATE_STATUS, [{"_id": i.id, **_values(i, _STATUS_COLUMNS)} for i in changed]
         )
+
+
+def _counted_values(issue: _IssueRow, moment: Callable[[datetime], Any]) -> tuple[Any, ...]:
+    """`_UPDATE_COUNTED`'s parameters for the issue."""
+    values = zip(_counted(issue), _COUNTED_MOMENTS, strict=True)
+    return (*(moment(value) if is_moment else value for value, is_moment in values), issue.id)
 
 
 def _values(issue: _IssueRow, columns: Sequence[str]) -> dict[str, Any]:
@@ -611,9 +645,9 @@ def _count_users(
             pairs.setdefault((key, prepared.user_hash), issues[key])
     asked = [(issue.id, user) for (_, user), issue in pairs.items() if issue.id is not None]
     existing: set[tuple[int, str]] = set()
-    connection = session.connection()
     for chunk in _chunks(asked):
-        existing.update((row[0], row[1]) for row in connection.execute(_USERS_OF, {"pairs": chunk}))
+        params = [value for pair in chunk for value in pair]
+        existing.update(bulk.select_rows(session, _users_seen(len(chunk)), params))
     new: list[tuple[tuple[int, str], str]] = []
     for (key, user), issue in pairs.items():
         if issue.id is None or (issue.id, user) not in existing:
@@ -623,12 +657,7 @@ def _count_users(
 
 
 def _add_issue_users(session: Session, pairs: Sequence[tuple[int | None, str]]) -> None:
-    if not pairs:
-        return
-    statement = upsert(session, IssueUser).on_conflict_do_nothing(
-        index_elements=["issue_id", "user_key"]
-    )
-    session.connection().execute(statement, [{"issue_id": i, "user_key": u} for i, u in pairs])
+    bulk.execute_many(session, _ADD_ISSUE_USERS, pairs)
 
 
 def _upsert_facets(
