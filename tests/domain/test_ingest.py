@@ -195,6 +195,19 @@ def test_store_events__release_first_seen__the_events_time_as_in_the_issue_heade
     assert detail["last_seen"] == by_release["shop@1.1.0"][1]
 
 
+def test_store_events__issue_times_across_batches__kept_to_the_microsecond(store: Store) -> None:
+    """Each batch reads its issues back and writes their first/last seen again as plain SQL
+    (`store.bulk`), not through the ORM's types: what the ORM then reads is the exact time."""
+    pid = _project(store)
+    late = NOW - timedelta(minutes=1, microseconds=654_321)
+    early = NOW - timedelta(hours=2, microseconds=123_457)
+    (first,) = _store(store, pid, {**_event(), "timestamp": late.isoformat()})
+    _store(store, pid, {**_event(), "timestamp": early.isoformat()})  # first seen moves back
+    _store(store, pid, {**_event(), "timestamp": (NOW - timedelta(hours=1)).isoformat()})
+    issue = _issue(store, first.issue_id)
+    assert (issue.first_seen, issue.last_seen, issue.event_count) == (early, late, 3)
+
+
 def test_store_events__rollups_by_total_release_flag_dependency_and_issue(store: Store) -> None:
     pid = _project(store)
     flags = [{"flag": "new-checkout", "result": True}]

@@ -90,14 +90,16 @@ def _stacks(event: dict[str, Any]) -> list[dict[str, Any]]:
 
 def _is_js_frame(frame: Any) -> bool:
     """A frame a map could map, not mapped yet (a mapped frame keeps `data.minified`)."""
+    # The column first: only JavaScript frames have one, and ingest asks this of every frame
+    # of every event, Python's too.
     return (
         isinstance(frame, dict)
-        and not (isinstance(frame.get("data"), dict) and "minified" in frame["data"])
-        and _frame_url(frame) is not None
-        and type(frame.get("lineno")) is int
         and type(frame.get("colno")) is int
-        and frame["lineno"] > 0
         and frame["colno"] > 0
+        and type(frame.get("lineno")) is int
+        and frame["lineno"] > 0
+        and _frame_url(frame) is not None
+        and not (isinstance(frame.get("data"), dict) and "minified" in frame["data"])
     )
 
 
