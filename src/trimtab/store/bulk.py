@@ -42,7 +42,7 @@ __all__ = [
     "moment",
     "pipeline",
     "quoted",
-    "read_json",
+    "read_json_text",
     "read_moment",
     "select_rows",
     "upsert_facets",
@@ -144,11 +144,9 @@ def read_moment(value: datetime | str | None) -> datetime | None:
     return value.astimezone(UTC)
 
 
-def read_json(value: Any) -> Any:
-    """A JSON column as the driver read it: text on SQLite, already decoded on PostgreSQL."""
-    if isinstance(value, str | bytes):
-        return orjson.loads(value)
-    return value
+def read_json_text(value: str | bytes | None) -> Any:
+    """A JSON column as SQLite holds it (text; psycopg decodes PostgreSQL's itself)."""
+    return None if value is None else orjson.loads(value)
 
 
 def quoted(names: Sequence[str]) -> str:

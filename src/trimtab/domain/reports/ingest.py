@@ -397,16 +397,23 @@ _STATUS_COLUMNS = ("status", "status_detail", "resolved_at", "regressed_at", "re
 
 
 # How the writer's plain-SQL statements (`store.bulk`) read and write the issue columns that
-# are not plain values.
+# are not plain values: datetimes (text on SQLite), JSON (text on SQLite; psycopg decodes it).
 _MOMENT_COLUMNS = frozenset(c.name for c in _ISSUES.columns if isinstance(c.type, UTCDateTime))
-_READERS: tuple[Callable[[Any], Any] | None, ...] = tuple(
-    bulk.read_moment
-    if name in _MOMENT_COLUMNS
-    else bulk.read_json
-    if isinstance(_ISSUES.c[name].type, JSON)
-    else None
-    for name in _ROW_COLUMNS
-)
+_Readers = tuple[Callable[[Any], Any] | None, ...]
+
+
+def _readers(sqlite: bool) -> _Readers:
+    return tuple(
+        bulk.read_moment
+        if name in _MOMENT_COLUMNS
+        else bulk.read_json_text
+        if sqlite and isinstance(_ISSUES.c[name].type, JSON)
+        else None
+        for name in _ROW_COLUMNS
+    )
+
+
+_READERS = {True: _readers(sqlite=True), False: _readers(sqlite=False)}
 
 
 def _select_issues(count: int, lock: bool) -> str:
@@ -418,9 +425,9 @@ def _select_issues(count: int, lock: bool) -> str:
     )
 
 
-def _read_issue(row: Sequence[Any]) -> _IssueRow:
+def _read_issue(row: Sequence[Any], readers: _Readers) -> _IssueRow:
     return _IssueRow(
-        *(value if read is None else read(value) for read, value in zip(_READERS, row, strict=True))
+        *(value if read is None else read(value) for read, value in zip(readers, row, strict=True))
     )
 
 
@@ -466,12 +473,14 @@ def _issues_for(
     for prepared in events:
         wanted[prepared.project_id].add(prepared.grouping.fingerprint)
     issues: dict[tuple[int, str], _IssueRow] = {}
-    lock = session.get_bind().dialect.name != "sqlite"  # SQLite: the transaction locks all
+    sqlite = session.get_bind().dialect.name == "sqlite"
+    readers = _READERS[sqlite]
     for project_id, fingerprints in wanted.items():
         for chunk in _chunks(sorted(fingerprints)):
-            sql = _select_issues(len(chunk), lock)
+            # SQLite: the transaction holds the one write lock already.
+            sql = _select_issues(len(chunk), lock=not sqlite)
             for row in bulk.select_rows(session, sql, (project_id, *chunk)):
-                issue = _read_issue(row)
+                issue = _read_issue(row, readers)
                 issues[(project_id, issue.fingerprint)] = issue
     for prepared in events:
         key = (prepared.project_id, prepared.grouping.fingerprint)
