@@ -348,6 +348,32 @@ def cpu_seconds(pids: list[int]) -> float:
     return total / os.sysconf("SC_CLK_TCK")
 
 
+MAIN_THREADS = "main threads (event loops)"
+
+
+def thread_cpu_seconds(pids: list[int]) -> dict[str, float]:
+    """CPU time of the processes' threads by name: every main thread (a worker's event loop,
+    the `--workers` parent) under MAIN_THREADS, the others by the name the OS knows them by
+    (trimtab names its own: ingest-writer, ingest-decode_N, relay-poll... `trimtab.threads`)."""
+    totals: dict[str, float] = {}
+    for pid in pids:
+        try:
+            tids = [int(tid) for tid in os.listdir(f"/proc/{pid}/task")]
+        except OSError:
+            continue
+        for tid in tids:
+            try:
+                task = Path(f"/proc/{pid}/task/{tid}")
+                name = task.joinpath("comm").read_text().strip()
+                fields = task.joinpath("stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            key = MAIN_THREADS if tid == pid else name
+            ticks = int(fields[11]) + int(fields[12])
+            totals[key] = totals.get(key, 0.0) + ticks / os.sysconf("SC_CLK_TCK")
+    return totals
+
+
 def process_tree(pid: int) -> list[int]:
     pids, frontier = [pid], [pid]
     while frontier:
@@ -687,6 +713,7 @@ def measure(
     size_before = target.store_size()
     stored_before = target.count_stored()
     cpu_before = cpu_seconds(pids())
+    threads_before = thread_cpu_seconds(pids())
     burst = load_in_subprocess(target.url, target.key, bodies_path, concurrency, None, 0, events)
     # Stored and grouped: until the API (trimtab) / database (bugsink) shows every event.
     deadline = time.monotonic() + MAX_SECONDS
@@ -696,6 +723,10 @@ def measure(
         stored = target.count_stored() - stored_before
     visible_after = time.time() - burst["started_at"]
     cpu_burst = cpu_seconds(pids()) - cpu_before
+    threads_burst = {
+        name: seconds - threads_before.get(name, 0.0)
+        for name, seconds in thread_cpu_seconds(pids()).items()
+    }
     rss_after_burst = rss_bytes(pids())
     steady = load_in_subprocess(
         target.url, target.key, bodies_path, max(concurrency, 64), rate, events, rate_events
@@ -711,6 +742,12 @@ def measure(
         "stored": stored,
         "stored_per_s": stored / visible_after if visible_after else 0.0,
         "cpu_ms_per_event": 1000 * cpu_burst / stored if stored else None,
+        # The threads that used a tenth of a millisecond per event or more, busiest first.
+        "cpu_ms_per_event_by_thread": {
+            name: round(1000 * seconds / stored, 3)
+            for name, seconds in sorted(threads_burst.items(), key=lambda item: -item[1])
+            if stored and 1000 * seconds / stored >= 0.1
+        },
         "steady": steady,
         "bytes_per_event": (size_after - size_before) / stored_total if stored_total else None,
         "payload": target.payload_bytes(),
@@ -763,6 +800,8 @@ def report(name: str, r: dict[str, Any]) -> list[str]:
     )
     if r.get("cpu_ms_per_event") is not None:
         lines.append(f"  server CPU:          {r['cpu_ms_per_event']:8.2f} ms per event (burst)")
+    for thread, ms in r.get("cpu_ms_per_event_by_thread", {}).items():
+        lines.append(f"    {thread + ':':<32} {ms:5.2f} ms")
     if "issues" in r:
         lines.append(f"  issues:              {r['issues']:8d}")
     return lines

@@ -30,6 +30,7 @@ from trimtab.outbound import outbound_client
 from trimtab.runner.environment import scrub, secrets_of, step_environment
 from trimtab.settings import SECRET_VARIABLES, Settings
 from trimtab.store.db import Store
+from trimtab.threads import name_os_thread
 
 log = logging.getLogger("trimtab.runner")
 
@@ -148,6 +149,7 @@ class LocalRunner:
         self._wake.set()
 
     def _loop(self) -> None:
+        name_os_thread()
         while not self._stop.is_set():
             try:
                 worked = self.run_one()

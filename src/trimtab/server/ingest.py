@@ -67,6 +67,7 @@ from trimtab.settings import Settings
 from trimtab.store.db import Store
 from trimtab.store.ingest_writer import IngestWriter, QueueFull
 from trimtab.store.notify import Subscription
+from trimtab.threads import name_os_thread
 
 __all__ = ["IngestService", "answer_ingest"]
 
@@ -192,7 +193,9 @@ class IngestService:
         self.keys = _KeyCache(store)
         self.projects = _KnownProjects(store)
         self.limiter = IngestQuota(store)  # per key per minute, shared by every process
-        self._pool = ThreadPoolExecutor(DECODE_THREADS, thread_name_prefix="trimtab-ingest-decode")
+        self._pool = ThreadPoolExecutor(
+            DECODE_THREADS, thread_name_prefix="trimtab-ingest-decode", initializer=name_os_thread
+        )
         self.big_bodies = asyncio.Semaphore(DECODE_THREADS)
         self._subscription: Subscription | None = None
         self._watcher: asyncio.Task[None] | None = None

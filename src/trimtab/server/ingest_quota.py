@@ -22,6 +22,7 @@ from trimtab.domain.reports import ingest_quota
 from trimtab.domain.reports.ingest_quota import Flush, QuotaCounter
 from trimtab.store.db import Store
 from trimtab.store.ingest_writer import writers_turn
+from trimtab.threads import name_os_thread
 
 __all__ = ["IngestQuota"]
 
@@ -71,6 +72,7 @@ class IngestQuota:
         self._thread = None
 
     def _run(self) -> None:
+        name_os_thread()
         while not self._stopping.is_set():
             self._wake.wait(TICK_S)
             self._wake.clear()

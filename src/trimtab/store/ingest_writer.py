@@ -51,6 +51,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
 
 from trimtab.store.db import Store
+from trimtab.threads import name_os_thread
 
 __all__ = ["IngestWriter", "QueueFull", "WriterStats", "writers_turn"]
 
@@ -213,6 +214,7 @@ class IngestWriter(Generic[J, R]):
         return stop
 
     def _run(self) -> None:
+        name_os_thread()
         stop = False
         while not stop:
             first = self._next()

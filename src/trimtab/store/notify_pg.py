@@ -23,6 +23,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from trimtab.store.notify import Change, LocalNotifier
+from trimtab.threads import name_os_thread
 
 log = logging.getLogger("trimtab.store.notify")
 
@@ -75,6 +76,7 @@ class PostgresRelay:
         self.listening.clear()
 
     def _run(self) -> None:
+        name_os_thread()
         backoff = 0.5
         connected_before = False
         while not self._stop.is_set():

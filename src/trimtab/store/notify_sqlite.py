@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from trimtab.store.models.base import utcnow
 from trimtab.store.models.change_relay import ChangeRelayRow
 from trimtab.store.notify import Change, LocalNotifier
+from trimtab.threads import name_os_thread
 
 log = logging.getLogger("trimtab.store.notify")
 
@@ -76,6 +77,7 @@ class SqliteRelay:
         self.listening.clear()
 
     def _run(self) -> None:
+        name_os_thread()
         while not self._stop.wait(POLL_INTERVAL_S):
             try:
                 self.poll()
