@@ -2,7 +2,7 @@
 worker acknowledged is stored, a flag change made through either worker reaches SSE streams on
 both, the background jobs run in one process only (a scheduled change applies once), a DSN
 key's ingest quota holds for both workers together, and connections opened at once are spread
-over both workers."""
+over both workers (whose threads carry their names to the OS)."""
 
 from __future__ import annotations
 
@@ -206,6 +206,10 @@ def test_workers__connections_opened_at_once__spread_over_both(
         held = _connections_held(server.process.pid, port)
         assert sum(held.values()) == CONNECTIONS
         assert len(held) == 2 and min(held.values()) >= 4, held
+        # Each worker's own threads carry their names to the OS (`top -H`; trimtab.threads).
+        for pid in held:
+            names = _thread_names_once(pid, {"ingest-writer", "ingest-quota"})
+            assert {"ingest-writer", "ingest-quota"} <= names, names
         # SO_REUSEPORT must not let a second server (same user) share the port unnoticed.
         second = subprocess.run(
             [sys.executable, "-m", "trimtab", "serve", "--port", str(port), "--workers", "2"],
@@ -245,6 +249,22 @@ def _connections_held(parent: int, port: int) -> dict[int, int]:
         if count := len(inodes & established):
             held[pid] = count
     return held
+
+
+def _thread_names_once(pid: int, wanted: set[str]) -> set[str]:
+    """The OS names of the process's threads, once they include `wanted` (a thread names
+    itself as it starts) or WAIT has passed."""
+    deadline = time.monotonic() + WAIT
+    while True:
+        names = set()
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            try:
+                names.add(Path(f"/proc/{pid}/task/{tid}/comm").read_text().strip())
+            except OSError:
+                continue  # ended meanwhile
+        if wanted <= names or time.monotonic() > deadline:
+            return names
+        time.sleep(0.1)
 
 
 def _children(parent: int) -> list[int]:
